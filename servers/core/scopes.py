@@ -1,0 +1,49 @@
+"""OAuth scopes of every resource server, and who gets which.
+
+Scopes are written ``<resource-server>/<scope>`` as in Amazon Cognito. Cognito access tokens carry
+no ``aud`` claim, so a server recognises tokens meant for it by the resource-server prefix of
+their scopes ("audience by scope").
+"""
+
+from typing import Final
+
+TICKETS_READ: Final = "tickets/read"
+TICKETS_WRITE: Final = "tickets/write"
+PAYMENTS_READ: Final = "payments/read"
+PAYMENTS_WRITE: Final = "payments/write"
+PAYMENTS_REFUND: Final = "payments/refund"
+DATA_READ: Final = "data/read"
+DATA_WRITE: Final = "data/write"
+NOTIFY_SEND: Final = "notify/send"
+NOTIFY_READ: Final = "notify/read"
+CONCIERGE_CHAT: Final = "concierge/chat"
+
+ALL_SCOPES: Final[tuple[str, ...]] = (
+    TICKETS_READ,
+    TICKETS_WRITE,
+    PAYMENTS_READ,
+    PAYMENTS_WRITE,
+    PAYMENTS_REFUND,
+    DATA_READ,
+    DATA_WRITE,
+    NOTIFY_SEND,
+    NOTIFY_READ,
+    CONCIERGE_CHAT,
+)
+
+CUSTOMER_SCOPES: Final[tuple[str, ...]] = (
+    TICKETS_READ,
+    TICKETS_WRITE,
+    PAYMENTS_READ,
+    PAYMENTS_WRITE,
+    CONCIERGE_CHAT,
+)
+
+OPS_SCOPES: Final[tuple[str, ...]] = tuple(
+    s for s in ALL_SCOPES if s.split("/")[0] in {"data", "payments", "notify", "tickets"}
+)
+
+
+def resource_server(scope: str) -> str:
+    """The resource-server identifier of a scope: ``data`` for ``data/read``."""
+    return scope.split("/", 1)[0]
