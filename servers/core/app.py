@@ -1,0 +1,236 @@
+"""The server factory: one way to build, expose and run every MCP server of the project."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import uvicorn
+from fastmcp import FastMCP
+from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools.base import ToolResult
+from mcp_types import CallToolRequestParams, ToolAnnotations
+from pydantic import ValidationError as PydanticValidationError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware as AsgiMiddleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .auth import ScopeGate, build_auth
+from .db import DatabaseError
+from .errors import INTERNAL, INVALID_ARGUMENT, UNAVAILABLE, UNKNOWN_TOOL, DomainError
+from .logs import current_request_id, new_request_id, request_id_var
+from .settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+
+READ_ONLY = ToolAnnotations(
+    readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False
+)
+"""Annotations of a tool that only reads."""
+
+CREATES = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
+)
+"""A tool that adds something; safe to retry with the same idempotency key."""
+
+UPDATES = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False
+)
+"""A tool that changes existing state; the same call twice leaves the same state."""
+
+
+def requires(*scopes: str) -> dict[str, Any]:
+    """Tool metadata naming the scopes that may call it (any one of them suffices)."""
+    return {"scopes": list(scopes)}
+
+
+HealthCheck = Callable[[], Awaitable[None]]
+
+
+def create_mcp(name: str, *, instructions: str, version: str = "0.1.0") -> FastMCP:
+    """A FastMCP server with the kit's error mapping; tools are added by the caller."""
+    return FastMCP(
+        name,
+        instructions=instructions,
+        version=version,
+        mask_error_details=True,
+        middleware=[ErrorMapping()],
+    )
+
+
+class ErrorMapping(Middleware):
+    """Turns every failure of a tool call into a ``CODE: message`` tool error.
+
+    Domain errors keep their code; bad arguments become ``INVALID_ARGUMENT``; anything else is
+    logged with its traceback and answered ``INTERNAL`` with only the request id.
+    """
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[CallToolRequestParams],
+        call_next: CallNext[CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        if request_id_var.get() is None:
+            request_id_var.set(new_request_id())
+        tool = context.message.name
+        try:
+            return await call_next(context)
+        except ToolError as exc:
+            raise _map(tool, exc.__cause__ or exc) from None
+        except Exception as exc:
+            raise _map(tool, exc) from None
+
+
+def _map(tool: str, exc: BaseException) -> ToolError:
+    if isinstance(exc, DomainError):
+        log.info("tool %s refused: %s", tool, exc.code)
+        return ToolError(str(exc))
+    if isinstance(exc, ValidationError) and isinstance(exc.__cause__, PydanticValidationError):
+        return ToolError(f"{INVALID_ARGUMENT}: {describe_validation(exc.__cause__)}")
+    if isinstance(exc, PydanticValidationError):
+        return ToolError(f"{INVALID_ARGUMENT}: {describe_validation(exc)}")
+    if isinstance(exc, NotFoundError):
+        return ToolError(f"{UNKNOWN_TOOL}: there is no tool named {tool!r}")
+    if isinstance(exc, ToolError) and exc.__cause__ is None and _has_code(str(exc)):
+        return exc
+    rid = current_request_id()
+    if isinstance(exc, DatabaseError) and exc.sqlstate in (None, "57P01", "57P03", "08006"):
+        log.error("tool %s: database unavailable", tool, exc_info=exc)
+        return ToolError(
+            f"{UNAVAILABLE}: the database cannot be reached right now; try again shortly "
+            f"(request id {rid})"
+        )
+    log.error("tool %s failed", tool, exc_info=exc)
+    return ToolError(f"{INTERNAL}: the server could not complete {tool} (request id {rid})")
+
+
+def _has_code(text: str) -> bool:
+    code, sep, _ = text.partition(": ")
+    return bool(sep) and code.isupper() and code.replace("_", "").isalpha()
+
+
+def describe_validation(error: PydanticValidationError, *, limit: int = 5) -> str:
+    """A short, human message for bad arguments; never echoes the (maybe huge) input."""
+    parts = []
+    for item in error.errors(include_input=False, include_url=False)[:limit]:
+        where = ".".join(str(p) for p in item["loc"]) or "arguments"
+        message = item["msg"]
+        if item["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+            message = "unknown argument"
+        elif item["type"] == "missing_argument":
+            message = "required argument is missing"
+        parts.append(f"{where}: {message}")
+    more = error.error_count() - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+class RequestIdMiddleware:
+    """Gives each HTTP request an id (or keeps a well-formed ``X-Request-ID``) for the logs."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming if 8 <= len(incoming) <= 64 and incoming.isalnum() else new_request_id()
+        token = request_id_var.set(rid)
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+def build_http_app(
+    mcp: FastMCP,
+    settings: ServerSettings,
+    *,
+    resource: str,
+    scopes: Sequence[str],
+    health: HealthCheck,
+) -> ASGIApp:
+    """The ASGI app of a server: ``/mcp`` behind OAuth, ``/health``, RFC 9728 metadata."""
+    mcp.auth = build_auth(
+        issuer=settings.auth_issuer,
+        jwks_uri=settings.jwks_url,
+        client_ids=settings.auth_client_ids,
+        resource=resource,
+        scopes=scopes,
+        base_url=settings.base_url,
+        name=mcp.name,
+    )
+
+    async def health_route(request: Request) -> JSONResponse:
+        try:
+            await health()
+        except Exception:
+            log.warning("health check failed", exc_info=True)
+            return JSONResponse({"status": "unavailable", "service": mcp.name}, status_code=503)
+        return JSONResponse({"status": "ok", "service": mcp.name})
+
+    mcp.custom_route("/health", methods=["GET"])(health_route)
+    cache: dict[str, tuple[str, ...] | None] = {}
+
+    async def tool_scopes(name: str) -> tuple[str, ...] | None:
+        if name not in cache:
+            tool = await mcp.get_tool(name)
+            cache[name] = tuple((tool.meta or {}).get("scopes", ())) if tool else None
+        return cache[name]
+
+    gate = AsgiMiddleware(
+        ScopeGate,
+        path=MCP_PATH,
+        tool_scopes=tool_scopes,
+        resource_metadata_url=f"{settings.base_url}/.well-known/oauth-protected-resource{MCP_PATH}",
+    )
+    app: Starlette = mcp.http_app(
+        path=MCP_PATH,
+        stateless_http=True,
+        json_response=True,
+        middleware=[gate],
+        host_origin_protection="auto",
+        allowed_origins=list(settings.allowed_origins),
+    )
+    outer: ASGIApp = app
+    if settings.allowed_origins:
+        outer = CORSMiddleware(
+            outer,
+            allow_origins=list(settings.allowed_origins),
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "mcp-protocol-version"],
+            expose_headers=["www-authenticate", "x-request-id"],
+            allow_credentials=False,
+        )
+    return RequestIdMiddleware(outer)
+
+
+async def serve(app: ASGIApp, settings: ServerSettings) -> None:
+    """Run an app with uvicorn until SIGINT/SIGTERM."""
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    await uvicorn.Server(config).serve()

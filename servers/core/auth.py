@@ -1,0 +1,209 @@
+"""OAuth 2.1 resource-server side: validating Cognito-shaped access tokens, enforcing scopes.
+
+FastMCP's :class:`JWTVerifier` does the JWKS work (RS256, cache, refresh on an unknown ``kid``)
+and its :class:`RemoteAuthProvider` serves RFC 9728 metadata and the ``401`` challenge. What they
+lack for Cognito is added here, once: ``token_use`` must be ``access``, ``client_id`` must be in an
+allow-list, and (Cognito access tokens having no ``aud``) the token must carry a scope of this
+server's own resource server. Per-tool scopes are enforced by :class:`ScopeGate` so that a missing
+scope is an HTTP ``403 insufficient_scope`` naming the scope, as the MCP authorization spec asks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from fastmcp.server.auth import AccessToken, RemoteAuthProvider
+from fastmcp.server.auth.providers.jwt import JWTVerifier
+from pydantic import AnyHttpUrl
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .scopes import resource_server
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class CognitoAccessTokenVerifier(JWTVerifier):
+    """Accepts only access tokens of allowed clients that carry a scope of ``resource``."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        jwks_uri: str,
+        client_ids: Sequence[str],
+        resource: str,
+        jwks_refresh_interval: float = 30.0,
+    ):
+        super().__init__(
+            jwks_uri=jwks_uri,
+            issuer=issuer,
+            algorithm="RS256",
+            jwks_refresh_interval=jwks_refresh_interval,
+        )
+        self.client_ids = frozenset(client_ids)
+        self.resource = resource
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        access = await super().verify_token(token)
+        if access is None:
+            return None
+        claims = access.claims
+        reason = None
+        if claims.get("token_use") != "access":
+            reason = "not an access token (token_use must be 'access')"
+        elif not isinstance(claims.get("exp"), int):
+            reason = "no expiry"
+        elif claims.get("client_id") not in self.client_ids:
+            reason = f"client {claims.get('client_id')!r} is not allowed"
+        elif not any(resource_server(s) == self.resource for s in access.scopes):
+            reason = f"no scope of resource server {self.resource!r}"
+        if reason:
+            log.info("bearer token rejected: %s", reason)
+            return None
+        return access
+
+
+def build_auth(
+    *,
+    issuer: str,
+    jwks_uri: str,
+    client_ids: Sequence[str],
+    resource: str,
+    scopes: Sequence[str],
+    base_url: str,
+    name: str,
+) -> RemoteAuthProvider:
+    """The auth provider of one MCP server: token validation plus RFC 9728 metadata."""
+    verifier = CognitoAccessTokenVerifier(
+        issuer=issuer, jwks_uri=jwks_uri, client_ids=client_ids, resource=resource
+    )
+    return RemoteAuthProvider(
+        token_verifier=verifier,
+        authorization_servers=[AnyHttpUrl(issuer)],
+        base_url=base_url,
+        scopes_supported=list(scopes),
+        resource_name=name,
+    )
+
+
+ToolScopes = Callable[[str], Awaitable[tuple[str, ...] | None]]
+
+
+class ScopeGate:
+    """ASGI middleware: refuses a ``tools/call`` whose token lacks the tool's scope with ``403``.
+
+    ``tool_scopes(name)`` gives the scopes of a tool (any one suffices), or None for an unknown
+    tool, which is left to the MCP layer to answer. Runs after authentication, so the token's
+    scopes are in ``scope["auth"]``.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, path: str, tool_scopes: ToolScopes, resource_metadata_url: str
+    ):
+        self.app = app
+        self.path = path
+        self.tool_scopes = tool_scopes
+        self.resource_metadata_url = resource_metadata_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"].rstrip("/") != self.path
+            or scope.get("auth") is None
+        ):
+            await self.app(scope, receive, send)
+            return
+        body, messages = await _read_body(receive)
+        if body is None:
+            await _send_json(send, 413, {"error": "request body too large"})
+            return
+        granted = set(scope["auth"].scopes)
+        for name in _called_tools(body):
+            needed = await self.tool_scopes(name)
+            if needed and granted.isdisjoint(needed):
+                await self._forbid(send, needed)
+                return
+        await self.app(scope, _replay(messages, receive), send)
+
+    async def _forbid(self, send: Send, needed: tuple[str, ...]) -> None:
+        named = " ".join(needed)
+        description = f"Required scope: {' or '.join(needed)}"
+        challenge = (
+            f'Bearer error="insufficient_scope", error_description="{description}", '
+            f'scope="{named}", resource_metadata="{self.resource_metadata_url}"'
+        )
+        await _send_json(
+            send,
+            403,
+            {"error": "insufficient_scope", "error_description": description},
+            headers=[(b"www-authenticate", challenge.encode())],
+        )
+
+
+async def _read_body(receive: Receive) -> tuple[bytes | None, list[Message]]:
+    messages: list[Message] = []
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None, messages
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks), messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
+
+
+def _called_tools(body: bytes) -> list[str]:
+    try:
+        payload: Any = json.loads(body)
+    except ValueError:
+        return []
+    requests = payload if isinstance(payload, list) else [payload]
+    names = []
+    for request in requests:
+        if isinstance(request, dict) and request.get("method") == "tools/call":
+            params = request.get("params")
+            if isinstance(params, dict) and isinstance(params.get("name"), str):
+                names.append(params["name"])
+    return names
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})

@@ -1,0 +1,87 @@
+"""The database interface every server uses: transactions that run named-parameter SQL.
+
+SQL is written once, with ``:name`` placeholders (the RDS Data API's style), and runs unchanged on
+both backends. Values going in and out are plain Python: ``str``, ``int``, ``bool``, ``None``,
+``datetime.date``, aware ``datetime.datetime`` (UTC), and ``dict``/``list`` for ``jsonb``
+parameters wrapped in :class:`Json`. Rows come back as dicts keyed by column name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Json:
+    """A value to be stored in a ``jsonb`` column."""
+
+    value: Any
+
+
+Params = Mapping[str, Any]
+Row = dict[str, Any]
+
+
+class Transaction(Protocol):
+    """One database transaction; every statement runs inside it."""
+
+    async def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]: ...
+
+    async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None: ...
+
+    async def execute(self, sql: str, params: Params | None = None) -> int:
+        """Run a statement; returns the number of rows it affected."""
+        ...
+
+
+class Database(Protocol):
+    """A connection source. ``transaction()`` commits on success and rolls back on error."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def close(self) -> None: ...
+
+
+class DatabaseError(Exception):
+    """A database failure, translated from the backend's own exception types.
+
+    ``sqlstate`` is PostgreSQL's five-character SQLSTATE when the server reported one, so that
+    callers can react to, say, a unique violation (``23505``) the same way on every backend.
+    """
+
+    def __init__(self, message: str, *, sqlstate: str | None = None, constraint: str | None = None):
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.constraint = constraint
+
+
+UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
+CHECK_VIOLATION = "23514"
+SERIALIZATION_FAILURE = "40001"
+DEADLOCK_DETECTED = "40P01"
+
+
+async def fetch_value(tx: Transaction, sql: str, params: Params | None = None) -> Any:
+    """The first column of the first row, or None."""
+    row = await tx.fetch_one(sql, params)
+    return None if row is None else next(iter(row.values()))
+
+
+__all__ = [
+    "CHECK_VIOLATION",
+    "DEADLOCK_DETECTED",
+    "FOREIGN_KEY_VIOLATION",
+    "SERIALIZATION_FAILURE",
+    "UNIQUE_VIOLATION",
+    "Database",
+    "DatabaseError",
+    "Json",
+    "Params",
+    "Row",
+    "Transaction",
+    "fetch_value",
+]

@@ -1,0 +1,106 @@
+"""The psycopg backend: a pooled connection to any PostgreSQL server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from .base import DatabaseError, Json, Params, Row
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@lru_cache(maxsize=512)
+def to_pyformat(sql: str) -> str:
+    """Rewrite ``:name`` placeholders as psycopg's ``%(name)s``, leaving ``::casts`` alone."""
+    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def _adapt(params: Params | None) -> dict[str, Any] | None:
+    if params is None:
+        return None
+    return {k: Jsonb(v.value) if isinstance(v, Json) else v for k, v in params.items()}
+
+
+def translate_error(exc: psycopg.Error) -> DatabaseError:
+    diag = exc.diag
+    return DatabaseError(
+        diag.message_primary or type(exc).__name__,
+        sqlstate=exc.sqlstate,
+        constraint=diag.constraint_name,
+    )
+
+
+class PostgresTransaction:
+    def __init__(self, conn: psycopg.AsyncConnection[Row]):
+        self._conn = conn
+
+    async def _run(self, sql: str, params: Params | None) -> psycopg.AsyncCursor[Row]:
+        try:
+            if params is None:
+                return await self._conn.execute(sql.encode())
+            return await self._conn.execute(to_pyformat(sql), _adapt(params))
+        except psycopg.Error as exc:
+            raise translate_error(exc) from exc
+
+    async def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
+        cur = await self._run(sql, params)
+        return await cur.fetchall()
+
+    async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
+        cur = await self._run(sql, params)
+        return await cur.fetchone()
+
+    async def execute(self, sql: str, params: Params | None = None) -> int:
+        cur = await self._run(sql, params)
+        return cur.rowcount
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    # Timestamps leave the database as aware UTC datetimes whatever the server's own zone is.
+    await conn.execute("SET TIME ZONE 'UTC'")
+    await conn.commit()
+
+
+class PostgresDatabase:
+    """A :class:`~servers.core.db.base.Database` over a psycopg async connection pool."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 20, timeout: float = 30.0):
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            open=False,
+            configure=_configure,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+            name="ticketing",
+        )
+
+    async def open(self) -> PostgresDatabase:
+        try:
+            await self._pool.open(wait=True, timeout=self._pool.timeout)
+        except psycopg.Error as exc:
+            raise translate_error(exc) from exc
+        except PoolTimeout as exc:
+            raise DatabaseError(f"could not connect to PostgreSQL: {exc}") from exc
+        return self
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                yield PostgresTransaction(conn)
+        except psycopg.Error as exc:
+            raise translate_error(exc) from exc
+
+    async def close(self) -> None:
+        await self._pool.close()

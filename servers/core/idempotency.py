@@ -1,0 +1,67 @@
+"""Idempotency keys stored in the same transaction as the work they protect.
+
+The first call with a key inserts a row and does the work; the row is filled with the result
+when the transaction commits. A concurrent call with the same key blocks on the row's unique
+index until the first commits, then reads the stored result; if the first rolled back, the
+second simply does the work. Same key, different arguments: ``IDEMPOTENCY_MISMATCH``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from .db import Json, Transaction
+from .errors import IDEMPOTENCY_MISMATCH, DomainError
+
+
+def request_fingerprint(arguments: dict[str, Any]) -> str:
+    canonical = json.dumps(arguments, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class IdempotencyStore:
+    """Keys of one schema's ``idempotency_keys`` table, namespaced by caller and tool."""
+
+    def __init__(self, schema: str):
+        if not schema.isidentifier():
+            raise ValueError(f"bad schema name {schema!r}")
+        self._table = f"{schema}.idempotency_keys"
+
+    async def claim(
+        self, tx: Transaction, *, caller: str, tool: str, key: str, arguments: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """None when this call owns the key (do the work); otherwise the stored result."""
+        fingerprint = request_fingerprint(arguments)
+        inserted = await tx.fetch_one(
+            f"INSERT INTO {self._table} (caller, tool, key, request_hash) "
+            "VALUES (:caller, :tool, :key, :hash) ON CONFLICT DO NOTHING RETURNING key",
+            {"caller": caller, "tool": tool, "key": key, "hash": fingerprint},
+        )
+        if inserted is not None:
+            return None
+        row = await tx.fetch_one(
+            f"SELECT request_hash, response FROM {self._table} "
+            "WHERE caller = :caller AND tool = :tool AND key = :key",
+            {"caller": caller, "tool": tool, "key": key},
+        )
+        if row is None or row["response"] is None:
+            raise RuntimeError("idempotency row vanished or was committed without a response")
+        if row["request_hash"] != fingerprint:
+            raise DomainError(
+                IDEMPOTENCY_MISMATCH,
+                f"idempotency key {key!r} was already used for {tool} with different arguments; "
+                "use a new key for a new request",
+            )
+        response: dict[str, Any] = row["response"]
+        return response
+
+    async def store(
+        self, tx: Transaction, *, caller: str, tool: str, key: str, response: dict[str, Any]
+    ) -> None:
+        await tx.execute(
+            f"UPDATE {self._table} SET response = :response "
+            "WHERE caller = :caller AND tool = :tool AND key = :key",
+            {"caller": caller, "tool": tool, "key": key, "response": Json(response)},
+        )

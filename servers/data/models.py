@@ -1,0 +1,107 @@
+"""Types of the data server: argument types of its tools and the records it returns."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+TicketType = Literal["general", "standard", "vip", "premium"]
+TicketStatus = Literal["active", "used", "cancelled", "expired"]
+Tier = Literal["standard", "non_stop", "double_fun"]
+OrderStatus = Literal["awaiting_payment", "confirmed", "expired", "cancelled", "refunded"]
+ReleaseReason = Literal["expired", "cancelled"]
+
+TIERS: tuple[Tier, ...] = ("standard", "non_stop", "double_fun")
+
+CustomerId = Annotated[str, StringConstraints(pattern=r"^cus_[a-z2-7]{26}$")]
+TicketNumber = Annotated[str, StringConstraints(pattern=r"^TKT-[0-9A-Z]{4,16}$")]
+OrderId = Annotated[str, StringConstraints(pattern=r"^ord_[a-z2-7]{26}$")]
+PaymentIntentId = Annotated[str, StringConstraints(pattern=r"^pi_[A-Za-z0-9_]{8,64}$")]
+RefundId = Annotated[str, StringConstraints(pattern=r"^re_[A-Za-z0-9_]{8,64}$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{8,128}$")]
+FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Cents = Annotated[int, Field(ge=0, le=100_000_000)]
+Email = Annotated[EmailStr, StringConstraints(max_length=254)]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Customer(Record):
+    customer_id: str
+    email: str
+    full_name: str
+    created_at: datetime
+
+
+class Ticket(Record):
+    ticket_number: str
+    customer_id: str
+    ticket_type: TicketType
+    status: TicketStatus
+    visit_date: date
+    upgrade_tier: Tier | None
+    original_price_cents: int
+    currency: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class Order(Record):
+    order_id: str
+    ticket_number: str
+    customer_id: str
+    tier: Tier
+    visit_date: date
+    amount_cents: int
+    currency: str
+    status: OrderStatus
+    hold_expires_at: datetime
+    payment_intent_id: str | None
+    confirmation_code: str | None
+    refund_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    confirmed_at: datetime | None
+    closed_at: datetime | None
+
+
+class TicketList(Record):
+    tickets: list[Ticket]
+
+
+class OrderList(Record):
+    orders: list[Order]
+
+
+class InventoryDay(Record):
+    date: date
+    tier: Tier
+    capacity: int
+    held: int = Field(description="Seats under unexpired holds.")
+    sold: int = Field(description="Seats of confirmed upgrades.")
+    seats_left: int
+
+
+class Inventory(Record):
+    days: list[InventoryDay]
+
+
+class ExpiredHolds(Record):
+    expired: list[Order]
+
+
+class Violation(Record):
+    kind: Literal["oversold", "ticket_order_mismatch", "upgrade_without_order", "stale_hold"]
+    detail: str
+    ref: str = Field(description="The date/tier, order or ticket concerned.")
+
+
+class IntegrityReport(Record):
+    ok: bool
+    violations: list[Violation]

@@ -1,0 +1,513 @@
+"""The data server's rules: what may be written, atomically, whatever the concurrency.
+
+It knows nothing of MCP: it takes plain, already-validated values and returns records or raises
+:class:`~servers.core.errors.DomainError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from servers.core.db import UNIQUE_VIOLATION, Database, DatabaseError, Transaction
+from servers.core.errors import NOT_FOUND, DomainError, invalid_argument
+from servers.core.idempotency import IdempotencyStore
+from servers.core.ids import new_code, new_id
+
+from . import repository as repo
+from .models import (
+    TIERS,
+    Customer,
+    ExpiredHolds,
+    IntegrityReport,
+    Inventory,
+    InventoryDay,
+    Order,
+    OrderList,
+    ReleaseReason,
+    Ticket,
+    TicketList,
+    TicketType,
+    Tier,
+    Violation,
+)
+
+CUSTOMER_NOT_FOUND = "CUSTOMER_NOT_FOUND"
+TICKET_NOT_FOUND = "TICKET_NOT_FOUND"
+ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+EMAIL_TAKEN = "EMAIL_TAKEN"
+TICKET_NOT_ACTIVE = "TICKET_NOT_ACTIVE"
+SOLD_OUT = "SOLD_OUT"
+ORDER_EXISTS = "ORDER_EXISTS"
+CAPACITY_BELOW_COMMITTED = "CAPACITY_BELOW_COMMITTED"
+INVALID_STATE = "INVALID_STATE"
+PAYMENT_MISMATCH = "PAYMENT_MISMATCH"
+AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
+HOLD_EXPIRED = "HOLD_EXPIRED"
+HOLD_ACTIVE = "HOLD_ACTIVE"
+REFUND_MISMATCH = "REFUND_MISMATCH"
+
+MAX_INVENTORY_DAYS = 366
+MAX_LIST = 500
+
+Clock = Callable[[], datetime]
+M = TypeVar("M", bound=BaseModel)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CapacityDefaults:
+    standard: int = 200
+    non_stop: int = 100
+    double_fun: int = 50
+
+    def of(self, tier: Tier) -> int:
+        value: int = getattr(self, tier)
+        return value
+
+    def as_dict(self) -> dict[str, int]:
+        return {tier: self.of(tier) for tier in TIERS}
+
+
+@dataclass
+class DataService:
+    db: Database
+    clock: Clock = utc_now
+    capacity: CapacityDefaults = field(default_factory=CapacityDefaults)
+    idempotency: IdempotencyStore = field(default_factory=lambda: IdempotencyStore("data"))
+
+    async def _once(
+        self,
+        *,
+        caller: str,
+        tool: str,
+        key: str,
+        arguments: dict[str, Any],
+        model: type[M],
+        work: Callable[[Transaction], Awaitable[M]],
+    ) -> M:
+        """Runs ``work`` once per idempotency key, in one transaction with the key's record."""
+        async with self.db.transaction() as tx:
+            stored = await self.idempotency.claim(
+                tx, caller=caller, tool=tool, key=key, arguments=arguments
+            )
+            if stored is not None:
+                return model.model_validate(stored)
+            result = await work(tx)
+            await self.idempotency.store(
+                tx, caller=caller, tool=tool, key=key, response=result.model_dump(mode="json")
+            )
+            return result
+
+    # Customers --------------------------------------------------------------------------------
+
+    async def find_customer(self, email: str) -> Customer:
+        async with self.db.transaction() as tx:
+            customer = await repo.customer_by_email(tx, email.lower())
+        if customer is None:
+            raise DomainError(CUSTOMER_NOT_FOUND, f"no customer with e-mail {email.lower()}")
+        return customer
+
+    async def get_customer(self, customer_id: str) -> Customer:
+        async with self.db.transaction() as tx:
+            return await _customer(tx, customer_id)
+
+    async def create_customer(
+        self, *, email: str, full_name: str, idempotency_key: str, caller: str
+    ) -> Customer:
+        email = email.lower()
+
+        async def work(tx: Transaction) -> Customer:
+            created = await repo.insert_customer(tx, new_id("cus"), email, full_name, self.clock())
+            if created is None:
+                raise DomainError(EMAIL_TAKEN, f"a customer with e-mail {email} already exists")
+            return created
+
+        return await self._once(
+            caller=caller,
+            tool="create_customer",
+            key=idempotency_key,
+            arguments={"email": email, "full_name": full_name},
+            model=Customer,
+            work=work,
+        )
+
+    # Tickets ----------------------------------------------------------------------------------
+
+    async def list_tickets(self, customer_id: str, status: str | None) -> TicketList:
+        async with self.db.transaction() as tx:
+            await _customer(tx, customer_id)
+            return TicketList(tickets=await repo.tickets_of(tx, customer_id, status))
+
+    async def get_ticket(self, ticket_number: str) -> Ticket:
+        async with self.db.transaction() as tx:
+            return await _ticket(tx, ticket_number)
+
+    async def issue_ticket(
+        self,
+        *,
+        customer_id: str,
+        ticket_type: TicketType,
+        visit_date: date,
+        price_cents: int,
+        currency: str,
+        idempotency_key: str,
+        caller: str,
+    ) -> Ticket:
+        arguments = {
+            "customer_id": customer_id,
+            "ticket_type": ticket_type,
+            "visit_date": visit_date.isoformat(),
+            "price_cents": price_cents,
+            "currency": currency,
+        }
+
+        async def work(tx: Transaction) -> Ticket:
+            await _customer(tx, customer_id)
+            for _ in range(5):
+                created = await repo.insert_ticket(
+                    tx,
+                    {
+                        "ticket_number": f"TKT-{new_code(10)}",
+                        "customer_id": customer_id,
+                        "ticket_type": ticket_type,
+                        "status": "active",
+                        "visit_date": visit_date,
+                        "original_price_cents": price_cents,
+                        "currency": currency,
+                        "now": self.clock(),
+                    },
+                )
+                if created is not None:
+                    return created
+            raise RuntimeError("could not draw a free ticket number")
+
+        return await self._once(
+            caller=caller,
+            tool="issue_ticket",
+            key=idempotency_key,
+            arguments=arguments,
+            model=Ticket,
+            work=work,
+        )
+
+    # Capacity ---------------------------------------------------------------------------------
+
+    async def get_date_inventory(self, start: date, end: date, tier: Tier | None) -> Inventory:
+        if end < start:
+            raise invalid_argument("end_date must not be before start_date")
+        if (end - start).days + 1 > MAX_INVENTORY_DAYS:
+            raise invalid_argument(f"a range covers at most {MAX_INVENTORY_DAYS} days")
+        async with self.db.transaction() as tx:
+            days = await repo.inventory(tx, start, end, tier, self.clock(), self.capacity.as_dict())
+        return Inventory(days=days)
+
+    async def set_capacity(self, day: date, tier: Tier, capacity: int) -> InventoryDay:
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            await repo.lock_capacity(tx, day, tier, self.capacity.of(tier))
+            held, sold = await repo.seats_taken(tx, day, tier, now)
+            if capacity < held + sold:
+                raise DomainError(
+                    CAPACITY_BELOW_COMMITTED,
+                    f"{day} {tier} already has {sold} sold and {held} held seats; "
+                    f"capacity cannot go below {held + sold}",
+                )
+            await repo.set_capacity(tx, day, tier, capacity, now)
+        return InventoryDay(
+            date=day,
+            tier=tier,
+            capacity=capacity,
+            held=held,
+            sold=sold,
+            seats_left=capacity - held - sold,
+        )
+
+    # Orders -----------------------------------------------------------------------------------
+
+    async def reserve_upgrade(
+        self,
+        *,
+        ticket_number: str,
+        tier: Tier,
+        visit_date: date,
+        amount_cents: int,
+        currency: str,
+        hold_minutes: int,
+        idempotency_key: str,
+        caller: str,
+    ) -> Order:
+        arguments = {
+            "ticket_number": ticket_number,
+            "tier": tier,
+            "visit_date": visit_date.isoformat(),
+            "amount_cents": amount_cents,
+            "currency": currency,
+            "hold_minutes": hold_minutes,
+        }
+
+        async def work(tx: Transaction) -> Order:
+            now = self.clock()
+            ticket = await _ticket(tx, ticket_number, lock=True)
+            if ticket.status != "active":
+                raise DomainError(
+                    TICKET_NOT_ACTIVE, f"ticket {ticket_number} is {ticket.status}, not active"
+                )
+            await repo.expire_stale_hold(tx, ticket_number, now)
+            capacity = await repo.lock_capacity(tx, visit_date, tier, self.capacity.of(tier))
+            held, sold = await repo.seats_taken(tx, visit_date, tier, now)
+            if held + sold >= capacity:
+                raise DomainError(SOLD_OUT, f"no {tier} seats left on {visit_date}")
+            try:
+                return await repo.insert_order(
+                    tx,
+                    {
+                        "order_id": new_id("ord"),
+                        "ticket_number": ticket_number,
+                        "customer_id": ticket.customer_id,
+                        "tier": tier,
+                        "visit_date": visit_date,
+                        "amount_cents": amount_cents,
+                        "currency": currency,
+                        "hold_expires_at": now + timedelta(minutes=hold_minutes),
+                        "previous_tier": ticket.upgrade_tier,
+                        "previous_visit_date": ticket.visit_date,
+                        "now": now,
+                    },
+                )
+            except DatabaseError as exc:
+                if exc.sqlstate == UNIQUE_VIOLATION:
+                    raise DomainError(
+                        ORDER_EXISTS,
+                        f"ticket {ticket_number} already has an open upgrade order "
+                        "(a live hold or a confirmed upgrade)",
+                    ) from None
+                raise
+
+        return await self._once(
+            caller=caller,
+            tool="reserve_upgrade",
+            key=idempotency_key,
+            arguments=arguments,
+            model=Order,
+            work=work,
+        )
+
+    async def get_order(self, order_id: str) -> Order:
+        async with self.db.transaction() as tx:
+            return await _order(tx, order_id)
+
+    async def list_orders(
+        self,
+        *,
+        customer_id: str | None,
+        ticket_number: str | None,
+        status: str | None,
+        limit: int = MAX_LIST,
+    ) -> OrderList:
+        async with self.db.transaction() as tx:
+            return OrderList(
+                orders=await repo.orders(tx, customer_id, ticket_number, status, limit)
+            )
+
+    async def attach_payment(self, order_id: str, payment_intent_id: str) -> Order:
+        async with self.db.transaction() as tx:
+            order = await _order(tx, order_id, lock=True)
+            if order.payment_intent_id == payment_intent_id:
+                return order
+            if order.payment_intent_id is not None:
+                raise DomainError(
+                    PAYMENT_MISMATCH,
+                    f"order {order_id} is already paid through {order.payment_intent_id}",
+                )
+            if order.status != "awaiting_payment":
+                raise DomainError(INVALID_STATE, f"order {order_id} is {order.status}")
+            return await repo.update_order(
+                tx,
+                order_id,
+                {"payment_intent_id": payment_intent_id, "updated_at": self.clock()},
+            )
+
+    async def confirm_order(
+        self, order_id: str, payment_intent_id: str, amount_cents: int
+    ) -> Order:
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            order = await _lock_order_and_ticket(tx, order_id)
+            if order.payment_intent_id not in (None, payment_intent_id):
+                raise DomainError(
+                    PAYMENT_MISMATCH,
+                    f"order {order_id} belongs to payment {order.payment_intent_id}, "
+                    f"not {payment_intent_id}",
+                )
+            if amount_cents != order.amount_cents:
+                raise DomainError(
+                    AMOUNT_MISMATCH,
+                    f"order {order_id} costs {order.amount_cents} cents, "
+                    f"the payment was {amount_cents}",
+                )
+            if order.status == "confirmed":
+                return order
+            if order.status != "awaiting_payment":
+                raise DomainError(
+                    HOLD_EXPIRED if order.status == "expired" else INVALID_STATE,
+                    f"order {order_id} is {order.status} and can no longer be confirmed",
+                )
+            if now >= order.hold_expires_at:
+                # The hold lapsed but was not swept yet: its seat is only ours if still free.
+                capacity = await repo.lock_capacity(
+                    tx, order.visit_date, order.tier, self.capacity.of(order.tier)
+                )
+                held, sold = await repo.seats_taken(
+                    tx, order.visit_date, order.tier, now, excluding=order_id
+                )
+                if held + sold >= capacity:
+                    raise DomainError(
+                        HOLD_EXPIRED,
+                        f"the hold of order {order_id} expired and the date is now sold out",
+                    )
+            confirmed = await repo.update_order(
+                tx,
+                order_id,
+                {
+                    "status": "confirmed",
+                    "payment_intent_id": payment_intent_id,
+                    "confirmation_code": f"UPG-{new_code(8)}",
+                    "confirmed_at": now,
+                    "updated_at": now,
+                },
+            )
+            await repo.apply_upgrade(tx, order.ticket_number, order.tier, order.visit_date, now)
+            return confirmed
+
+    async def release_order(self, order_id: str, reason: ReleaseReason) -> Order:
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            order = await _order(tx, order_id, lock=True)
+            if order.status == reason:
+                return order
+            if order.status != "awaiting_payment":
+                raise DomainError(
+                    INVALID_STATE,
+                    f"order {order_id} is {order.status}; only an order awaiting payment "
+                    "can be released (cancel a confirmed upgrade with a refund)",
+                )
+            if reason == "expired" and now < order.hold_expires_at:
+                raise DomainError(
+                    HOLD_ACTIVE,
+                    f"the hold of order {order_id} lasts until {order.hold_expires_at.isoformat()}",
+                )
+            return await repo.update_order(
+                tx, order_id, {"status": reason, "closed_at": now, "updated_at": now}
+            )
+
+    async def mark_refunded(self, order_id: str, refund_id: str) -> Order:
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            order = await _lock_order_and_ticket(tx, order_id)
+            if order.status == "refunded":
+                if order.refund_id != refund_id:
+                    raise DomainError(
+                        REFUND_MISMATCH, f"order {order_id} was refunded by {order.refund_id}"
+                    )
+                return order
+            if order.status != "confirmed":
+                raise DomainError(
+                    INVALID_STATE,
+                    f"order {order_id} is {order.status}; only confirmed orders are refunded",
+                )
+            previous_tier, previous_date = await repo.previous_state(tx, order_id)
+            refunded = await repo.update_order(
+                tx,
+                order_id,
+                {"status": "refunded", "refund_id": refund_id, "closed_at": now, "updated_at": now},
+            )
+            await repo.apply_upgrade(tx, order.ticket_number, previous_tier, previous_date, now)
+            return refunded
+
+    async def expire_holds(self, limit: int = MAX_LIST) -> ExpiredHolds:
+        async with self.db.transaction() as tx:
+            return ExpiredHolds(expired=await repo.expire_due_holds(tx, self.clock(), limit))
+
+    async def check_integrity(
+        self, hold_grace: timedelta = timedelta(minutes=5)
+    ) -> IntegrityReport:
+        now = self.clock()
+        violations: list[Violation] = []
+        async with self.db.transaction() as tx:
+            for r in await repo.oversold(tx, now, self.capacity.as_dict()):
+                violations.append(
+                    Violation(
+                        kind="oversold",
+                        ref=f"{r['visit_date']}/{r['tier']}",
+                        detail=f"{r['taken']} seats taken of {r['capacity']}",
+                    )
+                )
+            for r in await repo.ticket_order_mismatches(tx):
+                violations.append(
+                    Violation(
+                        kind="ticket_order_mismatch",
+                        ref=r["order_id"],
+                        detail=f"order says {r['tier']} on {r['visit_date']}, ticket "
+                        f"{r['ticket_number']} says {r['upgrade_tier']} "
+                        f"on {r['ticket_visit_date']}",
+                    )
+                )
+            for r in await repo.upgrades_without_order(tx):
+                violations.append(
+                    Violation(
+                        kind="upgrade_without_order",
+                        ref=r["ticket_number"],
+                        detail=f"ticket is upgraded to {r['upgrade_tier']} "
+                        "without a confirmed order",
+                    )
+                )
+            for r in await repo.stale_holds(tx, now - hold_grace):
+                violations.append(
+                    Violation(
+                        kind="stale_hold",
+                        ref=r["order_id"],
+                        detail=f"hold expired at {r['hold_expires_at'].isoformat()} "
+                        "but the order still awaits payment",
+                    )
+                )
+        return IntegrityReport(ok=not violations, violations=violations)
+
+
+async def _customer(tx: Transaction, customer_id: str) -> Customer:
+    customer = await repo.customer_by_id(tx, customer_id)
+    if customer is None:
+        raise DomainError(CUSTOMER_NOT_FOUND, f"no customer {customer_id}")
+    return customer
+
+
+async def _ticket(tx: Transaction, ticket_number: str, *, lock: bool = False) -> Ticket:
+    ticket = await repo.ticket(tx, ticket_number, lock=lock)
+    if ticket is None:
+        raise DomainError(TICKET_NOT_FOUND, f"no ticket {ticket_number}")
+    return ticket
+
+
+async def _order(tx: Transaction, order_id: str, *, lock: bool = False) -> Order:
+    order = await repo.order(tx, order_id, lock=lock)
+    if order is None:
+        raise DomainError(ORDER_NOT_FOUND, f"no order {order_id}")
+    return order
+
+
+async def _lock_order_and_ticket(tx: Transaction, order_id: str) -> Order:
+    """Locks an order's ticket, then the order: the lock order ``reserve_upgrade`` uses too,
+    so that writers of the same ticket queue up instead of deadlocking."""
+    ticket_number = (await _order(tx, order_id)).ticket_number
+    await repo.ticket(tx, ticket_number, lock=True)
+    return await _order(tx, order_id, lock=True)
+
+
+__all__ = ["NOT_FOUND", "CapacityDefaults", "DataService", "utc_now"]

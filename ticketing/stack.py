@@ -1,0 +1,251 @@
+"""``ticketing run``: the whole local stack in one process tree.
+
+Starts (or reuses) the embedded PostgreSQL, migrates and seeds, starts the dev identity provider
+and every server as child processes, waits until each answers ``GET /health``, prints where
+everything is, and stops all of it on Ctrl-C or SIGTERM. Children get a parent-death signal, so
+even a SIGKILL of this process leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+import psycopg
+
+from servers.core.db.postgres import PostgresDatabase
+from ticketing.db import migrate_all, seed_all
+from ticketing.pg import EmbeddedPostgres
+
+DEV_DIR = Path(".dev")
+DATABASE_NAME = "ticketing"
+IDP_PORT = 9000
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    port: int
+    env: Callable[[StackEnv], dict[str, str]]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class StackEnv:
+    database_url: str
+    issuer: str
+
+
+def _server_env(prefix: str, port: int) -> Callable[[StackEnv], dict[str, str]]:
+    def env(stack: StackEnv) -> dict[str, str]:
+        return {
+            f"{prefix}_PORT": str(port),
+            f"{prefix}_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            f"{prefix}_DATABASE_URL": stack.database_url,
+            f"{prefix}_AUTH_ISSUER": stack.issuer,
+        }
+
+    return env
+
+
+def _port(variable: str, default: int) -> int:
+    return int(os.environ.get(variable, default))
+
+
+def services() -> list[Service]:
+    idp_port = _port("IDP_PORT", IDP_PORT)
+    data_port = _port("DATA_PORT", 8001)
+    return [
+        Service(
+            "identity provider",
+            "servers.devidp",
+            idp_port,
+            lambda s: {
+                "IDP_PORT": str(idp_port),
+                "IDP_ISSUER": s.issuer,
+                "IDP_DATABASE_URL": s.database_url,
+            },
+        ),
+        Service("data server", "servers.data", data_port, _server_env("DATA", data_port)),
+    ]
+
+
+@dataclass
+class Stack:
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    procs: list[tuple[Service, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def say(self, message: str) -> None:
+        print(message, file=self.out, flush=True)
+
+    @contextmanager
+    def database(self) -> Iterator[str]:
+        external = os.environ.get("DATABASE_URL")
+        if external:
+            self.say("==> Using the PostgreSQL at DATABASE_URL")
+            yield external
+            return
+        port = os.environ.get("TICKETING_PG_PORT")
+        pg = EmbeddedPostgres(
+            DEV_DIR / "pg", port=int(port) if port else None, log=lambda m: self.say(f"    {m}")
+        )
+        self.say(f"==> Starting PostgreSQL (data in {DEV_DIR / 'pg'})")
+        with pg:
+            with _autocommit(pg.url()) as conn:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
+                ).fetchone()
+            if not exists:
+                self.say(f"    creating database {DATABASE_NAME}")
+                pg.create_database(DATABASE_NAME)
+            yield pg.url(DATABASE_NAME)
+
+    def prepare(self, database_url: str) -> None:
+        async def run() -> tuple[int, int]:
+            db = await PostgresDatabase(database_url, max_size=2).open()
+            try:
+                applied = await migrate_all(db)
+                return len(applied), await seed_all(db, date.today())
+            finally:
+                await db.close()
+
+        self.say("==> Migrating and seeding")
+        applied, seeded = asyncio.run(run())
+        self.say(f"    {applied} migrations applied, {seeded} seed rows inserted")
+
+    def start(self, stack_env: StackEnv) -> None:
+        logs = DEV_DIR / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for service in services():
+            env = {**os.environ, "DEV_MODE": "1", **service.env(stack_env)}
+            log = (logs / f"{service.module.rsplit('.', 1)[-1]}.log").open("ab")
+            self.say(f"==> Starting the {service.name} on {service.url}")
+            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", service.module],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+            self.procs.append((service, proc))
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {service.name: service for service, _ in self.procs}
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for service, proc in self.procs:
+                    if proc.poll() is not None:
+                        log = DEV_DIR / "logs" / f"{service.module.rsplit('.', 1)[-1]}.log"
+                        raise SystemExit(
+                            f"The {service.name} exited with status {proc.returncode}. "
+                            f"Its log, {log}, says:\n{_tail(log)}"
+                        )
+                for name, service in list(pending.items()):
+                    try:
+                        if client.get(f"{service.url}/health").status_code == 200:
+                            del pending[name]
+                    except httpx.HTTPError:
+                        pass
+                if time.monotonic() > deadline:
+                    raise SystemExit(
+                        f"Timed out waiting for {', '.join(pending)} to answer /health; "
+                        f"see the logs in {DEV_DIR / 'logs'}"
+                    )
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for _, proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+
+    def supervise(self) -> None:
+        while True:
+            for service, proc in self.procs:
+                if proc.poll() is not None:
+                    raise SystemExit(
+                        f"The {service.name} stopped unexpectedly (status {proc.returncode}); "
+                        f"see {DEV_DIR / 'logs'}"
+                    )
+            time.sleep(0.5)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@contextmanager
+def _autocommit(url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        yield conn
+
+
+def _die_with_parent() -> None:
+    # The kernel sends SIGTERM to the child when this process dies, even by SIGKILL.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)
+
+
+def _raise_on_term(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run() -> None:
+    """Run the stack in the foreground until interrupted."""
+    signal.signal(signal.SIGTERM, _raise_on_term)
+    stack = Stack()
+    try:
+        with stack.database() as database_url:
+            stack.prepare(database_url)
+            issuer = f"http://127.0.0.1:{_port('IDP_PORT', IDP_PORT)}"
+            stack.start(StackEnv(database_url=database_url, issuer=issuer))
+            stack.wait_healthy()
+            _banner(stack, issuer)
+            try:
+                stack.supervise()
+            finally:
+                stack.say("==> Stopping")
+                stack.stop()
+    except KeyboardInterrupt:
+        stack.stop()
+    stack.say("Stopped.")
+
+
+def _banner(stack: Stack, issuer: str) -> None:
+    stack.say("")
+    for service, _ in stack.procs:
+        path = "" if service.module == "servers.devidp" else "/mcp"
+        stack.say(f"    {service.name:<20} {service.url}{path}")
+    stack.say(f"    {'logs':<20} {DEV_DIR / 'logs'}/")
+    stack.say("")
+    stack.say("Ready. Get a token in another terminal:")
+    stack.say("    .venv/bin/ticketing token --client ops              # every data/* scope")
+    stack.say("    .venv/bin/ticketing token --user john.doe@example.com")
+    stack.say(f"Tokens are issued by {issuer}; seeded customers' dev password is Passw0rd!")
+    stack.say("Press Ctrl-C to stop everything.")
