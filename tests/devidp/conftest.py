@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from servers.devidp.app import build_app
+from servers.devidp.clients import ClientRegistry
+from servers.devidp.keys import SigningKey, load_or_create_signing_key
+from servers.devidp.settings import IdpSettings
+
+from .support import DEV_PASSWORD, ISSUER, JANE, JOHN, FakeClock, FakeUsers
+
+
+@pytest.fixture(scope="session")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One key for the whole session: generating RSA keys is the slow part."""
+    return tmp_path_factory.mktemp("idp-key")
+
+
+@pytest.fixture(scope="session")
+def signing_key(key_dir: Path) -> SigningKey:
+    return load_or_create_signing_key(key_dir)
+
+
+@pytest.fixture(scope="session")
+def registry(signing_key: SigningKey) -> ClientRegistry:
+    return ClientRegistry.load(signing_key)
+
+
+@pytest.fixture
+def settings(key_dir: Path) -> IdpSettings:
+    return IdpSettings(
+        _env_file=None,
+        issuer=ISSUER,
+        key_dir=key_dir,
+        dev_mode=True,
+        dev_password=DEV_PASSWORD,
+        token_ttl_seconds=900,
+    )
+
+
+@pytest.fixture
+def users() -> FakeUsers:
+    return FakeUsers(JOHN, JANE)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def app(settings: IdpSettings, users: FakeUsers, clock: FakeClock) -> Starlette:
+    return build_app(settings, users=users, clock=clock)
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
+        yield http
