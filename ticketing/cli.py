@@ -16,6 +16,7 @@ from servers.core.db.postgres import PostgresDatabase
 from servers.devidp.cli import app as token_app
 from ticketing import stack
 from ticketing.db import migrate_all, reset_all, seed_all
+from ticketing.docs import README, generate_blocks, render
 from ticketing.pg import EmbeddedPostgres, EmbeddedPostgresError
 
 app = typer.Typer(
@@ -32,12 +33,12 @@ T = TypeVar("T")
 def _defaults() -> None:
     # Commands that read customers (``token --user``) find the dev cluster without being told.
     remembered = stack.DEV_DIR / "pg" / "ticketing-port"
-    if not (os.environ.get("IDP_DATABASE_URL") or os.environ.get("DATABASE_URL")):
-        if remembered.exists():
-            port = remembered.read_text().strip()
-            os.environ["IDP_DATABASE_URL"] = (
-                f"postgresql://postgres@127.0.0.1:{port}/{stack.DATABASE_NAME}"
-            )
+    configured = os.environ.get("IDP_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if not configured and remembered.exists():
+        port = remembered.read_text().strip()
+        os.environ["IDP_DATABASE_URL"] = (
+            f"postgresql://postgres@127.0.0.1:{port}/{stack.DATABASE_NAME}"
+        )
 
 
 @app.command()
@@ -116,3 +117,21 @@ def db_reset(
         return await seed_all(db, date.today())
 
     typer.echo(f"reset; {_with_db(reset)} seed rows inserted")
+
+
+@app.command()
+def docs(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report whether README.md is up to date.")
+    ] = False,
+) -> None:
+    """Regenerate the tool and configuration tables in README.md."""
+    current = README.read_text(encoding="utf-8")
+    updated = render(current, asyncio.run(generate_blocks()))
+    if check:
+        if updated != current:
+            typer.echo("README.md is stale; run `ticketing docs`", err=True)
+            raise typer.Exit(1)
+        return
+    README.write_text(updated, encoding="utf-8")
+    typer.echo("README.md updated" if updated != current else "README.md already up to date")

@@ -59,6 +59,10 @@ def _server_env(prefix: str, port: int) -> Callable[[StackEnv], dict[str, str]]:
             f"{prefix}_PUBLIC_URL": f"http://127.0.0.1:{port}",
             f"{prefix}_DATABASE_URL": stack.database_url,
             f"{prefix}_AUTH_ISSUER": stack.issuer,
+            # MCP Inspector in direct mode calls from its own page's origin.
+            f"{prefix}_ALLOWED_ORIGINS": os.environ.get(
+                f"{prefix}_ALLOWED_ORIGINS", "http://localhost:6274,http://127.0.0.1:6274"
+            ),
         }
 
     return env

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import httpx2
 from fastmcp.server.auth import AccessToken, RemoteAuthProvider
 from fastmcp.server.auth.providers.jwt import JWTVerifier
 from pydantic import AnyHttpUrl
@@ -38,12 +39,14 @@ class CognitoAccessTokenVerifier(JWTVerifier):
         client_ids: Sequence[str],
         resource: str,
         jwks_refresh_interval: float = 30.0,
+        http_client: httpx2.AsyncClient | None = None,
     ):
         super().__init__(
             jwks_uri=jwks_uri,
             issuer=issuer,
             algorithm="RS256",
             jwks_refresh_interval=jwks_refresh_interval,
+            http_client=http_client,
         )
         self.client_ids = frozenset(client_ids)
         self.resource = resource

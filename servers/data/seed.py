@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from servers.core.db import Database, Json, Transaction
 
+
 @dataclass(frozen=True)
 class SeedTicket:
     number: str
@@ -22,6 +23,7 @@ class SeedTicket:
     days_ahead: int
     price_cents: int
     upgraded_to: str | None = None
+
 
 CUSTOMERS: dict[str, tuple[str, list[SeedTicket]]] = {
     "john.doe@example.com": (
@@ -67,10 +69,12 @@ CUSTOMERS: dict[str, tuple[str, list[SeedTicket]]] = {
 
 UPGRADE_PRICES = {("general", "non_stop"): 5000}
 
+
 def seed_id(prefix: str, name: str) -> str:
     """A stable id of the same shape as random ones, so seeded rows pass every CHECK."""
     digest = b32encode(hashlib.sha256(name.encode()).digest()).decode().lower()
     return f"{prefix}_{digest[:26]}"
+
 
 async def seed(db: Database, today: date) -> int:
     """Insert whatever of the seed is missing; returns the number of rows inserted."""
@@ -87,6 +91,7 @@ async def seed(db: Database, today: date) -> int:
             for t in tickets:
                 inserted += await _seed_ticket(tx, customer_id, t, today, created)
     return inserted
+
 
 async def _seed_ticket(
     tx: Transaction, customer_id: str, t: SeedTicket, today: date, created: datetime

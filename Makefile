@@ -1,0 +1,49 @@
+# The two commands: `make run` and `make test`. Everything else is a step of theirs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SYNCED := $(VENV)/.synced
+UV_VERSION := 0.13.8
+
+.PHONY: run test lint typecheck pytest bench test-slow docs clean
+
+run: $(SYNCED)
+	@$(BIN)/ticketing run
+
+test: $(SYNCED) lint typecheck pytest
+
+lint: $(SYNCED)
+	@echo "==> ruff"
+	@$(BIN)/ruff format --check .
+	@$(BIN)/ruff check .
+
+typecheck: $(SYNCED)
+	@echo "==> mypy (strict)"
+	@$(BIN)/mypy
+
+pytest: $(SYNCED)
+	@echo "==> pytest"
+	@$(BIN)/pytest -m "not slow"
+
+test-slow: $(SYNCED)
+	@$(BIN)/pytest -m slow
+
+bench: $(SYNCED)
+	@$(BIN)/python -m bench.bench_get_ticket
+
+docs: $(SYNCED)
+	@$(BIN)/ticketing docs
+
+# The virtualenv is rebuilt only when the lock changes, so a second `make run` starts at once.
+$(SYNCED): pyproject.toml uv.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11 or newer is needed (found $$($(PYTHON) --version)); set PYTHON=..."; exit 1; }
+	@test -x $(BIN)/python || { echo "==> Creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@test -x $(BIN)/uv || { echo "==> Installing uv $(UV_VERSION)"; \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
+	@echo "==> Installing the locked dependencies into $(VENV)"
+	@$(BIN)/uv sync --locked --quiet
+	@touch $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

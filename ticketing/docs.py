@@ -1,0 +1,121 @@
+"""Generated parts of README.md: each server's tool table and the configuration table.
+
+``ticketing docs`` rewrites the blocks between ``<!-- BEGIN name -->`` and ``<!-- END name -->``;
+a test fails when the README differs from what this module generates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastmcp import FastMCP
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings
+
+from servers.core.db import Transaction
+from servers.core.settings import ServerSettings
+from servers.data.server import build_server as build_data_server
+from servers.data.service import DataService
+from servers.data.settings import DataSettings
+from servers.devidp.settings import IdpSettings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+class _NoDatabase:
+    """Listing tools never touches the database; using it here would be a bug."""
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        raise RuntimeError("documentation must not query the database")
+        yield  # pragma: no cover
+
+    async def close(self) -> None:
+        return None
+
+
+def servers() -> dict[str, FastMCP]:
+    return {"data": build_data_server(DataService(_NoDatabase()))}
+
+
+def _hints(annotations: object) -> str:
+    names = {
+        "read_only_hint": "read-only",
+        "destructive_hint": "destructive",
+        "idempotent_hint": "idempotent",
+        "open_world_hint": "open-world",
+    }
+    return ", ".join(label for attr, label in names.items() if getattr(annotations, attr, False))
+
+
+async def tool_table(server: FastMCP) -> str:
+    rows = ["| tool | scopes | annotations | summary |", "|---|---|---|---|"]
+    for tool in sorted(await server.list_tools(), key=lambda t: t.name):
+        scopes = ", ".join(f"`{s}`" for s in (tool.meta or {}).get("scopes", []))
+        summary = " ".join((tool.description or "").strip().split("\n\n")[0].split())
+        rows.append(f"| `{tool.name}` | {scopes} | {_hints(tool.annotations)} | {summary} |")
+    return "\n".join(rows)
+
+
+def _env_names(settings: type[BaseSettings], name: str, field: FieldInfo) -> str:
+    alias = field.validation_alias
+    if alias is not None:
+        choices = getattr(alias, "choices", [alias])
+        return " / ".join(f"`{c}`" for c in choices if isinstance(c, str))
+    prefix = settings.model_config.get("env_prefix", "")
+    return f"`{prefix}{name}`".upper()
+
+
+def _settings_rows(settings: type[BaseSettings], skip: set[str]) -> Iterator[str]:
+    for name, field in settings.model_fields.items():
+        if name in skip:
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, list):
+            default = ",".join(default)
+        shown = "" if default in (None, "") else f"`{default}`"
+        yield f"| {_env_names(settings, name, field)} | {shown} | {field.description or ''} |"
+
+
+def config_table() -> str:
+    rows = [
+        "| variable | default | meaning |",
+        "|---|---|---|",
+        "| `DATABASE_URL` | | `make run`: use this PostgreSQL instead of the embedded one |",
+        "| `TICKETING_PG_PORT` | a free port, then remembered | port of the embedded PostgreSQL |",
+        "| `PG_BIN` | found automatically | directory of PostgreSQL's `initdb` and `postgres` |",
+    ]
+    rows += _settings_rows(IdpSettings, skip=set())
+    rows += _settings_rows(DataSettings, skip={"dev_mode"})
+    rows.append("")
+    rows.append(
+        "Every MCP server reads the same fields as the data server with its own prefix "
+        f"({', '.join(sorted(_server_prefixes()))}); `make run` sets ports, URLs and the issuer."
+    )
+    return "\n".join(rows)
+
+
+def _server_prefixes() -> set[str]:
+    return {
+        f"`{cls.model_config.get('env_prefix', '')}`" for cls in ServerSettings.__subclasses__()
+    }
+
+
+async def generate_blocks() -> dict[str, str]:
+    blocks = {f"tools:{name}": await tool_table(server) for name, server in servers().items()}
+    blocks["config"] = config_table()
+    return blocks
+
+
+def render(readme: str, blocks: dict[str, str]) -> str:
+    for name, body in blocks.items():
+        pattern = re.compile(
+            rf"(<!-- BEGIN {re.escape(name)} -->\n).*?(<!-- END {re.escape(name)} -->)", re.S
+        )
+        if not pattern.search(readme):
+            raise ValueError(f"README.md has no block {name!r}")
+        readme = pattern.sub(lambda m, body=body: f"{m[1]}{body}\n{m[2]}", readme)
+    return readme
