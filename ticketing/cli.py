@@ -135,3 +135,7 @@ def docs(
         return
     README.write_text(updated, encoding="utf-8")
     typer.echo("README.md updated" if updated != current else "README.md already up to date")
+
+
+if __name__ == "__main__":
+    app()

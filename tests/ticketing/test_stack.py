@@ -1,0 +1,162 @@
+"""``ticketing run`` (what ``make run`` runs): starts everything, reports ready, and leaves
+nothing behind when stopped by SIGTERM or killed outright."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from servers.devidp.keys import load_or_create_signing_key
+from servers.devidp.tokens import mint_access_token
+
+pytestmark = pytest.mark.http
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def descendants(pid: int) -> set[int]:
+    """Live (non-zombie) processes below ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class RunningStack:
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.idp_port = free_port()
+        self.data_port = free_port()
+        env = {
+            **os.environ,
+            "IDP_PORT": str(self.idp_port),
+            "DATA_PORT": str(self.data_port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("DATABASE_URL", None)
+        self.output = workdir / "run.out"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ticketing.cli", "run"],
+            cwd=workdir,
+            env=env,
+            stdout=self.output.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_ready(self) -> None:
+        wait_until(lambda: "Ready." in self.text() or self.proc.poll() is not None, 120, "Ready.")
+        assert "Ready." in self.text(), self.text()
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    # Reachable by the unprivileged user PostgreSQL runs as when the tests run as root.
+    path = Path(tempfile.mkdtemp(prefix="ticketing-stack-"))
+    path.chmod(0o755)
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=True)
+
+
+def test_run_serves_everything_and_sigterm_stops_it_all(workdir: Path) -> None:
+    stack = RunningStack(workdir)
+    try:
+        stack.wait_ready()
+        out = stack.text()
+        assert f"http://127.0.0.1:{stack.data_port}/mcp" in out
+        assert "ticketing token --user" in out
+        children = descendants(stack.proc.pid)
+        assert len(children) >= 3, "postgres, identity provider and data server"
+
+        assert httpx.get(f"http://127.0.0.1:{stack.data_port}/health").json()["status"] == "ok"
+        key = load_or_create_signing_key(workdir / ".dev" / "idp")
+        token = mint_access_token(
+            key=key,
+            issuer=f"http://127.0.0.1:{stack.idp_port}",
+            sub="ops",
+            client_id="ops",
+            scopes=["data/read"],
+        )
+        reply = httpx.post(
+            f"http://127.0.0.1:{stack.data_port}/mcp",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json, text/event-stream",
+            },
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "get_ticket", "arguments": {"ticket_number": "TKT-JD0001"}},
+            },
+        )
+        assert reply.json()["result"]["structuredContent"]["ticket_type"] == "general"
+    finally:
+        stack.proc.send_signal(signal.SIGTERM)
+        stack.proc.wait(timeout=60)
+    wait_until(lambda: not any(alive(p) for p in children), 30, "children to exit")
+    assert "Stopped." in stack.text()
+
+
+def test_a_second_run_keeps_the_data_and_a_killed_run_leaves_no_orphans(workdir: Path) -> None:
+    first = RunningStack(workdir)
+    first.wait_ready()
+    children = descendants(first.proc.pid)
+    first.proc.kill()
+    first.proc.wait()
+    wait_until(lambda: not any(alive(p) for p in children), 60, "orphans to exit")
+
+    second = RunningStack(workdir)
+    try:
+        second.wait_ready()
+        assert "Creating PostgreSQL cluster" not in second.text()
+        assert "0 migrations applied, 0 seed rows inserted" in second.text()
+    finally:
+        second.proc.send_signal(signal.SIGTERM)
+        second.proc.wait(timeout=60)
