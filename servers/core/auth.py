@@ -118,7 +118,7 @@ class ScopeGate:
             scope["type"] != "http"
             or scope["method"] != "POST"
             or scope["path"].rstrip("/") != self.path
-            or scope.get("auth") is None
+            or not getattr(scope.get("user"), "is_authenticated", False)
         ):
             await self.app(scope, receive, send)
             return
