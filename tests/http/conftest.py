@@ -1,0 +1,342 @@
+"""Real processes over real HTTP: the dev identity provider and the data server, each started
+with ``python -m``, on free ports, against a database cloned from the migrated template.
+
+The stack is started once per test module. Tokens are minted here with the identity provider's
+own signing key (the same key directory), so a test can ask for any client, scopes, subject or
+expiry without going through a grant, and also for tokens the servers must refuse.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from servers.core.scopes import OPS_SCOPES
+from servers.devidp.keys import SigningKey, load_or_create_signing_key
+from servers.devidp.tokens import mint_access_token, mint_id_token
+from ticketing.pg import EmbeddedPostgres
+
+HOST = "127.0.0.1"
+STARTUP_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+LOG_TAIL_LINES = 40
+
+# Variables that would change how the children behave if inherited from the caller's shell.
+_INHERITED_PREFIXES = ("DATA_", "IDP_", "DATABASE_URL", "DEV_MODE")
+
+
+def free_port() -> int:
+    """A port the kernel just handed out for port 0 (free now; the child binds it next)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel SIGTERMs it when the test process dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@dataclass
+class ServerProcess:
+    """One child process: its command, where it listens and where it logs."""
+
+    name: str
+    module: str
+    port: int
+    log: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self, cwd: Path) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module],
+                cwd=cwd,  # not the repo: its .env must not leak into the test servers
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
+
+    def log_tail(self) -> str:
+        return f"--- {self.name} ({self.log}) ---\n{tail(self.log)}"
+
+    def stop(self) -> set[int]:
+        """SIGTERM, wait, SIGKILL if it will not go; returns the descendants it had."""
+        proc = self.proc
+        if proc is None:
+            return set()
+        below = _descendants(proc.pid)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=STOP_TIMEOUT)
+        for pid in below:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        return below
+
+
+@dataclass
+class HttpStack:
+    """The running identity provider and data server, and a token mint for tests."""
+
+    idp: ServerProcess
+    data: ServerProcess
+    key: SigningKey
+    forged_key: SigningKey
+    database_url: str
+    workdir: Path
+    servers: list[ServerProcess] = field(default_factory=list)
+
+    @property
+    def issuer(self) -> str:
+        return self.idp.url
+
+    @property
+    def data_url(self) -> str:
+        return self.data.url
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.data.url}/mcp"
+
+    @property
+    def data_log(self) -> Path:
+        return self.data.log
+
+    @property
+    def resource_metadata_url(self) -> str:
+        return f"{self.data.url}/.well-known/oauth-protected-resource/mcp"
+
+    def token(
+        self,
+        scopes: Iterable[str] = OPS_SCOPES,
+        *,
+        client_id: str = "ops",
+        sub: str | None = None,
+        issuer: str | None = None,
+        issued_at: datetime | None = None,
+        ttl: int = 900,
+        key: SigningKey | None = None,
+    ) -> str:
+        """An access token as the identity provider would mint it, with any claim overridden."""
+        return mint_access_token(
+            key=key or self.key,
+            issuer=issuer or self.issuer,
+            sub=sub or client_id,
+            client_id=client_id,
+            scopes=scopes,
+            ttl=ttl,
+            now=issued_at,
+        )
+
+    def ops_token(self) -> str:
+        """The ``ops`` client's token: every data/*, payments/*, notify/*, tickets/* scope."""
+        return self.token(OPS_SCOPES, client_id="ops")
+
+    def expired_token(self, scopes: Iterable[str] = OPS_SCOPES) -> str:
+        """Issued two hours ago for ten minutes."""
+        return self.token(scopes, issued_at=datetime.now(UTC) - timedelta(hours=2), ttl=600)
+
+    def forged_token(self, scopes: Iterable[str] = OPS_SCOPES) -> str:
+        """Signed by a key the identity provider never published, under its ``kid``."""
+        return self.token(scopes, key=self.forged_key)
+
+    def id_token(self, client_id: str = "ops") -> str:
+        """An OpenID Connect ID token (``token_use=id``): proves identity, grants nothing."""
+        return mint_id_token(
+            key=self.key,
+            issuer=self.issuer,
+            sub="cus_someone",
+            client_id=client_id,
+            email="someone@example.com",
+        )
+
+    def log_tails(self) -> str:
+        return "\n".join(server.log_tail() for server in self.servers)
+
+
+def forge_key(real: SigningKey) -> SigningKey:
+    """A different RSA key that claims the real key's ``kid``."""
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return SigningKey(private_key=other, kid=real.kid)
+
+
+def _child_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIXES)}
+    env.update({"DEV_MODE": "1", "PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
+def _wait_healthy(servers: list[ServerProcess], timeout: float = STARTUP_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(servers)
+    with httpx.Client(timeout=2.0) as client:
+        while pending:
+            for server in servers:
+                assert server.proc is not None
+                if server.proc.poll() is not None:
+                    pytest.fail(
+                        f"the {server.name} exited with status {server.proc.returncode} "
+                        f"while starting\n{server.log_tail()}",
+                        pytrace=False,
+                    )
+            for server in list(pending):
+                try:
+                    if client.get(f"{server.url}/health").status_code == 200:
+                        pending.remove(server)
+                except httpx.HTTPError:
+                    pass
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                tails = "\n".join(s.log_tail() for s in servers)
+                names = ", ".join(s.name for s in pending)
+                pytest.fail(f"{names} did not answer /health in {timeout:.0f} s\n{tails}")
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def http_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[HttpStack, None, None]:
+    """The dev identity provider and the data server as real processes, ready to call."""
+    workdir = Path(tempfile.mkdtemp(prefix="ticketing-http-"))
+    key_dir = workdir / "idp-key"
+    key = load_or_create_signing_key(key_dir)  # the IdP then loads this very key
+    dbname = f"http_{uuid.uuid4().hex[:16]}"
+    pg.create_database(dbname, template=template_db)
+    database_url = pg.url(dbname)
+
+    idp_port, data_port = free_port(), free_port()
+    issuer = f"http://{HOST}:{idp_port}"
+    idp = ServerProcess(
+        "identity provider",
+        "servers.devidp",
+        idp_port,
+        workdir / "idp.log",
+        _child_env(
+            {
+                "IDP_HOST": HOST,
+                "IDP_PORT": str(idp_port),
+                "IDP_ISSUER": issuer,
+                "IDP_KEY_DIR": str(key_dir),
+                "IDP_DATABASE_URL": database_url,
+            }
+        ),
+    )
+    data = ServerProcess(
+        "data server",
+        "servers.data",
+        data_port,
+        workdir / "data.log",
+        _child_env(
+            {
+                "DATA_HOST": HOST,
+                "DATA_PORT": str(data_port),
+                "DATA_PUBLIC_URL": f"http://{HOST}:{data_port}",
+                "DATA_DATABASE_URL": database_url,
+                "DATA_AUTH_ISSUER": issuer,
+            }
+        ),
+    )
+    stack = HttpStack(
+        idp=idp,
+        data=data,
+        key=key,
+        forged_key=forge_key(key),
+        database_url=database_url,
+        workdir=workdir,
+        servers=[idp, data],
+    )
+    try:
+        for server in stack.servers:
+            server.start(workdir)
+        _wait_healthy(stack.servers)
+        yield stack
+    finally:
+        leftovers: list[str] = []
+        for server in reversed(stack.servers):
+            below = server.stop()
+            if server.proc is not None and server.proc.poll() is None:
+                leftovers.append(f"{server.name} (pid {server.proc.pid})")
+            leftovers.extend(f"{server.name}'s child {pid}" for pid in below if _alive(pid))
+        pg.drop_database(dbname)
+        shutil.rmtree(workdir, ignore_errors=True)
+        assert not leftovers, f"processes left running: {', '.join(leftovers)}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """On a failure, the servers' log tails go into the report."""
+    report = yield
+    if report.failed:
+        stack = getattr(item, "funcargs", {}).get("http_stack")
+        if isinstance(stack, HttpStack):
+            report.sections.append(("server logs (tail)", stack.log_tails()))
+    return report
