@@ -610,34 +610,15 @@ def where_the_time_goes(
         "MCP transport, protocol and tool call"
     )
     say(f"  {DATA:<{W}}{s_data:>8,.0f} µs  of which:")
-    modern = protocol_version in MODERN_PROTOCOL_VERSIONS
-    # At 2026-07-28 the SDK checks Mcp-Param-* headers against the called tool's input schema.
-    # A server that gives it no get_tool_input_schema (fastmcp 4.1.6 gives none; the SDK's own
-    # MCPServer does) has it run a whole tools/list, through fastmcp, for every tools/call.
-    listing_note = (
-        f"mostly listing every tool: at {protocol_version} the mcp SDK runs tools/list on\n"
-        "{0}each tools/call to check Mcp-Param headers, as fastmcp gives it no\n"
-        "{0}get_tool_input_schema"
-    )
-    rest = s_data
-    if modern and s_handshake is not None:
-        part(
-            s_data - s_handshake,
-            listing_note.format(" " * 17)
-            + f"\n{'':17}(= {DATA} - {DATA_HANDSHAKE}, where no listing happens; fastmcp"
-            + f"\n{'':17}list_tools alone takes {inproc[TOOL_LIST].cpu_us:,.0f} µs in-process)",
+    # servers/core/app.py hands the SDK each tool's input schema, so at 2026-07-28 checking the
+    # Mcp-Param headers no longer lists every tool; the 2025-11-25 row shows what remains of the
+    # difference between the two protocol paths.
+    if s_handshake is not None:
+        say(
+            f"{'':4}(the same call at {LATEST_HANDSHAKE_VERSION}, {DATA_HANDSHAKE}: "
+            f"{s_handshake:,.0f} µs)"
         )
-        part(
-            s_handshake,
-            f"the same call at {LATEST_HANDSHAKE_VERSION} ({DATA_HANDSHAKE}), of which:",
-        )
-        rest, indent = s_handshake, 15
-    else:
-        indent = 4
-        if modern:
-            listing = inproc[TOOL_LIST].cpu_us
-            part(listing, listing_note.format(" " * 17) + " (fastmcp list_tools alone, (*))")
-            rest -= listing
+    rest, indent = s_data, 4
     tool, db, verify = inproc[TOOL_CALL].cpu_us, inproc[DB_SEQUENTIAL].cpu_us, inproc[VERIFY].cpu_us
     pad = " " * (indent + 13)
     part(s_star, "the HTTP + ASGI floor (as Starlette)", indent)

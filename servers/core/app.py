@@ -120,7 +120,7 @@ def describe_validation(error: PydanticValidationError, *, limit: int = 5) -> st
     """A short, human message for bad arguments; never echoes the (maybe huge) input."""
     parts = []
     for item in error.errors(include_input=False, include_url=False)[:limit]:
-        where = ".".join(str(p) for p in item["loc"]) or "arguments"
+        where = ".".join(str(p) for p in item["loc"])[:80] or "arguments"
         message = item["msg"]
         if item["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
             message = "unknown argument"
@@ -159,7 +159,7 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
-def build_http_app(
+async def build_http_app(
     mcp: FastMCP,
     settings: ServerSettings,
     *,
@@ -167,7 +167,11 @@ def build_http_app(
     scopes: Sequence[str],
     health: HealthCheck,
 ) -> ASGIApp:
-    """The ASGI app of a server: ``/mcp`` behind OAuth, ``/health``, RFC 9728 metadata."""
+    """The ASGI app of a server: ``/mcp`` behind OAuth, ``/health``, RFC 9728 metadata.
+
+    Call it once the server's tools are registered: their scopes and input schemas are read
+    here, once, rather than on every request.
+    """
     mcp.auth = build_auth(
         issuer=settings.auth_issuer,
         jwks_uri=settings.jwks_url,
@@ -187,13 +191,16 @@ def build_http_app(
         return JSONResponse({"status": "ok", "service": mcp.name})
 
     mcp.custom_route("/health", methods=["GET"])(health_route)
-    cache: dict[str, tuple[str, ...] | None] = {}
+    tools = await mcp.list_tools()
+    scopes_of = {t.name: tuple((t.meta or {}).get("scopes", ())) for t in tools}
+    schemas = {t.name: t.parameters for t in tools}
+    # Without this lookup the MCP SDK lists every tool on each tools/call to check Mcp-Param
+    # headers (protocol 2026-07-28), which tripled the CPU cost of a call (bench/README.md).
+    # FastMCP 4.1.6 does not provide it; the tools of our servers are fixed once built.
+    mcp._mcp_server.get_tool_input_schema = schemas.get
 
     async def tool_scopes(name: str) -> tuple[str, ...] | None:
-        if name not in cache:
-            tool = await mcp.get_tool(name)
-            cache[name] = tuple((tool.meta or {}).get("scopes", ())) if tool else None
-        return cache[name]
+        return scopes_of.get(name)
 
     gate = AsgiMiddleware(
         ScopeGate,

@@ -26,7 +26,7 @@ async def main() -> None:
                 double_fun=settings.capacity_double_fun,
             ),
         )
-        app = build_http_app(
+        app = await build_http_app(
             build_server(service),
             settings,
             resource=RESOURCE,
