@@ -16,7 +16,7 @@ from servers.core.db.postgres import PostgresDatabase
 from servers.devidp.cli import app as token_app
 from ticketing import stack
 from ticketing.db import migrate_all, reset_all, seed_all
-from ticketing.docs import README, generate_blocks, render
+from ticketing.docs import ROOT, generate_blocks, stale_documents
 from ticketing.pg import EmbeddedPostgres, EmbeddedPostgresError
 
 app = typer.Typer(
@@ -122,19 +122,17 @@ def db_reset(
 @app.command()
 def docs(
     check: Annotated[
-        bool, typer.Option("--check", help="Only report whether README.md is up to date.")
+        bool, typer.Option("--check", help="Only report whether the READMEs are up to date.")
     ] = False,
 ) -> None:
-    """Regenerate the tool and configuration tables in README.md."""
-    current = README.read_text(encoding="utf-8")
-    updated = render(current, asyncio.run(generate_blocks()))
-    if check:
-        if updated != current:
-            typer.echo("README.md is stale; run `ticketing docs`", err=True)
-            raise typer.Exit(1)
-        return
-    README.write_text(updated, encoding="utf-8")
-    typer.echo("README.md updated" if updated != current else "README.md already up to date")
+    """Regenerate the tool and configuration tables in the READMEs."""
+    stale = stale_documents(asyncio.run(generate_blocks()), write=not check)
+    for path in stale:
+        typer.echo(f"{path.relative_to(ROOT)} {'is stale' if check else 'updated'}", err=check)
+    if check and stale:
+        raise typer.Exit(1)
+    if not stale:
+        typer.echo("documentation is up to date")
 
 
 if __name__ == "__main__":

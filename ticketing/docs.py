@@ -22,7 +22,9 @@ from servers.data.service import DataService
 from servers.data.settings import DataSettings
 from servers.devidp.settings import IdpSettings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOCUMENTS = (README, ROOT / "servers" / "data" / "README.md")
 
 
 class _NoDatabase:
@@ -110,12 +112,33 @@ async def generate_blocks() -> dict[str, str]:
     return blocks
 
 
-def render(readme: str, blocks: dict[str, str]) -> str:
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(<!-- BEGIN {re.escape(name)} -->\n).*?(<!-- END {re.escape(name)} -->)", re.S
+    )
+
+
+def render(document: str, blocks: dict[str, str], *, require_all: bool = True) -> str:
+    """``document`` with its generated blocks replaced. The root README must hold every block;
+    other documents hold some."""
     for name, body in blocks.items():
-        pattern = re.compile(
-            rf"(<!-- BEGIN {re.escape(name)} -->\n).*?(<!-- END {re.escape(name)} -->)", re.S
-        )
-        if not pattern.search(readme):
-            raise ValueError(f"README.md has no block {name!r}")
-        readme = pattern.sub(lambda m, body=body: f"{m[1]}{body}\n{m[2]}", readme)
-    return readme
+        pattern = _pattern(name)
+        if not pattern.search(document):
+            if require_all:
+                raise ValueError(f"README.md has no block {name!r}")
+            continue
+        document = pattern.sub(lambda m, body=body: f"{m[1]}{body}\n{m[2]}", document)
+    return document
+
+
+def stale_documents(blocks: dict[str, str], *, write: bool) -> list[Path]:
+    """The documents whose generated blocks are out of date; rewritten when ``write``."""
+    stale = []
+    for path in DOCUMENTS:
+        current = path.read_text(encoding="utf-8")
+        updated = render(current, blocks, require_all=path == README)
+        if updated != current:
+            stale.append(path)
+            if write:
+                path.write_text(updated, encoding="utf-8")
+    return stale
