@@ -7,7 +7,7 @@ a test fails when the README differs from what this module generates.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -118,6 +118,10 @@ def _pattern(name: str) -> re.Pattern[str]:
     )
 
 
+def _filler(body: str) -> Callable[[re.Match[str]], str]:
+    return lambda match: f"{match[1]}{body}\n{match[2]}"
+
+
 def render(document: str, blocks: dict[str, str], *, require_all: bool = True) -> str:
     """``document`` with its generated blocks replaced. The root README must hold every block;
     other documents hold some."""
@@ -127,7 +131,7 @@ def render(document: str, blocks: dict[str, str], *, require_all: bool = True) -
             if require_all:
                 raise ValueError(f"README.md has no block {name!r}")
             continue
-        document = pattern.sub(lambda m, body=body: f"{m[1]}{body}\n{m[2]}", document)
+        document = pattern.sub(_filler(body), document)
     return document
 
 
