@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from servers.core.db import Database
+from servers.core.db.dataapi import DataApiDatabase
+from servers.core.db.dataapi_local import LOCAL_RESOURCE_ARN, LOCAL_SECRET_ARN, LocalDataApi
 from servers.core.db.postgres import PostgresDatabase
 from ticketing.db import migrate_all
 from ticketing.pg import EmbeddedPostgres
@@ -55,10 +57,9 @@ def database_url(pg: EmbeddedPostgres, template_db: str) -> Iterator[str]:
     pg.drop_database(name)
 
 
-@pytest.fixture(params=["postgres"])
+@pytest.fixture(params=["postgres", "dataapi"])
 def db_backend(request: pytest.FixtureRequest) -> str:
-    """Which backend the ``db`` fixture uses. TODO(dataapi): add "dataapi" once its stand-in
-    lands, so every repository test runs against both backends."""
+    """Which backend the ``db`` fixture uses: every repository test runs against both."""
     backend: str = request.param
     return backend
 
@@ -66,11 +67,22 @@ def db_backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 async def db(database_url: str, db_backend: str) -> AsyncIterator[Database]:
     database: Database
+    local_api: LocalDataApi | None = None
     if db_backend == "postgres":
         database = await PostgresDatabase(database_url, max_size=30).open()
+    elif db_backend == "dataapi":
+        local_api = LocalDataApi(database_url)
+        database = DataApiDatabase(
+            local_api.client(),
+            resource_arn=LOCAL_RESOURCE_ARN,
+            secret_arn=LOCAL_SECRET_ARN,
+            database=local_api.dbname,
+        )
     else:
         raise NotImplementedError(db_backend)
     try:
         yield database
     finally:
         await database.close()
+        if local_api is not None:
+            local_api.close()
