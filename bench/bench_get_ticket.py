@@ -54,6 +54,7 @@ from mcp_types.version import (
 
 from servers.core.auth import CognitoAccessTokenVerifier
 from servers.core.db.postgres import PostgresDatabase
+from servers.core.settings import canonical_issuer
 from servers.data.server import build_server
 from servers.data.service import DataService
 from servers.devidp.clients import ClientRegistry
@@ -476,7 +477,7 @@ async def in_process_timings(
         # The data server's own verifier, configured as servers.core.auth.build_auth does.
         verifier = CognitoAccessTokenVerifier(
             issuer=issuer,
-            jwks_uri=f"{issuer}/.well-known/jwks.json",
+            jwks_uri=f"{issuer.rstrip('/')}/.well-known/jwks.json",
             client_ids=[CLIENT_ID],
             resource="data",
         )
@@ -750,7 +751,7 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
     say("==> Starting PostgreSQL (throwaway), migrating and seeding")
     with throwaway_postgres(base) as (pg, database_url):
         idp_port, data_port, mcp_port, star_port = _free_ports(4)
-        issuer = f"http://127.0.0.1:{idp_port}"
+        issuer = canonical_issuer(f"http://127.0.0.1:{idp_port}")
         key_dir = base / "idp"
         key = load_or_create_signing_key(key_dir)
         say("==> Starting the dev identity provider, the data server and the two baselines")

@@ -26,6 +26,7 @@ import httpx
 import psycopg
 
 from servers.core.db.postgres import PostgresDatabase
+from servers.core.settings import canonical_issuer
 from ticketing.db import migrate_all, seed_all
 from ticketing.pg import EmbeddedPostgres
 
@@ -227,7 +228,7 @@ def run() -> None:
     try:
         with stack.database() as database_url:
             stack.prepare(database_url)
-            issuer = f"http://127.0.0.1:{_port('IDP_PORT', IDP_PORT)}"
+            issuer = canonical_issuer(f"http://127.0.0.1:{_port('IDP_PORT', IDP_PORT)}")
             stack.start(StackEnv(database_url=database_url, issuer=issuer))
             stack.wait_healthy()
             _banner(stack, issuer)

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, AnyHttpUrl, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
+
+
+def canonical_issuer(url: str) -> str:
+    """An issuer URL in the form MCP clients compare against, character for character.
+
+    Clients read the issuer from RFC 9728 metadata through pydantic's URL type, which writes a
+    bare origin with a trailing slash (``http://127.0.0.1:9000/``); authorization-server metadata
+    and the tokens' ``iss`` must then say exactly that (RFC 8414 §3.3). Issuers with a path, such
+    as Cognito's, are left as they are.
+    """
+    return str(AnyHttpUrl(url))
 
 
 def _split(value: object) -> object:
@@ -37,7 +48,7 @@ class ServerSettings(BaseSettings):
         description="Development mode (unprefixed DEV_MODE): allows the dev identity provider.",
     )
     auth_issuer: str = Field(
-        "http://127.0.0.1:9000",
+        "http://127.0.0.1:9000/",
         description="Token issuer: the dev identity provider, or "
         "https://cognito-idp.REGION.amazonaws.com/POOL_ID.",
     )
@@ -67,6 +78,11 @@ class ServerSettings(BaseSettings):
     aws_region: str = Field("us-west-2", description="AWS region for AWS service clients.")
 
     _split_lists = field_validator("auth_client_ids", "allowed_origins", mode="before")(_split)
+
+    @field_validator("auth_issuer")
+    @classmethod
+    def _canonical_issuer(cls, value: str) -> str:
+        return canonical_issuer(value)
 
     @model_validator(mode="after")
     def _check_database(self) -> ServerSettings:

@@ -70,11 +70,12 @@ _AUTHORIZE_PARAMS = (
 def discovery_document(settings: IdpSettings) -> dict[str, Any]:
     """OpenID Provider / RFC 8414 authorization server metadata."""
     issuer = settings.issuer
+    base = issuer.rstrip("/")
     return {
         "issuer": issuer,
-        "authorization_endpoint": issuer + AUTHORIZE_PATH,
-        "token_endpoint": issuer + TOKEN_PATH,
-        "jwks_uri": issuer + JWKS_PATH,
+        "authorization_endpoint": base + AUTHORIZE_PATH,
+        "token_endpoint": base + TOKEN_PATH,
+        "jwks_uri": base + JWKS_PATH,
         "scopes_supported": [*ALL_SCOPES, *OIDC_SCOPES],
         "response_types_supported": ["code"],
         "grant_types_supported": [AUTHORIZATION_CODE, CLIENT_CREDENTIALS],

@@ -10,6 +10,8 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from servers.core.settings import canonical_issuer
+
 DEFAULT_PORT = 9000
 
 
@@ -57,7 +59,7 @@ class IdpSettings(BaseSettings):
         description="TCP port the dev identity provider listens on.",
     )
     issuer: str = Field(
-        default=f"http://127.0.0.1:{DEFAULT_PORT}",
+        default=f"http://127.0.0.1:{DEFAULT_PORT}/",
         description=(
             "Issuer URL put in the `iss` claim and the discovery document; servers fetch the "
             "JWKS from here. When unset, derived from host and port."
@@ -118,13 +120,12 @@ class IdpSettings(BaseSettings):
     @field_validator("issuer")
     @classmethod
     def _issuer_is_a_base_url(cls, value: str) -> str:
-        value = value.rstrip("/")
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError("must be an http(s) URL such as http://127.0.0.1:9000")
         if parts.query or parts.fragment or parts.username or parts.password:
             raise ValueError("must not carry a query, fragment or credentials")
-        return value
+        return canonical_issuer(value)
 
     @field_validator("clients_file")
     @classmethod
@@ -143,7 +144,7 @@ class IdpSettings(BaseSettings):
                 host = "127.0.0.1"
             elif ":" in host:
                 host = f"[{host}]"
-            self.issuer = f"http://{host}:{self.port}"
+            self.issuer = canonical_issuer(f"http://{host}:{self.port}")
         return self
 
     @property

@@ -14,7 +14,9 @@ import jwt
 from servers.devidp.keys import b64url
 from servers.devidp.users import Customer, normalize_email
 
-ISSUER = "http://127.0.0.1:9000"
+ORIGIN = "http://127.0.0.1:9000"
+# Canonical form of an origin-only issuer (servers.core.settings.canonical_issuer).
+ISSUER = f"{ORIGIN}/"
 DEV_PASSWORD = "Passw0rd!"
 
 JOHN = Customer(customer_id="cus_john", email="john.doe@example.com", full_name="John Doe")

@@ -17,6 +17,7 @@ from .support import (
     DEV_PASSWORD,
     ISSUER,
     JOHN,
+    ORIGIN,
     FakeClock,
     FakeUsers,
     hidden_fields,
@@ -71,7 +72,7 @@ async def _login(
     page = await client.get("/oauth2/authorize", params=_authorize_params(challenge, **overrides))
     assert page.status_code == 200, page.text
     form = {**hidden_fields(page.text), "email": email, "password": password}
-    return await client.post("/oauth2/authorize", data=form, headers={"origin": ISSUER})
+    return await client.post("/oauth2/authorize", data=form, headers={"origin": ORIGIN})
 
 
 def _redirect_query(response: httpx.Response) -> dict[str, str]:
@@ -112,9 +113,9 @@ async def test_discovery_document(client: httpx.AsyncClient, path: str) -> None:
     assert response.status_code == 200
     doc = response.json()
     assert doc["issuer"] == ISSUER
-    assert doc["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
-    assert doc["token_endpoint"] == f"{ISSUER}/oauth2/token"
-    assert doc["authorization_endpoint"] == f"{ISSUER}/oauth2/authorize"
+    assert doc["jwks_uri"] == f"{ORIGIN}/.well-known/jwks.json"
+    assert doc["token_endpoint"] == f"{ORIGIN}/oauth2/token"
+    assert doc["authorization_endpoint"] == f"{ORIGIN}/oauth2/authorize"
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
@@ -302,7 +303,7 @@ async def test_default_scope_is_everything_the_client_may_have(
     page = await client.get("/oauth2/authorize", params=params)
     assert page.status_code == 200
     form = {**hidden_fields(page.text), "email": JOHN.email, "password": DEV_PASSWORD}
-    redirect = await client.post("/oauth2/authorize", data=form, headers={"origin": ISSUER})
+    redirect = await client.post("/oauth2/authorize", data=form, headers={"origin": ORIGIN})
     assert redirect.status_code == 303
     location = urlsplit(redirect.headers["location"])
     code = parse_qs(location.query)["code"][0]
@@ -406,7 +407,7 @@ async def test_tampered_redirect_uri_in_post_is_refused(client: httpx.AsyncClien
         "email": JOHN.email,
         "password": DEV_PASSWORD,
     }
-    response = await client.post("/oauth2/authorize", data=form, headers={"origin": ISSUER})
+    response = await client.post("/oauth2/authorize", data=form, headers={"origin": ORIGIN})
     assert response.status_code == 400
     assert "location" not in response.headers
 
@@ -446,7 +447,7 @@ async def test_echoed_values_are_escaped(client: httpx.AsyncClient) -> None:
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
     form = {**hidden_fields(page.text), "email": '"><script>x</script>', "password": "x"}
-    again = await client.post("/oauth2/authorize", data=form, headers={"origin": ISSUER})
+    again = await client.post("/oauth2/authorize", data=form, headers={"origin": ORIGIN})
     assert again.status_code == 401
     assert "<script>" not in again.text
 

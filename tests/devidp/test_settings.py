@@ -20,7 +20,7 @@ def test_defaults() -> None:
     settings = IdpSettings(_env_file=None)
     assert settings.host == "127.0.0.1"
     assert settings.port == 9000
-    assert settings.issuer == "http://127.0.0.1:9000"
+    assert settings.issuer == "http://127.0.0.1:9000/"
     assert settings.key_dir == Path(".dev/idp")
     assert settings.dev_mode is False
     assert settings.dev_password == "Passw0rd!"
@@ -45,9 +45,11 @@ def test_database_url_prefers_idp_variable(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_issuer_follows_port_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IDP_PORT", "9100")
-    assert IdpSettings(_env_file=None).issuer == "http://127.0.0.1:9100"
-    monkeypatch.setenv("IDP_ISSUER", "http://idp.test:9000/")
-    assert IdpSettings(_env_file=None).issuer == "http://idp.test:9000"
+    assert IdpSettings(_env_file=None).issuer == "http://127.0.0.1:9100/"
+    monkeypatch.setenv("IDP_ISSUER", "http://idp.test:9000")
+    assert IdpSettings(_env_file=None).issuer == "http://idp.test:9000/"
+    monkeypatch.setenv("IDP_ISSUER", "https://idp.test/pool_1")
+    assert IdpSettings(_env_file=None).issuer == "https://idp.test/pool_1"
 
 
 @pytest.mark.parametrize(

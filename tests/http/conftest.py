@@ -28,6 +28,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from servers.core.scopes import OPS_SCOPES
+from servers.core.settings import canonical_issuer
 from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token, mint_id_token
 from ticketing.pg import EmbeddedPostgres
@@ -155,7 +156,7 @@ class HttpStack:
 
     @property
     def issuer(self) -> str:
-        return self.idp.url
+        return canonical_issuer(self.idp.url)
 
     @property
     def data_url(self) -> str:
@@ -272,7 +273,7 @@ def http_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[HttpStack, N
     database_url = pg.url(dbname)
 
     idp_port, data_port = free_port(), free_port()
-    issuer = f"http://{HOST}:{idp_port}"
+    issuer = canonical_issuer(f"http://{HOST}:{idp_port}")
     idp = ServerProcess(
         "identity provider",
         "servers.devidp",

@@ -240,9 +240,12 @@ async def test_protected_resource_metadata(http_stack: HttpStack) -> None:
     assert response.status_code == 200
     metadata = response.json()
     assert metadata["resource"] == http_stack.mcp_url
-    # pydantic renders a bare-origin issuer with a trailing "/"; clients treat both as one
-    # issuer (RFC 8414 §3.3 as the MCP SDK applies it).
-    assert [s.rstrip("/") for s in metadata["authorization_servers"]] == [http_stack.issuer]
+    # Exactly the tokens' `iss` and the issuer in the provider's own metadata: MCP clients
+    # compare the three character for character (RFC 8414 §3.3).
+    assert metadata["authorization_servers"] == [http_stack.issuer]
+    async with httpx.AsyncClient(timeout=30) as http:
+        discovery = await http.get(f"{http_stack.issuer}.well-known/oauth-authorization-server")
+    assert discovery.json()["issuer"] == http_stack.issuer
     assert sorted(metadata["scopes_supported"]) == ["data/read", "data/write"]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from servers.core.settings import canonical_issuer
 from servers.devidp.keys import load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
 
@@ -118,7 +119,7 @@ def test_run_serves_everything_and_sigterm_stops_it_all(workdir: Path) -> None:
         key = load_or_create_signing_key(workdir / ".dev" / "idp")
         token = mint_access_token(
             key=key,
-            issuer=f"http://127.0.0.1:{stack.idp_port}",
+            issuer=canonical_issuer(f"http://127.0.0.1:{stack.idp_port}"),
             sub="ops",
             client_id="ops",
             scopes=["data/read"],

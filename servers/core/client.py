@@ -1,0 +1,87 @@
+"""Calling another MCP server as a service, with this service's own client-credentials token.
+
+FastMCP's ``ClientCredentialsOAuthProvider`` does the OAuth part: it discovers the token endpoint
+from the server's RFC 9728 metadata, fetches a token, caches it until it expires and fetches a
+new one then or on a ``401``. This module adds what every caller of our servers needs on top:
+one long-lived session per server, and the remote ``CODE: message`` tool errors turned back into
+exceptions that carry the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Self
+
+from fastmcp import Client
+from fastmcp.client.auth import ClientCredentialsOAuthProvider
+
+from .errors import DomainError
+
+
+class RemoteToolError(DomainError):
+    """A tool of another server refused the call; ``code`` is its stable error code."""
+
+    def __init__(self, tool: str, code: str, message: str):
+        super().__init__(code, message)
+        self.tool = tool
+
+
+def parse_tool_error(tool: str, text: str) -> RemoteToolError:
+    code, sep, message = text.partition(": ")
+    if sep and code.replace("_", "").isalpha() and code.isupper():
+        return RemoteToolError(tool, code, message)
+    return RemoteToolError(tool, "REMOTE_ERROR", text)
+
+
+class ServiceClient:
+    """A session with one MCP server, authenticated as a registered service client.
+
+    Use as an async context manager for the lifetime of the calling server; calls may run
+    concurrently over the one session.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        issuer: str,
+        client_id: str,
+        client_secret: str,
+        scopes: Sequence[str],
+        timeout: float = 15.0,
+    ):
+        self.url = url
+        self.auth = ClientCredentialsOAuthProvider(
+            mcp_url=url,
+            client_id=client_id,
+            client_secret=client_secret,
+            scopes=list(scopes),
+            # Credentials only ever go to the issuer we configured, never to whichever
+            # authorization server a (possibly compromised) resource server names.
+            issuer=issuer,
+        )
+        self._client: Client[Any] = Client(url, auth=self.auth, timeout=timeout)
+        self._session = AsyncExitStack()
+
+    async def __aenter__(self) -> Self:
+        await self._session.enter_async_context(self._client)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._session.__aexit__(exc_type, exc, tb)
+
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The tool's structured result; a refused call raises :class:`RemoteToolError`."""
+        result = await self._client.call_tool(tool, arguments or {}, raise_on_error=False)
+        if result.is_error:
+            text = " ".join(getattr(block, "text", "") for block in result.content)
+            raise parse_tool_error(tool, text)
+        structured: dict[str, Any] = result.structured_content or {}
+        return structured
