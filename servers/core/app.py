@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import ScopeGate, build_auth
-from .db import DatabaseError
+from .db import DatabaseUnavailable
 from .errors import INTERNAL, INVALID_ARGUMENT, UNAVAILABLE, UNKNOWN_TOOL, DomainError
 from .logs import current_request_id, new_request_id, request_id_var
 from .settings import ServerSettings
@@ -101,7 +101,7 @@ def _map(tool: str, exc: BaseException) -> ToolError:
     if isinstance(exc, ToolError) and exc.__cause__ is None and _has_code(str(exc)):
         return exc
     rid = current_request_id()
-    if isinstance(exc, DatabaseError) and exc.sqlstate in (None, "57P01", "57P03", "08006"):
+    if isinstance(exc, DatabaseUnavailable):
         log.error("tool %s: database unavailable", tool, exc_info=exc)
         return ToolError(
             f"{UNAVAILABLE}: the database cannot be reached right now; try again shortly "

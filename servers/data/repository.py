@@ -272,6 +272,16 @@ async def update_order(tx: Transaction, order_id: str, changes: dict[str, Any]) 
     return _order(row)
 
 
+async def open_order_of(tx: Transaction, ticket_number: str) -> str | None:
+    """The id of the ticket's live hold or confirmed upgrade, if it has one."""
+    row = await tx.fetch_one(
+        "SELECT order_id FROM data.upgrade_orders "
+        "WHERE ticket_number = :t AND status IN ('awaiting_payment', 'confirmed')",
+        {"t": ticket_number},
+    )
+    return None if row is None else str(row["order_id"])
+
+
 async def expire_stale_hold(tx: Transaction, ticket_number: str, now: datetime) -> None:
     await tx.execute(
         "UPDATE data.upgrade_orders SET status = 'expired', closed_at = :now, updated_at = :now "

@@ -261,6 +261,10 @@ class DataService:
                     TICKET_NOT_ACTIVE, f"ticket {ticket_number} is {ticket.status}, not active"
                 )
             await repo.expire_stale_hold(tx, ticket_number, now)
+            # Before counting seats: a ticket that already holds the last seat must hear that
+            # it has an order, not that the date is sold out.
+            if await repo.open_order_of(tx, ticket_number) is not None:
+                raise _order_exists(ticket_number)
             capacity = await repo.lock_capacity(tx, visit_date, tier, self.capacity.of(tier))
             held, sold = await repo.seats_taken(tx, visit_date, tier, now)
             if held + sold >= capacity:
@@ -284,11 +288,7 @@ class DataService:
                 )
             except DatabaseError as exc:
                 if exc.sqlstate == UNIQUE_VIOLATION:
-                    raise DomainError(
-                        ORDER_EXISTS,
-                        f"ticket {ticket_number} already has an open upgrade order "
-                        "(a live hold or a confirmed upgrade)",
-                    ) from None
+                    raise _order_exists(ticket_number) from None
                 raise
 
         return await self._once(
@@ -479,6 +479,14 @@ class DataService:
                     )
                 )
         return IntegrityReport(ok=not violations, violations=violations)
+
+
+def _order_exists(ticket_number: str) -> DomainError:
+    return DomainError(
+        ORDER_EXISTS,
+        f"ticket {ticket_number} already has an open upgrade order "
+        "(a live hold or a confirmed upgrade)",
+    )
 
 
 async def _customer(tx: Transaction, customer_id: str) -> Customer:

@@ -13,8 +13,9 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 
-from servers.core.db import Database, DatabaseError, Json, Row
+from servers.core.db import Database, DatabaseError, DatabaseUnavailable, Json, Row
 from servers.core.db.dataapi import (
+    UNAVAILABLE_CODES,
     DataApiDatabase,
     encode_parameter,
     parse_error_message,
@@ -588,6 +589,7 @@ def client_error(code: str, message: str) -> ClientError:
 def test_translate_client_error(code: str, message: str, sqlstate: str | None) -> None:
     error = translate_client_error(client_error(code, message), "ExecuteStatement")
     assert error.sqlstate == sqlstate
+    assert isinstance(error, DatabaseUnavailable) == (code in UNAVAILABLE_CODES)
     assert "Detail" not in str(error)
     if sqlstate is None or code == "StatementTimeoutException":
         assert code in str(error)

@@ -18,7 +18,7 @@ from fastmcp.client.client import CallToolResult
 from fastmcp.client.transports import FastMCPTransport
 from pydantic import BaseModel
 
-from servers.core.db import Database, DatabaseError, Transaction
+from servers.core.db import Database, DatabaseError, DatabaseUnavailable, Transaction
 from servers.data.models import (
     Customer,
     ExpiredHolds,
@@ -502,7 +502,12 @@ class Exploding(DataService):
         )
 
     async def get_ticket(self, ticket_number: str) -> Ticket:
-        raise DatabaseError(f"connection to server failed: {SECRET}", sqlstate=None)
+        raise DatabaseUnavailable(f"connection to server failed: {SECRET}")
+
+    async def get_order(self, order_id: str) -> Order:
+        # A statement error without a SQLSTATE (psycopg's client-side checks) is a bug to
+        # report, not an outage to retry.
+        raise DatabaseError(f"string literal cannot contain NUL: {SECRET}")
 
 
 @pytest.fixture
@@ -546,6 +551,14 @@ async def test_an_unexpected_database_error_is_internal_without_sql(exploding: M
     assert text.startswith("INTERNAL: "), text
     assert "request id" in text
     assert "constraint" not in text
+    assert_no_secret(text)
+
+
+async def test_a_statement_error_without_sqlstate_is_not_an_outage(
+    exploding: MCPClient,
+) -> None:
+    text = await error(exploding, "get_order", order_id="ord_" + "a" * 26)
+    assert text.startswith("INTERNAL: "), text
     assert_no_secret(text)
 
 

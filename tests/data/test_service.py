@@ -295,11 +295,6 @@ async def test_second_reserve_with_a_live_hold_or_confirmed_upgrade_is_refused(
     assert await order_count(db, ticket_number=ticket.ticket_number) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reserve_upgrade counts seats before the one-open-order rule, so a ticket holding "
-    "the last seat hears SOLD_OUT instead of ORDER_EXISTS (servers/data/service.py, work())",
-)
 async def test_a_ticket_holding_the_last_seat_hears_order_exists(svc: DataService) -> None:
     await svc.set_capacity(UPGRADE_DAY, "non_stop", 1)
     ticket = await new_ticket(svc)

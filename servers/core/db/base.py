@@ -58,6 +58,14 @@ class DatabaseError(Exception):
         self.constraint = constraint
 
 
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot be reached or is not serving right now: worth retrying later.
+
+    Only connection-level failures are raised as this, so that a bad statement is never
+    mistaken for an outage.
+    """
+
+
 UNIQUE_VIOLATION = "23505"
 FOREIGN_KEY_VIOLATION = "23503"
 CHECK_VIOLATION = "23514"
@@ -79,6 +87,7 @@ __all__ = [
     "UNIQUE_VIOLATION",
     "Database",
     "DatabaseError",
+    "DatabaseUnavailable",
     "Json",
     "Params",
     "Row",

@@ -38,9 +38,10 @@ import anyio
 import anyio.to_thread
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from .base import DatabaseError, Json, Params, Row
+from .base import DatabaseError, DatabaseUnavailable, Json, Params, Row
 
 if TYPE_CHECKING:
     from mypy_boto3_rds_data import RDSDataServiceClient
@@ -58,6 +59,16 @@ DEFAULT_MAX_CONCURRENCY = 20
 
 # Codes whose message may carry a PostgreSQL error.
 SQL_ERROR_CODES = frozenset({"DatabaseErrorException", "BadRequestException"})
+# Failures of reaching or waking the database, not of the statement: worth a retry later.
+UNAVAILABLE_CODES = frozenset(
+    {
+        "DatabaseUnavailableException",
+        "DatabaseResumingException",
+        "ServiceUnavailableError",
+        "InternalServerErrorException",
+        "ThrottlingException",
+    }
+)
 # The Data API's own statement time limit; PostgreSQL reports a cancelled statement as 57014.
 QUERY_CANCELED = "57014"
 
@@ -118,6 +129,8 @@ def translate_client_error(exc: ClientError, operation: str) -> DatabaseError:
     text = f"RDS Data API {operation} failed: {code}" + (f": {first_line}" if first_line else "")
     if code == "StatementTimeoutException":
         return DatabaseError(text, sqlstate=QUERY_CANCELED)
+    if code in UNAVAILABLE_CODES:
+        return DatabaseUnavailable(text)
     return DatabaseError(text)
 
 
@@ -294,6 +307,10 @@ class DataApiDatabase:
             return await anyio.to_thread.run_sync(call, limiter=self._threads)
         except ClientError as exc:
             raise translate_client_error(exc, operation) from exc
+        except (BotocoreConnectionError, HTTPClientError) as exc:
+            raise DatabaseUnavailable(
+                f"RDS Data API {operation} failed: {type(exc).__name__}"
+            ) from exc
         except BotoCoreError as exc:
             # The text of some botocore errors quotes request parameters; the name is enough.
             raise DatabaseError(f"RDS Data API {operation} failed: {type(exc).__name__}") from exc

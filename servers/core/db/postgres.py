@@ -13,8 +13,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .base import DatabaseError, Json, Params, Row
+from .base import DatabaseError, DatabaseUnavailable, Json, Params, Row
 
+# admin_shutdown, crash_shutdown, cannot_connect_now
+_SHUTTING_DOWN = frozenset({"57P01", "57P02", "57P03"})
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -32,6 +34,13 @@ def _adapt(params: Params | None) -> dict[str, Any] | None:
 
 def translate_error(exc: psycopg.Error) -> DatabaseError:
     diag = exc.diag
+    sqlstate = exc.sqlstate or ""
+    if isinstance(exc, psycopg.OperationalError) and (
+        not sqlstate or sqlstate.startswith("08") or sqlstate in _SHUTTING_DOWN
+    ):
+        return DatabaseUnavailable(
+            diag.message_primary or "the database connection failed", sqlstate=exc.sqlstate
+        )
     return DatabaseError(
         diag.message_primary or type(exc).__name__,
         sqlstate=exc.sqlstate,
@@ -91,7 +100,7 @@ class PostgresDatabase:
         except psycopg.Error as exc:
             raise translate_error(exc) from exc
         except PoolTimeout as exc:
-            raise DatabaseError(f"could not connect to PostgreSQL: {exc}") from exc
+            raise DatabaseUnavailable(f"could not connect to PostgreSQL: {exc}") from exc
         return self
 
     @asynccontextmanager
@@ -101,6 +110,8 @@ class PostgresDatabase:
                 yield PostgresTransaction(conn)
         except psycopg.Error as exc:
             raise translate_error(exc) from exc
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(f"no database connection available: {exc}") from exc
 
     async def close(self) -> None:
         await self._pool.close()
