@@ -62,7 +62,7 @@ from servers.devidp.keys import load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
 from ticketing.db import migrate_all, seed_all
 from ticketing.pg import EmbeddedPostgres
-from ticketing.stack import _die_with_parent
+from ticketing.procs import parent_death_signal, tail
 
 REPO = Path(__file__).resolve().parents[1]
 TICKET_NUMBER = "TKT-JD0001"
@@ -101,13 +101,6 @@ def _clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
 
 
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 @dataclass
 class Child:
     name: str
@@ -140,7 +133,7 @@ class Children:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 # SIGTERM from the kernel when this process dies, even by SIGKILL.
-                preexec_fn=_die_with_parent,
+                preexec_fn=parent_death_signal(),
             )
         child = Child(name, port, proc, log)
         self.children.append(child)
@@ -155,7 +148,7 @@ class Children:
                     if child.proc.poll() is not None:
                         raise SystemExit(
                             f"The {child.name} exited with status {child.proc.returncode}; "
-                            f"{child.log} says:\n{_tail(child.log)}"
+                            f"{child.log} says:\n{tail(child.log)}"
                         )
                     try:
                         if client.get(f"{child.base_url}/health").status_code == 200:
@@ -172,7 +165,7 @@ class Children:
             if child.proc.poll() is not None:
                 raise SystemExit(
                     f"The {child.name} stopped (status {child.proc.returncode}); "
-                    f"{child.log} says:\n{_tail(child.log)}"
+                    f"{child.log} says:\n{tail(child.log)}"
                 )
 
     def stop(self) -> None:

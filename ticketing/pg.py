@@ -12,7 +12,6 @@ from a thread that lives as long as the server should, normally the main thread.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import errno
 import functools
 import glob
@@ -36,6 +35,8 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
+from ticketing.procs import alive, free_port, parent_death_signal
+
 PORT_ENV: Final = "TICKETING_PG_PORT"
 PORT_FILE: Final = "ticketing-port"
 LOG_FILE: Final = "postgres.log"
@@ -54,7 +55,6 @@ INSTALL_HINT: Final = (
 _SERVER_BINARIES: Final = ("initdb", "postgres")
 _SOCKET_PATH_MAX: Final = 107
 _SOCKET_NAME_MAX: Final = len("/.s.PGSQL.65535")
-_PR_SET_PDEATHSIG: Final = 1
 _STOP_TIMEOUTS: Final[tuple[tuple[signal.Signals, float | None], ...]] = (
     (signal.SIGINT, 30.0),
     (signal.SIGQUIT, 5.0),
@@ -156,50 +156,18 @@ def _unprivileged_user() -> _RunAs:
 
 
 @functools.cache
-def _prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        function = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    function.restype = ctypes.c_int
-    return function
-
-
 def _child_setup(run_as: _RunAs | None) -> Callable[[], None]:
-    parent_pid = os.getpid()
-    prctl = _prctl()
+    arm_death_signal = parent_death_signal(signal.SIGINT)
 
     def setup() -> None:
         if run_as is not None:
             os.setgid(run_as.gid)
             os.setgroups([])
             os.setuid(run_as.uid)
-        if prctl is not None:
-            # Armed after the credential change, which clears the parent-death signal.
-            prctl(_PR_SET_PDEATHSIG, signal.SIGINT, 0, 0)
-            if os.getppid() != parent_pid:
-                # The parent died before the signal was armed, so no signal will come.
-                os._exit(1)
+        # Armed after the credential change, which clears the parent-death signal.
+        arm_death_signal()
 
     return setup
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return status.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _address(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int]]:
@@ -222,13 +190,6 @@ def _port_free(host: str, port: int) -> bool:
                 return False
             raise EmbeddedPostgresError(f"Cannot listen on {host}:{port}: {exc}") from exc
     return True
-
-
-def _free_port(host: str) -> int:
-    family, address = _address(host, 0)
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind(address)
-        return int(probe.getsockname()[1])
 
 
 def _answers(host: str, port: int) -> bool:
@@ -424,7 +385,7 @@ class EmbeddedPostgres:
             return
         listen = lines[5].split(",")[0].strip() if len(lines) > 5 else ""
         host = self._host if listen in ("", "*", "0.0.0.0", "::") else listen
-        if _pid_alive(pid) and _answers(host, port):
+        if alive(pid) and _answers(host, port):
             raise EmbeddedPostgresError(
                 f"PostgreSQL is already running on {self._data_dir} (pid {pid}, port {port}), "
                 f"probably started by another run. Stop it (`kill -INT {pid}`) or use another "
@@ -450,7 +411,7 @@ class EmbeddedPostgres:
                     f"Port {remembered}, used last time for {self._data_dir}, is taken now; "
                     f"PostgreSQL moves to another port."
                 )
-        return _free_port(self._host)
+        return free_port(self._host)
 
     def _remembered_port(self) -> int | None:
         try:

@@ -9,7 +9,6 @@ even a SIGKILL of this process leaves nothing running.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import signal
 import subprocess
@@ -29,6 +28,7 @@ from servers.core.db.postgres import PostgresDatabase
 from servers.core.settings import canonical_issuer
 from ticketing.db import migrate_all, seed_all
 from ticketing.pg import EmbeddedPostgres
+from ticketing.procs import parent_death_signal, port_in_use, tail
 
 DEV_DIR = Path(".dev")
 DATABASE_NAME = "ticketing"
@@ -39,6 +39,7 @@ IDP_PORT = 9000
 class Service:
     name: str
     module: str
+    port_variable: str
     port: int
     env: Callable[[StackEnv], dict[str, str]]
 
@@ -80,6 +81,7 @@ def services() -> list[Service]:
         Service(
             "identity provider",
             "servers.devidp",
+            "IDP_PORT",
             idp_port,
             lambda s: {
                 "IDP_PORT": str(idp_port),
@@ -87,7 +89,9 @@ def services() -> list[Service]:
                 "IDP_DATABASE_URL": s.database_url,
             },
         ),
-        Service("data server", "servers.data", data_port, _server_env("DATA", data_port)),
+        Service(
+            "data server", "servers.data", "DATA_PORT", data_port, _server_env("DATA", data_port)
+        ),
     ]
 
 
@@ -138,6 +142,12 @@ class Stack:
         logs = DEV_DIR / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         for service in services():
+            if port_in_use(service.port):
+                raise SystemExit(
+                    f"Port {service.port}, where the {service.name} should listen, is taken by "
+                    "another program (another `make run`?). Stop it, or choose another port with "
+                    f"{service.port_variable}=..."
+                )
             env = {**os.environ, "DEV_MODE": "1", **service.env(stack_env)}
             log = (logs / f"{service.module.rsplit('.', 1)[-1]}.log").open("ab")
             self.say(f"==> Starting the {service.name} on {service.url}")
@@ -146,7 +156,7 @@ class Stack:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=parent_death_signal(),
             )
             self.procs.append((service, proc))
 
@@ -160,7 +170,7 @@ class Stack:
                         log = DEV_DIR / "logs" / f"{service.module.rsplit('.', 1)[-1]}.log"
                         raise SystemExit(
                             f"The {service.name} exited with status {proc.returncode}. "
-                            f"Its log, {log}, says:\n{_tail(log)}"
+                            f"Its log, {log}, says:\n{tail(log)}"
                         )
                 for name, service in list(pending.items()):
                     try:
@@ -198,23 +208,10 @@ class Stack:
             time.sleep(0.5)
 
 
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 @contextmanager
 def _autocommit(url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(url, autocommit=True) as conn:
         yield conn
-
-
-def _die_with_parent() -> None:
-    # The kernel sends SIGTERM to the child when this process dies, even by SIGKILL.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)
 
 
 def _raise_on_term(signum: int, frame: object) -> None:
@@ -229,16 +226,16 @@ def run() -> None:
         with stack.database() as database_url:
             stack.prepare(database_url)
             issuer = canonical_issuer(f"http://127.0.0.1:{_port('IDP_PORT', IDP_PORT)}")
-            stack.start(StackEnv(database_url=database_url, issuer=issuer))
-            stack.wait_healthy()
-            _banner(stack, issuer)
             try:
+                stack.start(StackEnv(database_url=database_url, issuer=issuer))
+                stack.wait_healthy()
+                _banner(stack, issuer)
                 stack.supervise()
             finally:
                 stack.say("==> Stopping")
                 stack.stop()
     except KeyboardInterrupt:
-        stack.stop()
+        pass
     stack.say("Stopped.")
 
 

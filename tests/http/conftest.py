@@ -8,11 +8,9 @@ expiry without going through a grant, and also for tokens the servers must refus
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +30,7 @@ from servers.core.settings import canonical_issuer
 from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token, mint_id_token
 from ticketing.pg import EmbeddedPostgres
+from ticketing.procs import alive, descendants, free_port, parent_death_signal, tail
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 60.0
@@ -40,57 +39,6 @@ LOG_TAIL_LINES = 40
 
 # Variables that would change how the children behave if inherited from the caller's shell.
 _INHERITED_PREFIXES = ("DATA_", "IDP_", "DATABASE_URL", "DEV_MODE")
-
-
-def free_port() -> int:
-    """A port the kernel just handed out for port 0 (free now; the child binds it next)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: the kernel SIGTERMs it when the test process dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    pending = [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            if child not in found:
-                found.add(child)
-                pending.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @dataclass
@@ -117,18 +65,18 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                preexec_fn=parent_death_signal(),
             )
 
     def log_tail(self) -> str:
-        return f"--- {self.name} ({self.log}) ---\n{tail(self.log)}"
+        return f"--- {self.name} ({self.log}) ---\n{tail(self.log, LOG_TAIL_LINES)}"
 
     def stop(self) -> set[int]:
         """SIGTERM, wait, SIGKILL if it will not go; returns the descendants it had."""
         proc = self.proc
         if proc is None:
             return set()
-        below = _descendants(proc.pid)
+        below = descendants(proc.pid)
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -137,7 +85,7 @@ class ServerProcess:
                 proc.kill()
                 proc.wait(timeout=STOP_TIMEOUT)
         for pid in below:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         return below
 
@@ -272,7 +220,7 @@ def http_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[HttpStack, N
     pg.create_database(dbname, template=template_db)
     database_url = pg.url(dbname)
 
-    idp_port, data_port = free_port(), free_port()
+    idp_port, data_port = free_port(HOST), free_port(HOST)
     issuer = canonical_issuer(f"http://{HOST}:{idp_port}")
     idp = ServerProcess(
         "identity provider",
@@ -324,7 +272,7 @@ def http_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[HttpStack, N
             below = server.stop()
             if server.proc is not None and server.proc.poll() is None:
                 leftovers.append(f"{server.name} (pid {server.proc.pid})")
-            leftovers.extend(f"{server.name}'s child {pid}" for pid in below if _alive(pid))
+            leftovers.extend(f"{server.name}'s child {pid}" for pid in below if alive(pid))
         pg.drop_database(dbname)
         shutil.rmtree(workdir, ignore_errors=True)
         assert not leftovers, f"processes left running: {', '.join(leftovers)}"

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -19,59 +19,24 @@ import pytest
 from servers.core.settings import canonical_issuer
 from servers.devidp.keys import load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
+from ticketing.procs import alive, descendants, free_port
 
 pytestmark = pytest.mark.http
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def descendants(pid: int) -> set[int]:
-    """Live (non-zombie) processes below ``pid``, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_until(predicate: object, timeout: float, what: str) -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
 
 
 class RunningStack:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, *, data_port: int | None = None):
         self.workdir = workdir
         self.idp_port = free_port()
-        self.data_port = free_port()
+        self.data_port = data_port or free_port()
         env = {
             **os.environ,
             "IDP_PORT": str(self.idp_port),
@@ -161,3 +126,16 @@ def test_a_second_run_keeps_the_data_and_a_killed_run_leaves_no_orphans(workdir:
     finally:
         second.proc.send_signal(signal.SIGTERM)
         second.proc.wait(timeout=60)
+
+
+def test_a_taken_port_is_named_with_the_variable_to_change(workdir: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        stack = RunningStack(workdir, data_port=taken)
+        assert stack.proc.wait(timeout=120) != 0
+    out = stack.text()
+    assert f"Port {taken}, where the data server should listen, is taken" in out
+    assert "DATA_PORT=" in out
+    assert "Traceback" not in out
