@@ -222,7 +222,10 @@ async def build_http_app(
             outer,
             allow_origins=list(settings.allowed_origins),
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["authorization", "content-type", "mcp-protocol-version"],
+            # Protocol 2026-07-28 adds per-call headers (Mcp-Method, Mcp-Name, Mcp-Param-<arg>)
+            # whose names depend on the tool; with origins on an allow-list and no cookies,
+            # echoing the requested headers is safe.
+            allow_headers=["*"],
             expose_headers=["www-authenticate", "x-request-id"],
             allow_credentials=False,
         )

@@ -1,0 +1,104 @@
+"""The kit's HTTP app in-process: health, CORS allow-list, Origin checks, request ids."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import httpx
+import pytest
+from pydantic import BaseModel, Field
+
+from servers.core.app import READ_ONLY, HealthCheck, build_http_app, create_mcp, requires
+from servers.core.settings import ServerSettings
+
+ALLOWED = "http://localhost:6274"
+
+
+class Echo(BaseModel):
+    text: str
+
+
+async def healthy() -> None:
+    return None
+
+
+async def broken() -> None:
+    raise RuntimeError("database down")
+
+
+async def app_client(*, health: HealthCheck = healthy) -> httpx.AsyncClient:
+    mcp = create_mcp("test", instructions="test server")
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires("data/read"))
+    async def echo(text: Annotated[str, Field(description="Text to echo.")]) -> Echo:
+        """Echo the text."""
+        return Echo(text=text)
+
+    settings = ServerSettings(allowed_origins=[ALLOWED], _env_file=None)
+    app = await build_http_app(
+        mcp,
+        settings,
+        resource="data",
+        scopes=["data/read"],
+        health=health,
+    )
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=settings.base_url)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with await app_client() as c:
+        yield c
+
+
+async def test_health_answers_without_a_token(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.json() == {"status": "ok", "service": "test"}
+    assert len(response.headers["x-request-id"]) == 16
+
+
+async def test_failing_health_is_503_without_details() -> None:
+    async with await app_client(health=broken) as c:
+        response = await c.get("/health")
+    assert response.status_code == 503
+    assert "database down" not in response.text
+
+
+async def test_preflight_from_an_allowed_origin_allows_the_mcp_headers(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.options(
+        "/mcp",
+        headers={
+            "Origin": ALLOWED,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, mcp-method, mcp-param-text",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == ALLOWED
+    allowed = response.headers["access-control-allow-headers"].lower()
+    assert "mcp-param-text" in allowed
+    assert "authorization" in allowed
+
+
+async def test_other_origins_are_refused(client: httpx.AsyncClient) -> None:
+    preflight = await client.options(
+        "/mcp",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    post = await client.post(
+        "/mcp",
+        headers={"Origin": "http://evil.example", "Accept": "application/json"},
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+    )
+    assert post.status_code == 403
+
+
+async def test_a_well_formed_request_id_is_kept(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health", headers={"X-Request-ID": "abcdef1234567890"})
+    assert response.headers["x-request-id"] == "abcdef1234567890"
+    odd = await client.get("/health", headers={"X-Request-ID": "a b\r\nc"})
+    assert odd.headers["x-request-id"] != "a b\r\nc"
