@@ -20,15 +20,12 @@ TicketNumber = Annotated[str, StringConstraints(pattern=r"^TKT-[0-9A-Z]{4,16}$")
 OrderId = Annotated[str, StringConstraints(pattern=r"^ord_[a-z2-7]{26}$")]
 PaymentIntentId = Annotated[str, StringConstraints(pattern=r"^pi_[A-Za-z0-9_]{8,64}$")]
 RefundId = Annotated[str, StringConstraints(pattern=r"^re_[A-Za-z0-9_]{8,64}$")]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{8,128}$")]
 FullName = Annotated[
     str,
     StringConstraints(
         strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"
     ),
 ]
-Cents = Annotated[int, Field(ge=0, le=100_000_000)]
 Email = Annotated[EmailStr, StringConstraints(max_length=254)]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastmcp import FastMCP
@@ -11,16 +10,14 @@ from pydantic import Field
 
 from servers.core.app import CREATES, READ_ONLY, UPDATES, create_mcp, requires
 from servers.core.scopes import DATA_READ, DATA_WRITE
+from servers.core.types import Cents, Currency, IdempotencyKey, IsoDate, StrictInt
 
 from .models import (
-    Cents,
-    Currency,
     Customer,
     CustomerId,
     Email,
     ExpiredHolds,
     FullName,
-    IdempotencyKey,
     IntegrityReport,
     Inventory,
     InventoryDay,
@@ -109,7 +106,7 @@ def build_server(service: DataService) -> FastMCP:
     async def issue_ticket(
         customer_id: Annotated[CustomerId, Field(description="Owner of the new ticket.")],
         ticket_type: Annotated[TicketType, Field(description="general, standard, vip or premium.")],
-        visit_date: Annotated[date, Field(description="Visit date (ISO date).")],
+        visit_date: Annotated[IsoDate, Field(description="Visit date (ISO date).")],
         price_cents: Annotated[Cents, Field(description="Price paid, in cents.")],
         idempotency_key: Annotated[IdempotencyKey, _KEY],
         currency: Annotated[Currency, Field(description="ISO 4217 currency code.")] = "USD",
@@ -127,8 +124,8 @@ def build_server(service: DataService) -> FastMCP:
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(DATA_READ))
     async def get_date_inventory(
-        start_date: Annotated[date, Field(description="First date (ISO date).")],
-        end_date: Annotated[date, Field(description="Last date, inclusive; at most 366 days.")],
+        start_date: Annotated[IsoDate, Field(description="First date (ISO date).")],
+        end_date: Annotated[IsoDate, Field(description="Last date, inclusive; at most 366 days.")],
         tier: Annotated[Tier | None, Field(description="Only this tier.")] = None,
     ) -> Inventory:
         """Seats per date and tier: capacity, held (unexpired holds), sold and seats_left."""
@@ -136,9 +133,9 @@ def build_server(service: DataService) -> FastMCP:
 
     @mcp.tool(annotations=UPDATES, meta=requires(DATA_WRITE))
     async def set_capacity(
-        date: Annotated[date, Field(description="The date (ISO date).")],
+        date: Annotated[IsoDate, Field(description="The date (ISO date).")],
         tier: Annotated[Tier, Field(description="standard, non_stop or double_fun.")],
-        capacity: Annotated[int, Field(ge=0, le=100_000, description="Seats for that date.")],
+        capacity: Annotated[StrictInt, Field(ge=0, le=100_000, description="Seats for that date.")],
     ) -> InventoryDay:
         """Set the seats of a date and tier; refused below what is already held or sold."""
         return await service.set_capacity(date, tier, capacity)
@@ -147,12 +144,12 @@ def build_server(service: DataService) -> FastMCP:
     async def reserve_upgrade(
         ticket_number: Annotated[TicketNumber, Field(description="Ticket to upgrade.")],
         tier: Annotated[Tier, Field(description="Tier to upgrade to.")],
-        visit_date: Annotated[date, Field(description="Date of the upgraded visit.")],
+        visit_date: Annotated[IsoDate, Field(description="Date of the upgraded visit.")],
         amount_cents: Annotated[Cents, Field(description="Price of the upgrade, in cents.")],
         currency: Annotated[Currency, Field(description="ISO 4217 currency code.")],
         idempotency_key: Annotated[IdempotencyKey, _KEY],
         hold_minutes: Annotated[
-            int, Field(ge=1, le=60, description="How long the seat is held for payment.")
+            StrictInt, Field(ge=1, le=60, description="How long the seat is held for payment.")
         ] = 15,
     ) -> Order:
         """Hold a seat for an upgrade: an order awaiting payment until the hold expires.

@@ -446,6 +446,25 @@ BAD_ARGUMENTS: list[tuple[str, dict[str, Any], str]] = [
         "hold_minutes",
     ),
     ("release_order", {"order_id": MISSING_ORDER, "reason": "bored"}, "reason"),
+    # Lax parsing would read these as 1 January 1970 and as one cent.
+    ("get_date_inventory", {"start_date": "0", "end_date": "2031-02-03"}, "start_date"),
+    ("set_capacity", {"date": "2031-02-03", "tier": "standard", "capacity": True}, "capacity"),
+    (
+        "confirm_order",
+        {"order_id": MISSING_ORDER, "payment_intent_id": "pi_12345678", "amount_cents": True},
+        "amount_cents",
+    ),
+    (
+        "issue_ticket",
+        {
+            "customer_id": MISSING_CUSTOMER,
+            "ticket_type": "vip",
+            "visit_date": "2031-02-03",
+            "price_cents": 19.99,
+            "idempotency_key": "key-00000001",
+        },
+        "price_cents",
+    ),
     (
         "create_customer",
         {"email": "a@example.com", "full_name": "   ", "idempotency_key": "short"},
