@@ -15,6 +15,7 @@ import atexit
 import errno
 import functools
 import glob
+import importlib.util
 import os
 import pwd
 import re
@@ -46,6 +47,7 @@ SYSTEM_BIN_GLOBS: Final[tuple[str, ...]] = (
     "/opt/homebrew/opt/postgresql@*/bin",
     "/usr/local/opt/postgresql@*/bin",
 )
+WHEEL_PACKAGE: Final = "pgserver"
 INSTALL_HINT: Final = (
     "Install them (Debian/Ubuntu: `sudo apt-get install postgresql`; "
     "macOS: `brew install postgresql@16`) "
@@ -75,11 +77,14 @@ def find_pg_bin(
     env: Mapping[str, str] | None = None,
     pg_config: str | None = "pg_config",
     system_globs: Sequence[str] = SYSTEM_BIN_GLOBS,
+    wheel_package: str | None = WHEEL_PACKAGE,
 ) -> Path:
     """Return the directory holding ``initdb`` and ``postgres``.
 
     Looks at ``PG_BIN`` in ``env`` (default ``os.environ``), then ``pg_config --bindir`` (skipped
-    when ``pg_config`` is None), then ``system_globs``, newest version first.
+    when ``pg_config`` is None), then ``system_globs``, newest version first, and last the
+    binaries shipped in the ``pgserver`` wheel (a dev dependency), so that a machine without a
+    system PostgreSQL still runs the project.
     """
     environ = os.environ if env is None else env
     explicit = environ.get("PG_BIN")
@@ -103,10 +108,24 @@ def find_pg_bin(
         for match in sorted(glob.glob(pattern), key=_version_key, reverse=True):
             if _has_server_binaries(Path(match)):
                 return Path(match)
-    looked_at = ", ".join(["PG_BIN", "pg_config --bindir", *system_globs])
+    wheel_bin = _wheel_bin(wheel_package)
+    if wheel_bin is not None and _has_server_binaries(wheel_bin):
+        return wheel_bin
+    looked_at = ", ".join(
+        ["PG_BIN", "pg_config --bindir", *system_globs, f"the {wheel_package} wheel"]
+    )
     raise PostgresNotFound(
         f"PostgreSQL server binaries not found (looked at {looked_at}). {INSTALL_HINT}"
     )
+
+
+def _wheel_bin(package: str | None) -> Path | None:
+    if package is None:
+        return None
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent / "pginstall" / "bin"
 
 
 def _has_server_binaries(directory: Path) -> bool:

@@ -176,7 +176,22 @@ def test_pg_bin_without_binaries_names_what_to_install(tmp_path: Path) -> None:
     assert "brew install postgresql@16" in message
 
     with pytest.raises(PostgresNotFound, match="set PG_BIN to the directory holding initdb"):
-        find_pg_bin(env={}, pg_config=None, system_globs=())
+        find_pg_bin(env={}, pg_config=None, system_globs=(), wheel_package=None)
+
+
+def test_without_a_system_install_the_wheel_binaries_run(tmp_path: Path) -> None:
+    bin_dir = find_pg_bin(env={}, pg_config=None, system_globs=())
+    assert bin_dir.parts[-3:] == ("pgserver", "pginstall", "bin")
+    base = Path(tempfile.mkdtemp(prefix="ticketing-wheel-pg-"))
+    base.chmod(0o755)
+    try:
+        server = EmbeddedPostgres(base / "cluster", persistent=False, bin_dir=bin_dir)
+        with server, psycopg.connect(server.url()) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        assert row is not None
+        assert row[0].startswith("16.")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_find_pg_bin_search_order(tmp_path: Path) -> None:
