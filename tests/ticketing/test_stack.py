@@ -33,7 +33,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 class RunningStack:
-    def __init__(self, workdir: Path, *, data_port: int | None = None):
+    def __init__(
+        self, workdir: Path, *, data_port: int | None = None, database_url: str | None = None
+    ):
         self.workdir = workdir
         self.idp_port = free_port()
         self.data_port = data_port or free_port()
@@ -44,6 +46,8 @@ class RunningStack:
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("DATABASE_URL", None)
+        if database_url:
+            env["DATABASE_URL"] = database_url
         self.output = workdir / "run.out"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ticketing.cli", "run"],
@@ -139,3 +143,16 @@ def test_a_taken_port_is_named_with_the_variable_to_change(workdir: Path) -> Non
     assert f"Port {taken}, where the data server should listen, is taken" in out
     assert "DATA_PORT=" in out
     assert "Traceback" not in out
+
+
+def test_database_url_switches_to_another_postgresql(workdir: Path, database_url: str) -> None:
+    stack = RunningStack(workdir, database_url=database_url)
+    try:
+        stack.wait_ready()
+        out = stack.text()
+        assert "Using the PostgreSQL at DATABASE_URL" in out
+        assert "0 migrations applied, 20 seed rows inserted" in out
+        assert not (workdir / ".dev" / "pg").exists()
+    finally:
+        stack.proc.send_signal(signal.SIGTERM)
+        stack.proc.wait(timeout=60)
