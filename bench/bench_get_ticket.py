@@ -490,7 +490,7 @@ async def in_process_timings(
             await time_in_process(
                 TOOL_CALL, "fastmcp call_tool get_ticket (tool layer + DB)", call_tool
             ),
-            await time_in_process(VERIFY, "bearer token verification (RS256)", verify),
+            await time_in_process(VERIFY, "bearer token check (RS256 once, then cached)", verify),
             await time_in_process(
                 TOOL_LIST, f"fastmcp list_tools ({len(await mcp.list_tools())} tools)", list_tools
             ),
@@ -619,7 +619,7 @@ def where_the_time_goes(
     part(
         tool, f"fastmcp call_tool get_ticket, incl. {db:,.0f} µs DataService + psycopg (*)", indent
     )
-    part(verify, "bearer token verification, RS256 (*)", indent)
+    part(verify, "bearer token check, RS256 verified once then cached (*)", indent)
     part(
         rest - s_star - tool - verify,
         f"the rest: MCP transport and protocol, fastmcp's HTTP app, auth\n{pad}middleware, "

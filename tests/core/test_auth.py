@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -119,3 +120,37 @@ async def test_jwks_is_cached_and_refreshed_when_an_unknown_kid_appears() -> Non
     jwks.keys.append(new)  # the issuer rotates its signing key
     assert await v.verify_token(access(new)) is not None
     assert jwks.fetches == 2
+
+
+async def test_an_accepted_token_is_not_verified_again_until_it_expires() -> None:
+    key = new_key()
+    v = verifier(Jwks(key))
+    token = access(key, ttl=120)
+    first = await v.verify_token(token)
+    assert first is not None
+    jwt_checks = 0
+    original = v._verify
+
+    async def counting(t: str) -> Any:
+        nonlocal jwt_checks
+        jwt_checks += 1
+        return await original(t)
+
+    v._verify = counting  # type: ignore[method-assign, assignment]
+    assert await v.verify_token(token) is first
+    assert jwt_checks == 0
+
+    expired = access(key, now=datetime.now(UTC) - timedelta(hours=2), ttl=60)
+    assert await v.verify_token(expired) is None
+    assert await v.verify_token(expired) is None
+    assert jwt_checks == 2, "a refused token is checked every time"
+
+
+async def test_a_cached_token_is_refused_once_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = new_key()
+    v = verifier(Jwks(key))
+    token = access(key, ttl=60)
+    assert await v.verify_token(token) is not None
+    later = time.time() + 3600
+    monkeypatch.setattr("servers.core.auth.time.time", lambda: later)
+    assert await v.verify_token(token) is None
