@@ -22,7 +22,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import ScopeGate, build_auth
 from .db import DatabaseUnavailable
-from .errors import INTERNAL, INVALID_ARGUMENT, UNAVAILABLE, UNKNOWN_TOOL, DomainError
+from .errors import (
+    INTERNAL,
+    INVALID_ARGUMENT,
+    UNAVAILABLE,
+    UNKNOWN_TOOL,
+    DomainError,
+    split_code,
+)
 from .logs import current_request_id, new_request_id, request_id_var
 from .settings import ServerSettings
 
@@ -98,7 +105,7 @@ def _map(tool: str, exc: BaseException) -> ToolError:
         return ToolError(f"{INVALID_ARGUMENT}: {describe_validation(exc)}")
     if isinstance(exc, NotFoundError):
         return ToolError(f"{UNKNOWN_TOOL}: there is no tool named {tool!r}")
-    if isinstance(exc, ToolError) and exc.__cause__ is None and _has_code(str(exc)):
+    if isinstance(exc, ToolError) and exc.__cause__ is None and split_code(str(exc)):
         return exc
     rid = current_request_id()
     if isinstance(exc, DatabaseUnavailable):
@@ -109,11 +116,6 @@ def _map(tool: str, exc: BaseException) -> ToolError:
         )
     log.error("tool %s failed", tool, exc_info=exc)
     return ToolError(f"{INTERNAL}: the server could not complete {tool} (request id {rid})")
-
-
-def _has_code(text: str) -> bool:
-    code, sep, _ = text.partition(": ")
-    return bool(sep) and code.isupper() and code.replace("_", "").isalpha()
 
 
 def describe_validation(error: PydanticValidationError, *, limit: int = 5) -> str:

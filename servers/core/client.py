@@ -17,7 +17,7 @@ from typing import Any, Self
 from fastmcp import Client
 from fastmcp.client.auth import ClientCredentialsOAuthProvider
 
-from .errors import DomainError
+from .errors import DomainError, split_code
 
 
 class RemoteToolError(DomainError):
@@ -29,10 +29,10 @@ class RemoteToolError(DomainError):
 
 
 def parse_tool_error(tool: str, text: str) -> RemoteToolError:
-    code, sep, message = text.partition(": ")
-    if sep and code.replace("_", "").isalpha() and code.isupper():
-        return RemoteToolError(tool, code, message)
-    return RemoteToolError(tool, "REMOTE_ERROR", text)
+    coded = split_code(text)
+    if coded is None:
+        return RemoteToolError(tool, "REMOTE_ERROR", text)
+    return RemoteToolError(tool, *coded)
 
 
 class ServiceClient:

@@ -29,5 +29,13 @@ class DomainError(Exception):
         return f"{self.code}: {self.message}"
 
 
+def split_code(text: str) -> tuple[str, str] | None:
+    """``("SOLD_OUT", "no seats")`` for ``"SOLD_OUT: no seats"``; None for text without a code."""
+    code, sep, message = text.partition(": ")
+    if sep and code.isupper() and code.replace("_", "").isalpha():
+        return code, message
+    return None
+
+
 def invalid_argument(message: str) -> DomainError:
     return DomainError(INVALID_ARGUMENT, message)
