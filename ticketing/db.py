@@ -17,7 +17,10 @@ class Component:
     schema: str
 
 
-COMPONENTS: tuple[Component, ...] = (Component("data", "servers.data", "data"),)
+COMPONENTS: tuple[Component, ...] = (
+    Component("data", "servers.data", "data"),
+    Component("notify", "servers.notify", "notify"),
+)
 
 
 async def migrate_all(db: Database) -> list[tuple[str, Migration]]:

@@ -21,10 +21,17 @@ from servers.data.server import build_server as build_data_server
 from servers.data.service import DataService
 from servers.data.settings import DataSettings
 from servers.devidp.settings import IdpSettings
+from servers.notify.server import build_server as build_notify_server
+from servers.notify.service import NotifyService
+from servers.notify.settings import NotifySettings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-DOCUMENTS = (README, ROOT / "servers" / "data" / "README.md")
+DOCUMENTS = (
+    README,
+    ROOT / "servers" / "data" / "README.md",
+    ROOT / "servers" / "notify" / "README.md",
+)
 
 
 class _NoDatabase:
@@ -40,7 +47,12 @@ class _NoDatabase:
 
 
 def servers() -> dict[str, FastMCP]:
-    return {"data": build_data_server(DataService(_NoDatabase()))}
+    return {
+        "data": build_data_server(DataService(_NoDatabase())),
+        "notify": build_notify_server(
+            NotifyService(_NoDatabase(), sender="docs@example.com", message_id_domain="example.com")
+        ),
+    }
 
 
 def _hints(annotations: object) -> str:
@@ -92,6 +104,7 @@ def config_table() -> str:
     ]
     rows += _settings_rows(IdpSettings, skip=set())
     rows += _settings_rows(DataSettings, skip={"dev_mode"})
+    rows += _settings_rows(NotifySettings, skip=set(ServerSettings.model_fields))
     rows.append("")
     rows.append(
         "Every MCP server reads the same fields as the data server with its own prefix "

@@ -1,0 +1,1 @@
+"""The notify server: templated e-mail through a transactional outbox, SMTP or Amazon SES."""

@@ -1,0 +1,166 @@
+"""The delivery worker: claims due messages from the outbox and hands them to a mailer.
+
+Claims are short transactions (``FOR UPDATE SKIP LOCKED``, so several workers never take the
+same message) that set a lease; the send happens outside any transaction; the outcome is written
+only if the lease is still ours. A worker that dies mid-send leaves its claims to expire, and the
+next worker sends them again, with the same Message-ID so that receivers can drop the repeat:
+SMTP and SES acknowledge a message only after taking it, so no sender can do better than
+at-least-once plus a stable Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from typing import Protocol
+
+from servers.core.db import Database
+
+from . import repository as repo
+from .models import Message
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    """A send that did not go through; ``permanent`` when trying again cannot help."""
+
+    def __init__(self, message: str, *, permanent: bool):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Mailer(Protocol):
+    async def send(self, email: EmailMessage) -> str | None:
+        """Hand one e-mail over; returns the provider's id for it, if it gives one.
+
+        Raises :class:`DeliveryError` when the e-mail was not accepted."""
+        ...
+
+
+def build_email(message: Message, *, reply_to: str | None = None) -> EmailMessage:
+    """The MIME e-mail of a message: text and HTML alternatives, and headers that stay the
+    same on every attempt (Message-ID, Date)."""
+    email = EmailMessage(policy=SMTP)
+    email["From"] = message.sender
+    email["To"] = message.to
+    email["Subject"] = message.subject
+    email["Date"] = format_datetime(message.created_at)
+    email["Message-ID"] = message.header_message_id
+    if reply_to:
+        email["Reply-To"] = reply_to
+    email.set_content(message.text)
+    email.add_alternative(message.html, subtype="html")
+    return email
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with equal jitter: attempt n waits between half and all of
+    ``min(max, base * 2**(n-1))``, so retries of many messages do not arrive together."""
+
+    base_seconds: float
+    max_seconds: float
+    rng: random.Random
+
+    def delay(self, attempts: int) -> timedelta:
+        ceiling = min(self.max_seconds, self.base_seconds * 2.0 ** min(attempts - 1, 60))
+        return timedelta(seconds=ceiling * (0.5 + self.rng.random() / 2))
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        db: Database,
+        mailer: Mailer,
+        *,
+        backoff: Backoff,
+        clock: Callable[[], datetime],
+        lease: timedelta,
+        batch: int = 20,
+        concurrency: int = 8,
+        poll_seconds: float = 2.0,
+        reply_to: str | None = None,
+    ):
+        self._db = db
+        self._mailer = mailer
+        self._backoff = backoff
+        self._clock = clock
+        self._lease = lease
+        self._batch = batch
+        self._slots = asyncio.Semaphore(concurrency)
+        self._poll = poll_seconds
+        self._reply_to = reply_to
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """One round: claim what is due and deliver it. Returns how many were claimed."""
+        token = secrets.token_hex(16)
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            for message_id in await repo.exhausted_leases(tx, now=now, limit=self._batch):
+                log.warning("message %s is dead: its last attempt never finished", message_id)
+            claimed = await repo.claim_due(
+                tx, now=now, lease_until=now + self._lease, token=token, limit=self._batch
+            )
+        await asyncio.gather(*(self._deliver(message, token) for message in claimed))
+        return len(claimed)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; the round under way is finished first."""
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                claimed = await self.run_once()
+            except Exception:
+                log.exception("delivery round failed; trying again shortly")
+                claimed = 0
+            if claimed >= self._batch or stop.is_set():
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    async def _deliver(self, message: Message, token: str) -> None:
+        async with self._slots:
+            try:
+                provider_id = await self._mailer.send(build_email(message, reply_to=self._reply_to))
+            except DeliveryError as exc:
+                await self._failed(message, token, str(exc), permanent=exc.permanent)
+                return
+            except Exception as exc:
+                log.exception("sending message %s failed unexpectedly", message.message_id)
+                await self._failed(message, token, f"unexpected {type(exc).__name__}", False)
+                return
+            async with self._db.transaction() as tx:
+                kept = await repo.mark_sent(
+                    tx, message.message_id, token, provider_id, self._clock()
+                )
+            if kept:
+                log.info("message %s sent (attempt %d)", message.message_id, message.attempts)
+            else:
+                log.warning("message %s sent after its lease ran out", message.message_id)
+
+    async def _failed(self, message: Message, token: str, error: str, permanent: bool) -> None:
+        now = self._clock()
+        retry_at = None
+        if not permanent and message.attempts < message.max_attempts:
+            retry_at = now + self._backoff.delay(message.attempts)
+        async with self._db.transaction() as tx:
+            await repo.mark_failed(tx, message.message_id, token, error, retry_at, now)
+        if retry_at is None:
+            log.warning("message %s is dead: %s", message.message_id, error)
+        else:
+            log.info("message %s failed, retry at %s", message.message_id, retry_at.isoformat())

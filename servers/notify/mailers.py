@@ -1,0 +1,129 @@
+"""The two ways out: SMTP (the local sink, or any relay) and Amazon SES v2."""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+from functools import partial
+from typing import TYPE_CHECKING
+
+import aiosmtplib
+import anyio.to_thread
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .delivery import DeliveryError, Mailer
+from .settings import NotifySettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sesv2.type_defs import SendEmailRequestTypeDef
+
+log = logging.getLogger(__name__)
+
+
+class SmtpMailer:
+    """One SMTP connection per e-mail: nothing to keep alive, nothing stale after a restart."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+    ):
+        self._host = host
+        self._port = port
+        self._starttls = starttls
+        self._username = username
+        self._password = password
+        self._timeout = timeout
+
+    async def send(self, email: EmailMessage) -> str | None:
+        try:
+            await aiosmtplib.send(
+                email,
+                hostname=self._host,
+                port=self._port,
+                start_tls=self._starttls,
+                username=self._username,
+                password=self._password,
+                timeout=self._timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+            raise DeliveryError(
+                f"recipient refused: {detail}", permanent=all(500 <= c < 600 for c in codes)
+            ) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise DeliveryError(
+                f"SMTP {exc.code} {exc.message}", permanent=500 <= exc.code < 600
+            ) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(
+                f"SMTP server {self._host}:{self._port} unreachable: {type(exc).__name__}: {exc}",
+                permanent=False,
+            ) from None
+        return None
+
+
+# Errors of SendEmail that the same request will meet again; the others pass with time.
+SES_PERMANENT = frozenset(
+    {
+        "MessageRejected",
+        "MailFromDomainNotVerifiedException",
+        "AccountSuspendedException",
+        "NotFoundException",
+        "BadRequestException",
+    }
+)
+
+
+class SesMailer:
+    """Amazon SES v2 ``SendEmail`` with the raw MIME e-mail, the same bytes SMTP would carry.
+
+    boto3 is synchronous, so each call runs in a worker thread."""
+
+    def __init__(self, client: SESV2Client, *, configuration_set: str | None = None):
+        self._client = client
+        self._configuration_set = configuration_set
+
+    async def send(self, email: EmailMessage) -> str | None:
+        request: SendEmailRequestTypeDef = {
+            "FromEmailAddress": str(email["From"]),
+            "Destination": {"ToAddresses": [str(email["To"])]},
+            "Content": {"Raw": {"Data": email.as_bytes()}},
+        }
+        if self._configuration_set:
+            request["ConfigurationSetName"] = self._configuration_set
+        try:
+            response = await anyio.to_thread.run_sync(partial(self._client.send_email, **request))
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code") or "Unknown")
+            message = str(error.get("Message") or "")[:300]
+            raise DeliveryError(
+                f"SES {code}: {message}".rstrip(": "), permanent=code in SES_PERMANENT
+            ) from None
+        except BotoCoreError as exc:
+            raise DeliveryError(f"SES unreachable: {type(exc).__name__}", permanent=False) from None
+        return response["MessageId"]
+
+
+def build_mailer(settings: NotifySettings) -> Mailer:
+    if settings.mail_backend == "ses":
+        client: SESV2Client = boto3.session.Session(region_name=settings.aws_region).client("sesv2")
+        return SesMailer(client, configuration_set=settings.ses_configuration_set)
+    password = settings.smtp_password
+    return SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        starttls=settings.smtp_starttls,
+        username=settings.smtp_username,
+        password=password.get_secret_value() if password is not None else None,
+        timeout=settings.smtp_timeout_seconds,
+    )

@@ -1,0 +1,157 @@
+"""SQL of the notify server. Every function runs inside a transaction it is given."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from servers.core.db import Row, Transaction
+
+from .models import Message, MessageSummary
+
+_SUMMARY_COLS = (
+    "message_id, template, recipient AS to, subject, status, reference, attempts, max_attempts, "
+    "next_attempt_at, last_error, created_at, updated_at, sent_at"
+)
+_MESSAGE_COLS = f"{_SUMMARY_COLS}, sender, header_message_id, body_text AS text, body_html AS html"
+_MAX_ERROR = 1000
+
+
+def _message(row: Row) -> Message:
+    return Message.model_validate(row)
+
+
+async def insert_message(tx: Transaction, values: dict[str, Any]) -> Message:
+    row = await tx.fetch_one(
+        "INSERT INTO notify.messages (message_id, caller, idempotency_key, template, sender, "
+        " recipient, subject, body_text, body_html, reference, header_message_id, status, "
+        " attempts, max_attempts, next_attempt_at, created_at, updated_at) "
+        "VALUES (:message_id, :caller, :idempotency_key, :template, :sender, :recipient, "
+        " :subject, :body_text, :body_html, :reference, :header_message_id, 'queued', 0, "
+        f" :max_attempts, :now, :now, :now) RETURNING {_MESSAGE_COLS}",
+        values,
+    )
+    assert row is not None
+    return _message(row)
+
+
+async def message(tx: Transaction, message_id: str, *, lock: bool = False) -> Message | None:
+    row = await tx.fetch_one(
+        f"SELECT {_MESSAGE_COLS} FROM notify.messages WHERE message_id = :id"
+        + (" FOR UPDATE" if lock else ""),
+        {"id": message_id},
+    )
+    return None if row is None else _message(row)
+
+
+async def messages(
+    tx: Transaction,
+    *,
+    recipient: str | None,
+    reference: str | None,
+    status: str | None,
+    limit: int,
+) -> list[MessageSummary]:
+    rows = await tx.fetch_all(
+        f"SELECT {_SUMMARY_COLS} FROM notify.messages "
+        "WHERE (CAST(:recipient AS text) IS NULL OR lower(recipient) = lower(:recipient)) "
+        "AND (CAST(:reference AS text) IS NULL OR reference = :reference) "
+        "AND (CAST(:status AS text) IS NULL OR status = :status) "
+        "ORDER BY created_at DESC, message_id LIMIT :limit",
+        {"recipient": recipient, "reference": reference, "status": status, "limit": limit},
+    )
+    return [MessageSummary.model_validate(r) for r in rows]
+
+
+async def requeue_dead(
+    tx: Transaction, message_id: str, extra_attempts: int, now: datetime
+) -> Message:
+    row = await tx.fetch_one(
+        "UPDATE notify.messages SET status = 'queued', next_attempt_at = :now, "
+        " max_attempts = attempts + :extra, updated_at = :now "
+        f"WHERE message_id = :id AND status = 'dead' RETURNING {_MESSAGE_COLS}",
+        {"id": message_id, "extra": extra_attempts, "now": now},
+    )
+    assert row is not None
+    return _message(row)
+
+
+# Delivery -------------------------------------------------------------------------------------
+
+
+async def claim_due(
+    tx: Transaction, *, now: datetime, lease_until: datetime, token: str, limit: int
+) -> list[Message]:
+    """Take up to ``limit`` due messages for one worker, skipping rows other workers hold.
+
+    Due: queued or failed ones whose time has come, and claims whose lease ran out (their
+    worker died or hung). Each claim counts as an attempt, made or not.
+    """
+    rows = await tx.fetch_all(
+        "UPDATE notify.messages SET status = 'sending', attempts = attempts + 1, "
+        " lease_token = :token, lease_expires_at = :lease_until, next_attempt_at = NULL, "
+        " updated_at = :now "
+        "WHERE message_id IN ("
+        " SELECT message_id FROM notify.messages"
+        " WHERE (status IN ('queued', 'failed') AND next_attempt_at <= :now)"
+        "  OR (status = 'sending' AND lease_expires_at <= :now AND attempts < max_attempts)"
+        " ORDER BY COALESCE(next_attempt_at, lease_expires_at)"
+        " LIMIT :limit FOR UPDATE SKIP LOCKED) "
+        f"RETURNING {_MESSAGE_COLS}",
+        {"now": now, "lease_until": lease_until, "token": token, "limit": limit},
+    )
+    return [_message(r) for r in rows]
+
+
+async def exhausted_leases(tx: Transaction, *, now: datetime, limit: int) -> list[str]:
+    """Claims that ran out of lease with no attempt left: dead, since none may be made."""
+    rows = await tx.fetch_all(
+        "UPDATE notify.messages SET status = 'dead', lease_token = NULL, "
+        " lease_expires_at = NULL, updated_at = :now, "
+        " last_error = COALESCE(last_error, 'the worker stopped while sending the last attempt') "
+        "WHERE message_id IN ("
+        " SELECT message_id FROM notify.messages"
+        " WHERE status = 'sending' AND lease_expires_at <= :now AND attempts >= max_attempts"
+        " LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING message_id",
+        {"now": now, "limit": limit},
+    )
+    return [r["message_id"] for r in rows]
+
+
+async def mark_sent(
+    tx: Transaction, message_id: str, token: str, provider_id: str | None, now: datetime
+) -> bool:
+    """False when the claim was lost (its lease ran out and another worker took it)."""
+    count = await tx.execute(
+        "UPDATE notify.messages SET status = 'sent', sent_at = :now, updated_at = :now, "
+        " provider_message_id = :provider_id, lease_token = NULL, lease_expires_at = NULL "
+        "WHERE message_id = :id AND lease_token = :token",
+        {"id": message_id, "token": token, "provider_id": provider_id, "now": now},
+    )
+    return count == 1
+
+
+async def mark_failed(
+    tx: Transaction,
+    message_id: str,
+    token: str,
+    error: str,
+    retry_at: datetime | None,
+    now: datetime,
+) -> bool:
+    """``retry_at`` None: the message is dead. False when the claim was lost."""
+    count = await tx.execute(
+        "UPDATE notify.messages SET "
+        " status = CASE WHEN CAST(:retry_at AS timestamptz) IS NULL THEN 'dead' ELSE 'failed' END,"
+        " next_attempt_at = :retry_at, last_error = :error, updated_at = :now, "
+        " lease_token = NULL, lease_expires_at = NULL "
+        "WHERE message_id = :id AND lease_token = :token",
+        {
+            "id": message_id,
+            "token": token,
+            "error": error[:_MAX_ERROR],
+            "retry_at": retry_at,
+            "now": now,
+        },
+    )
+    return count == 1

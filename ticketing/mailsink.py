@@ -1,0 +1,158 @@
+"""The local SMTP sink: keeps every e-mail it receives, for ``ticketing mail`` and the tests.
+
+``python -m ticketing.mailsink`` listens for SMTP on ``MAIL_SINK_PORT`` (1025) and answers
+``GET /health`` on ``MAIL_SINK_HTTP_PORT`` (8025), so that ``make run`` can wait for it like any
+server. Each accepted e-mail is written as ``<n>.eml`` under ``MAIL_SINK_DIR`` (``.dev/mail``), and
+one JSON line describing it is appended to ``index.jsonl`` there. Nothing is deduplicated: the sink
+records what was delivered, repeats included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+
+import uvicorn
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+DEFAULT_DIR = Path(".dev") / "mail"
+SMTP_PORT = 1025
+HTTP_PORT = 8025
+INDEX = "index.jsonl"
+
+
+@dataclass(frozen=True)
+class Received:
+    message_id: str
+    to: str
+    subject: str
+    received_at: str
+    recipients: list[str]
+    file: str
+
+    def summary(self) -> dict[str, str]:
+        return {
+            "message_id": self.message_id,
+            "to": self.to,
+            "subject": self.subject,
+            "received_at": self.received_at,
+        }
+
+
+class Mailbox:
+    """The sink's folder: one ``.eml`` file per received e-mail and an index of them."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._lock = threading.Lock()
+
+    def add(self, recipients: list[str], data: bytes) -> Received:
+        email = message_from_bytes(data, policy=default)
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
+        received = Received(
+            message_id=str(email["Message-ID"] or ""),
+            to=str(email["To"] or ""),
+            subject=str(email["Subject"] or ""),
+            received_at=datetime.now(UTC).isoformat(),
+            recipients=list(recipients),
+            file=name,
+        )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = self.directory / f".{name}.part"
+        partial.write_bytes(data)
+        partial.rename(self.directory / name)
+        with self._lock, (self.directory / INDEX).open("a", encoding="utf-8") as index:
+            index.write(json.dumps(asdict(received)) + "\n")
+        return received
+
+    def messages(self, to: str | None = None) -> list[Received]:
+        """What was received, oldest first; with ``to``, only e-mails to that address."""
+        try:
+            lines = (self.directory / INDEX).read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in lines:
+            try:
+                item = Received(**json.loads(line))
+            except (json.JSONDecodeError, TypeError):
+                continue  # a line still being written
+            if to is None or _addressed_to(item, to):
+                found.append(item)
+        return found
+
+    def email(self, received: Received) -> EmailMessage:
+        parsed = message_from_bytes((self.directory / received.file).read_bytes(), policy=default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    def clear(self) -> int:
+        """Delete every stored e-mail; returns how many there were."""
+        count = len(self.messages())
+        for path in self.directory.glob("*.eml"):
+            path.unlink()
+        (self.directory / INDEX).unlink(missing_ok=True)
+        return count
+
+
+def _addressed_to(item: Received, address: str) -> bool:
+    wanted = address.strip().lower()
+    return wanted in (r.lower() for r in item.recipients) or wanted in item.to.lower()
+
+
+class SinkHandler:
+    """aiosmtpd handler: accepts every e-mail into a :class:`Mailbox`."""
+
+    def __init__(self, mailbox: Mailbox):
+        self.mailbox = mailbox
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.original_content or b""
+        received = self.mailbox.add([str(r) for r in envelope.rcpt_tos], data)
+        return f"250 OK stored as {received.file}"
+
+
+def health_app() -> Starlette:
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "service": "mail sink"})
+
+    return Starlette(routes=[Route("/health", health)])
+
+
+async def serve(host: str, smtp_port: int, http_port: int, directory: Path) -> None:
+    """Run the sink until SIGINT/SIGTERM."""
+    handler = SinkHandler(Mailbox(directory))
+    loop = asyncio.get_running_loop()
+    smtp = await loop.create_server(lambda: SMTP(handler, hostname="mail-sink"), host, smtp_port)
+    config = uvicorn.Config(
+        health_app(), host=host, port=http_port, log_config=None, access_log=False
+    )
+    try:
+        await uvicorn.Server(config).serve()
+    finally:
+        smtp.close()
+        await smtp.wait_closed()
+
+
+if __name__ == "__main__":
+    asyncio.run(
+        serve(
+            os.environ.get("MAIL_SINK_HOST", "127.0.0.1"),
+            int(os.environ.get("MAIL_SINK_PORT", SMTP_PORT)),
+            int(os.environ.get("MAIL_SINK_HTTP_PORT", HTTP_PORT)),
+            Path(os.environ.get("MAIL_SINK_DIR", DEFAULT_DIR)),
+        )
+    )
