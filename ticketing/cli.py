@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -17,6 +19,7 @@ from servers.devidp.cli import app as token_app
 from ticketing import stack
 from ticketing.db import migrate_all, reset_all, seed_all
 from ticketing.docs import ROOT, generate_blocks, stale_documents
+from ticketing.mailsink import DEFAULT_DIR, Mailbox
 from ticketing.pg import EmbeddedPostgres, EmbeddedPostgresError
 
 app = typer.Typer(
@@ -25,6 +28,10 @@ app = typer.Typer(
 db_app = typer.Typer(help="Migrate, seed or reset the database.", add_completion=False)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+mail_app = typer.Typer(
+    help="E-mails caught by the local SMTP sink (make run's 127.0.0.1:1025).", add_completion=False
+)
+app.add_typer(mail_app, name="mail")
 
 T = TypeVar("T")
 
@@ -133,6 +140,53 @@ def docs(
         raise typer.Exit(1)
     if not stale:
         typer.echo("documentation is up to date")
+
+
+def _mailbox() -> Mailbox:
+    return Mailbox(Path(os.environ.get("MAIL_SINK_DIR", DEFAULT_DIR)))
+
+
+@mail_app.command("list")
+def mail_list(
+    to: Annotated[
+        str | None, typer.Option("--to", help="Only e-mails to this address.", metavar="EMAIL")
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="A JSON array of {message_id, to, subject, received_at}."),
+    ] = False,
+) -> None:
+    """List the e-mails the sink received, oldest first."""
+    received = _mailbox().messages(to)
+    if as_json:
+        typer.echo(json.dumps([r.summary() for r in received], indent=2))
+        return
+    if not received:
+        typer.echo("no e-mails")
+        return
+    for r in received:
+        typer.echo(f"{r.received_at[:19]}  {r.to:<32}  {r.subject}\n    {r.message_id}")
+
+
+@mail_app.command("show")
+def mail_show(
+    message_id: Annotated[str, typer.Argument(help="The Message-ID, as `mail list` shows it.")],
+) -> None:
+    """Print an e-mail as it was received (headers, text and HTML parts)."""
+    mailbox = _mailbox()
+    wanted = message_id if message_id.startswith("<") else f"<{message_id}>"
+    for r in mailbox.messages():
+        if r.message_id == wanted:
+            typer.echo((mailbox.directory / r.file).read_text(encoding="utf-8", errors="replace"))
+            return
+    typer.echo(f"no e-mail with Message-ID {wanted}", err=True)
+    raise typer.Exit(1)
+
+
+@mail_app.command("clear")
+def mail_clear() -> None:
+    """Delete every e-mail the sink kept."""
+    typer.echo(f"{_mailbox().clear()} e-mails deleted")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,9 @@ def config_table() -> str:
         "| `DATABASE_URL` | | `make run`: use this PostgreSQL instead of the embedded one |",
         "| `TICKETING_PG_PORT` | a free port, then remembered | port of the embedded PostgreSQL |",
         "| `PG_BIN` | found automatically | directory of PostgreSQL's `initdb` and `postgres` |",
+        "| `MAIL_SINK_PORT` | `1025` | `make run`: SMTP port of the local mail sink |",
+        "| `MAIL_SINK_HTTP_PORT` | `8025` | `make run`: the sink's `GET /health` |",
+        "| `MAIL_SINK_DIR` | `.dev/mail` | where the sink keeps e-mails for `ticketing mail` |",
     ]
     rows += _settings_rows(IdpSettings, skip=set())
     rows += _settings_rows(DataSettings, skip={"dev_mode"})

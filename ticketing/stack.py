@@ -42,10 +42,17 @@ class Service:
     port_variable: str
     port: int
     env: Callable[[StackEnv], dict[str, str]]
+    # For a service whose own port does not speak HTTP (the SMTP sink): where /health is.
+    health_port: int | None = None
+    shown_url: str | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.health_port or self.port}/health"
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,10 @@ def _port(variable: str, default: int) -> int:
 def services() -> list[Service]:
     idp_port = _port("IDP_PORT", IDP_PORT)
     data_port = _port("DATA_PORT", 8001)
+    notify_port = _port("NOTIFY_PORT", 8004)
+    mail_port = _port("MAIL_SINK_PORT", 1025)
+    mail_http_port = _port("MAIL_SINK_HTTP_PORT", 8025)
+    notify_env = _server_env("NOTIFY", notify_port)
     return [
         Service(
             "identity provider",
@@ -91,6 +102,30 @@ def services() -> list[Service]:
         ),
         Service(
             "data server", "servers.data", "DATA_PORT", data_port, _server_env("DATA", data_port)
+        ),
+        Service(
+            "SMTP sink",
+            "ticketing.mailsink",
+            "MAIL_SINK_PORT",
+            mail_port,
+            lambda s: {
+                "MAIL_SINK_PORT": str(mail_port),
+                "MAIL_SINK_HTTP_PORT": str(mail_http_port),
+                "MAIL_SINK_DIR": str(DEV_DIR / "mail"),
+            },
+            health_port=mail_http_port,
+            shown_url=f"smtp://127.0.0.1:{mail_port}",
+        ),
+        Service(
+            "notify server",
+            "servers.notify",
+            "NOTIFY_PORT",
+            notify_port,
+            lambda s: {
+                **notify_env(s),
+                "NOTIFY_SMTP_HOST": "127.0.0.1",
+                "NOTIFY_SMTP_PORT": str(mail_port),
+            },
         ),
     ]
 
@@ -174,7 +209,7 @@ class Stack:
                         )
                 for name, service in list(pending.items()):
                     try:
-                        if client.get(f"{service.url}/health").status_code == 200:
+                        if client.get(service.health_url).status_code == 200:
                             del pending[name]
                     except httpx.HTTPError:
                         pass
@@ -243,11 +278,12 @@ def _banner(stack: Stack, issuer: str) -> None:
     stack.say("")
     for service, _ in stack.procs:
         path = "" if service.module == "servers.devidp" else "/mcp"
-        stack.say(f"    {service.name:<20} {service.url}{path}")
+        stack.say(f"    {service.name:<20} {service.shown_url or service.url + path}")
     stack.say(f"    {'logs':<20} {DEV_DIR / 'logs'}/")
     stack.say("")
     stack.say("Ready. Get a token in another terminal:")
     stack.say("    .venv/bin/ticketing token --client ops      # operators: every service scope")
     stack.say("    .venv/bin/ticketing token --user john.doe@example.com   # a customer")
+    stack.say("E-mails sent by the notify server: .venv/bin/ticketing mail list")
     stack.say(f"Tokens are issued by {issuer}; seeded customers' dev password is Passw0rd!")
     stack.say("Press Ctrl-C to stop everything.")

@@ -3,6 +3,7 @@ nothing behind when stopped by SIGTERM or killed outright."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -12,13 +13,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from servers.core.settings import canonical_issuer
-from servers.devidp.keys import load_or_create_signing_key
+from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
+from servers.notify.rendering import SPECS
 from ticketing.procs import alive, descendants, free_port
 
 pytestmark = pytest.mark.http
@@ -39,10 +42,15 @@ class RunningStack:
         self.workdir = workdir
         self.idp_port = free_port()
         self.data_port = data_port or free_port()
+        self.notify_port = free_port()
+        self.mail_port = free_port()
         env = {
             **os.environ,
             "IDP_PORT": str(self.idp_port),
             "DATA_PORT": str(self.data_port),
+            "NOTIFY_PORT": str(self.notify_port),
+            "MAIL_SINK_PORT": str(self.mail_port),
+            "MAIL_SINK_HTTP_PORT": str(free_port()),
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("DATABASE_URL", None)
@@ -82,7 +90,7 @@ def test_run_serves_everything_and_sigterm_stops_it_all(workdir: Path) -> None:
         assert f"http://127.0.0.1:{stack.data_port}/mcp" in out
         assert "ticketing token --user" in out
         children = descendants(stack.proc.pid)
-        assert len(children) >= 3, "postgres, identity provider and data server"
+        assert len(children) >= 5, "postgres, identity provider, data and notify, SMTP sink"
 
         assert httpx.get(f"http://127.0.0.1:{stack.data_port}/health").json()["status"] == "ok"
         key = load_or_create_signing_key(workdir / ".dev" / "idp")
@@ -107,11 +115,63 @@ def test_run_serves_everything_and_sigterm_stops_it_all(workdir: Path) -> None:
             },
         )
         assert reply.json()["result"]["structuredContent"]["ticket_type"] == "general"
+
+        assert f"smtp://127.0.0.1:{stack.mail_port}" in out
+        message = send_confirmation(stack, key)
+        wait_until(lambda: bool(mail_list(workdir)), 30, "the e-mail to reach the sink")
+        [received] = mail_list(workdir)
+        assert received["message_id"] == message["header_message_id"]
+        assert received["to"] == "john.doe@example.com"
+        assert received["subject"] == message["subject"]
+        assert set(received) == {"message_id", "to", "subject", "received_at"}
     finally:
         stack.proc.send_signal(signal.SIGTERM)
         stack.proc.wait(timeout=60)
     wait_until(lambda: not any(alive(p) for p in children), 30, "children to exit")
     assert "Stopped." in stack.text()
+
+
+def send_confirmation(stack: RunningStack, key: SigningKey) -> dict[str, Any]:
+    token = mint_access_token(
+        key=key,
+        issuer=canonical_issuer(f"http://127.0.0.1:{stack.idp_port}"),
+        sub="ops",
+        client_id="ops",
+        scopes=["notify/send"],
+    )
+    arguments = {
+        "template": "upgrade_confirmed",
+        "to": "john.doe@example.com",
+        "context": SPECS["upgrade_confirmed"].example,
+        "idempotency_key": "stack-test-0001",
+    }
+    reply = httpx.post(
+        f"http://127.0.0.1:{stack.notify_port}/mcp",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+        },
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "send_email", "arguments": arguments},
+        },
+    )
+    result: dict[str, Any] = reply.json()["result"]["structuredContent"]
+    return result
+
+
+def mail_list(workdir: Path) -> list[dict[str, Any]]:
+    listed = subprocess.run(
+        [sys.executable, "-m", "ticketing.cli", "mail", "list", "--json"],
+        cwd=workdir,
+        capture_output=True,
+        check=True,
+        text=True,
+    )
+    found: list[dict[str, Any]] = json.loads(listed.stdout)
+    return found
 
 
 def test_a_second_run_keeps_the_data_and_a_killed_run_leaves_no_orphans(workdir: Path) -> None:
