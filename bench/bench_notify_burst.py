@@ -1,0 +1,195 @@
+"""How fast does the notify server deliver a burst of e-mails to the SMTP sink?
+
+``python -m bench.bench_notify_burst [--messages 2000] [--concurrency 8] [--batch 20]``
+
+Starts a throwaway embedded PostgreSQL (migrated), the local SMTP sink (``ticketing.mailsink``)
+and, once ``--messages`` confirmation e-mails are queued through ``NotifyService.send_email``
+(rendered, validated, one transaction each, as the tool does), the notify server with the given
+worker settings. Printed: how fast the burst was queued, and how fast the server's worker then
+delivered it (from the server answering ``/health`` until the sink holds every e-mail), with
+duplicates and messages not ``sent`` counted; either being non-zero fails the run (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from servers.core.db import fetch_value
+from servers.core.db.postgres import PostgresDatabase
+from servers.notify.rendering import SPECS
+from servers.notify.service import NotifyService
+from ticketing.db import migrate_all
+from ticketing.mailsink import INDEX, Mailbox
+from ticketing.pg import EmbeddedPostgres
+from ticketing.procs import free_port, parent_death_signal, tail
+
+HOST = "127.0.0.1"
+
+
+def start(name: str, module: str, env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "MAIL_SINK_"))}
+    with (workdir / f"{name}.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", module],
+            cwd=workdir,  # not the repository: its .env must not change what is measured
+            env={**clean, "DEV_MODE": "1", **env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=parent_death_signal(),
+        )
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+    raise SystemExit(f"{url} did not answer:\n{tail(log)}")
+
+
+async def queue_burst(url: str, count: int) -> float:
+    db = await PostgresDatabase(url, max_size=16).open()
+    service = NotifyService(db, sender="bench@example.com", message_id_domain="example.com")
+    context = SPECS["upgrade_confirmed"].example
+    started = time.perf_counter()
+
+    async def one(i: int) -> None:
+        await service.send_email(
+            template="upgrade_confirmed",
+            to=f"guest{i}@example.com",
+            context=context,
+            idempotency_key=f"bench-{i:08d}",
+            reference=None,
+            caller="bench",
+        )
+
+    try:
+        for chunk in range(0, count, 16):
+            await asyncio.gather(*(one(i) for i in range(chunk, min(chunk + 16, count))))
+        return time.perf_counter() - started
+    finally:
+        await db.close()
+
+
+async def not_sent(url: str) -> int:
+    db = await PostgresDatabase(url, max_size=1).open()
+    try:
+        async with db.transaction() as tx:
+            return int(
+                await fetch_value(tx, "SELECT count(*) FROM notify.messages WHERE status <> 'sent'")
+            )
+    finally:
+        await db.close()
+
+
+def _lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def run(args: argparse.Namespace, base: Path) -> int:
+    with EmbeddedPostgres(base / "pg", persistent=False) as pg:
+        pg.create_database("bench")
+        url = pg.url("bench")
+
+        async def migrate() -> None:
+            db = await PostgresDatabase(url, max_size=1).open()
+            try:
+                await migrate_all(db)
+            finally:
+                await db.close()
+
+        asyncio.run(migrate())
+        mailbox = Mailbox(base / "mail")
+        smtp_port, sink_http, notify_port = free_port(), free_port(), free_port()
+        children = [
+            start(
+                "sink",
+                "ticketing.mailsink",
+                {
+                    "MAIL_SINK_PORT": str(smtp_port),
+                    "MAIL_SINK_HTTP_PORT": str(sink_http),
+                    "MAIL_SINK_DIR": str(mailbox.directory),
+                },
+                base,
+            )
+        ]
+        try:
+            wait_healthy(f"http://{HOST}:{sink_http}/health", children[0], base / "sink.log")
+            queue_seconds = asyncio.run(queue_burst(url, args.messages))
+            print(
+                f"queued   {args.messages} e-mails in {queue_seconds:.2f} s: "
+                f"{args.messages / queue_seconds:.0f} /s (send_email, 16 at a time)"
+            )
+            notify = start(
+                "notify",
+                "servers.notify",
+                {
+                    "NOTIFY_PORT": str(notify_port),
+                    "NOTIFY_DATABASE_URL": url,
+                    "NOTIFY_SMTP_HOST": HOST,
+                    "NOTIFY_SMTP_PORT": str(smtp_port),
+                    "NOTIFY_WORKER_CONCURRENCY": str(args.concurrency),
+                    "NOTIFY_WORKER_BATCH": str(args.batch),
+                    "NOTIFY_LOG_LEVEL": "WARNING",
+                },
+                base,
+            )
+            children.append(notify)
+            wait_healthy(f"http://{HOST}:{notify_port}/health", notify, base / "notify.log")
+            started = time.perf_counter()
+            deadline = started + args.timeout
+            index = mailbox.directory / INDEX
+            # Counting lines, not parsing them: the poll must not take CPU from what it measures.
+            while time.perf_counter() < deadline and _lines(index) < args.messages:
+                time.sleep(0.02)
+            seconds = time.perf_counter() - started
+            copies = Counter(r.message_id for r in mailbox.messages())
+            duplicates = sum(n - 1 for n in copies.values())
+            missing = asyncio.run(not_sent(url))
+            print(
+                f"delivered {len(copies)} e-mails to the sink in {seconds:.2f} s: "
+                f"{len(copies) / seconds:.0f} /s (worker concurrency {args.concurrency}, "
+                f"batch {args.batch}); duplicates {duplicates}, not sent {missing}"
+            )
+            return 0 if duplicates == 0 and missing == 0 else 1
+        finally:
+            for child in children:
+                child.terminate()
+                child.wait(timeout=20)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000, help="e-mails in the burst")
+    parser.add_argument("--concurrency", type=int, default=8, help="NOTIFY_WORKER_CONCURRENCY")
+    parser.add_argument("--batch", type=int, default=20, help="NOTIFY_WORKER_BATCH")
+    parser.add_argument("--timeout", type=float, default=300.0, help="give up after seconds")
+    args = parser.parse_args(argv)
+    base = Path(tempfile.mkdtemp(prefix="bench-notify-"))
+    base.chmod(0o755)  # the embedded PostgreSQL may run as another user
+    try:
+        return run(args, base)
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
