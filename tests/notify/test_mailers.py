@@ -1,0 +1,136 @@
+"""The mailers and settings on their own: SMTP login with the configured credentials, refusals
+classified as permanent or not, and the backend the settings choose."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from pydantic import ValidationError
+
+from servers.notify.delivery import DeliveryError, build_email
+from servers.notify.mailers import SesMailer, SmtpMailer, build_mailer
+from servers.notify.models import Message
+from servers.notify.settings import NotifySettings
+from ticketing.mailsink import Mailbox, SinkHandler
+from ticketing.procs import free_port
+
+# The test server asks for a login over plain TCP, which aiosmtpd rightly warns about.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+HOST = "127.0.0.1"
+NOW = datetime(2030, 6, 3, 9, 0, tzinfo=UTC)
+
+
+def message() -> Message:
+    return Message(
+        message_id="msg_" + "a" * 26,
+        template="hold_expired",
+        to="jane@example.com",
+        subject="Your held seat was released",
+        status="sending",
+        reference=None,
+        attempts=1,
+        max_attempts=3,
+        next_attempt_at=None,
+        last_error=None,
+        created_at=NOW,
+        updated_at=NOW,
+        sent_at=None,
+        sender="Ticket Upgrades <no-reply@tickets.example.com>",
+        header_message_id="<msg_aaaaaaaaaaaaaaaaaaaaaaaaaa@tickets.example.com>",
+        text="Hello\n",
+        html="<p>Hello</p>\n",
+    )
+
+
+def authenticate(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"notify", b"s3cret")
+    # Not handled here: aiosmtpd then answers 235 or 535 itself.
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[tuple[Mailbox, int]]:
+    """A sink that wants a login (over plain TCP: this is a test, not a relay)."""
+    mailbox = Mailbox(tmp_path / "mail")
+    port = free_port(HOST)
+    controller = Controller(
+        SinkHandler(mailbox),
+        hostname=HOST,
+        port=port,
+        authenticator=authenticate,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
+
+
+async def test_smtp_logs_in_with_the_configured_credentials(
+    guarded: tuple[Mailbox, int],
+) -> None:
+    mailbox, port = guarded
+    mailer = SmtpMailer(HOST, port, username="notify", password="s3cret", timeout=5)
+    assert await mailer.send(build_email(message())) is None
+    [received] = mailbox.messages()
+    assert received.message_id == message().header_message_id
+
+
+async def test_smtp_wrong_credentials_are_permanent(guarded: tuple[Mailbox, int]) -> None:
+    mailbox, port = guarded
+    mailer = SmtpMailer(HOST, port, username="notify", password="wrong", timeout=5)
+    with pytest.raises(DeliveryError) as caught:
+        await mailer.send(build_email(message()))
+    assert caught.value.permanent
+    assert "535" in str(caught.value)
+    assert mailbox.messages() == []
+
+
+async def test_smtp_without_login_is_refused_by_a_server_that_wants_one(
+    guarded: tuple[Mailbox, int],
+) -> None:
+    mailbox, port = guarded
+    with pytest.raises(DeliveryError) as caught:
+        await SmtpMailer(HOST, port, timeout=5).send(build_email(message()))
+    assert "530" in str(caught.value)
+    assert mailbox.messages() == []
+
+
+def test_the_email_carries_reply_to_only_when_configured() -> None:
+    assert build_email(message())["Reply-To"] is None
+    email = build_email(message(), reply_to="help@tickets.example.com")
+    assert email["Reply-To"] == "help@tickets.example.com"
+
+
+def test_settings_choose_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFY_SMTP_PASSWORD", "s3cret")
+    settings = NotifySettings(smtp_host="mail.example.com", smtp_port=587, smtp_starttls=True)
+    assert "s3cret" not in repr(settings)
+    assert isinstance(build_mailer(settings), SmtpMailer)
+    assert isinstance(build_mailer(NotifySettings(mail_backend="ses")), SesMailer)
+    assert NotifySettings().sender_domain == "tickets.example.com"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("mail_from", "Tickets <a@example.com>\r\nBcc: all@example.com"),
+        ("mail_from", "no address here"),
+        ("reply_to", "help@example.com\nX: y"),
+    ],
+)
+def test_settings_refuse_header_injection_and_addressless_senders(field: str, value: str) -> None:
+    overrides: dict[str, Any] = {field: value}
+    with pytest.raises(ValidationError, match=field):
+        NotifySettings(**overrides)
