@@ -1,0 +1,148 @@
+"""The domain rules of ARCHITECTURE.md, as properties (seed plan Properties 5-8 at this layer)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from servers.ticket.rules import (
+    ALREADY_UPGRADED,
+    BASE_PRICES,
+    HOLD_EXISTS,
+    MULTIPLIERS,
+    NO_UPGRADE_PATH,
+    TICKET_NOT_ACTIVE,
+    TICKET_TYPES,
+    TIERS,
+    TOO_LATE,
+    TicketFacts,
+    TicketType,
+    Tier,
+    apply_multiplier,
+    band,
+    base_price,
+    bookable,
+    first_bookable_date,
+    price,
+    tier_refusal,
+    visit_start,
+)
+
+UTC_ZONE = ZoneInfo("UTC")
+zones = st.sampled_from([UTC_ZONE, ZoneInfo("America/Los_Angeles"), ZoneInfo("Asia/Tokyo")])
+ticket_types = st.sampled_from(TICKET_TYPES)
+tiers = st.sampled_from(TIERS)
+moments = st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+)
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        (date(2026, 12, 20), "peak"),  # a Sunday, but peak wins
+        (date(2026, 12, 31), "peak"),
+        (date(2026, 12, 19), "weekend"),  # Saturday just before the peak
+        (date(2027, 7, 1), "peak"),
+        (date(2027, 7, 15), "peak"),
+        (date(2027, 7, 16), "weekend"),  # Friday after the peak
+        (date(2026, 11, 20), "peak"),
+        (date(2026, 11, 30), "peak"),
+        (date(2026, 11, 19), "standard"),  # Thursday
+        (date(2027, 1, 5), "off_peak"),  # Tuesday in January
+        (date(2027, 1, 6), "off_peak"),  # Wednesday
+        (date(2027, 1, 7), "standard"),  # Thursday
+        (date(2027, 4, 6), "standard"),  # Tuesday in April is not off-peak
+        (date(2026, 10, 9), "weekend"),  # Friday in October: weekend before off-peak
+        (date(2026, 9, 29), "off_peak"),
+    ],
+)
+def test_bands(day: date, expected: str) -> None:
+    assert band(day) == expected
+
+
+def test_upgrade_paths() -> None:
+    assert price("general", "double_fun", date(2027, 1, 7)) == 7500
+    assert price("vip", "standard", date(2027, 1, 7)) is None
+    assert all(price("premium", t, date(2027, 1, 7)) is None for t in TIERS)
+    assert price("standard", "non_stop", date(2026, 12, 24)) == 3750
+    assert price("general", "standard", date(2027, 1, 5)) == 2250
+    assert price("general", "standard", date(2027, 1, 8)) == 3000
+
+
+@given(st.integers(min_value=0, max_value=10**9), st.sampled_from(list(MULTIPLIERS.values())))
+def test_multiplier_rounds_half_up_exactly(base: int, multiplier: Decimal) -> None:
+    exact = Fraction(base) * Fraction(multiplier)
+    result = apply_multiplier(base, multiplier)
+    assert isinstance(result, int)
+    assert Fraction(result) - exact < Fraction(1, 2) or Fraction(result) - exact == Fraction(1, 2)
+    assert exact - Fraction(result) < Fraction(1, 2)
+
+
+@given(ticket_types, tiers, st.dates(min_value=date(2020, 1, 1), max_value=date(2040, 1, 1)))
+def test_price_is_base_times_band_multiplier(
+    ticket_type: TicketType, tier: Tier, day: date
+) -> None:
+    base = BASE_PRICES[ticket_type].get(tier)
+    result = price(ticket_type, tier, day)
+    if base is None:
+        assert result is None
+    else:
+        assert result == apply_multiplier(base, MULTIPLIERS[band(day)])
+        assert result > 0
+
+
+@given(moments, zones)
+def test_first_bookable_date_is_the_first_more_than_24h_ahead(now: datetime, tz: ZoneInfo) -> None:
+    first = first_bookable_date(now, tz)
+    assert bookable(first, now, tz)
+    assert visit_start(first, tz) - now > timedelta(hours=24)
+    assert not bookable(first - timedelta(days=1), now, tz)
+    assert visit_start(first, tz) - now <= timedelta(hours=48, minutes=60)
+
+
+@given(ticket_types, tiers, moments, zones, st.integers(min_value=-5, max_value=120))
+def test_every_tier_is_available_or_says_why(
+    ticket_type: TicketType, tier: Tier, now: datetime, tz: ZoneInfo, days_ahead: int
+) -> None:
+    visit = now.astimezone(tz).date() + timedelta(days=days_ahead)
+    facts = TicketFacts(ticket_type=ticket_type, status="active", visit_date=visit)
+    refusal = tier_refusal(facts, tier, now, tz)
+    if base_price(ticket_type, tier) is None:
+        expected: str | None = NO_UPGRADE_PATH
+    elif not bookable(visit, now, tz):
+        expected = TOO_LATE
+    else:
+        expected = None
+    assert (refusal.code if refusal else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("facts", "code"),
+    [
+        (TicketFacts("general", "used", date(2030, 1, 1)), TICKET_NOT_ACTIVE),
+        (TicketFacts("general", "active", date(2030, 1, 1), "confirmed"), ALREADY_UPGRADED),
+        (TicketFacts("general", "active", date(2030, 1, 1), "awaiting_payment"), HOLD_EXISTS),
+        (TicketFacts("premium", "active", date(2030, 1, 1)), NO_UPGRADE_PATH),
+        (TicketFacts("general", "active", date(2026, 11, 26)), TOO_LATE),
+    ],
+)
+def test_refusal_reasons(facts: TicketFacts, code: str) -> None:
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    refusal = tier_refusal(facts, "double_fun", now, UTC_ZONE)
+    assert refusal is not None
+    assert refusal.code == code
+    assert str(refusal).startswith(f"{code}: ")
+
+
+def test_the_24_hour_cutoff_is_measured_from_10_00_at_the_venue() -> None:
+    la = ZoneInfo("America/Los_Angeles")
+    visit = date(2026, 12, 2)  # starts 2026-12-02 10:00 PST = 18:00 UTC
+    assert bookable(visit, datetime(2026, 12, 1, 17, 59, tzinfo=UTC), la)
+    assert not bookable(visit, datetime(2026, 12, 1, 18, 0, tzinfo=UTC), la)
