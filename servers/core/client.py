@@ -36,14 +36,20 @@ def parse_tool_error(tool: str, text: str) -> RemoteToolError:
 
 
 class ServiceClient:
-    """A session with one MCP server, authenticated as a registered service client.
+    """A session with one MCP server, whose tools it calls and whose refusals it raises.
 
     Use as an async context manager for the lifetime of the calling server; calls may run
-    concurrently over the one session.
+    concurrently over the one session. :meth:`over_http` is how servers reach each other; tests
+    may pass any FastMCP client, such as one bound in memory to a server object.
     """
 
-    def __init__(
-        self,
+    def __init__(self, client: Client[Any]):
+        self._client = client
+        self._session = AsyncExitStack()
+
+    @classmethod
+    def over_http(
+        cls,
         url: str,
         *,
         issuer: str,
@@ -51,9 +57,9 @@ class ServiceClient:
         client_secret: str,
         scopes: Sequence[str],
         timeout: float = 15.0,
-    ):
-        self.url = url
-        self.auth = ClientCredentialsOAuthProvider(
+    ) -> HttpServiceClient:
+        """A client of ``url`` authenticated as a registered service client."""
+        auth = ClientCredentialsOAuthProvider(
             mcp_url=url,
             client_id=client_id,
             client_secret=client_secret,
@@ -62,8 +68,7 @@ class ServiceClient:
             # authorization server a (possibly compromised) resource server names.
             issuer=issuer,
         )
-        self._client: Client[Any] = Client(url, auth=self.auth, timeout=timeout)
-        self._session = AsyncExitStack()
+        return HttpServiceClient(Client(url, auth=auth, timeout=timeout), auth)
 
     async def __aenter__(self) -> Self:
         await self._session.enter_async_context(self._client)
@@ -85,3 +90,11 @@ class ServiceClient:
             raise parse_tool_error(tool, text)
         structured: dict[str, Any] = result.structured_content or {}
         return structured
+
+
+class HttpServiceClient(ServiceClient):
+    """A :class:`ServiceClient` over HTTP, with the OAuth provider that holds its token."""
+
+    def __init__(self, client: Client[Any], auth: ClientCredentialsOAuthProvider):
+        super().__init__(client)
+        self.auth = auth

@@ -18,6 +18,7 @@ from fastmcp.client.client import CallToolResult
 from fastmcp.client.transports import FastMCPTransport
 from pydantic import BaseModel
 
+from servers.core.client import RemoteToolError, ServiceClient
 from servers.core.db import Database, DatabaseError, DatabaseUnavailable, Transaction
 from servers.data.models import (
     Customer,
@@ -586,3 +587,12 @@ async def test_a_lost_database_is_unavailable_without_details(exploding: MCPClie
     assert text.startswith("UNAVAILABLE: "), text
     assert "request id" in text
     assert_no_secret(text)
+
+
+async def test_the_kit_service_client_works_over_an_in_memory_client(db: Database) -> None:
+    async with ServiceClient(Client(build_server(DataService(db)))) as data:
+        report = await data.call("check_integrity")
+        with pytest.raises(RemoteToolError) as refused:
+            await data.call("get_ticket", {"ticket_number": "TKT-NONE0000"})
+    assert report == {"ok": True, "violations": []}
+    assert refused.value.code == "TICKET_NOT_FOUND"

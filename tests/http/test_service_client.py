@@ -6,7 +6,12 @@ from typing import Protocol
 
 import pytest
 
-from servers.core.client import RemoteToolError, ServiceClient, parse_tool_error
+from servers.core.client import (
+    HttpServiceClient,
+    RemoteToolError,
+    ServiceClient,
+    parse_tool_error,
+)
 from servers.devidp.clients import ClientRegistry
 from servers.devidp.keys import SigningKey
 
@@ -23,10 +28,10 @@ class Stack(Protocol):
     def issuer(self) -> str: ...
 
 
-def ops_client(stack: Stack, scopes: list[str]) -> ServiceClient:
+def ops_client(stack: Stack, scopes: list[str]) -> HttpServiceClient:
     secret = ClientRegistry.load(stack.key).client_secret("ops")
     assert secret is not None
-    return ServiceClient(
+    return ServiceClient.over_http(
         stack.mcp_url, issuer=stack.issuer, client_id="ops", client_secret=secret, scopes=scopes
     )
 
