@@ -20,6 +20,7 @@ class Component:
 COMPONENTS: tuple[Component, ...] = (
     Component("data", "servers.data", "data"),
     Component("notify", "servers.notify", "notify"),
+    Component("payment", "servers.payment", "payment"),
 )
 
 

@@ -24,6 +24,9 @@ from servers.devidp.settings import IdpSettings
 from servers.notify.server import build_server as build_notify_server
 from servers.notify.service import NotifyService
 from servers.notify.settings import NotifySettings
+from servers.payment.server import build_server as build_payment_server
+from servers.payment.service import PaymentService
+from servers.payment.settings import PaymentSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -31,6 +34,7 @@ DOCUMENTS = (
     README,
     ROOT / "servers" / "data" / "README.md",
     ROOT / "servers" / "notify" / "README.md",
+    ROOT / "servers" / "payment" / "README.md",
 )
 
 
@@ -52,6 +56,7 @@ def servers() -> dict[str, FastMCP]:
         "notify": build_notify_server(
             NotifyService(_NoDatabase(), sender="docs@example.com", message_id_domain="example.com")
         ),
+        "payment": build_payment_server(PaymentService(_NoDatabase(), fingerprint_key=b"docs")),
     }
 
 
@@ -108,6 +113,7 @@ def config_table() -> str:
     rows += _settings_rows(IdpSettings, skip=set())
     rows += _settings_rows(DataSettings, skip={"dev_mode"})
     rows += _settings_rows(NotifySettings, skip=set(ServerSettings.model_fields))
+    rows += _settings_rows(PaymentSettings, skip=set(ServerSettings.model_fields))
     rows.append("")
     rows.append(
         "Every MCP server reads the same fields as the data server with its own prefix "

@@ -84,6 +84,7 @@ def _port(variable: str, default: int) -> int:
 def services() -> list[Service]:
     idp_port = _port("IDP_PORT", IDP_PORT)
     data_port = _port("DATA_PORT", 8001)
+    payment_port = _port("PAYMENT_PORT", 8003)
     notify_port = _port("NOTIFY_PORT", 8004)
     mail_port = _port("MAIL_SINK_PORT", 1025)
     mail_http_port = _port("MAIL_SINK_HTTP_PORT", 8025)
@@ -102,6 +103,13 @@ def services() -> list[Service]:
         ),
         Service(
             "data server", "servers.data", "DATA_PORT", data_port, _server_env("DATA", data_port)
+        ),
+        Service(
+            "payment server",
+            "servers.payment",
+            "PAYMENT_PORT",
+            payment_port,
+            _server_env("PAYMENT", payment_port),
         ),
         Service(
             "SMTP sink",

@@ -44,6 +44,7 @@ class RunningStack:
         self.data_port = data_port or free_port()
         self.notify_port = free_port()
         self.mail_port = free_port()
+        self.payment_port = free_port()
         env = {
             **os.environ,
             "IDP_PORT": str(self.idp_port),
@@ -51,6 +52,7 @@ class RunningStack:
             "NOTIFY_PORT": str(self.notify_port),
             "MAIL_SINK_PORT": str(self.mail_port),
             "MAIL_SINK_HTTP_PORT": str(free_port()),
+            "PAYMENT_PORT": str(self.payment_port),
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("DATABASE_URL", None)
@@ -93,6 +95,8 @@ def test_run_serves_everything_and_sigterm_stops_it_all(workdir: Path) -> None:
         assert len(children) >= 5, "postgres, identity provider, data and notify, SMTP sink"
 
         assert httpx.get(f"http://127.0.0.1:{stack.data_port}/health").json()["status"] == "ok"
+        payment = httpx.get(f"http://127.0.0.1:{stack.payment_port}/health").json()
+        assert payment == {"status": "ok", "service": "payment"}
         key = load_or_create_signing_key(workdir / ".dev" / "idp")
         token = mint_access_token(
             key=key,

@@ -1,0 +1,69 @@
+"""``python -m servers.payment`` runs the payment server (settings from PAYMENT_* variables)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+
+import httpx
+
+from servers.core.app import build_http_app, serve
+from servers.core.db.connect import open_database, ping
+from servers.core.logs import configure_logging
+
+from .server import RESOURCE, SCOPES, build_server
+from .service import Faults, PaymentService, utc_now
+from .settings import PaymentSettings
+from .webhooks import Backoff, WebhookWorker, configure_endpoints
+
+
+async def main() -> None:
+    settings = PaymentSettings()
+    configure_logging(settings.log_level, service="payment")
+    db = await open_database(settings)
+    try:
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        await configure_endpoints(db, settings.webhook_urls, secret, utc_now())
+        service = PaymentService(
+            db,
+            fingerprint_key=(
+                settings.fingerprint_key.get_secret_value().encode()
+                if settings.fingerprint_key
+                else secrets.token_bytes(32)
+            ),
+            faults=Faults(
+                latency_seconds=settings.fault_latency_ms / 1000,
+                error_rate=settings.fault_error_rate,
+                seed=settings.fault_seed,
+            ),
+        )
+        app = await build_http_app(
+            build_server(service),
+            settings,
+            resource=RESOURCE,
+            scopes=SCOPES,
+            health=lambda: ping(db),
+        )
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            worker = WebhookWorker(
+                db,
+                http,
+                backoff=Backoff(
+                    settings.webhook_base_delay_seconds, settings.webhook_max_delay_seconds
+                ),
+                max_attempts=settings.webhook_max_attempts,
+            )
+            deliveries = asyncio.create_task(worker.run())
+            try:
+                await serve(app, settings)
+            finally:
+                deliveries.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await deliveries
+    finally:
+        await db.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

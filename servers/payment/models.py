@@ -1,0 +1,109 @@
+"""Types of the payment server: argument types of its tools and the records it returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+IntentStatus = Literal[
+    "requires_payment_method", "requires_action", "processing", "succeeded", "canceled"
+]
+Brand = Literal["visa", "mastercard", "amex", "discover", "unknown"]
+RefundReason = Literal["requested_by_customer", "duplicate", "fraudulent"]
+EventType = Literal[
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+    "charge.refunded",
+]
+
+PaymentIntentId = Annotated[str, StringConstraints(pattern=r"^pi_[a-z2-7]{26}$")]
+EventId = Annotated[str, StringConstraints(pattern=r"^evt_[a-z2-7]{26}$")]
+PaymentMethodRef = Annotated[
+    str, StringConstraints(pattern=r"^(pm_[a-z2-7]{26}|pm_card_[A-Za-z]{1,60})$")
+]
+CardNumber = Annotated[str, StringConstraints(pattern=r"^([0-9 \-]{1,40}|pm_card_[A-Za-z]{1,60})$")]
+Cvc = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,8}$")]
+CustomerRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@\-]{1,100}$")]
+Description = Annotated[
+    str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")
+]
+Metadata = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=40)],
+        Annotated[str, StringConstraints(max_length=500)],
+    ],
+    Field(max_length=20),
+]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PaymentMethod(Record):
+    payment_method_id: str
+    brand: Brand
+    last4: str
+    exp_month: int
+    exp_year: int
+    fingerprint: str
+    created_at: datetime
+
+
+class PaymentError(Record):
+    code: str = Field(description="card_declined, expired_card, incorrect_cvc, processing_error.")
+    decline_code: str = Field(description="Why the card was declined, e.g. insufficient_funds.")
+    message: str
+    charge_id: str | None = None
+
+
+class NextAction(Record):
+    type: Literal["authenticate"]
+    message: str
+
+
+class PaymentIntent(Record):
+    id: str
+    status: IntentStatus
+    amount_cents: int
+    currency: str
+    amount_received_cents: int
+    amount_refunded_cents: int
+    description: str | None
+    customer_ref: str | None
+    metadata: dict[str, str]
+    client_secret: str
+    payment_method: str | None
+    latest_charge: str | None
+    last_payment_error: PaymentError | None
+    next_action: NextAction | None
+    created_at: datetime
+    updated_at: datetime
+    canceled_at: datetime | None
+
+
+class Refund(Record):
+    id: str
+    payment_intent_id: str
+    charge_id: str
+    amount_cents: int
+    currency: str
+    reason: RefundReason
+    status: Literal["succeeded"]
+    created_at: datetime
+
+
+class Event(Record):
+    id: str
+    type: EventType
+    payment_intent_id: str
+    created_at: datetime
+    data: dict[str, Any] = Field(description="The object the event is about, as it was then.")
+
+
+class EventList(Record):
+    events: list[Event]
+    has_more: bool

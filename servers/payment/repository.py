@@ -1,0 +1,218 @@
+"""SQL of the payment server. Every function runs inside a transaction it is given."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from servers.core.db import Json, Row, Transaction, fetch_value
+
+from .models import Event, PaymentIntent, Refund
+
+_INTENT_COLS = (
+    "i.payment_intent_id, i.status, i.amount_cents, i.currency, i.amount_received_cents, "
+    "i.amount_refunded_cents, i.description, i.customer_ref, i.metadata, i.client_secret, "
+    "i.payment_method_id, i.last_payment_error, i.next_action, i.created_at, i.updated_at, "
+    "i.canceled_at, "
+    "(SELECT c.charge_id FROM payment.charges c WHERE c.payment_intent_id = i.payment_intent_id "
+    " ORDER BY c.created_at DESC, c.charge_id LIMIT 1) AS latest_charge"
+)
+_METHOD_COLS = (
+    "payment_method_id, owner, brand, last4, exp_month, exp_year, fingerprint, behavior, created_at"
+)
+_REFUND_COLS = (
+    "refund_id, payment_intent_id, charge_id, amount_cents, currency, reason, status, created_at"
+)
+
+
+def _intent(row: Row) -> PaymentIntent:
+    return PaymentIntent.model_validate(
+        {
+            **row,
+            "id": row["payment_intent_id"],
+            "payment_method": row["payment_method_id"],
+        }
+    )
+
+
+def _refund(row: Row) -> Refund:
+    return Refund.model_validate({**row, "id": row["refund_id"]})
+
+
+def _event(row: Row) -> Event:
+    return Event.model_validate({**row, "id": row["event_id"]})
+
+
+# Payment methods ------------------------------------------------------------------------------
+
+
+async def insert_method(tx: Transaction, values: dict[str, Any]) -> None:
+    await tx.execute(
+        f"INSERT INTO payment.payment_methods ({_METHOD_COLS}) VALUES (:payment_method_id, "
+        ":owner, :brand, :last4, :exp_month, :exp_year, :fingerprint, :behavior, :created_at)",
+        values,
+    )
+
+
+async def method(tx: Transaction, payment_method_id: str) -> Row | None:
+    return await tx.fetch_one(
+        f"SELECT {_METHOD_COLS} FROM payment.payment_methods WHERE payment_method_id = :id",
+        {"id": payment_method_id},
+    )
+
+
+# Payment intents ------------------------------------------------------------------------------
+
+
+async def insert_intent(tx: Transaction, values: dict[str, Any]) -> None:
+    await tx.execute(
+        "INSERT INTO payment.payment_intents (payment_intent_id, client_secret, amount_cents, "
+        " currency, description, customer_ref, metadata, status, created_by, created_at, "
+        " updated_at) "
+        "VALUES (:payment_intent_id, :client_secret, :amount_cents, :currency, :description, "
+        " :customer_ref, :metadata, 'requires_payment_method', :created_by, :now, :now)",
+        {**values, "metadata": Json(values["metadata"])},
+    )
+
+
+async def intent(
+    tx: Transaction, payment_intent_id: str, *, lock: bool = False
+) -> PaymentIntent | None:
+    row = await tx.fetch_one(
+        f"SELECT {_INTENT_COLS} FROM payment.payment_intents i WHERE i.payment_intent_id = :id"
+        + (" FOR UPDATE OF i" if lock else ""),
+        {"id": payment_intent_id},
+    )
+    return None if row is None else _intent(row)
+
+
+async def update_intent(tx: Transaction, payment_intent_id: str, values: dict[str, Any]) -> None:
+    """Sets the given columns (a fixed set of names, never caller input)."""
+    assignments = ", ".join(f"{column} = :{column}" for column in values)
+    params = {k: Json(v) if isinstance(v, dict) else v for k, v in values.items()}
+    await tx.execute(
+        f"UPDATE payment.payment_intents SET {assignments} WHERE payment_intent_id = :id",
+        {**params, "id": payment_intent_id},
+    )
+
+
+# Charges and refunds --------------------------------------------------------------------------
+
+
+async def insert_charge(tx: Transaction, values: dict[str, Any]) -> None:
+    await tx.execute(
+        "INSERT INTO payment.charges (charge_id, payment_intent_id, payment_method_id, "
+        " amount_cents, currency, status, failure_code, decline_code, failure_message, created_at) "
+        "VALUES (:charge_id, :payment_intent_id, :payment_method_id, :amount_cents, :currency, "
+        " :status, :failure_code, :decline_code, :failure_message, :created_at)",
+        values,
+    )
+
+
+async def transient_failures(tx: Transaction, payment_intent_id: str) -> int:
+    count = await fetch_value(
+        tx,
+        "SELECT count(*) AS n FROM payment.charges c "
+        "JOIN payment.payment_methods m USING (payment_method_id) "
+        "WHERE c.payment_intent_id = :id AND c.status = 'failed' "
+        " AND m.behavior = 'transient_processing_error'",
+        {"id": payment_intent_id},
+    )
+    return int(count)
+
+
+async def successful_charge(tx: Transaction, payment_intent_id: str) -> Row | None:
+    return await tx.fetch_one(
+        "SELECT charge_id, amount_cents, currency FROM payment.charges "
+        "WHERE payment_intent_id = :id AND status = 'succeeded'",
+        {"id": payment_intent_id},
+    )
+
+
+async def refund_total(tx: Transaction, charge_id: str) -> int:
+    total = await fetch_value(
+        tx,
+        "SELECT COALESCE(max(total_cents), 0) AS total FROM payment.refunds WHERE charge_id = :id",
+        {"id": charge_id},
+    )
+    return int(total)
+
+
+async def insert_refund(tx: Transaction, values: dict[str, Any]) -> Refund:
+    row = await tx.fetch_one(
+        "INSERT INTO payment.refunds (refund_id, charge_id, payment_intent_id, amount_cents, "
+        " currency, charge_amount_cents, previous_total_cents, reason, status, created_at) "
+        "VALUES (:refund_id, :charge_id, :payment_intent_id, :amount_cents, :currency, "
+        " :charge_amount_cents, :previous_total_cents, :reason, 'succeeded', :created_at) "
+        f"RETURNING {_REFUND_COLS}",
+        values,
+    )
+    assert row is not None
+    return _refund(row)
+
+
+# Events and their outbox ----------------------------------------------------------------------
+
+
+async def insert_event(tx: Transaction, values: dict[str, Any]) -> Event:
+    """The event, with one pending delivery per enabled webhook endpoint (the outbox)."""
+    row = await tx.fetch_one(
+        "INSERT INTO payment.events (event_id, type, payment_intent_id, customer_ref, data, "
+        " created_at) VALUES (:event_id, :type, :payment_intent_id, :customer_ref, :data, :now) "
+        "RETURNING event_id, type, payment_intent_id, data, created_at",
+        {**values, "data": Json(values["data"])},
+    )
+    assert row is not None
+    await tx.execute(
+        "INSERT INTO payment.webhook_deliveries (event_id, endpoint_id, status, next_attempt_at) "
+        "SELECT :event_id, endpoint_id, 'pending', :now FROM payment.webhook_endpoints "
+        "WHERE enabled",
+        {"event_id": values["event_id"], "now": values["now"]},
+    )
+    return _event(row)
+
+
+async def event(tx: Transaction, event_id: str, customer: str | None) -> Event | None:
+    row = await tx.fetch_one(
+        "SELECT event_id, type, payment_intent_id, data, created_at FROM payment.events "
+        "WHERE event_id = :id AND (CAST(:customer AS text) IS NULL OR customer_ref = :customer)",
+        {"id": event_id, "customer": customer},
+    )
+    return None if row is None else _event(row)
+
+
+async def events_after(
+    tx: Transaction, since: str | None, customer: str | None, limit: int
+) -> list[Event]:
+    rows = await tx.fetch_all(
+        "SELECT event_id, type, payment_intent_id, data, created_at FROM payment.events "
+        "WHERE (CAST(:customer AS text) IS NULL OR customer_ref = :customer) "
+        " AND seq > COALESCE((SELECT seq FROM payment.events WHERE event_id = :since), 0) "
+        "ORDER BY seq LIMIT :limit",
+        {"customer": customer, "since": since, "limit": limit},
+    )
+    return [_event(r) for r in rows]
+
+
+async def ensure_endpoint(
+    tx: Transaction, endpoint_id: str, url: str, secret: str, now: datetime
+) -> None:
+    await tx.execute(
+        "INSERT INTO payment.webhook_endpoints (endpoint_id, url, secret, enabled, created_at, "
+        " updated_at) VALUES (:id, :url, :secret, true, :now, :now) "
+        "ON CONFLICT (url) DO UPDATE SET secret = EXCLUDED.secret, enabled = true, "
+        " updated_at = EXCLUDED.updated_at",
+        {"id": endpoint_id, "url": url, "secret": secret, "now": now},
+    )
+
+
+async def disable_endpoint(tx: Transaction, url: str, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE payment.webhook_endpoints SET enabled = false, updated_at = :now WHERE url = :url",
+        {"url": url, "now": now},
+    )
+
+
+async def enabled_endpoint_urls(tx: Transaction) -> list[str]:
+    rows = await tx.fetch_all("SELECT url FROM payment.webhook_endpoints WHERE enabled")
+    return [r["url"] for r in rows]

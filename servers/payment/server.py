@@ -1,0 +1,217 @@
+"""The payment server's MCP tools: thin, typed wrappers over :class:`PaymentService`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastmcp import FastMCP
+from fastmcp.server.dependencies import get_access_token
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+from servers.core.app import CREATES, READ_ONLY, UPDATES, create_mcp, requires
+from servers.core.scopes import PAYMENTS_READ, PAYMENTS_REFUND, PAYMENTS_WRITE
+from servers.core.types import Cents, Currency, IdempotencyKey, StrictInt
+
+from .models import (
+    CardNumber,
+    CustomerRef,
+    Cvc,
+    Description,
+    Event,
+    EventId,
+    EventList,
+    Metadata,
+    PaymentIntent,
+    PaymentIntentId,
+    PaymentMethod,
+    PaymentMethodRef,
+    Refund,
+    RefundReason,
+)
+from .service import TRUSTED, Caller, PaymentService
+
+RESOURCE = "payments"
+SCOPES = (PAYMENTS_READ, PAYMENTS_WRITE, PAYMENTS_REFUND)
+
+INSTRUCTIONS = """\
+A test payment gateway that behaves like Stripe's PaymentIntents. A service creates an intent
+for an amount; the payer adds a card (create_payment_method, or a test token such as
+pm_card_visa) and confirms the intent with it. A declined card is a normal result: the intent
+comes back requires_payment_method with last_payment_error. Test cards: 4242424242424242
+succeeds; 4000000000000002 generic_decline; 4000000000009995 insufficient_funds;
+4000000000000069 expired_card; 4000000000000127 incorrect_cvc; 4000000000000119
+processing_error; 4000000000003220 requires authentication (confirm again with
+authenticated=true); 4000000000007775 fails with processing_error twice, then succeeds.
+Writes take an idempotency_key: retrying with it returns the first result."""
+
+_KEY = Field(
+    description="A unique key per intended write (8-128 of A-Z a-z 0-9 _ . : -). "
+    "Retrying with the same key returns the first result."
+)
+_INTENT = Field(description="Payment intent id, pi_...")
+
+# A new payment method per call, so a retry makes another (harmless) method.
+ADDS = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False
+)
+
+
+def _caller() -> Caller:
+    """A customer's token acts for its subject; a client-credentials token (subject = client
+    id, as Cognito issues them) acts as a service; no token means a caller in the process."""
+    token = get_access_token()
+    if token is None:
+        return TRUSTED
+    subject = token.subject or token.client_id
+    return Caller(token.client_id, None if subject == token.client_id else subject)
+
+
+def build_server(service: PaymentService) -> FastMCP:
+    mcp = create_mcp("payment", instructions=INSTRUCTIONS)
+
+    @mcp.tool(annotations=ADDS, meta=requires(PAYMENTS_WRITE))
+    async def create_payment_method(
+        card_number: Annotated[
+            CardNumber,
+            Field(
+                description="Card number (digits, spaces allowed), or a test token such as "
+                "pm_card_visa, pm_card_chargeDeclined, pm_card_chargeDeclinedInsufficientFunds. "
+                "Never stored or logged."
+            ),
+        ],
+        exp_month: Annotated[
+            StrictInt | None, Field(description="Expiry month, 1-12 (not needed for a token).")
+        ] = None,
+        exp_year: Annotated[
+            StrictInt | None, Field(description="Expiry year, e.g. 2030 (not needed for a token).")
+        ] = None,
+        cvc: Annotated[
+            Cvc | None,
+            Field(description="Security code: 3 digits, 4 for Amex (not needed for a token)."),
+        ] = None,
+    ) -> PaymentMethod:
+        """Add a card; returns a pm_ id to pay with, its brand and last four digits.
+
+        INCORRECT_NUMBER, INVALID_EXPIRY_MONTH, INVALID_EXPIRY_YEAR or INVALID_CVC when the card
+        is not valid. The method belongs to the calling customer (to no one when a service
+        makes it)."""
+        return await service.create_payment_method(
+            _caller(), card_number=card_number, exp_month=exp_month, exp_year=exp_year, cvc=cvc
+        )
+
+    @mcp.tool(annotations=CREATES, meta=requires(PAYMENTS_WRITE))
+    async def create_payment_intent(
+        amount_cents: Annotated[Cents, Field(description="Amount to charge, in cents (>= 1).")],
+        currency: Annotated[Currency, Field(description="ISO 4217 currency code, e.g. USD.")],
+        idempotency_key: Annotated[IdempotencyKey, _KEY],
+        description: Annotated[
+            Description | None, Field(description="What is paid for, shown to the payer.")
+        ] = None,
+        customer_ref: Annotated[
+            CustomerRef | None,
+            Field(description="The paying customer's id: only that customer may confirm it."),
+        ] = None,
+        metadata: Annotated[
+            Metadata | None,
+            Field(description="Up to 20 string key/values kept with the intent (e.g. order_id)."),
+        ] = None,
+    ) -> PaymentIntent:
+        """Create a payment intent for an amount (services only); it starts
+        requires_payment_method."""
+        return await service.create_payment_intent(
+            _caller(),
+            amount_cents=amount_cents,
+            currency=currency,
+            description=description,
+            customer_ref=customer_ref,
+            metadata=metadata or {},
+            idempotency_key=idempotency_key,
+        )
+
+    @mcp.tool(annotations=UPDATES, meta=requires(PAYMENTS_WRITE))
+    async def confirm_payment_intent(
+        payment_intent_id: Annotated[PaymentIntentId, _INTENT],
+        payment_method: Annotated[
+            PaymentMethodRef,
+            Field(description="A pm_ id from create_payment_method, or a test token."),
+        ],
+        idempotency_key: Annotated[IdempotencyKey, _KEY],
+        authenticated: Annotated[
+            bool,
+            Field(description="True once the customer has authenticated a card that asked."),
+        ] = False,
+    ) -> PaymentIntent:
+        """Pay an intent with a card. A decline is a result, not an error: the intent comes
+        back requires_payment_method with last_payment_error {code, decline_code, message}.
+
+        A card that needs authentication leaves it requires_action. INVALID_STATE when the
+        intent is already succeeded or canceled."""
+        return await service.confirm_payment_intent(
+            _caller(),
+            payment_intent_id=payment_intent_id,
+            payment_method=payment_method,
+            idempotency_key=idempotency_key,
+            authenticated=authenticated,
+        )
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(PAYMENTS_READ))
+    async def get_payment_intent(
+        payment_intent_id: Annotated[PaymentIntentId, _INTENT],
+    ) -> PaymentIntent:
+        """Get a payment intent: status, amounts received and refunded, last error."""
+        return await service.get_payment_intent(_caller(), payment_intent_id)
+
+    @mcp.tool(annotations=UPDATES, meta=requires(PAYMENTS_WRITE))
+    async def cancel_payment_intent(
+        payment_intent_id: Annotated[PaymentIntentId, _INTENT],
+        idempotency_key: Annotated[IdempotencyKey, _KEY],
+    ) -> PaymentIntent:
+        """Cancel an intent that has not been paid; a canceled one is returned as it is."""
+        return await service.cancel_payment_intent(
+            _caller(), payment_intent_id=payment_intent_id, idempotency_key=idempotency_key
+        )
+
+    @mcp.tool(annotations=CREATES, meta=requires(PAYMENTS_REFUND))
+    async def create_refund(
+        payment_intent_id: Annotated[PaymentIntentId, _INTENT],
+        reason: Annotated[
+            RefundReason, Field(description="requested_by_customer, duplicate or fraudulent.")
+        ],
+        idempotency_key: Annotated[IdempotencyKey, _KEY],
+        amount_cents: Annotated[
+            Cents | None,
+            Field(description="Cents to refund; omitted, everything not yet refunded."),
+        ] = None,
+    ) -> Refund:
+        """Refund a succeeded payment in full or in part; REFUND_EXCEEDS_CHARGE beyond what
+        is left."""
+        return await service.create_refund(
+            _caller(),
+            payment_intent_id=payment_intent_id,
+            amount_cents=amount_cents,
+            reason=reason,
+            idempotency_key=idempotency_key,
+        )
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(PAYMENTS_READ))
+    async def list_events(
+        since: Annotated[
+            EventId | None, Field(description="Only events after this one (evt_...).")
+        ] = None,
+        limit: Annotated[
+            StrictInt, Field(ge=1, le=100, description="At most this many (1-100).")
+        ] = 50,
+    ) -> EventList:
+        """List events oldest first: payment_intent.succeeded, payment_intent.payment_failed,
+        payment_intent.canceled, charge.refunded."""
+        return await service.list_events(_caller(), since=since, limit=limit)
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(PAYMENTS_READ))
+    async def get_event(
+        event_id: Annotated[EventId, Field(description="Event id, evt_...")],
+    ) -> Event:
+        """Get one event with the object it is about, as it was then."""
+        return await service.get_event(_caller(), event_id)
+
+    return mcp

@@ -1,0 +1,508 @@
+"""The payment gateway's rules: intents, charges, refunds and events, atomic under any
+concurrency, with outcomes that depend on the card alone (plus optional, seeded fault injection).
+
+It knows nothing of MCP: it takes plain, already-validated values and a :class:`Caller`, and
+returns records or raises :class:`~servers.core.errors.DomainError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from servers.core.db import Database, Transaction
+from servers.core.errors import DomainError, invalid_argument
+from servers.core.idempotency import IdempotencyStore
+from servers.core.ids import new_id
+
+from . import repository as repo
+from .cards import (
+    FAULT,
+    Card,
+    Decline,
+    card_of_token,
+    decline_for,
+    validate_card,
+)
+from .models import (
+    Event,
+    EventList,
+    EventType,
+    PaymentIntent,
+    PaymentMethod,
+    Refund,
+    RefundReason,
+)
+
+PAYMENT_INTENT_NOT_FOUND = "PAYMENT_INTENT_NOT_FOUND"
+PAYMENT_METHOD_NOT_FOUND = "PAYMENT_METHOD_NOT_FOUND"
+EVENT_NOT_FOUND = "EVENT_NOT_FOUND"
+INVALID_STATE = "INVALID_STATE"
+REFUND_EXCEEDS_CHARGE = "REFUND_EXCEEDS_CHARGE"
+PERMISSION_DENIED = "PERMISSION_DENIED"
+
+MAX_EVENTS = 100
+
+Clock = Callable[[], datetime]
+M = TypeVar("M", bound=BaseModel)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls: a service (``customer`` None) or a customer acting for themself."""
+
+    client_id: str
+    customer: str | None = None
+
+    @property
+    def namespace(self) -> str:
+        """Idempotency keys are per caller: two customers of one app may pick the same key."""
+        return self.client_id if self.customer is None else f"{self.client_id}:{self.customer}"
+
+
+TRUSTED = Caller("in-process")
+"""A caller inside the process (tests, tools without a token): a service."""
+
+
+@dataclass
+class Faults:
+    """Injected processor trouble, off by default: latency per charge and a rate of transient
+    ``processing_error`` declines, drawn from a seeded generator so a run can be replayed."""
+
+    latency_seconds: float = 0.0
+    error_rate: float = 0.0
+    seed: int | None = None
+    _random: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    async def strike(self) -> bool:
+        """Waits the added latency; True when this charge should meet a transient fault."""
+        if self.latency_seconds > 0:
+            await asyncio.sleep(self.latency_seconds)
+        return self.error_rate > 0 and self._random.random() < self.error_rate
+
+
+@dataclass
+class PaymentService:
+    db: Database
+    fingerprint_key: bytes
+    clock: Clock = utc_now
+    faults: Faults = field(default_factory=Faults)
+    idempotency: IdempotencyStore = field(default_factory=lambda: IdempotencyStore("payment"))
+
+    async def _once(
+        self,
+        *,
+        caller: Caller,
+        tool: str,
+        key: str,
+        arguments: dict[str, Any],
+        model: type[M],
+        work: Callable[[Transaction], Awaitable[M]],
+    ) -> M:
+        """Runs ``work`` once per idempotency key, in one transaction with the key's record."""
+        async with self.db.transaction() as tx:
+            stored = await self.idempotency.claim(
+                tx, caller=caller.namespace, tool=tool, key=key, arguments=arguments
+            )
+            if stored is not None:
+                return model.model_validate(stored)
+            result = await work(tx)
+            await self.idempotency.store(
+                tx,
+                caller=caller.namespace,
+                tool=tool,
+                key=key,
+                response=result.model_dump(mode="json"),
+            )
+            return result
+
+    # Payment methods --------------------------------------------------------------------------
+
+    async def create_payment_method(
+        self,
+        caller: Caller,
+        *,
+        card_number: str,
+        exp_month: int | None,
+        exp_year: int | None,
+        cvc: str | None,
+    ) -> PaymentMethod:
+        now = self.clock()
+        if card_number.startswith("pm_card_"):
+            card = card_of_token(card_number, now)
+        elif exp_month is None or exp_year is None or cvc is None:
+            raise invalid_argument("a card number needs exp_month, exp_year and cvc")
+        else:
+            card = validate_card(card_number, exp_month, exp_year, cvc, now)
+        async with self.db.transaction() as tx:
+            return await self._store_method(tx, caller, card, now)
+
+    async def _store_method(
+        self, tx: Transaction, caller: Caller, card: Card, now: datetime
+    ) -> PaymentMethod:
+        values = {
+            "payment_method_id": new_id("pm"),
+            "owner": caller.customer,
+            "brand": card.brand,
+            "last4": card.last4,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "fingerprint": card.fingerprint(self.fingerprint_key),
+            "behavior": card.behavior,
+            "created_at": now,
+        }
+        await repo.insert_method(tx, values)
+        return PaymentMethod.model_validate(values)
+
+    # Payment intents --------------------------------------------------------------------------
+
+    async def create_payment_intent(
+        self,
+        caller: Caller,
+        *,
+        amount_cents: int,
+        currency: str,
+        description: str | None,
+        customer_ref: str | None,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> PaymentIntent:
+        if caller.customer is not None:
+            raise DomainError(
+                PERMISSION_DENIED,
+                "payment intents are created by services (the ticket server), not customers",
+            )
+        if amount_cents <= 0:
+            raise DomainError("INVALID_AMOUNT", "amount_cents must be at least 1")
+        arguments = {
+            "amount_cents": amount_cents,
+            "currency": currency,
+            "description": description,
+            "customer_ref": customer_ref,
+            "metadata": metadata,
+        }
+
+        async def work(tx: Transaction) -> PaymentIntent:
+            intent_id = new_id("pi")
+            await repo.insert_intent(
+                tx,
+                {
+                    **arguments,
+                    "payment_intent_id": intent_id,
+                    "client_secret": f"{intent_id}_secret_{secrets.token_urlsafe(24)}",
+                    "created_by": caller.client_id,
+                    "now": self.clock(),
+                },
+            )
+            return await self._reread(tx, intent_id)
+
+        return await self._once(
+            caller=caller,
+            tool="create_payment_intent",
+            key=idempotency_key,
+            arguments=arguments,
+            model=PaymentIntent,
+            work=work,
+        )
+
+    async def get_payment_intent(self, caller: Caller, payment_intent_id: str) -> PaymentIntent:
+        async with self.db.transaction() as tx:
+            return await self._visible_intent(tx, caller, payment_intent_id)
+
+    async def confirm_payment_intent(
+        self,
+        caller: Caller,
+        *,
+        payment_intent_id: str,
+        payment_method: str,
+        idempotency_key: str,
+        authenticated: bool = False,
+    ) -> PaymentIntent:
+        """Charges the card once. A decline is a result (the intent with its error), not an
+        exception; the intent row stays locked from the state check to the charge."""
+
+        async def work(tx: Transaction) -> PaymentIntent:
+            intent = await self._visible_intent(tx, caller, payment_intent_id, lock=True)
+            if intent.status not in ("requires_payment_method", "requires_action"):
+                raise DomainError(
+                    INVALID_STATE,
+                    f"payment intent {intent.id} is {intent.status}; only an intent that "
+                    "requires a payment method or an action can be confirmed",
+                )
+            now = self.clock()
+            method = await self._usable_method(tx, caller, intent, payment_method, now)
+            if method["behavior"] == "authentication_required" and not authenticated:
+                await repo.update_intent(
+                    tx,
+                    intent.id,
+                    {
+                        "status": "requires_action",
+                        "payment_method_id": method["payment_method_id"],
+                        "next_action": {
+                            "type": "authenticate",
+                            "message": "the card needs authentication: once the customer has "
+                            "authenticated, confirm again with authenticated=true",
+                        },
+                        "last_payment_error": None,
+                        "updated_at": now,
+                    },
+                )
+                return await self._reread(tx, intent.id)
+            return await self._charge(tx, intent, method, now)
+
+        return await self._once(
+            caller=caller,
+            tool="confirm_payment_intent",
+            key=idempotency_key,
+            arguments={
+                "payment_intent_id": payment_intent_id,
+                "payment_method": payment_method,
+                "authenticated": authenticated,
+            },
+            model=PaymentIntent,
+            work=work,
+        )
+
+    async def _charge(
+        self, tx: Transaction, intent: PaymentIntent, method: dict[str, Any], now: datetime
+    ) -> PaymentIntent:
+        # The simulated processor answers inside this transaction, so "processing" is never
+        # committed; a real processor's adapter would commit it before calling out.
+        decline: Decline | None
+        if await self.faults.strike():
+            decline = FAULT
+        elif (method["exp_year"], method["exp_month"]) < (now.year, now.month):
+            decline = decline_for("expired_card", 0)
+        else:
+            earlier = await repo.transient_failures(tx, intent.id)
+            decline = decline_for(method["behavior"], earlier)
+        charge_id = new_id("ch")
+        await repo.insert_charge(
+            tx,
+            {
+                "charge_id": charge_id,
+                "payment_intent_id": intent.id,
+                "payment_method_id": method["payment_method_id"],
+                "amount_cents": intent.amount_cents,
+                "currency": intent.currency,
+                "status": "failed" if decline else "succeeded",
+                "failure_code": decline.code if decline else None,
+                "decline_code": decline.decline_code if decline else None,
+                "failure_message": decline.message if decline else None,
+                "created_at": now,
+            },
+        )
+        changes: dict[str, Any] = {
+            "payment_method_id": method["payment_method_id"],
+            "next_action": None,
+            "updated_at": now,
+        }
+        if decline is None:
+            changes |= {
+                "status": "succeeded",
+                "amount_received_cents": intent.amount_cents,
+                "last_payment_error": None,
+            }
+        else:
+            changes |= {
+                "status": "requires_payment_method",
+                "last_payment_error": {
+                    "code": decline.code,
+                    "decline_code": decline.decline_code,
+                    "message": decline.message,
+                    "charge_id": charge_id,
+                },
+            }
+        await repo.update_intent(tx, intent.id, changes)
+        after = await self._reread(tx, intent.id)
+        kind: EventType = (
+            "payment_intent.succeeded" if decline is None else "payment_intent.payment_failed"
+        )
+        await self._event(tx, kind, after, after, now)
+        return after
+
+    async def cancel_payment_intent(
+        self, caller: Caller, *, payment_intent_id: str, idempotency_key: str
+    ) -> PaymentIntent:
+        async def work(tx: Transaction) -> PaymentIntent:
+            intent = await self._visible_intent(tx, caller, payment_intent_id, lock=True)
+            if intent.status == "canceled":
+                return intent
+            if intent.status not in ("requires_payment_method", "requires_action"):
+                raise DomainError(
+                    INVALID_STATE,
+                    f"payment intent {intent.id} is {intent.status} and cannot be canceled"
+                    + ("; refund it instead" if intent.status == "succeeded" else ""),
+                )
+            now = self.clock()
+            await repo.update_intent(
+                tx,
+                intent.id,
+                {"status": "canceled", "canceled_at": now, "next_action": None, "updated_at": now},
+            )
+            after = await self._reread(tx, intent.id)
+            await self._event(tx, "payment_intent.canceled", after, after, now)
+            return after
+
+        return await self._once(
+            caller=caller,
+            tool="cancel_payment_intent",
+            key=idempotency_key,
+            arguments={"payment_intent_id": payment_intent_id},
+            model=PaymentIntent,
+            work=work,
+        )
+
+    # Refunds ----------------------------------------------------------------------------------
+
+    async def create_refund(
+        self,
+        caller: Caller,
+        *,
+        payment_intent_id: str,
+        amount_cents: int | None,
+        reason: RefundReason,
+        idempotency_key: str,
+    ) -> Refund:
+        """Refunds all that is left, or part of it; the intent's row lock orders concurrent
+        refunds, and the refund chain's constraints stop an excess even without it."""
+
+        async def work(tx: Transaction) -> Refund:
+            intent = await self._visible_intent(tx, caller, payment_intent_id, lock=True)
+            charge = await repo.successful_charge(tx, intent.id)
+            if intent.status != "succeeded" or charge is None:
+                raise DomainError(
+                    INVALID_STATE,
+                    f"payment intent {intent.id} is {intent.status}; only a succeeded payment "
+                    "can be refunded",
+                )
+            refunded = await repo.refund_total(tx, charge["charge_id"])
+            left = charge["amount_cents"] - refunded
+            amount = left if amount_cents is None else amount_cents
+            if amount <= 0 or amount > left:
+                raise DomainError(
+                    REFUND_EXCEEDS_CHARGE,
+                    f"{amount} cents cannot be refunded: {left} of the "
+                    f"{charge['amount_cents']} cents charged are left to refund",
+                )
+            now = self.clock()
+            refund = await repo.insert_refund(
+                tx,
+                {
+                    "refund_id": new_id("re"),
+                    "charge_id": charge["charge_id"],
+                    "payment_intent_id": intent.id,
+                    "amount_cents": amount,
+                    "currency": charge["currency"],
+                    "charge_amount_cents": charge["amount_cents"],
+                    "previous_total_cents": refunded or None,
+                    "reason": reason,
+                    "created_at": now,
+                },
+            )
+            await repo.update_intent(
+                tx, intent.id, {"amount_refunded_cents": refunded + amount, "updated_at": now}
+            )
+            await self._event(tx, "charge.refunded", await self._reread(tx, intent.id), refund, now)
+            return refund
+
+        return await self._once(
+            caller=caller,
+            tool="create_refund",
+            key=idempotency_key,
+            arguments={
+                "payment_intent_id": payment_intent_id,
+                "amount_cents": amount_cents,
+                "reason": reason,
+            },
+            model=Refund,
+            work=work,
+        )
+
+    # Events -----------------------------------------------------------------------------------
+
+    async def list_events(self, caller: Caller, *, since: str | None, limit: int) -> EventList:
+        limit = max(1, min(limit, MAX_EVENTS))
+        async with self.db.transaction() as tx:
+            if since is not None and await repo.event(tx, since, caller.customer) is None:
+                raise DomainError(EVENT_NOT_FOUND, f"no event {since}")
+            events = await repo.events_after(tx, since, caller.customer, limit + 1)
+        return EventList(events=events[:limit], has_more=len(events) > limit)
+
+    async def get_event(self, caller: Caller, event_id: str) -> Event:
+        async with self.db.transaction() as tx:
+            found = await repo.event(tx, event_id, caller.customer)
+        if found is None:
+            raise DomainError(EVENT_NOT_FOUND, f"no event {event_id}")
+        return found
+
+    # Helpers ----------------------------------------------------------------------------------
+
+    async def _visible_intent(
+        self, tx: Transaction, caller: Caller, payment_intent_id: str, *, lock: bool = False
+    ) -> PaymentIntent:
+        """The intent, or the same NOT_FOUND for a missing one and another customer's."""
+        intent = await repo.intent(tx, payment_intent_id, lock=lock)
+        if intent is None or (
+            caller.customer is not None and intent.customer_ref != caller.customer
+        ):
+            raise DomainError(PAYMENT_INTENT_NOT_FOUND, f"no payment intent {payment_intent_id}")
+        return intent
+
+    async def _usable_method(
+        self, tx: Transaction, caller: Caller, intent: PaymentIntent, ref: str, now: datetime
+    ) -> dict[str, Any]:
+        """The payment method row if this caller may pay this intent with it; a test token
+        becomes a new method of the caller's."""
+        if ref.startswith("pm_card_"):
+            method = await self._store_method(tx, caller, card_of_token(ref, now), now)
+            row = await repo.method(tx, method.payment_method_id)
+        else:
+            row = await repo.method(tx, ref)
+        owner = None if row is None else row["owner"]
+        if (
+            row is None
+            or (caller.customer is not None and owner != caller.customer)
+            or (owner is not None and owner != intent.customer_ref)
+        ):
+            raise DomainError(PAYMENT_METHOD_NOT_FOUND, f"no payment method {ref}")
+        return row
+
+    async def _reread(self, tx: Transaction, payment_intent_id: str) -> PaymentIntent:
+        intent = await repo.intent(tx, payment_intent_id)
+        assert intent is not None
+        return intent
+
+    async def _event(
+        self,
+        tx: Transaction,
+        kind: EventType,
+        intent: PaymentIntent,
+        subject: BaseModel,
+        now: datetime,
+    ) -> Event:
+        return await repo.insert_event(
+            tx,
+            {
+                "event_id": new_id("evt"),
+                "type": kind,
+                "payment_intent_id": intent.id,
+                "customer_ref": intent.customer_ref,
+                "data": {"object": subject.model_dump(mode="json")},
+                "now": now,
+            },
+        )

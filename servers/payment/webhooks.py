@@ -1,0 +1,152 @@
+"""Delivery of the events' outbox to the webhook endpoints: signed, retried with exponential
+backoff and jitter until acknowledged (any 2xx) or out of attempts; at least once per endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+
+from servers.core.db import Database, Row, Transaction
+from servers.core.ids import new_id
+from servers.core.webhooks import SIGNATURE_HEADER, sign_webhook
+
+from . import repository as repo
+from .service import Clock, utc_now
+
+log = logging.getLogger(__name__)
+
+
+async def configure_endpoints(
+    db: Database, urls: list[str], secret: str | None, now: datetime
+) -> None:
+    """Make the endpoint table say what the settings say: these URLs, enabled, this secret."""
+    async with db.transaction() as tx:
+        for url in await repo.enabled_endpoint_urls(tx):
+            if url not in urls:
+                await repo.disable_endpoint(tx, url, now)
+        for url in urls:
+            assert secret is not None
+            await repo.ensure_endpoint(tx, new_id("we"), url, secret, now)
+
+
+@dataclass
+class Backoff:
+    base_seconds: float = 2.0
+    max_seconds: float = 3600.0
+    rand: Callable[[], float] = random.random
+
+    def delay(self, attempt: int) -> timedelta:
+        """Wait before attempt ``attempt + 1``: base·2^(attempt-1), capped, plus up to 10%."""
+        seconds = min(self.max_seconds, self.base_seconds * 2 ** (attempt - 1))
+        return timedelta(seconds=seconds * (1 + 0.1 * self.rand()))
+
+
+def payload_of(event: Row) -> bytes:
+    body = {
+        "id": event["event_id"],
+        "type": event["type"],
+        "created": int(event["created_at"].timestamp()),
+        "data": event["data"],
+    }
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+@dataclass
+class WebhookWorker:
+    db: Database
+    http: httpx.AsyncClient
+    clock: Clock = utc_now
+    backoff: Backoff = field(default_factory=Backoff)
+    max_attempts: int = 10
+    batch: int = 20
+
+    async def deliver_due(self) -> int:
+        """Attempts every delivery that is due now, once; returns how many were attempted."""
+        attempted = 0
+        while attempted < self.batch and await self._deliver_one():
+            attempted += 1
+        return attempted
+
+    async def run(self, poll_seconds: float = 1.0) -> None:
+        while True:
+            try:
+                if await self.deliver_due():
+                    continue
+            except Exception:
+                log.exception("webhook delivery round failed")
+            await asyncio.sleep(poll_seconds)
+
+    async def _deliver_one(self) -> bool:
+        # The row stays locked while its POST is in flight: two workers never send the same
+        # attempt, and SKIP LOCKED lets each take different deliveries.
+        async with self.db.transaction() as tx:
+            now = self.clock()
+            due = await tx.fetch_one(
+                "SELECT d.event_id, d.endpoint_id, d.attempts, e.url, e.secret "
+                "FROM payment.webhook_deliveries d "
+                "JOIN payment.webhook_endpoints e USING (endpoint_id) "
+                "WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND e.enabled "
+                "ORDER BY d.next_attempt_at LIMIT 1 FOR UPDATE OF d SKIP LOCKED",
+                {"now": now},
+            )
+            if due is None:
+                return False
+            event = await tx.fetch_one(
+                "SELECT event_id, type, data, created_at FROM payment.events WHERE event_id = :id",
+                {"id": due["event_id"]},
+            )
+            assert event is not None
+            body = payload_of(event)
+            header = sign_webhook(body, due["secret"], int(now.timestamp()))
+            status_code, error = await self._post(due["url"], body, header)
+            await self._record(tx, due, now, status_code, error)
+            return True
+
+    async def _post(self, url: str, body: bytes, header: str) -> tuple[int | None, str | None]:
+        try:
+            response = await self.http.post(
+                url,
+                content=body,
+                headers={"Content-Type": "application/json", SIGNATURE_HEADER: header},
+            )
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:500]
+        if 200 <= response.status_code < 300:
+            return response.status_code, None
+        return response.status_code, f"HTTP {response.status_code}"
+
+    async def _record(
+        self, tx: Transaction, due: Row, now: datetime, status_code: int | None, error: str | None
+    ) -> None:
+        attempt = due["attempts"] + 1
+        keys = {"event_id": due["event_id"], "endpoint_id": due["endpoint_id"]}
+        await tx.execute(
+            "INSERT INTO payment.webhook_attempts (event_id, endpoint_id, attempt, status_code, "
+            " error, attempted_at) VALUES (:event_id, :endpoint_id, :attempt, :code, :error, :now)",
+            {**keys, "attempt": attempt, "code": status_code, "error": error, "now": now},
+        )
+        if error is None:
+            status, next_at, delivered = "delivered", now, now
+        elif attempt >= self.max_attempts:
+            status, next_at, delivered = "failed", now, None
+            log.warning(
+                "webhook %s to endpoint %s given up after %d attempts",
+                due["event_id"],
+                due["endpoint_id"],
+                attempt,
+            )
+        else:
+            status, next_at, delivered = "pending", now + self.backoff.delay(attempt), None
+        await tx.execute(
+            "UPDATE payment.webhook_deliveries SET status = :status, attempts = :attempt, "
+            " next_attempt_at = :next, delivered_at = :delivered "
+            "WHERE event_id = :event_id AND endpoint_id = :endpoint_id",
+            {**keys, "status": status, "attempt": attempt, "next": next_at, "delivered": delivered},
+        )

@@ -1,0 +1,201 @@
+"""Signed webhooks: the kit's ``verify_webhook`` refuses tampered, stale and wrongly signed
+payloads; the outbox worker delivers each event to a real HTTP receiver, retrying with
+exponential backoff until it is acknowledged or out of attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from servers.core.db import Database
+from servers.core.webhooks import (
+    SIGNATURE_HEADER,
+    WebhookSignatureError,
+    sign_webhook,
+    verify_webhook,
+)
+from servers.payment.service import PaymentService
+from servers.payment.webhooks import Backoff, WebhookWorker, configure_endpoints
+from ticketing.procs import free_port
+
+from .support import ALICE, FakeClock, key, new_intent
+
+SECRET = "whsec_test_0123456789abcdef"
+BODY = b'{"id":"evt_1","type":"payment_intent.succeeded"}'
+NOW = 1_900_000_000
+
+
+def test_a_signed_payload_verifies() -> None:
+    verify_webhook(BODY, sign_webhook(BODY, SECRET, NOW), SECRET, now=NOW + 299)
+    verify_webhook(BODY.decode(), sign_webhook(BODY, SECRET, NOW), SECRET, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("payload", "header", "secret", "now"),
+    [
+        (BODY + b" ", sign_webhook(BODY, SECRET, NOW), SECRET, NOW),  # tampered body
+        (BODY.replace(b"succeeded", b"failed"), sign_webhook(BODY, SECRET, NOW), SECRET, NOW),
+        (BODY, sign_webhook(BODY, SECRET, NOW), SECRET, NOW + 301),  # too old
+        (BODY, sign_webhook(BODY, SECRET, NOW + 400), SECRET, NOW),  # from the future
+        (BODY, sign_webhook(BODY, SECRET, NOW), SECRET + "x", NOW),  # wrong secret
+        (BODY, sign_webhook(BODY, "another-secret-entirely", NOW), SECRET, NOW),
+        (BODY, f"t={NOW}", SECRET, NOW),  # no signature
+        (BODY, "v1=" + "0" * 64, SECRET, NOW),  # no timestamp
+        (BODY, "", SECRET, NOW),
+        (BODY, sign_webhook(BODY, SECRET, NOW).replace(f"t={NOW}", f"t={NOW + 1}"), SECRET, NOW),
+    ],
+)
+def test_bad_signatures_are_refused(payload: bytes, header: str, secret: str, now: int) -> None:
+    with pytest.raises(WebhookSignatureError):
+        verify_webhook(payload, header, secret, now=now)
+
+
+def test_any_of_several_signatures_may_match() -> None:
+    good = sign_webhook(BODY, SECRET, NOW).split(",")[1]
+    old = sign_webhook(BODY, "the-secret-being-rolled-out", NOW).split(",")[1]
+    verify_webhook(BODY, f"t={NOW},{old},{good}", SECRET, now=NOW)
+    verify_webhook(BODY, f"t={NOW}, {good} , v0=ignored", SECRET, now=NOW)
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    backoff = Backoff(base_seconds=2, max_seconds=30, rand=lambda: 0.0)
+    assert [backoff.delay(n).total_seconds() for n in range(1, 6)] == [2, 4, 8, 16, 30]
+    jittered = Backoff(base_seconds=2, max_seconds=30, rand=lambda: 1.0)
+    assert jittered.delay(1) == timedelta(seconds=2.2)
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint over real HTTP that fails its first ``failures`` requests."""
+
+    clock: FakeClock
+    failures: int
+    port: int = field(default_factory=free_port)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        try:
+            verify_webhook(
+                body,
+                request.headers[SIGNATURE_HEADER],
+                SECRET,
+                now=self.clock().timestamp(),
+            )
+        except WebhookSignatureError:
+            self.statuses.append(400)
+            return Response(status_code=400)
+        self.received.append(json.loads(body))
+        status = 500 if len(self.received) <= self.failures else 200
+        self.statuses.append(status)
+        return Response(status_code=status)
+
+
+@pytest.fixture
+async def receiver(clock: FakeClock) -> AsyncIterator[Receiver]:
+    receiver = Receiver(clock, failures=2)
+    app = Starlette(routes=[Route("/hooks", receiver.handle, methods=["POST"])])
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=receiver.port, log_config=None, lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    # uvicorn sets a flag, not an event, once it listens.
+    while not server.started:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    yield receiver
+    server.should_exit = True
+    await task
+
+
+async def deliveries(db: Database) -> list[dict[str, Any]]:
+    async with db.transaction() as tx:
+        return await tx.fetch_all(
+            "SELECT d.status, d.attempts, "
+            " (SELECT count(*) FROM payment.webhook_attempts a "
+            "  WHERE a.event_id = d.event_id AND a.endpoint_id = d.endpoint_id) AS logged "
+            "FROM payment.webhook_deliveries d"
+        )
+
+
+async def test_a_receiver_failing_twice_gets_the_event_on_the_third_try(
+    service: PaymentService, db: Database, clock: FakeClock, receiver: Receiver
+) -> None:
+    await configure_endpoints(db, [receiver.url], SECRET, clock())
+    intent = await new_intent(service)
+    paid = await service.confirm_payment_intent(
+        ALICE, payment_intent_id=intent.id, payment_method="pm_card_visa", idempotency_key=key()
+    )
+    async with httpx.AsyncClient(timeout=5) as http:
+        worker = WebhookWorker(
+            db, http, clock=clock, backoff=Backoff(2, 3600, rand=lambda: 0.0), max_attempts=5
+        )
+        assert await worker.deliver_due() == 1
+        assert await worker.deliver_due() == 0, "not due again before the backoff"
+        clock.advance(seconds=2)
+        assert await worker.deliver_due() == 1
+        clock.advance(seconds=3)
+        assert await worker.deliver_due() == 0
+        clock.advance(seconds=1)
+        assert await worker.deliver_due() == 1
+        clock.advance(seconds=3600)
+        assert await worker.deliver_due() == 0, "acknowledged: never sent again"
+    assert receiver.statuses == [500, 500, 200]
+    assert {r["id"] for r in receiver.received} == {receiver.received[0]["id"]}
+    event = receiver.received[0]
+    assert event["type"] == "payment_intent.succeeded"
+    assert event["data"]["object"]["id"] == paid.id
+    assert await deliveries(db) == [{"status": "delivered", "attempts": 3, "logged": 3}]
+
+
+async def test_delivery_stops_at_the_cap_and_every_event_has_its_own_id(
+    service: PaymentService, db: Database, clock: FakeClock, receiver: Receiver
+) -> None:
+    receiver.failures = 1000
+    await configure_endpoints(db, [receiver.url], SECRET, clock())
+    for _ in range(2):
+        intent = await new_intent(service)
+        await service.cancel_payment_intent(
+            ALICE, payment_intent_id=intent.id, idempotency_key=key()
+        )
+    async with httpx.AsyncClient(timeout=5) as http:
+        worker = WebhookWorker(
+            db, http, clock=clock, backoff=Backoff(1, 10, rand=lambda: 0.0), max_attempts=3
+        )
+        for _ in range(5):
+            await worker.deliver_due()
+            clock.advance(seconds=60)
+    assert receiver.statuses == [500] * 6
+    assert len({r["id"] for r in receiver.received}) == 2
+    assert await deliveries(db) == [{"status": "failed", "attempts": 3, "logged": 3}] * 2
+
+
+async def test_endpoints_follow_the_settings(
+    service: PaymentService, db: Database, clock: FakeClock
+) -> None:
+    await configure_endpoints(db, ["http://127.0.0.1:1/a", "http://127.0.0.1:1/b"], SECRET, clock())
+    await configure_endpoints(db, ["http://127.0.0.1:1/b"], SECRET, clock())
+    intent = await new_intent(service)
+    await service.cancel_payment_intent(ALICE, payment_intent_id=intent.id, idempotency_key=key())
+    async with db.transaction() as tx:
+        rows = await tx.fetch_all(
+            "SELECT e.url FROM payment.webhook_deliveries d "
+            "JOIN payment.webhook_endpoints e USING (endpoint_id)"
+        )
+    assert rows == [{"url": "http://127.0.0.1:1/b"}]
