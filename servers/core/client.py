@@ -9,6 +9,7 @@ exceptions that carry the code.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -39,13 +40,16 @@ class ServiceClient:
     """A session with one MCP server, whose tools it calls and whose refusals it raises.
 
     Use as an async context manager for the lifetime of the calling server; calls may run
-    concurrently over the one session. :meth:`over_http` is how servers reach each other; tests
-    may pass any FastMCP client, such as one bound in memory to a server object.
+    concurrently over the one session. The session opens on the first call, so a server starts
+    even while the servers it calls are still starting. :meth:`over_http` is how servers reach
+    each other; tests may pass any FastMCP client, such as one bound in memory to a server.
     """
 
     def __init__(self, client: Client[Any]):
         self._client = client
         self._session = AsyncExitStack()
+        self._opened = False
+        self._opening = asyncio.Lock()
 
     @classmethod
     def over_http(
@@ -71,8 +75,15 @@ class ServiceClient:
         return HttpServiceClient(Client(url, auth=auth, timeout=timeout), auth)
 
     async def __aenter__(self) -> Self:
-        await self._session.enter_async_context(self._client)
         return self
+
+    async def _open(self) -> Client[Any]:
+        if not self._opened:
+            async with self._opening:
+                if not self._opened:
+                    await self._session.enter_async_context(self._client)
+                    self._opened = True
+        return self._client
 
     async def __aexit__(
         self,
@@ -84,7 +95,8 @@ class ServiceClient:
 
     async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """The tool's structured result; a refused call raises :class:`RemoteToolError`."""
-        result = await self._client.call_tool(tool, arguments or {}, raise_on_error=False)
+        client = await self._open()
+        result = await client.call_tool(tool, arguments or {}, raise_on_error=False)
         if result.is_error:
             text = " ".join(getattr(block, "text", "") for block in result.content)
             raise parse_tool_error(tool, text)

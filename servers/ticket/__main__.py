@@ -1,0 +1,54 @@
+"""``python -m servers.ticket`` runs the ticket server (settings from TICKET_* variables)."""
+
+from __future__ import annotations
+
+import asyncio
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from servers.core.app import build_http_app, serve
+from servers.core.client import ServiceClient
+from servers.core.logs import configure_logging
+from servers.core.scopes import DATA_READ, DATA_WRITE
+
+from .gateways import DataGateway
+from .server import RESOURCE, SCOPES, build_server
+from .service import TicketService
+from .settings import TicketSettings
+
+
+async def main() -> None:
+    settings = TicketSettings()
+    configure_logging(settings.log_level, service="ticket")
+    if not settings.client_secret:
+        raise SystemExit(
+            "TICKET_CLIENT_SECRET is not set: the ticket server calls the data server with its "
+            "own client-credentials token (make run sets a dev secret)."
+        )
+    data = ServiceClient.over_http(
+        settings.data_url,
+        issuer=settings.auth_issuer,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        scopes=[DATA_READ, DATA_WRITE],
+    )
+    service = TicketService(
+        DataGateway(data), venue_tz=ZoneInfo(settings.venue_tz), hold_minutes=settings.hold_minutes
+    )
+    mcp = build_server(service, operator_client_ids=frozenset(settings.operator_client_ids))
+
+    data_health = settings.data_url.removesuffix("/mcp") + "/health"
+
+    async def health() -> None:
+        # Ready when the data server it depends on is: make run waits for both.
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            (await http.get(data_health)).raise_for_status()
+
+    app = await build_http_app(mcp, settings, resource=RESOURCE, scopes=SCOPES, health=health)
+    async with data:
+        await serve(app, settings)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

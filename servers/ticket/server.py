@@ -1,0 +1,112 @@
+"""The ticket server's MCP tools: what customers, assistants and the web app call."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastmcp import FastMCP
+from fastmcp.server.dependencies import get_access_token
+from pydantic import Field
+
+from servers.core.app import READ_ONLY, create_mcp, requires
+from servers.core.scopes import TICKETS_READ, TICKETS_WRITE
+from servers.core.types import IsoDate
+
+from .models import (
+    Calendar,
+    CustomerId,
+    Eligibility,
+    MyTicket,
+    MyTickets,
+    Quote,
+    TicketNumber,
+    UpgradeOptions,
+)
+from .rules import Tier
+from .service import Caller, TicketService
+
+RESOURCE = "tickets"
+SCOPES = (TICKETS_READ, TICKETS_WRITE)
+
+INSTRUCTIONS = """\
+Ticket upgrades for the customer whose token this is. Look the ticket up, offer all three tiers
+(Standard, Non-stop, Double Fun) with get_upgrade_options, show dates and prices with
+get_availability_calendar, and quote before anything is booked. Prices are integer cents in
+USD. Upgrades close 24 hours before the visit (10:00 on the visit date at the venue). Errors
+start with a stable code such as TICKET_NOT_FOUND, TOO_LATE or NO_UPGRADE_PATH."""
+
+_TICKET = Field(description="Ticket number, e.g. TKT-JD0001.")
+_FOR = Field(description="Operators only: the customer to act for. Customers leave it out.")
+
+
+def build_server(service: TicketService, *, operator_client_ids: frozenset[str]) -> FastMCP:
+    mcp = create_mcp("ticket", instructions=INSTRUCTIONS)
+
+    def caller() -> Caller:
+        token = get_access_token()
+        if token is None:
+            # In-process use (tests, tools run by the host): a trusted operator.
+            return Caller(customer_id=None, operator=True)
+        operator = token.client_id in operator_client_ids
+        return Caller(customer_id=None if operator else token.subject, operator=operator)
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
+    async def list_my_tickets(
+        customer_id: Annotated[CustomerId | None, _FOR] = None,
+    ) -> MyTickets:
+        """List the customer's tickets, soonest visit first."""
+        return await service.list_my_tickets(caller(), customer_id)
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
+    async def get_ticket(
+        ticket_number: Annotated[TicketNumber, _TICKET],
+        customer_id: Annotated[CustomerId | None, _FOR] = None,
+    ) -> MyTicket:
+        """Get one of the customer's tickets."""
+        return await service.get_ticket(caller(), ticket_number, customer_id)
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
+    async def check_upgrade_eligibility(
+        ticket_number: Annotated[TicketNumber, _TICKET],
+        customer_id: Annotated[CustomerId | None, _FOR] = None,
+    ) -> Eligibility:
+        """Whether the ticket can be upgraded now, with the reason for each tier that can't."""
+        return await service.check_upgrade_eligibility(caller(), ticket_number, customer_id)
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
+    async def get_upgrade_options(
+        ticket_number: Annotated[TicketNumber, _TICKET],
+        customer_id: Annotated[CustomerId | None, _FOR] = None,
+    ) -> UpgradeOptions:
+        """The three upgrade tiers (Standard, Non-stop, Double Fun), always in that order, each
+        with what it includes, its lowest price and whether it is available (or why not)."""
+        return await service.get_upgrade_options(caller(), ticket_number, customer_id)
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
+    async def get_availability_calendar(
+        ticket_number: Annotated[TicketNumber, _TICKET],
+        tier: Annotated[Tier, Field(description="standard, non_stop or double_fun.")],
+        start_date: Annotated[
+            IsoDate | None, Field(description="First date; default the first bookable one.")
+        ] = None,
+        end_date: Annotated[
+            IsoDate | None, Field(description="Last date; default 60 days on; at most 92.")
+        ] = None,
+        customer_id: Annotated[CustomerId | None, _FOR] = None,
+    ) -> Calendar:
+        """Price, price band and seats left for each date an upgrade can be booked."""
+        return await service.get_availability_calendar(
+            caller(), ticket_number, tier, start_date, end_date, customer_id
+        )
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
+    async def quote_upgrade(
+        ticket_number: Annotated[TicketNumber, _TICKET],
+        tier: Annotated[Tier, Field(description="standard, non_stop or double_fun.")],
+        date: Annotated[IsoDate, Field(description="The date of the upgraded visit.")],
+        customer_id: Annotated[CustomerId | None, _FOR] = None,
+    ) -> Quote:
+        """The exact price of an upgrade on a date: base, band, multiplier and total."""
+        return await service.quote_upgrade(caller(), ticket_number, tier, date, customer_id)
+
+    return mcp

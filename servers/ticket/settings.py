@@ -1,0 +1,43 @@
+"""Settings of the ticket server (env prefix ``TICKET_``)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from servers.core.settings import CommaList, ServerSettings
+
+
+class TicketSettings(ServerSettings):
+    model_config = SettingsConfigDict(env_prefix="TICKET_")
+
+    venue_tz: str = Field(
+        "UTC",
+        validation_alias="VENUE_TZ",
+        description="Time zone of the venue (unprefixed VENUE_TZ): dates and the 10:00 start.",
+    )
+    hold_minutes: int = Field(15, ge=1, le=60, description="How long a selected seat is held.")
+    operator_client_ids: CommaList = Field(
+        default_factory=lambda: ["ops"],
+        description="Client ids whose tokens may act for any customer (customer_id argument).",
+    )
+    data_url: str = Field(
+        "http://127.0.0.1:8001/mcp", description="The data server's MCP endpoint."
+    )
+    client_id: str = Field(
+        "ticket-server", description="This server's own OAuth client (client credentials)."
+    )
+    client_secret: str | None = Field(
+        None, description="Its secret (Secrets Manager in AWS; make run derives a dev one)."
+    )
+
+    @field_validator("venue_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value

@@ -1,0 +1,84 @@
+"""The ticket server's tools through an in-memory MCP client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from fastmcp import Client
+from fastmcp.client.transports import FastMCPTransport
+
+from servers.ticket.server import build_server
+from servers.ticket.service import TicketService
+
+from .support import JOHN
+
+READ_TOOLS = {
+    "list_my_tickets",
+    "get_ticket",
+    "check_upgrade_eligibility",
+    "get_upgrade_options",
+    "get_availability_calendar",
+    "quote_upgrade",
+}
+
+
+@pytest.fixture
+async def client(tickets: TicketService) -> AsyncIterator[Client[FastMCPTransport]]:
+    async with Client(build_server(tickets, operator_client_ids=frozenset({"ops"}))) as c:
+        yield c
+
+
+async def call(client: Client[FastMCPTransport], tool: str, **args: Any) -> Any:
+    result = await client.call_tool(tool, args, raise_on_error=False)
+    return result
+
+
+async def test_every_tool_is_described_scoped_and_annotated(
+    client: Client[FastMCPTransport],
+) -> None:
+    tools = {t.name: t for t in await client.list_tools()}
+    assert set(tools) >= READ_TOOLS
+    for name in READ_TOOLS:
+        tool = tools[name]
+        assert tool.description
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint is True
+        assert (tool.meta or {}).get("scopes") == ["tickets/read"]
+        for param, schema in tool.input_schema["properties"].items():
+            assert schema.get("description"), f"{name}.{param} has no description"
+
+
+async def test_options_through_the_tool_are_structured(client: Client[FastMCPTransport]) -> None:
+    result = await call(
+        client, "get_upgrade_options", ticket_number="TKT-JD0001", customer_id=JOHN.customer_id
+    )
+    assert not result.is_error
+    tiers = result.structured_content["tiers"]
+    assert [t["tier"] for t in tiers] == ["standard", "non_stop", "double_fun"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "code"),
+    [
+        ("get_ticket", {"ticket_number": "TKT-NOPE0000"}, "TICKET_NOT_FOUND"),
+        ("get_ticket", {"ticket_number": "nope"}, "INVALID_ARGUMENT"),
+        (
+            "quote_upgrade",
+            {"ticket_number": "TKT-JD0001", "tier": "gold", "date": "2027-01-01"},
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "get_availability_calendar",
+            {"ticket_number": "TKT-JD0004", "tier": "standard"},
+            "NO_UPGRADE_PATH",
+        ),
+    ],
+)
+async def test_refusals_carry_codes(
+    client: Client[FastMCPTransport], tool: str, args: dict[str, Any], code: str
+) -> None:
+    result = await call(client, tool, customer_id=JOHN.customer_id, **args)
+    assert result.is_error
+    assert result.content[0].text.startswith(f"{code}: ")
