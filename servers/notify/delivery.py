@@ -116,7 +116,18 @@ class DeliveryWorker:
             claimed = await repo.claim_due(
                 tx, now=now, lease_until=now + self._lease, token=token, limit=self._batch
             )
-        await asyncio.gather(*(self._deliver(message, token) for message in claimed))
+        # Each outcome on its own: one message whose outcome could not be recorded (the
+        # database went away) must not abandon the others mid-send.
+        outcomes = await asyncio.gather(
+            *(self._deliver(message, token) for message in claimed), return_exceptions=True
+        )
+        for message, outcome in zip(claimed, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                log.error(
+                    "message %s: outcome not recorded; retried once its lease runs out",
+                    message.message_id,
+                    exc_info=outcome,
+                )
         return len(claimed)
 
     async def run(self, stop: asyncio.Event) -> None:

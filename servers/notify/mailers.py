@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from email.message import EmailMessage
 from functools import partial
 from typing import TYPE_CHECKING
@@ -19,8 +18,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sesv2.type_defs import SendEmailRequestTypeDef
 
-log = logging.getLogger(__name__)
-
 
 class SmtpMailer:
     """One SMTP connection per e-mail: nothing to keep alive, nothing stale after a restart."""
@@ -31,6 +28,7 @@ class SmtpMailer:
         port: int,
         *,
         starttls: bool = False,
+        ca_file: str | None = None,
         username: str | None = None,
         password: str | None = None,
         timeout: float = 30.0,
@@ -38,6 +36,7 @@ class SmtpMailer:
         self._host = host
         self._port = port
         self._starttls = starttls
+        self._ca_file = ca_file
         self._username = username
         self._password = password
         self._timeout = timeout
@@ -49,6 +48,7 @@ class SmtpMailer:
                 hostname=self._host,
                 port=self._port,
                 start_tls=self._starttls,
+                cert_bundle=self._ca_file,
                 username=self._username,
                 password=self._password,
                 timeout=self._timeout,
@@ -123,6 +123,7 @@ def build_mailer(settings: NotifySettings) -> Mailer:
         settings.smtp_host,
         settings.smtp_port,
         starttls=settings.smtp_starttls,
+        ca_file=settings.smtp_ca_file,
         username=settings.smtp_username,
         password=password.get_secret_value() if password is not None else None,
         timeout=settings.smtp_timeout_seconds,

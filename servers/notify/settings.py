@@ -32,6 +32,11 @@ class NotifySettings(ServerSettings):
     smtp_host: str = Field("127.0.0.1", description="SMTP server host.")
     smtp_port: int = Field(1025, ge=1, le=65535, description="SMTP server port.")
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_ca_file: str | None = Field(
+        None,
+        description="PEM file of the CA that signed the SMTP server's certificate, when it is "
+        "not a publicly trusted one (STARTTLS always verifies the certificate).",
+    )
     smtp_username: str | None = Field(None, description="SMTP user name, when it needs a login.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     smtp_timeout_seconds: float = Field(

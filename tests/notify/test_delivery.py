@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from servers.core.db import Database, fetch_value
+from servers.core.db import Database, DatabaseUnavailable, Params, Row, Transaction, fetch_value
 from servers.notify import repository as repo
 from servers.notify.delivery import Backoff, DeliveryWorker, Mailer
 from servers.notify.mailers import SesMailer, SmtpMailer
@@ -74,6 +76,42 @@ def worker(db: Database, mailer: Mailer, clock: FakeClock, *, seed: int = 7) -> 
         clock=clock,
         lease=LEASE,
     )
+
+
+class LosesOneStatement:
+    """The database, except that the first statement containing ``needle`` fails as if the
+    connection dropped."""
+
+    def __init__(self, db: Database, needle: str):
+        self._db = db
+        self.needle = needle
+        self.failed = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._db.transaction() as tx:
+            yield _Losing(tx, self)
+
+    async def close(self) -> None:
+        return None
+
+
+class _Losing:
+    def __init__(self, tx: Transaction, owner: LosesOneStatement):
+        self._tx = tx
+        self._owner = owner
+
+    async def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
+        return await self._tx.fetch_all(sql, params)
+
+    async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
+        return await self._tx.fetch_one(sql, params)
+
+    async def execute(self, sql: str, params: Params | None = None) -> int:
+        if self._owner.needle in sql and not self._owner.failed:
+            self._owner.failed = True
+            raise DatabaseUnavailable("server closed the connection unexpectedly")
+        return await self._tx.execute(sql, params)
 
 
 def smtp(port: int) -> SmtpMailer:
@@ -214,6 +252,28 @@ async def test_a_claim_whose_worker_died_is_retaken_after_its_lease(
             tx, message.message_id, "dead-worker", "late", None, clock.now
         )
     assert (await svc.get_message(message.message_id)).status == "sent"
+
+
+async def test_an_outcome_that_cannot_be_recorded_is_sent_again_after_the_lease(
+    db: Database, svc: NotifyService, clock: FakeClock, sink: tuple[ScriptedSink, int]
+) -> None:
+    handler, port = sink
+    messages = [await queue(svc, f"guest{i}@example.com") for i in range(3)]
+    losing = LosesOneStatement(db, "status = 'sent'")
+    deliverer = worker(losing, smtp(port), clock)
+    assert await deliverer.run_once() == 3
+    assert losing.failed
+    after = [await svc.get_message(m.message_id) for m in messages]
+    assert sorted(m.status for m in after) == ["sending", "sent", "sent"]
+    [unrecorded] = [m for m in after if m.status == "sending"]
+
+    clock.advance(LEASE.total_seconds())
+    assert await deliverer.run_once() == 1
+    resent = await svc.get_message(unrecorded.message_id)
+    assert resent.status == "sent"
+    assert resent.attempts == 2
+    copies = Counter(r.message_id for r in handler.mailbox.messages())
+    assert copies == {m.header_message_id: 1 for m in after} | {unrecorded.header_message_id: 2}
 
 
 async def test_a_lost_last_attempt_leaves_the_message_dead(

@@ -3,14 +3,20 @@ classified as permanent or not, and the backend the settings choose."""
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
 from servers.notify.delivery import DeliveryError, build_email
@@ -105,6 +111,93 @@ async def test_smtp_without_login_is_refused_by_a_server_that_wants_one(
         await SmtpMailer(HOST, port, timeout=5).send(build_email(message()))
     assert "530" in str(caught.value)
     assert mailbox.messages() == []
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own CA, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test smtp")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(datetime.now(UTC) - timedelta(minutes=5))
+        .not_valid_after(datetime.now(UTC) + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+class TlsCheckingSink(SinkHandler):
+    """Records whether each e-mail came over an encrypted session."""
+
+    def __init__(self, mailbox: Mailbox):
+        super().__init__(mailbox)
+        self.encrypted: list[bool] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.encrypted.append(session.ssl is not None)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def tls_only(tmp_path: Path) -> Iterator[tuple[TlsCheckingSink, int, Path]]:
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = TlsCheckingSink(Mailbox(tmp_path / "mail"))
+    port = free_port(HOST)
+    controller = Controller(
+        handler, hostname=HOST, port=port, tls_context=context, require_starttls=True
+    )
+    controller.start()
+    try:
+        yield handler, port, cert
+    finally:
+        controller.stop()
+
+
+async def test_starttls_encrypts_and_verifies_the_server(
+    tls_only: tuple[TlsCheckingSink, int, Path],
+) -> None:
+    handler, port, cert = tls_only
+    untrusted = SmtpMailer(HOST, port, starttls=True, timeout=5)
+    with pytest.raises(DeliveryError) as caught:
+        await untrusted.send(build_email(message()))
+    assert not caught.value.permanent
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+    assert handler.mailbox.messages() == []
+
+    trusted = SmtpMailer(HOST, port, starttls=True, ca_file=str(cert), timeout=5)
+    await trusted.send(build_email(message()))
+    assert len(handler.mailbox.messages()) == 1
+    assert handler.encrypted == [True]
+
+
+async def test_plain_smtp_is_refused_by_a_server_that_requires_starttls(
+    tls_only: tuple[TlsCheckingSink, int, Path],
+) -> None:
+    handler, port, _ = tls_only
+    with pytest.raises(DeliveryError) as caught:
+        await SmtpMailer(HOST, port, timeout=5).send(build_email(message()))
+    assert "530" in str(caught.value)
+    assert handler.mailbox.messages() == []
 
 
 def test_the_email_carries_reply_to_only_when_configured() -> None:
