@@ -144,7 +144,9 @@ async def test_kill_9_while_sending_then_restart_delivers_each_message(
     for message_id, n in copies.items():
         if message_id in in_flight:
             assert n <= 2, message_id
-            assert final[message_id][1] == 2, "retaken once after the lease ran out"
+            # Retaken once after the lease ran out; 1 when the killed worker's last commit
+            # reached PostgreSQL just after the snapshot.
+            assert final[message_id][1] in (1, 2), message_id
         else:
             assert n == 1, f"{message_id} was not in flight at the kill but arrived {n} times"
             assert final[message_id][1] == 1
