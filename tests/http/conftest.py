@@ -38,7 +38,7 @@ STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 40
 
 # Variables that would change how the children behave if inherited from the caller's shell.
-_INHERITED_PREFIXES = ("DATA_", "IDP_", "DATABASE_URL", "DEV_MODE")
+_INHERITED_PREFIXES = ("DATA_", "IDP_", "PAYMENT_", "DATABASE_URL", "DEV_MODE")
 
 
 @dataclass
@@ -276,6 +276,40 @@ def http_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[HttpStack, N
         pg.drop_database(dbname)
         shutil.rmtree(workdir, ignore_errors=True)
         assert not leftovers, f"processes left running: {', '.join(leftovers)}"
+
+
+@pytest.fixture(scope="module")
+def payment_env() -> dict[str, str]:
+    """Extra PAYMENT_* settings of the ``payment_server``; a test module may override it."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def payment_server(http_stack: HttpStack, payment_env: dict[str, str]) -> ServerProcess:
+    """The payment server as a process too, on the stack's database and identity provider
+    (stopped with the stack), with a little latency per charge so that work is in flight."""
+    port = free_port(HOST)
+    server = ServerProcess(
+        "payment server",
+        "servers.payment",
+        port,
+        http_stack.workdir / "payment.log",
+        _child_env(
+            {
+                "PAYMENT_HOST": HOST,
+                "PAYMENT_PORT": str(port),
+                "PAYMENT_PUBLIC_URL": f"http://{HOST}:{port}",
+                "PAYMENT_DATABASE_URL": http_stack.database_url,
+                "PAYMENT_AUTH_ISSUER": http_stack.issuer,
+                "PAYMENT_FAULT_LATENCY_MS": "20",
+                **payment_env,
+            }
+        ),
+    )
+    http_stack.servers.append(server)
+    server.start(http_stack.workdir)
+    _wait_healthy([server])
+    return server
 
 
 @pytest.hookimpl(wrapper=True)
