@@ -30,6 +30,7 @@ test-slow: $(SYNCED)
 
 bench: $(SYNCED)
 	@$(BIN)/python -m bench.bench_get_ticket
+	@$(BIN)/python -m bench.bench_payment
 
 docs: $(SYNCED)
 	@$(BIN)/ticketing docs

@@ -1,0 +1,272 @@
+"""How many payment confirmations per second does the payment server take, and how fast?
+
+``python -m bench.bench_payment [--confirms 3000] [--warmup 200] [--concurrency 16]``
+
+Starts a throwaway embedded PostgreSQL (migrated), the dev identity provider and the payment
+server, each in its own process, and creates ``--warmup + --confirms`` payment intents in
+process. Then ``--concurrency`` clients (asyncio tasks, each with its own keep-alive
+``httpx.AsyncClient``) take intents from a shared queue and POST a raw JSON-RPC ``tools/call
+confirm_payment_intent`` with ``pm_card_visa`` and a fresh idempotency key, as fast as they can.
+Every answer must be HTTP 200 with a ``succeeded`` intent, and afterwards every intent must hold
+exactly one successful charge of its amount; anything else fails the run (exit 1).
+
+Printed: confirms/s over the measured confirms (those after the warm-up ones), p50 and p99
+latency, and the consistency check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.bench_get_ticket import Children, _free_ports, _raise_on_term, say
+from servers.core.db.postgres import PostgresDatabase
+from servers.core.scopes import OPS_SCOPES
+from servers.core.settings import canonical_issuer
+from servers.devidp.keys import load_or_create_signing_key
+from servers.devidp.tokens import mint_access_token
+from servers.payment.service import TRUSTED, PaymentService
+from ticketing.db import migrate_all
+from ticketing.pg import EmbeddedPostgres
+
+AMOUNT = 2500
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_payment",
+        description="Benchmark confirm_payment_intent on the payment server.",
+    )
+    parser.add_argument("--confirms", type=int, default=3000, help="measured confirmations")
+    parser.add_argument("--warmup", type=int, default=200, help="confirmations not measured")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients")
+    args = parser.parse_args(argv)
+    if args.confirms < 1 or args.warmup < 0 or args.concurrency < 1:
+        parser.error("--confirms and --concurrency must be >= 1, --warmup >= 0")
+    return args
+
+
+def percentile_ms(latencies: list[float], p: float) -> float:
+    ordered = sorted(latencies)
+    return 1000 * ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def problem_with(response: httpx.Response) -> str | None:
+    """Why this answer is not a succeeded payment, or None when it is one."""
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}: {response.text[:300]}"
+    result = response.json().get("result") or {}
+    structured = result.get("structuredContent") or {}
+    if result.get("isError") or structured.get("status") != "succeeded":
+        return f"not succeeded: {json.dumps(result)[:300]}"
+    return None
+
+
+async def create_intents(database_url: str, count: int) -> list[str]:
+    db = await PostgresDatabase(database_url, max_size=8).open()
+    try:
+        service = PaymentService(db, fingerprint_key=b"bench")
+        ids: list[str] = []
+
+        async def create(batch: int) -> None:
+            for _ in range(batch):
+                intent = await service.create_payment_intent(
+                    TRUSTED,
+                    amount_cents=AMOUNT,
+                    currency="USD",
+                    description="bench",
+                    customer_ref=None,
+                    metadata={},
+                    idempotency_key=f"bench-{uuid.uuid4().hex}",
+                )
+                ids.append(intent.id)
+
+        share, rest = divmod(count, 8)
+        await asyncio.gather(*(create(share + (i < rest)) for i in range(8)))
+        return ids
+    finally:
+        await db.close()
+
+
+async def consistency(database_url: str) -> list[dict[str, Any]]:
+    """Intents that do not hold exactly one successful charge of their amount."""
+    db = await PostgresDatabase(database_url, max_size=1).open()
+    try:
+        async with db.transaction() as tx:
+            return await tx.fetch_all(
+                "SELECT i.payment_intent_id, i.status, count(c.*) AS charges, "
+                " COALESCE(sum(c.amount_cents), 0) AS charged "
+                "FROM payment.payment_intents i "
+                "LEFT JOIN payment.charges c "
+                " ON c.payment_intent_id = i.payment_intent_id AND c.status = 'succeeded' "
+                "GROUP BY i.payment_intent_id, i.status, i.amount_cents "
+                "HAVING i.status <> 'succeeded' OR count(c.*) <> 1 "
+                " OR COALESCE(sum(c.amount_cents), 0) <> i.amount_cents"
+            )
+    finally:
+        await db.close()
+
+
+async def confirm_all(
+    url: str, token: str, intents: list[str], warmup: int, concurrency: int
+) -> tuple[list[float], float, list[str]]:
+    """Latencies of the measured confirmations, their wall time, and the problems seen."""
+    queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+    for index, intent_id in enumerate(intents):
+        queue.put_nowait((index, intent_id))
+    latencies: list[float] = []
+    problems: list[str] = []
+    measured: list[float] = []  # first start and last end of a measured confirmation
+    headers = {**HEADERS, "Authorization": f"Bearer {token}"}
+
+    async def client() -> None:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(timeout=60, trust_env=False, limits=limits) as http:
+            while not queue.empty():
+                index, intent_id = queue.get_nowait()
+                body = {
+                    "jsonrpc": "2.0",
+                    "id": index,
+                    "method": "tools/call",
+                    "params": {
+                        "name": "confirm_payment_intent",
+                        "arguments": {
+                            "payment_intent_id": intent_id,
+                            "payment_method": "pm_card_visa",
+                            "idempotency_key": f"bench-{uuid.uuid4().hex}",
+                        },
+                    },
+                }
+                began = time.perf_counter()
+                try:
+                    response = await http.post(url, json=body, headers=headers)
+                except httpx.HTTPError as exc:
+                    problems.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                done = time.perf_counter()
+                problem = problem_with(response)
+                if problem is not None:
+                    problems.append(problem)
+                elif index >= warmup:
+                    latencies.append(done - began)
+                    measured.extend((began, done))
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    wall = max(measured) - min(measured) if measured else math.nan
+    return latencies, wall, problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_on_term)
+    # As root, PostgreSQL runs as an unprivileged user who must reach its data directory.
+    base = Path(tempfile.mkdtemp(prefix="bench-payment-"))
+    base.chmod(0o755)
+    (base / "logs").mkdir()
+    children = Children(base / "logs")
+    try:
+        code = _run(args, base, children)
+    except KeyboardInterrupt:
+        say("\nInterrupted; stopping everything.")
+        return 130
+    finally:
+        children.stop()
+    if code == 0:
+        shutil.rmtree(base, ignore_errors=True)
+    else:
+        say(f"Logs of the servers are in {base / 'logs'}")
+    return code
+
+
+def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
+    say(
+        f"confirm_payment_intent benchmark: {args.concurrency} concurrent clients, "
+        f"{args.warmup} warm-up + {args.confirms} measured confirmations with pm_card_visa"
+    )
+    say("==> Starting PostgreSQL (throwaway) and migrating")
+    with EmbeddedPostgres(base / "pg", persistent=False, log=lambda m: say(f"    {m}")) as pg:
+        pg.create_database("ticketing")
+        database_url = pg.url("ticketing")
+
+        async def prepare() -> list[str]:
+            db = await PostgresDatabase(database_url, max_size=2).open()
+            try:
+                await migrate_all(db)
+            finally:
+                await db.close()
+            return await create_intents(database_url, args.warmup + args.confirms)
+
+        started = time.perf_counter()
+        intents = asyncio.run(prepare())
+        say(f"    {len(intents)} intents created in {time.perf_counter() - started:.1f} s")
+
+        idp_port, payment_port = _free_ports(2)
+        issuer = canonical_issuer(f"http://127.0.0.1:{idp_port}")
+        key_dir = base / "idp"
+        key = load_or_create_signing_key(key_dir)
+        say("==> Starting the dev identity provider and the payment server")
+        children.start(
+            "identity provider",
+            ["-m", "servers.devidp"],
+            idp_port,
+            {
+                "DEV_MODE": "1",
+                "IDP_PORT": str(idp_port),
+                "IDP_ISSUER": issuer,
+                "IDP_KEY_DIR": str(key_dir),
+                "IDP_DATABASE_URL": database_url,
+            },
+        )
+        payment = children.start(
+            "payment server",
+            ["-m", "servers.payment"],
+            payment_port,
+            {
+                "DEV_MODE": "1",
+                "PAYMENT_PORT": str(payment_port),
+                "PAYMENT_PUBLIC_URL": f"http://127.0.0.1:{payment_port}",
+                "PAYMENT_DATABASE_URL": database_url,
+                "PAYMENT_AUTH_ISSUER": issuer,
+            },
+        )
+        children.wait_healthy()
+        token = mint_access_token(
+            key=key, issuer=issuer, sub="ops", client_id="ops", scopes=OPS_SCOPES, ttl=6 * 3600
+        )
+        say("==> Confirming")
+        latencies, wall, problems = asyncio.run(
+            confirm_all(f"{payment.base_url}/mcp", token, intents, args.warmup, args.concurrency)
+        )
+        children.check_alive()
+        inconsistent = asyncio.run(consistency(database_url))
+
+    say()
+    if latencies:
+        p50, p99 = percentile_ms(latencies, 50), percentile_ms(latencies, 99)
+        say(
+            f"    confirms/s {len(latencies) / wall:8.1f}    p50 {p50:6.1f} ms    p99 {p99:6.1f} ms"
+            f"    ({len(latencies)} measured, {args.concurrency} clients)"
+        )
+    say(f"    errors {len(problems)}; intents without exactly one charge: {len(inconsistent)}")
+    for problem in problems[:5]:
+        say(f"      {problem}")
+    for row in inconsistent[:5]:
+        say(f"      {row}")
+    return 1 if problems or inconsistent or not latencies else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
