@@ -47,6 +47,7 @@ EVENT_NOT_FOUND = "EVENT_NOT_FOUND"
 INVALID_STATE = "INVALID_STATE"
 REFUND_EXCEEDS_CHARGE = "REFUND_EXCEEDS_CHARGE"
 PERMISSION_DENIED = "PERMISSION_DENIED"
+INVALID_AMOUNT = "INVALID_AMOUNT"
 
 MAX_EVENTS = 100
 
@@ -187,7 +188,7 @@ class PaymentService:
                 "payment intents are created by services (the ticket server), not customers",
             )
         if amount_cents <= 0:
-            raise DomainError("INVALID_AMOUNT", "amount_cents must be at least 1")
+            raise DomainError(INVALID_AMOUNT, "amount_cents must be at least 1")
         arguments = {
             "amount_cents": amount_cents,
             "currency": currency,
