@@ -5,13 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
 
 MessageStatus = Literal["queued", "sending", "sent", "failed", "dead"]
 TemplateName = Literal["upgrade_confirmed", "payment_failed", "upgrade_cancelled", "hold_expired"]
 
 MessageId = Annotated[str, StringConstraints(pattern=r"^msg_[a-z2-7]{26}$")]
-Recipient = Annotated[EmailStr, StringConstraints(max_length=254)]
+
+
+def _bare_address(value: object) -> object:
+    # email-validator trims surrounding whitespace (U+2028 included); an address that came
+    # with any is refused rather than quietly trimmed into another one.
+    if isinstance(value, str) and any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(
+            "must be a bare address, without spaces, line breaks or control characters"
+        )
+    return value
+
+
+Recipient = Annotated[EmailStr, BeforeValidator(_bare_address), StringConstraints(max_length=254)]
 Reference = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,128}$")]
 
 

@@ -99,6 +99,8 @@ BAD_SENDS: list[tuple[dict[str, Any], str, str]] = [
     ({"to": "not-an-address"}, INVALID_ARGUMENT, "not a valid e-mail address"),
     ({"to": "jane@example.com\r\nBcc: all@example.com"}, INVALID_ARGUMENT, "line breaks"),
     ({"to": "jane@example.com\n"}, INVALID_ARGUMENT, "line breaks"),
+    ({"to": "jane@example.com\u2028"}, INVALID_ARGUMENT, "not a valid e-mail address"),
+    ({"to": " jane@example.com"}, INVALID_ARGUMENT, "not a valid e-mail address"),
     ({"reference": "ord_1\r\nX-Evil: 1"}, INVALID_ARGUMENT, "line breaks"),
     ({"reference": "has space"}, INVALID_ARGUMENT, "reference"),
     ({"template": "welcome"}, UNKNOWN_TEMPLATE, "welcome"),
