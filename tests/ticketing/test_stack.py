@@ -136,33 +136,40 @@ def test_run_serves_everything_and_sigterm_stops_it_all(workdir: Path) -> None:
 
 
 def send_confirmation(stack: RunningStack, key: SigningKey) -> dict[str, Any]:
-    token = mint_access_token(
-        key=key,
-        issuer=canonical_issuer(f"http://127.0.0.1:{stack.idp_port}"),
-        sub="ops",
-        client_id="ops",
-        scopes=["notify/send"],
-    )
-    arguments = {
-        "template": "upgrade_confirmed",
-        "to": "john.doe@example.com",
-        "context": SPECS["upgrade_confirmed"].example,
-        "idempotency_key": "stack-test-0001",
-    }
-    reply = httpx.post(
-        f"http://127.0.0.1:{stack.notify_port}/mcp",
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json, text/event-stream",
-        },
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {"name": "send_email", "arguments": arguments},
-        },
-    )
-    result: dict[str, Any] = reply.json()["result"]["structuredContent"]
+    """Sends through the running notify server; first with a read-only token, which it refuses."""
+
+    def post(scope: str) -> httpx.Response:
+        token = mint_access_token(
+            key=key,
+            issuer=canonical_issuer(f"http://127.0.0.1:{stack.idp_port}"),
+            sub="ops",
+            client_id="ops",
+            scopes=[scope],
+        )
+        arguments = {
+            "template": "upgrade_confirmed",
+            "to": "john.doe@example.com",
+            "context": SPECS["upgrade_confirmed"].example,
+            "idempotency_key": "stack-test-0001",
+        }
+        return httpx.post(
+            f"http://127.0.0.1:{stack.notify_port}/mcp",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json, text/event-stream",
+            },
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "send_email", "arguments": arguments},
+            },
+        )
+
+    refused = post("notify/read")
+    assert refused.status_code == 403
+    assert "insufficient_scope" in refused.headers["www-authenticate"]
+    result: dict[str, Any] = post("notify/send").json()["result"]["structuredContent"]
     return result
 
 
