@@ -10,11 +10,18 @@ import httpx
 from servers.core.app import build_http_app, serve
 from servers.core.client import ServiceClient
 from servers.core.logs import configure_logging
-from servers.core.scopes import DATA_READ, DATA_WRITE
+from servers.core.scopes import (
+    DATA_READ,
+    DATA_WRITE,
+    NOTIFY_SEND,
+    PAYMENTS_READ,
+    PAYMENTS_REFUND,
+    PAYMENTS_WRITE,
+)
 
-from .gateways import DataGateway
+from .gateways import DataGateway, NotifyGateway, PaymentGateway
 from .server import RESOURCE, SCOPES, build_server
-from .service import TicketService
+from .service import Journey, TicketService
 from .settings import TicketSettings
 
 
@@ -26,17 +33,30 @@ async def main() -> None:
             "TICKET_CLIENT_SECRET is not set: the ticket server calls the data server with its "
             "own client-credentials token (make run sets a dev secret)."
         )
-    data = ServiceClient.over_http(
-        settings.data_url,
-        issuer=settings.auth_issuer,
-        client_id=settings.client_id,
-        client_secret=settings.client_secret,
-        scopes=[DATA_READ, DATA_WRITE],
+    secret = settings.client_secret
+
+    def client(url: str, *scopes: str) -> ServiceClient:
+        # One token per server, carrying only that server's scopes.
+        return ServiceClient.over_http(
+            url,
+            issuer=settings.auth_issuer,
+            client_id=settings.client_id,
+            client_secret=secret,
+            scopes=scopes,
+        )
+
+    data = DataGateway(client(settings.data_url, DATA_READ, DATA_WRITE))
+    payments = PaymentGateway(
+        client(settings.payment_url, PAYMENTS_READ, PAYMENTS_WRITE, PAYMENTS_REFUND)
     )
+    notify = NotifyGateway(client(settings.notify_url, NOTIFY_SEND))
     service = TicketService(
-        DataGateway(data), venue_tz=ZoneInfo(settings.venue_tz), hold_minutes=settings.hold_minutes
+        data, venue_tz=ZoneInfo(settings.venue_tz), hold_minutes=settings.hold_minutes
     )
-    mcp = build_server(service, operator_client_ids=frozenset(settings.operator_client_ids))
+    journey = Journey(service, data, payments, notify)
+    mcp = build_server(
+        service, journey, operator_client_ids=frozenset(settings.operator_client_ids)
+    )
 
     data_health = settings.data_url.removesuffix("/mcp") + "/health"
 
@@ -46,7 +66,7 @@ async def main() -> None:
             (await http.get(data_health)).raise_for_status()
 
     app = await build_http_app(mcp, settings, resource=RESOURCE, scopes=SCOPES, health=health)
-    async with data:
+    async with data.client, payments.client, notify.client:
         await serve(app, settings)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -87,3 +87,38 @@ class Quote(Answer):
     total_cents: int
     currency: str
     hold_minutes: int
+
+
+OrderId = Annotated[str, StringConstraints(pattern=r"^ord_[a-z2-7]{26}$")]
+PaymentMethodRef = Annotated[
+    str, StringConstraints(pattern=r"^(pm_[a-z2-7]{26}|pm_card_[A-Za-z]{1,60})$")
+]
+
+
+class UpgradeOrder(Answer):
+    order_id: str
+    ticket_number: str
+    tier: Tier
+    visit_date: date
+    amount_cents: int
+    currency: str
+    status: str = Field(description="awaiting_payment, confirmed, expired, cancelled or refunded.")
+    hold_expires_at: datetime
+    payment_intent_id: str | None
+    confirmation_code: str | None
+    client_secret: str | None = Field(
+        None, description="For paying in the browser; only in select_upgrade's answer."
+    )
+
+
+class MyOrders(Answer):
+    orders: list[UpgradeOrder]
+
+
+class Payment(Answer):
+    order: UpgradeOrder
+    payment_status: str = Field(
+        description="succeeded, declined, requires_action or failed (try again)."
+    )
+    decline_code: str | None
+    message: str = Field(description="What happened, for the customer.")

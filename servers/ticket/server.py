@@ -6,24 +6,30 @@ from typing import Annotated
 
 from fastmcp import FastMCP
 from fastmcp.server.dependencies import get_access_token
+from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from servers.core.app import READ_ONLY, create_mcp, requires
+from servers.core.app import CREATES, READ_ONLY, UPDATES, create_mcp, requires
 from servers.core.scopes import TICKETS_READ, TICKETS_WRITE
-from servers.core.types import IsoDate
+from servers.core.types import IdempotencyKey, IsoDate
 
 from .models import (
     Calendar,
     CustomerId,
     Eligibility,
+    MyOrders,
     MyTicket,
     MyTickets,
+    OrderId,
+    Payment,
+    PaymentMethodRef,
     Quote,
     TicketNumber,
     UpgradeOptions,
+    UpgradeOrder,
 )
 from .rules import Tier
-from .service import Caller, TicketService
+from .service import Caller, Journey, TicketService
 
 RESOURCE = "tickets"
 SCOPES = (TICKETS_READ, TICKETS_WRITE)
@@ -37,9 +43,20 @@ start with a stable code such as TICKET_NOT_FOUND, TOO_LATE or NO_UPGRADE_PATH."
 
 _TICKET = Field(description="Ticket number, e.g. TKT-JD0001.")
 _FOR = Field(description="Operators only: the customer to act for. Customers leave it out.")
+_ORDER = Field(description="Upgrade order id, ord_...")
+_KEY = Field(
+    description="A unique key per intended action (8-128 of A-Z a-z 0-9 _ . : -); retrying "
+    "with the same key returns the first answer."
+)
+# Paying reaches the payment processor: an open world, and retry-safe only through its key.
+PAYS = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True
+)
 
 
-def build_server(service: TicketService, *, operator_client_ids: frozenset[str]) -> FastMCP:
+def build_server(
+    service: TicketService, journey: Journey, *, operator_client_ids: frozenset[str]
+) -> FastMCP:
     mcp = create_mcp("ticket", instructions=INSTRUCTIONS)
 
     def caller() -> Caller:
@@ -108,5 +125,60 @@ def build_server(service: TicketService, *, operator_client_ids: frozenset[str])
     ) -> Quote:
         """The exact price of an upgrade on a date: base, band, multiplier and total."""
         return await service.quote_upgrade(caller(), ticket_number, tier, date, customer_id)
+
+    @mcp.tool(annotations=CREATES, meta=requires(TICKETS_WRITE))
+    async def select_upgrade(
+        ticket_number: Annotated[TicketNumber, _TICKET],
+        tier: Annotated[Tier, Field(description="standard, non_stop or double_fun.")],
+        date: Annotated[IsoDate, Field(description="The date of the upgraded visit.")],
+        idempotency_key: Annotated[IdempotencyKey, _KEY],
+        customer_id: Annotated[CustomerId | None, _FOR] = None,
+    ) -> UpgradeOrder:
+        """Hold a seat for the upgrade and open its payment: an order awaiting payment until
+        hold_expires_at. Confirm the tier, date and price with the customer first."""
+        return await journey.select_upgrade(
+            caller(), ticket_number, tier, date, idempotency_key, customer_id
+        )
+
+    @mcp.tool(annotations=PAYS, meta=requires(TICKETS_WRITE))
+    async def pay_upgrade(
+        order_id: Annotated[OrderId, _ORDER],
+        payment_method: Annotated[
+            PaymentMethodRef,
+            Field(description="A payment method id (pm_...) or a test token such as pm_card_visa."),
+        ],
+        idempotency_key: Annotated[IdempotencyKey, _KEY],
+        customer_id: Annotated[CustomerId | None, _FOR] = None,
+    ) -> Payment:
+        """Pay a held upgrade. A declined card is a normal answer (payment_status 'declined'
+        with the decline code); the order stays payable until its hold expires."""
+        return await journey.pay_upgrade(
+            caller(), order_id, payment_method, idempotency_key, customer_id
+        )
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
+    async def get_upgrade_order(
+        order_id: Annotated[OrderId, _ORDER],
+        customer_id: Annotated[CustomerId | None, _FOR] = None,
+    ) -> UpgradeOrder:
+        """One of the customer's upgrade orders."""
+        return await journey.get_upgrade_order(caller(), order_id, customer_id)
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
+    async def list_my_orders(
+        customer_id: Annotated[CustomerId | None, _FOR] = None,
+    ) -> MyOrders:
+        """The customer's upgrade orders, newest first."""
+        return await journey.list_my_orders(caller(), customer_id)
+
+    @mcp.tool(annotations=UPDATES, meta=requires(TICKETS_WRITE))
+    async def cancel_upgrade(
+        order_id: Annotated[OrderId, _ORDER],
+        idempotency_key: Annotated[IdempotencyKey, _KEY],
+        customer_id: Annotated[CustomerId | None, _FOR] = None,
+    ) -> UpgradeOrder:
+        """Cancel an upgrade: releases a held seat, or refunds a confirmed upgrade (until 24
+        hours before the visit) and puts the ticket back as it was."""
+        return await journey.cancel_upgrade(caller(), order_id, idempotency_key, customer_id)
 
     return mcp

@@ -6,8 +6,9 @@ refusals are :class:`~servers.core.errors.DomainError` with stable codes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,17 +16,27 @@ from servers.core.client import RemoteToolError
 from servers.core.errors import DomainError, invalid_argument
 
 from . import rules
-from .gateways import DataGateway, RemoteOrder, RemoteTicket
+from .gateways import (
+    DataGateway,
+    NotifyGateway,
+    PaymentGateway,
+    RemoteIntent,
+    RemoteOrder,
+    RemoteTicket,
+)
 from .models import (
     Calendar,
     CalendarDay,
     Eligibility,
+    MyOrders,
     MyTicket,
     MyTickets,
+    Payment,
     Quote,
     TierOption,
     TierReason,
     UpgradeOptions,
+    UpgradeOrder,
 )
 from .rules import CATALOGUE, CURRENCY, TIERS, Tier
 
@@ -178,9 +189,16 @@ class TicketService:
         tier: Tier,
         day: date,
         customer_id: str | None = None,
+        *,
+        open_order_allowed: bool = False,
     ) -> Quote:
+        """The price of an upgrade on a date. ``open_order_allowed`` skips the one-open-order
+        rule, which the data server enforces atomically when the seat is taken; a retried
+        selection must not be refused because of the hold its first attempt made."""
         ticket = await self._ticket(caller, ticket_number, customer_id)
         facts = await self._facts(ticket)
+        if open_order_allowed:
+            facts = replace(facts, open_order=None)
         now = self.clock()
         refusal = rules.tier_refusal(facts, tier, now, self.venue_tz)
         if refusal is not None:
@@ -247,3 +265,262 @@ def _mine(ticket: RemoteTicket) -> MyTicket:
 
 def _text(refusal: rules.Refusal | None) -> str | None:
     return None if refusal is None else str(refusal)
+
+
+# The journey: select, pay, cancel -------------------------------------------------------------
+
+ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+HOLD_EXPIRED = "HOLD_EXPIRED"
+ORDER_CLOSED = "ORDER_CLOSED"
+TRY_AGAIN = "PAYMENT_UNAVAILABLE"
+TRANSIENT_PAYMENT_ERRORS = frozenset({"processing_error"})
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class Journey:
+    """Select, pay, cancel: the writes of an upgrade, each safe to retry.
+
+    Every call into another server carries an idempotency key derived from the order (or from
+    the customer's own key), so a retry after any failure replays rather than repeats: one seat,
+    one charge, one e-mail per event.
+    """
+
+    tickets: TicketService
+    data: DataGateway
+    payments: PaymentGateway
+    notify: NotifyGateway
+    sleep: Sleep = asyncio.sleep
+    payment_attempts: int = 3
+    retry_delay: float = 0.2
+
+    async def select_upgrade(
+        self,
+        caller: Caller,
+        ticket_number: str,
+        tier: Tier,
+        day: date,
+        idempotency_key: str,
+        customer_id: str | None = None,
+    ) -> UpgradeOrder:
+        owner = caller.acting_for(customer_id)
+        quote = await self.tickets.quote_upgrade(
+            caller, ticket_number, tier, day, customer_id, open_order_allowed=True
+        )
+        order = await self.data.reserve(
+            ticket_number=ticket_number,
+            tier=tier,
+            visit_date=day,
+            amount_cents=quote.total_cents,
+            currency=quote.currency,
+            hold_minutes=quote.hold_minutes,
+            idempotency_key=f"select:{owner}:{idempotency_key}",
+        )
+        intent = await self.payments.create_intent(
+            amount_cents=order.amount_cents,
+            currency=order.currency,
+            description=f"Upgrade of {ticket_number} to {CATALOGUE[tier].name} on {day}",
+            customer_ref=owner,
+            metadata={"order_id": order.order_id, "ticket_number": ticket_number},
+            idempotency_key=f"intent:{order.order_id}",
+        )
+        order = await self.data.attach_payment(order.order_id, intent.id)
+        return _order_view(order, client_secret=intent.client_secret)
+
+    async def get_upgrade_order(
+        self, caller: Caller, order_id: str, customer_id: str | None = None
+    ) -> UpgradeOrder:
+        return _order_view(await self._order(caller, order_id, customer_id))
+
+    async def list_my_orders(self, caller: Caller, customer_id: str | None = None) -> MyOrders:
+        owner = caller.acting_for(customer_id)
+        return MyOrders(orders=[_order_view(o) for o in await self.data.orders_of_customer(owner)])
+
+    async def pay_upgrade(
+        self,
+        caller: Caller,
+        order_id: str,
+        payment_method: str,
+        idempotency_key: str,
+        customer_id: str | None = None,
+    ) -> Payment:
+        order = await self._order(caller, order_id, customer_id)
+        if order.status == "confirmed":
+            return _paid(order)
+        if order.status != "awaiting_payment":
+            raise DomainError(ORDER_CLOSED, f"order {order_id} is {order.status}")
+        if self.tickets.clock() >= order.hold_expires_at:
+            raise DomainError(
+                HOLD_EXPIRED,
+                f"the hold of order {order_id} expired at {order.hold_expires_at.isoformat()}; "
+                "select the upgrade again",
+            )
+        assert order.payment_intent_id is not None
+        intent = None
+        for attempt in range(1, self.payment_attempts + 1):
+            intent = await self.payments.confirm(
+                order.payment_intent_id,
+                payment_method,
+                f"pay:{order_id}:{idempotency_key}:{attempt}",
+            )
+            error = intent.last_payment_error
+            if error is None or error.code not in TRANSIENT_PAYMENT_ERRORS:
+                break
+            if attempt < self.payment_attempts:
+                await self.sleep(self.retry_delay * 2 ** (attempt - 1))
+        assert intent is not None
+        if intent.status == "succeeded":
+            return _paid(await self.settle(order, intent))
+        if intent.status == "requires_action":
+            return Payment(
+                order=_order_view(order),
+                payment_status="requires_action",
+                decline_code=None,
+                message="The card needs the customer's authentication before it can be charged.",
+            )
+        error = intent.last_payment_error
+        transient = error is not None and error.code in TRANSIENT_PAYMENT_ERRORS
+        await self._notify_failure(order, intent, attempt_key=idempotency_key)
+        return Payment(
+            order=_order_view(order),
+            payment_status="failed" if transient else "declined",
+            decline_code=error.decline_code if error else None,
+            message=(
+                "The payment processor had a problem; nothing was charged. Try again in a moment."
+                if transient
+                else (error.message if error else "The payment did not go through.")
+                + f" The seat stays held until {order.hold_expires_at:%H:%M UTC}."
+            ),
+        )
+
+    async def settle(self, order: RemoteOrder, intent: RemoteIntent) -> RemoteOrder:
+        """Confirm a paid order and send its one confirmation e-mail; safe to run twice (the
+        payment webhook and the paying call may both get here)."""
+        confirmed = await self.data.confirm_order(
+            order.order_id, intent.id, intent.amount_received_cents
+        )
+        customer = await self.data.get_customer(confirmed.customer_id)
+        await self.notify.send(
+            "upgrade_confirmed",
+            customer.email,
+            {
+                "customer_name": customer.full_name,
+                "ticket_number": confirmed.ticket_number,
+                "order_id": confirmed.order_id,
+                "tier": confirmed.tier,
+                "visit_date": confirmed.visit_date.isoformat(),
+                "amount_cents": confirmed.amount_cents,
+                "currency": confirmed.currency,
+                "confirmation_code": confirmed.confirmation_code,
+            },
+            key=f"confirmed:{confirmed.order_id}",
+            reference=confirmed.order_id,
+        )
+        return confirmed
+
+    async def cancel_upgrade(
+        self,
+        caller: Caller,
+        order_id: str,
+        idempotency_key: str,
+        customer_id: str | None = None,
+    ) -> UpgradeOrder:
+        order = await self._order(caller, order_id, customer_id)
+        if order.status in ("cancelled", "refunded", "expired"):
+            return _order_view(order)
+        refunded_cents = 0
+        if order.status == "awaiting_payment":
+            if order.payment_intent_id is not None:
+                await self.payments.cancel(order.payment_intent_id, f"cancel:{order_id}")
+            closed = await self.data.release_order(order_id, "cancelled")
+        else:
+            now = self.tickets.clock()
+            if not rules.bookable(order.visit_date, now, self.tickets.venue_tz):
+                raise DomainError(
+                    rules.TOO_LATE,
+                    "an upgrade can be cancelled until 24 hours before the visit",
+                )
+            assert order.payment_intent_id is not None
+            refund = await self.payments.refund(order.payment_intent_id, f"refund:{order_id}")
+            closed = await self.data.mark_refunded(order_id, refund.id)
+            refunded_cents = refund.amount_cents
+        customer = await self.data.get_customer(closed.customer_id)
+        await self.notify.send(
+            "upgrade_cancelled",
+            customer.email,
+            {
+                "customer_name": customer.full_name,
+                "ticket_number": closed.ticket_number,
+                "order_id": closed.order_id,
+                "tier": closed.tier,
+                "visit_date": closed.visit_date.isoformat(),
+                "refund_cents": refunded_cents,
+                "currency": closed.currency,
+            },
+            key=f"cancelled:{order_id}",
+            reference=order_id,
+        )
+        return _order_view(closed)
+
+    async def _notify_failure(
+        self, order: RemoteOrder, intent: RemoteIntent, *, attempt_key: str
+    ) -> None:
+        customer = await self.data.get_customer(order.customer_id)
+        error = intent.last_payment_error
+        await self.notify.send(
+            "payment_failed",
+            customer.email,
+            {
+                "customer_name": customer.full_name,
+                "ticket_number": order.ticket_number,
+                "order_id": order.order_id,
+                "tier": order.tier,
+                "visit_date": order.visit_date.isoformat(),
+                "amount_cents": order.amount_cents,
+                "currency": order.currency,
+                "decline_code": error.decline_code if error else "unknown",
+                "hold_expires_at": order.hold_expires_at.isoformat(),
+            },
+            # One notice per failed attempt the customer made, however often it is retried.
+            key=f"failed:{order.order_id}:{attempt_key}",
+            reference=order.order_id,
+        )
+
+    async def _order(self, caller: Caller, order_id: str, customer_id: str | None) -> RemoteOrder:
+        """The caller's order; another customer's answers exactly like a missing one."""
+        owner = caller.acting_for(customer_id)
+        try:
+            order = await self.data.get_order(order_id)
+        except RemoteToolError as exc:
+            if exc.code != "ORDER_NOT_FOUND":
+                raise
+            order = None
+        if order is None or order.customer_id != owner:
+            raise DomainError(ORDER_NOT_FOUND, f"no order {order_id}")
+        return order
+
+
+def _order_view(order: RemoteOrder, *, client_secret: str | None = None) -> UpgradeOrder:
+    return UpgradeOrder(
+        order_id=order.order_id,
+        ticket_number=order.ticket_number,
+        tier=order.tier,
+        visit_date=order.visit_date,
+        amount_cents=order.amount_cents,
+        currency=order.currency,
+        status=order.status,
+        hold_expires_at=order.hold_expires_at,
+        payment_intent_id=order.payment_intent_id,
+        confirmation_code=order.confirmation_code,
+        client_secret=client_secret,
+    )
+
+
+def _paid(order: RemoteOrder) -> Payment:
+    return Payment(
+        order=_order_view(order),
+        payment_status="succeeded",
+        decline_code=None,
+        message=f"Upgrade confirmed. Confirmation code {order.confirmation_code}.",
+    )

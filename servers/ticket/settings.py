@@ -26,6 +26,12 @@ class TicketSettings(ServerSettings):
     data_url: str = Field(
         "http://127.0.0.1:8001/mcp", description="The data server's MCP endpoint."
     )
+    payment_url: str = Field(
+        "http://127.0.0.1:8003/mcp", description="The payment server's MCP endpoint."
+    )
+    notify_url: str = Field(
+        "http://127.0.0.1:8004/mcp", description="The notify server's MCP endpoint."
+    )
     client_id: str = Field(
         "ticket-server", description="This server's own OAuth client (client credentials)."
     )

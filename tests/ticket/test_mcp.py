@@ -10,11 +10,13 @@ from fastmcp import Client
 from fastmcp.client.transports import FastMCPTransport
 
 from servers.ticket.server import build_server
-from servers.ticket.service import TicketService
 
+from .conftest import Servers
 from .support import JOHN
 
 READ_TOOLS = {
+    "get_upgrade_order",
+    "list_my_orders",
     "list_my_tickets",
     "get_ticket",
     "check_upgrade_eligibility",
@@ -24,9 +26,14 @@ READ_TOOLS = {
 }
 
 
+WRITE_TOOLS = {"select_upgrade", "pay_upgrade", "cancel_upgrade"}
+
+
 @pytest.fixture
-async def client(tickets: TicketService) -> AsyncIterator[Client[FastMCPTransport]]:
-    async with Client(build_server(tickets, operator_client_ids=frozenset({"ops"}))) as c:
+async def client(servers: Servers) -> AsyncIterator[Client[FastMCPTransport]]:
+    journey = servers.journey
+    server = build_server(journey.tickets, journey, operator_client_ids=frozenset({"ops"}))
+    async with Client(server) as c:
         yield c
 
 
@@ -82,3 +89,30 @@ async def test_refusals_carry_codes(
     result = await call(client, tool, customer_id=JOHN.customer_id, **args)
     assert result.is_error
     assert result.content[0].text.startswith(f"{code}: ")
+
+
+async def test_the_journey_through_the_tools(client: Client[FastMCPTransport]) -> None:
+    selected = await call(
+        client,
+        "select_upgrade",
+        ticket_number="TKT-JD0002",
+        tier="double_fun",
+        date="2026-12-28",
+        idempotency_key="select-mcp-01",
+        customer_id=JOHN.customer_id,
+    )
+    assert not selected.is_error, selected.content
+    order_id = selected.structured_content["order_id"]
+    paid = await call(
+        client,
+        "pay_upgrade",
+        order_id=order_id,
+        payment_method="pm_card_chargeDeclined",
+        idempotency_key="pay-mcp-0001",
+        customer_id=JOHN.customer_id,
+    )
+    assert not paid.is_error, "a decline is an answer, not an error"
+    assert paid.structured_content["payment_status"] == "declined"
+    assert paid.structured_content["decline_code"] == "generic_decline"
+    mine = await call(client, "list_my_orders", customer_id=JOHN.customer_id)
+    assert [o["order_id"] for o in mine.structured_content["orders"]] == [order_id]

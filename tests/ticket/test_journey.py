@@ -1,0 +1,140 @@
+"""The whole upgrade journey against the real data, payment and notify servers (in memory)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from servers.core.errors import DomainError
+from servers.payment.service import TRUSTED
+
+from .conftest import Servers
+from .support import JANE, JOHN
+
+DAY = date(2026, 12, 24)  # peak: x1.5
+
+
+async def emails(servers: Servers, order_id: str) -> list[str]:
+    found = await servers.notify.list_messages(reference=order_id)
+    return sorted(m.template for m in found.messages)
+
+
+async def test_a_successful_upgrade(servers: Servers) -> None:
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "double_fun", DAY, "select-0001")
+    assert order.status == "awaiting_payment"
+    assert order.amount_cents == 11250  # 7500 x 1.5
+    assert order.client_secret
+    assert order.hold_expires_at == servers.clock.now + timedelta(minutes=15)
+
+    paid = await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-00000001")
+    assert paid.payment_status == "succeeded"
+    assert paid.order.status == "confirmed"
+    assert paid.order.confirmation_code
+    ticket = await servers.data.get_ticket("TKT-JD0001")
+    assert (ticket.upgrade_tier, ticket.visit_date) == ("double_fun", DAY)
+    assert order.payment_intent_id is not None
+    intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
+    assert (intent.status, intent.amount_received_cents) == ("succeeded", 11250)
+    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+
+    again = await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-00000001")
+    assert again.order.confirmation_code == paid.order.confirmation_code
+    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+    assert (await servers.data.check_integrity()).ok
+
+
+async def test_a_decline_then_success(servers: Servers) -> None:
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0002")
+    declined = await journey.pay_upgrade(
+        JOHN, order.order_id, "pm_card_chargeDeclinedInsufficientFunds", "pay-00000002"
+    )
+    assert declined.payment_status == "declined"
+    assert declined.decline_code == "insufficient_funds"
+    assert declined.order.status == "awaiting_payment"
+    paid = await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-00000003")
+    assert paid.payment_status == "succeeded"
+    assert await emails(servers, order.order_id) == ["payment_failed", "upgrade_confirmed"]
+
+
+async def test_transient_processor_errors_are_retried(servers: Servers) -> None:
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "non_stop", DAY, "select-0003")
+    paid = await journey.pay_upgrade(
+        JOHN, order.order_id, "pm_card_transientProcessingError", "pay-00000004"
+    )
+    assert paid.payment_status == "succeeded"
+    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+
+
+async def test_a_processor_that_keeps_failing_says_try_again(servers: Servers) -> None:
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "non_stop", DAY, "select-0004")
+    failed = await journey.pay_upgrade(
+        JOHN, order.order_id, "pm_card_chargeDeclinedProcessingError", "pay-00000005"
+    )
+    assert failed.payment_status == "failed"
+    assert "Try again" in failed.message
+    assert failed.order.status == "awaiting_payment"
+    assert await emails(servers, order.order_id) == ["payment_failed"]
+
+
+async def test_cancel_a_hold_and_refund_a_confirmed_upgrade(servers: Servers) -> None:
+    journey = servers.journey
+    held = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0005")
+    cancelled = await journey.cancel_upgrade(JOHN, held.order_id, "cancel-0001")
+    assert cancelled.status == "cancelled"
+
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0006")
+    await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-00000006")
+    refunded = await journey.cancel_upgrade(JOHN, order.order_id, "cancel-0002")
+    assert refunded.status == "refunded"
+    ticket = await servers.data.get_ticket("TKT-JD0001")
+    assert ticket.upgrade_tier is None
+    assert ticket.visit_date == servers.clock.now.date() + timedelta(days=10)
+    assert order.payment_intent_id is not None
+    intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
+    assert intent.amount_refunded_cents == order.amount_cents
+    assert await emails(servers, order.order_id) == ["upgrade_cancelled", "upgrade_confirmed"]
+    again = await journey.cancel_upgrade(JOHN, order.order_id, "cancel-0002")
+    assert again.status == "refunded"
+    assert await emails(servers, order.order_id) == ["upgrade_cancelled", "upgrade_confirmed"]
+    assert (await servers.data.check_integrity()).ok
+
+
+async def test_an_expired_hold_cannot_be_paid(servers: Servers) -> None:
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0007")
+    servers.clock.now += timedelta(minutes=16)
+    with pytest.raises(DomainError) as refused:
+        await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-00000007")
+    assert refused.value.code == "HOLD_EXPIRED"
+
+
+async def test_another_customers_order_answers_like_a_missing_one(servers: Servers) -> None:
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0008")
+    for call in (
+        journey.get_upgrade_order(JANE, order.order_id),
+        journey.pay_upgrade(JANE, order.order_id, "pm_card_visa", "pay-00000008"),
+        journey.cancel_upgrade(JANE, order.order_id, "cancel-0003"),
+    ):
+        with pytest.raises(DomainError) as refused:
+            await call
+        assert refused.value.code == "ORDER_NOT_FOUND"
+        assert refused.value.message == f"no order {order.order_id}"
+    janes = [o.ticket_number for o in (await journey.list_my_orders(JANE)).orders]
+    assert janes == ["TKT-JS0003"], "only her own, seeded upgrade"
+
+
+async def test_selecting_twice_with_one_key_holds_one_seat(servers: Servers) -> None:
+    journey = servers.journey
+    first = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0009")
+    second = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0009")
+    assert second.order_id == first.order_id
+    assert second.payment_intent_id == first.payment_intent_id
+    with pytest.raises(DomainError) as refused:
+        await journey.select_upgrade(JOHN, "TKT-JD0001", "non_stop", DAY, "select-0009")
+    assert refused.value.code in {"IDEMPOTENCY_MISMATCH", "HOLD_EXISTS"}
