@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from zoneinfo import ZoneInfo
 
+import anyio
 import httpx
 
 from servers.core.app import build_http_app, serve
@@ -23,6 +25,9 @@ from .gateways import DataGateway, NotifyGateway, PaymentGateway
 from .server import RESOURCE, SCOPES, build_server
 from .service import Journey, TicketService
 from .settings import TicketSettings
+from .webhooks import WEBHOOK_PATH, PaymentWebhook
+
+log = logging.getLogger(__name__)
 
 
 async def main() -> None:
@@ -65,9 +70,27 @@ async def main() -> None:
         async with httpx.AsyncClient(timeout=2.0) as http:
             (await http.get(data_health)).raise_for_status()
 
+    if settings.webhook_secret is not None:
+        webhook = PaymentWebhook(journey, settings.webhook_secret.get_secret_value())
+        mcp.custom_route(WEBHOOK_PATH, methods=["POST"])(webhook.handle)
     app = await build_http_app(mcp, settings, resource=RESOURCE, scopes=SCOPES, health=health)
-    async with data.client, payments.client, notify.client:
+    async with data.client, payments.client, notify.client, anyio.create_task_group() as tasks:
+        tasks.start_soon(sweep_forever, journey, settings.sweep_seconds)
         await serve(app, settings)
+        tasks.cancel_scope.cancel()
+
+
+async def sweep_forever(journey: Journey, every_seconds: float) -> None:
+    """Expire lapsed holds (or confirm them, if their payment went through) on a timer."""
+    while True:
+        await anyio.sleep(every_seconds)
+        try:
+            swept = await journey.sweep_holds()
+        except Exception:
+            log.exception("hold sweep failed; trying again in %s s", every_seconds)
+            continue
+        if swept:
+            log.info("hold sweep reconciled %d orders", swept)
 
 
 if __name__ == "__main__":

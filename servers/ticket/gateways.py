@@ -141,6 +141,10 @@ class DataGateway:
             await self.client.call("get_order", {"order_id": order_id})
         )
 
+    async def awaiting_payment(self) -> list[RemoteOrder]:
+        found = await self.client.call("list_orders", {"status": "awaiting_payment"})
+        return [RemoteOrder.model_validate(o) for o in found["orders"]]
+
     async def orders_of_customer(self, customer_id: str) -> list[RemoteOrder]:
         found = await self.client.call("list_orders", {"customer_id": customer_id})
         return [RemoteOrder.model_validate(o) for o in found["orders"]]

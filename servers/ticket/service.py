@@ -463,6 +463,55 @@ class Journey:
         )
         return _order_view(closed)
 
+    async def reconcile(self, order_id: str) -> str:
+        """Bring an order awaiting payment in line with its payment; returns its status.
+
+        Run by the payment webhook and by the hold sweeper, so that a crash between "payment
+        succeeded" and "order confirmed" heals itself, and a hold is never expired while its
+        payment went through: the payment server is asked first.
+        """
+        order = await self.data.get_order(order_id)
+        if order.status != "awaiting_payment" or order.payment_intent_id is None:
+            return order.status
+        intent = await self.payments.get_intent(order.payment_intent_id)
+        if intent.status == "succeeded":
+            try:
+                return (await self.settle(order, intent)).status
+            except RemoteToolError as exc:
+                if exc.code != HOLD_EXPIRED:
+                    raise
+                # Paid after the hold lapsed and the date filled up: give the money back.
+                await self.payments.refund(intent.id, f"lapsed:{order_id}")
+                return (await self.data.release_order(order_id, "expired")).status
+        if self.tickets.clock() < order.hold_expires_at or intent.status == "processing":
+            return order.status
+        if intent.status in ("requires_payment_method", "requires_action"):
+            await self.payments.cancel(intent.id, f"expire:{order_id}")
+        expired = await self.data.release_order(order_id, "expired")
+        customer = await self.data.get_customer(expired.customer_id)
+        await self.notify.send(
+            "hold_expired",
+            customer.email,
+            {
+                "customer_name": customer.full_name,
+                "ticket_number": expired.ticket_number,
+                "order_id": expired.order_id,
+                "tier": expired.tier,
+                "visit_date": expired.visit_date.isoformat(),
+            },
+            key=f"expired:{order_id}",
+            reference=order_id,
+        )
+        return expired.status
+
+    async def sweep_holds(self) -> int:
+        """Reconcile every hold past its expiry; returns how many were looked at."""
+        now = self.tickets.clock()
+        due = [o for o in await self.data.awaiting_payment() if o.hold_expires_at <= now]
+        for order in due:
+            await self.reconcile(order.order_id)
+        return len(due)
+
     async def _notify_failure(
         self, order: RemoteOrder, intent: RemoteIntent, *, attempt_key: str
     ) -> None:

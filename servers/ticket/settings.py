@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from servers.core.settings import CommaList, ServerSettings
@@ -37,6 +37,15 @@ class TicketSettings(ServerSettings):
     )
     client_secret: str | None = Field(
         None, description="Its secret (Secrets Manager in AWS; make run derives a dev one)."
+    )
+
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Secret the payment server signs its webhooks with (the same as "
+        "PAYMENT_WEBHOOK_SECRET); without it the webhook route is off.",
+    )
+    sweep_seconds: float = Field(
+        30.0, gt=0, description="How often holds past their expiry are reconciled."
     )
 
     @field_validator("venue_tz")
