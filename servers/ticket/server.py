@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastmcp import FastMCP
@@ -28,7 +29,7 @@ from .models import (
     UpgradeOptions,
     UpgradeOrder,
 )
-from .rules import Tier
+from .rules import BASE_PRICES, CATALOGUE, CURRENCY, Tier
 from .service import Caller, Journey, TicketService
 
 RESOURCE = "tickets"
@@ -181,4 +182,80 @@ def build_server(
         hours before the visit) and puts the ticket back as it was."""
         return await journey.cancel_upgrade(caller(), order_id, idempotency_key, customer_id)
 
+    @mcp.resource(
+        "tickets://tiers",
+        name="tier_catalogue",
+        description="The three upgrade tiers: what each includes and costs from each ticket type.",
+        mime_type="application/json",
+    )
+    def tier_catalogue() -> str:
+        return json.dumps(
+            [
+                {
+                    "tier": info.tier,
+                    "name": info.name,
+                    "description": info.description,
+                    "includes": list(info.includes),
+                    "base_price_cents": {
+                        kind: prices[info.tier]
+                        for kind, prices in BASE_PRICES.items()
+                        if info.tier in prices
+                    },
+                    "currency": CURRENCY,
+                }
+                for info in CATALOGUE.values()
+            ]
+        )
+
+    @mcp.resource(
+        "tickets://pricing-rules",
+        name="pricing_rules",
+        description="How an upgrade's price depends on the date, and when upgrades close.",
+        mime_type="text/markdown",
+    )
+    def pricing_rules() -> str:
+        return PRICING_RULES
+
+    @mcp.prompt(
+        name="upgrade_ticket",
+        description="Walk a customer through upgrading one of their tickets.",
+    )
+    def upgrade_ticket(
+        ticket_number: Annotated[str, Field(description="The ticket to upgrade, TKT-...")],
+    ) -> str:
+        return UPGRADE_PROMPT.format(ticket_number=ticket_number)
+
     return mcp
+
+
+PRICING_RULES = """# Upgrade pricing
+
+Price = base price of the tier for the ticket type x the date's multiplier, rounded half-up to
+the cent. The first matching band wins:
+
+| band | dates | multiplier |
+|---|---|---|
+| peak | Dec 20-31, Jul 1-15, Nov 20-30 | x1.5 |
+| weekend | Friday, Saturday, Sunday | x1.2 |
+| off_peak | Tuesday and Wednesday in Jan, Feb, Mar, Sep, Oct | x0.9 |
+| standard | every other date | x1.0 |
+
+Upgrades (and cancellations of them) close 24 hours before the visit, which starts at 10:00 on
+its date at the venue. A selected date is held for 15 minutes while the customer pays.
+"""
+
+UPGRADE_PROMPT = """Help the customer upgrade ticket {ticket_number}.
+
+1. Call get_ticket and check_upgrade_eligibility. If no tier is available, explain the reason
+   in plain words and stop.
+2. Call get_upgrade_options and present all three tiers in order (Standard, Non-stop, Double
+   Fun): what each includes, the from-price, and why any is unavailable.
+3. When the customer picks a tier, call get_availability_calendar for it and offer dates with
+   their prices and price bands; mention cheaper nearby dates.
+4. Call quote_upgrade for the chosen date and read the total back. Do not go on until the
+   customer clearly confirms the tier, the date and the amount.
+5. Call select_upgrade (a new idempotency_key), then pay_upgrade with the customer's payment
+   method. A declined card is a normal answer: tell them the reason and that the seat stays
+   held until hold_expires_at, and offer to try another card.
+6. On success, give the confirmation code and say a confirmation e-mail is on its way.
+"""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import FastMCPTransport
+from mcp_types import TextContent, TextResourceContents
 
 from servers.ticket.server import build_server
 
@@ -116,3 +118,26 @@ async def test_the_journey_through_the_tools(client: Client[FastMCPTransport]) -
     assert paid.structured_content["decline_code"] == "generic_decline"
     mine = await call(client, "list_my_orders", customer_id=JOHN.customer_id)
     assert [o["order_id"] for o in mine.structured_content["orders"]] == [order_id]
+
+
+async def text_of(client: Client[FastMCPTransport], uri: str) -> str:
+    [content] = await client.read_resource(uri)
+    assert isinstance(content, TextResourceContents)
+    return content.text
+
+
+async def test_resources_and_the_upgrade_prompt(client: Client[FastMCPTransport]) -> None:
+    resources = {str(r.uri) for r in await client.list_resources()}
+    assert resources == {"tickets://tiers", "tickets://pricing-rules"}
+    tiers = json.loads(await text_of(client, "tickets://tiers"))
+    assert [t["tier"] for t in tiers] == ["standard", "non_stop", "double_fun"]
+    assert tiers[2]["base_price_cents"] == {"general": 7500, "standard": 5000, "vip": 2500}
+    rules_text = await text_of(client, "tickets://pricing-rules")
+    assert "x1.5" in rules_text
+    assert "24 hours" in rules_text
+    prompt = await client.get_prompt("upgrade_ticket", {"ticket_number": "TKT-JD0001"})
+    content = prompt.messages[0].content
+    assert isinstance(content, TextContent)
+    text = content.text
+    assert "TKT-JD0001" in text
+    assert "confirms" in text
