@@ -11,6 +11,8 @@ from pydantic_settings import SettingsConfigDict
 
 from servers.core.settings import ServerSettings
 
+LEASE_PER_TIMEOUT = 4
+
 
 def _single_line(value: str | None) -> str | None:
     if value is not None and ("\r" in value or "\n" in value):
@@ -71,6 +73,18 @@ class NotifySettings(ServerSettings):
             value = getattr(self, name)
             if value is not None and "@" not in parseaddr(value)[1]:
                 raise ValueError(f"{name} {value!r} holds no e-mail address")
+        return self
+
+    @model_validator(mode="after")
+    def _check_lease(self) -> NotifySettings:
+        # A send still under way when its lease runs out is taken and sent again by another
+        # worker. The timeout bounds each SMTP step (connect, EHLO, STARTTLS, MAIL, RCPT, DATA),
+        # so the lease must outlast several of them.
+        if self.lease_seconds < LEASE_PER_TIMEOUT * self.smtp_timeout_seconds:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds:g}) must be at least {LEASE_PER_TIMEOUT} "
+                f"times smtp_timeout_seconds ({self.smtp_timeout_seconds:g})"
+            )
         return self
 
     @property

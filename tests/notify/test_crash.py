@@ -74,6 +74,7 @@ def start_notify(database_url: str, smtp_port: int, workdir: Path) -> subprocess
             "NOTIFY_SMTP_HOST": HOST,
             "NOTIFY_SMTP_PORT": str(smtp_port),
             "NOTIFY_LEASE_SECONDS": str(LEASE_SECONDS),
+            "NOTIFY_SMTP_TIMEOUT_SECONDS": str(LEASE_SECONDS / 4),
             "NOTIFY_WORKER_POLL_SECONDS": "0.1",
             "NOTIFY_RETRY_BASE_SECONDS": "0.1",
         }

@@ -221,9 +221,12 @@ def test_settings_choose_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
         ("mail_from", "Tickets <a@example.com>\r\nBcc: all@example.com"),
         ("mail_from", "no address here"),
         ("reply_to", "help@example.com\nX: y"),
+        ("lease_seconds", 60),
     ],
 )
-def test_settings_refuse_header_injection_and_addressless_senders(field: str, value: str) -> None:
+def test_settings_refuse_header_injection_and_a_lease_shorter_than_a_send(
+    field: str, value: object
+) -> None:
     overrides: dict[str, Any] = {field: value}
     with pytest.raises(ValidationError, match=field):
         NotifySettings(**overrides)
