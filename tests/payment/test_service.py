@@ -682,3 +682,24 @@ async def test_fault_injection_is_seeded_and_transient(db: Database, clock: Fake
         outcomes.append(statuses)
     assert outcomes[0] == outcomes[1]
     assert set(outcomes[0]) == {"succeeded", "requires_payment_method"}
+
+
+async def test_requires_action_waits_for_authentication_or_a_cancel(
+    service: PaymentService, db: Database
+) -> None:
+    intent = await new_intent(service)
+    for _ in range(2):
+        waiting = await service.confirm_payment_intent(
+            ALICE,
+            payment_intent_id=intent.id,
+            payment_method="pm_card_authenticationRequired",
+            idempotency_key=key(),
+        )
+        assert waiting.status == "requires_action"
+    canceled = await service.cancel_payment_intent(
+        ALICE, payment_intent_id=intent.id, idempotency_key=key()
+    )
+    assert canceled.status == "canceled"
+    assert canceled.next_action is None
+    assert await charges(db, intent.id) == []
+    assert await events_of(service, intent.id) == ["payment_intent.canceled"]
