@@ -212,7 +212,12 @@ class PaymentGateway:
         )
 
     async def confirm(
-        self, payment_intent_id: str, payment_method: str, idempotency_key: str
+        self,
+        payment_intent_id: str,
+        payment_method: str,
+        idempotency_key: str,
+        *,
+        authenticated: bool = False,
     ) -> RemoteIntent:
         return RemoteIntent.model_validate(
             await self.client.call(
@@ -221,6 +226,7 @@ class PaymentGateway:
                     "payment_intent_id": payment_intent_id,
                     "payment_method": payment_method,
                     "idempotency_key": idempotency_key,
+                    "authenticated": authenticated,
                 },
             )
         )

@@ -150,11 +150,20 @@ def build_server(
         ],
         idempotency_key: Annotated[IdempotencyKey, _KEY],
         customer_id: Annotated[CustomerId | None, _FOR] = None,
+        authenticated: Annotated[
+            bool,
+            Field(description="True once the customer approved a 3-D Secure challenge."),
+        ] = False,
     ) -> Payment:
         """Pay a held upgrade. A declined card is a normal answer (payment_status 'declined'
         with the decline code); the order stays payable until its hold expires."""
         return await journey.pay_upgrade(
-            caller(), order_id, payment_method, idempotency_key, customer_id
+            caller(),
+            order_id,
+            payment_method,
+            idempotency_key,
+            customer_id,
+            authenticated=authenticated,
         )
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))

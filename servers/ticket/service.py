@@ -344,6 +344,8 @@ class Journey:
         payment_method: str,
         idempotency_key: str,
         customer_id: str | None = None,
+        *,
+        authenticated: bool = False,
     ) -> Payment:
         order = await self._order(caller, order_id, customer_id)
         if order.status == "confirmed":
@@ -363,6 +365,7 @@ class Journey:
                 order.payment_intent_id,
                 payment_method,
                 f"pay:{order_id}:{idempotency_key}:{attempt}",
+                authenticated=authenticated,
             )
             error = intent.last_payment_error
             if error is None or error.code not in TRANSIENT_PAYMENT_ERRORS:
@@ -377,7 +380,8 @@ class Journey:
                 order=_order_view(order),
                 payment_status="requires_action",
                 decline_code=None,
-                message="The card needs the customer's authentication before it can be charged.",
+                message="The card needs the customer's authentication (3-D Secure): once they "
+                "have approved it, pay again with authenticated=true and a new idempotency key.",
             )
         error = intent.last_payment_error
         transient = error is not None and error.code in TRANSIENT_PAYMENT_ERRORS

@@ -138,3 +138,22 @@ async def test_selecting_twice_with_one_key_holds_one_seat(servers: Servers) -> 
     with pytest.raises(DomainError) as refused:
         await journey.select_upgrade(JOHN, "TKT-JD0001", "non_stop", DAY, "select-0009")
     assert refused.value.code in {"IDEMPOTENCY_MISMATCH", "HOLD_EXISTS"}
+
+
+async def test_a_card_needing_authentication_is_paid_once_approved(servers: Servers) -> None:
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0010")
+    challenged = await journey.pay_upgrade(
+        JOHN, order.order_id, "pm_card_authenticationRequired", "pay-00000009"
+    )
+    assert challenged.payment_status == "requires_action"
+    assert "authenticated=true" in challenged.message
+    paid = await journey.pay_upgrade(
+        JOHN,
+        order.order_id,
+        "pm_card_authenticationRequired",
+        "pay-00000010",
+        authenticated=True,
+    )
+    assert paid.payment_status == "succeeded"
+    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
