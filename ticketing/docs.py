@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastmcp import FastMCP
+from fastmcp import Client, FastMCP
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
+from servers.core.client import ServiceClient
 from servers.core.db import Transaction
 from servers.core.settings import ServerSettings
 from servers.data.server import build_server as build_data_server
@@ -27,6 +28,10 @@ from servers.notify.settings import NotifySettings
 from servers.payment.server import build_server as build_payment_server
 from servers.payment.service import PaymentService
 from servers.payment.settings import PaymentSettings
+from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
+from servers.ticket.server import build_server as build_ticket_server
+from servers.ticket.service import Journey, TicketService
+from servers.ticket.settings import TicketSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -35,6 +40,7 @@ DOCUMENTS = (
     ROOT / "servers" / "data" / "README.md",
     ROOT / "servers" / "notify" / "README.md",
     ROOT / "servers" / "payment" / "README.md",
+    ROOT / "servers" / "ticket" / "README.md",
 )
 
 
@@ -57,7 +63,16 @@ def servers() -> dict[str, FastMCP]:
             NotifyService(_NoDatabase(), sender="docs@example.com", message_id_domain="example.com")
         ),
         "payment": build_payment_server(PaymentService(_NoDatabase(), fingerprint_key=b"docs")),
+        "ticket": _ticket_server(),
     }
+
+
+def _ticket_server() -> FastMCP:
+    unused = ServiceClient(Client(FastMCP("unused")))
+    data = DataGateway(unused)
+    service = TicketService(data)
+    journey = Journey(service, data, PaymentGateway(unused), NotifyGateway(unused))
+    return build_ticket_server(service, journey, operator_client_ids=frozenset())
 
 
 def _hints(annotations: object) -> str:
@@ -114,6 +129,7 @@ def config_table() -> str:
     rows += _settings_rows(DataSettings, skip={"dev_mode"})
     rows += _settings_rows(NotifySettings, skip=set(ServerSettings.model_fields))
     rows += _settings_rows(PaymentSettings, skip=set(ServerSettings.model_fields))
+    rows += _settings_rows(TicketSettings, skip=set(ServerSettings.model_fields))
     rows.append("")
     rows.append(
         "Every MCP server reads the same fields as the data server with its own prefix "

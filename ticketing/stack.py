@@ -26,11 +26,14 @@ import psycopg
 
 from servers.core.db.postgres import PostgresDatabase
 from servers.core.settings import canonical_issuer
+from servers.devidp.clients import ClientRegistry
+from servers.devidp.keys import load_or_create_signing_key
 from ticketing.db import migrate_all, seed_all
 from ticketing.pg import EmbeddedPostgres
 from ticketing.procs import parent_death_signal, port_in_use, tail
 
 DEV_DIR = Path(".dev")
+IDP_KEY_DIR = DEV_DIR / "idp"
 DATABASE_NAME = "ticketing"
 IDP_PORT = 9000
 
@@ -59,6 +62,22 @@ class Service:
 class StackEnv:
     database_url: str
     issuer: str
+    ticket_secret: str
+    """The ticket server's client secret, derived from the dev identity provider's key."""
+    webhook_secret: str
+    """What the payment server signs its webhooks to the ticket server with."""
+
+    @classmethod
+    def for_dev(cls, database_url: str, issuer: str) -> StackEnv:
+        key = load_or_create_signing_key(IDP_KEY_DIR)
+        ticket_secret = ClientRegistry.load(key).client_secret("ticket-server")
+        assert ticket_secret is not None
+        return cls(
+            database_url=database_url,
+            issuer=issuer,
+            ticket_secret=ticket_secret,
+            webhook_secret=key.derive_secret("payment-webhook"),
+        )
 
 
 def _server_env(prefix: str, port: int) -> Callable[[StackEnv], dict[str, str]]:
@@ -84,11 +103,14 @@ def _port(variable: str, default: int) -> int:
 def services() -> list[Service]:
     idp_port = _port("IDP_PORT", IDP_PORT)
     data_port = _port("DATA_PORT", 8001)
+    ticket_port = _port("TICKET_PORT", 8002)
     payment_port = _port("PAYMENT_PORT", 8003)
     notify_port = _port("NOTIFY_PORT", 8004)
     mail_port = _port("MAIL_SINK_PORT", 1025)
     mail_http_port = _port("MAIL_SINK_HTTP_PORT", 8025)
     notify_env = _server_env("NOTIFY", notify_port)
+    payment_env = _server_env("PAYMENT", payment_port)
+    ticket_env = _server_env("TICKET", ticket_port)
     return [
         Service(
             "identity provider",
@@ -98,6 +120,7 @@ def services() -> list[Service]:
             lambda s: {
                 "IDP_PORT": str(idp_port),
                 "IDP_ISSUER": s.issuer,
+                "IDP_KEY_DIR": str(IDP_KEY_DIR),
                 "IDP_DATABASE_URL": s.database_url,
             },
         ),
@@ -109,7 +132,11 @@ def services() -> list[Service]:
             "servers.payment",
             "PAYMENT_PORT",
             payment_port,
-            _server_env("PAYMENT", payment_port),
+            lambda s: {
+                **payment_env(s),
+                "PAYMENT_WEBHOOK_URLS": f"http://127.0.0.1:{ticket_port}/webhooks/payment",
+                "PAYMENT_WEBHOOK_SECRET": s.webhook_secret,
+            },
         ),
         Service(
             "SMTP sink",
@@ -133,6 +160,20 @@ def services() -> list[Service]:
                 **notify_env(s),
                 "NOTIFY_SMTP_HOST": "127.0.0.1",
                 "NOTIFY_SMTP_PORT": str(mail_port),
+            },
+        ),
+        Service(
+            "ticket server",
+            "servers.ticket",
+            "TICKET_PORT",
+            ticket_port,
+            lambda s: {
+                **ticket_env(s),
+                "TICKET_DATA_URL": f"http://127.0.0.1:{data_port}/mcp",
+                "TICKET_PAYMENT_URL": f"http://127.0.0.1:{payment_port}/mcp",
+                "TICKET_NOTIFY_URL": f"http://127.0.0.1:{notify_port}/mcp",
+                "TICKET_CLIENT_SECRET": s.ticket_secret,
+                "TICKET_WEBHOOK_SECRET": s.webhook_secret,
             },
         ),
     ]
@@ -193,7 +234,7 @@ class Stack:
                 )
             env = {**os.environ, "DEV_MODE": "1", **service.env(stack_env)}
             log = (logs / f"{service.module.rsplit('.', 1)[-1]}.log").open("ab")
-            self.say(f"==> Starting the {service.name} on {service.url}")
+            self.say(f"==> Starting the {service.name} on {service.shown_url or service.url}")
             proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", service.module],
                 env=env,
@@ -270,7 +311,7 @@ def run() -> None:
             stack.prepare(database_url)
             issuer = canonical_issuer(f"http://127.0.0.1:{_port('IDP_PORT', IDP_PORT)}")
             try:
-                stack.start(StackEnv(database_url=database_url, issuer=issuer))
+                stack.start(StackEnv.for_dev(database_url, issuer))
                 stack.wait_healthy()
                 _banner(stack, issuer)
                 stack.supervise()
