@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from .db import Json, Transaction
+from pydantic import BaseModel
+
+from .db import Database, Json, Transaction
 from .errors import IDEMPOTENCY_MISMATCH, DomainError
 
 
 def request_fingerprint(arguments: dict[str, Any]) -> str:
     canonical = json.dumps(arguments, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class IdempotencyStore:
@@ -56,6 +62,29 @@ class IdempotencyStore:
             )
         response: dict[str, Any] = row["response"]
         return response
+
+    async def run_once(
+        self,
+        db: Database,
+        *,
+        caller: str,
+        tool: str,
+        key: str,
+        arguments: dict[str, Any],
+        model: type[M],
+        work: Callable[[Transaction], Awaitable[M]],
+    ) -> M:
+        """Runs ``work`` once per key, in one transaction with the key's record; a repeat with
+        the same arguments returns the first result, parsed as ``model``."""
+        async with db.transaction() as tx:
+            stored = await self.claim(tx, caller=caller, tool=tool, key=key, arguments=arguments)
+            if stored is not None:
+                return model.model_validate(stored)
+            result = await work(tx)
+            await self.store(
+                tx, caller=caller, tool=tool, key=key, response=result.model_dump(mode="json")
+            )
+            return result
 
     async def store(
         self, tx: Transaction, *, caller: str, tool: str, key: str, response: dict[str, Any]

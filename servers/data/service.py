@@ -93,18 +93,9 @@ class DataService:
         model: type[M],
         work: Callable[[Transaction], Awaitable[M]],
     ) -> M:
-        """Runs ``work`` once per idempotency key, in one transaction with the key's record."""
-        async with self.db.transaction() as tx:
-            stored = await self.idempotency.claim(
-                tx, caller=caller, tool=tool, key=key, arguments=arguments
-            )
-            if stored is not None:
-                return model.model_validate(stored)
-            result = await work(tx)
-            await self.idempotency.store(
-                tx, caller=caller, tool=tool, key=key, response=result.model_dump(mode="json")
-            )
-            return result
+        return await self.idempotency.run_once(
+            self.db, caller=caller, tool=tool, key=key, arguments=arguments, model=model, work=work
+        )
 
     # Customers --------------------------------------------------------------------------------
 
