@@ -8,6 +8,7 @@ expiry without going through a grant, and also for tokens the servers must refus
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -16,19 +17,24 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from servers.core.scopes import OPS_SCOPES
+from servers.core.db.postgres import PostgresDatabase
+from servers.core.scopes import CUSTOMER_SCOPES, OPS_SCOPES
 from servers.core.settings import canonical_issuer
+from servers.data.seed import seed
+from servers.devidp.clients import ClientRegistry
 from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token, mint_id_token
+from ticketing.mailsink import Mailbox
 from ticketing.pg import EmbeddedPostgres
 from ticketing.procs import alive, descendants, free_port, parent_death_signal, tail
 
@@ -38,7 +44,17 @@ STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 40
 
 # Variables that would change how the children behave if inherited from the caller's shell.
-_INHERITED_PREFIXES = ("DATA_", "IDP_", "PAYMENT_", "DATABASE_URL", "DEV_MODE")
+_INHERITED_PREFIXES = (
+    "DATA_",
+    "IDP_",
+    "PAYMENT_",
+    "NOTIFY_",
+    "TICKET_",
+    "MAIL_SINK_",
+    "VENUE_TZ",
+    "DATABASE_URL",
+    "DEV_MODE",
+)
 
 
 @dataclass
@@ -70,6 +86,13 @@ class ServerProcess:
 
     def log_tail(self) -> str:
         return f"--- {self.name} ({self.log}) ---\n{tail(self.log, LOG_TAIL_LINES)}"
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would, and reap it; ``start`` may then run it again."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
 
     def stop(self) -> set[int]:
         """SIGTERM, wait, SIGKILL if it will not go; returns the descendants it had."""
@@ -210,15 +233,20 @@ def _wait_healthy(servers: list[ServerProcess], timeout: float = STARTUP_TIMEOUT
             time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def http_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[HttpStack, None, None]:
-    """The dev identity provider and the data server as real processes, ready to call."""
+@contextmanager
+def _running_stack(
+    pg: EmbeddedPostgres, template_db: str, *, seeded: bool = False
+) -> Iterator[HttpStack]:
+    """The identity provider and the data server on a fresh database (seeded if asked); every
+    server appended to ``servers`` by then is stopped at the end, before the database goes."""
     workdir = Path(tempfile.mkdtemp(prefix="ticketing-http-"))
     key_dir = workdir / "idp-key"
     key = load_or_create_signing_key(key_dir)  # the IdP then loads this very key
     dbname = f"http_{uuid.uuid4().hex[:16]}"
     pg.create_database(dbname, template=template_db)
     database_url = pg.url(dbname)
+    if seeded:
+        asyncio.run(_seed(database_url))
 
     idp_port, data_port = free_port(HOST), free_port(HOST)
     issuer = canonical_issuer(f"http://{HOST}:{idp_port}")
@@ -278,6 +306,21 @@ def http_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[HttpStack, N
         assert not leftovers, f"processes left running: {', '.join(leftovers)}"
 
 
+async def _seed(database_url: str) -> None:
+    db = await PostgresDatabase(database_url, min_size=1, max_size=1).open()
+    try:
+        await seed(db, date.today())
+    finally:
+        await db.close()
+
+
+@pytest.fixture(scope="module")
+def http_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[HttpStack, None, None]:
+    """The dev identity provider and the data server as real processes, ready to call."""
+    with _running_stack(pg, template_db) as stack:
+        yield stack
+
+
 @pytest.fixture(scope="module")
 def payment_env() -> dict[str, str]:
     """Extra PAYMENT_* settings of the ``payment_server``; a test module may override it."""
@@ -312,6 +355,137 @@ def payment_server(http_stack: HttpStack, payment_env: dict[str, str]) -> Server
     return server
 
 
+@dataclass
+class FullStack:
+    """Every server of ``make run`` as a process: the identity provider, data, payment (its
+    webhooks to the ticket server), the SMTP sink, notify (sending to the sink) and ticket, on a
+    seeded database."""
+
+    base: HttpStack
+    payment: ServerProcess
+    sink: ServerProcess
+    notify: ServerProcess
+    ticket: ServerProcess
+    mailbox: Mailbox
+
+    @property
+    def database_url(self) -> str:
+        return self.base.database_url
+
+    def mcp_url(self, server: ServerProcess) -> str:
+        return f"{server.url}/mcp"
+
+    def ops_token(self) -> str:
+        return self.base.ops_token()
+
+    def customer_token(self, customer_id: str) -> str:
+        """What the web app's login gives a customer."""
+        return self.base.token(CUSTOMER_SCOPES, client_id="web", sub=customer_id)
+
+    def restart_ticket(self) -> None:
+        self.ticket.start(self.base.workdir)
+        _wait_healthy([self.ticket])
+
+
+@pytest.fixture(scope="module")
+def full_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[FullStack, None, None]:
+    """The whole stack as separate processes on free ports, ready to call."""
+    with _running_stack(pg, template_db, seeded=True) as base:
+        workdir = base.workdir
+        issuer = base.issuer
+        database_url = base.database_url
+        ticket_secret = ClientRegistry.load(base.key).client_secret("ticket-server")
+        assert ticket_secret is not None
+        webhook_secret = base.key.derive_secret("payment-webhook")
+        payment_port, notify_port, ticket_port = free_port(HOST), free_port(HOST), free_port(HOST)
+        smtp_port, sink_http_port = free_port(HOST), free_port(HOST)
+        mail_dir = workdir / "mail"
+
+        def server_env(prefix: str, port: int) -> dict[str, str]:
+            return {
+                f"{prefix}_HOST": HOST,
+                f"{prefix}_PORT": str(port),
+                f"{prefix}_PUBLIC_URL": f"http://{HOST}:{port}",
+                f"{prefix}_DATABASE_URL": database_url,
+                f"{prefix}_AUTH_ISSUER": issuer,
+            }
+
+        payment = ServerProcess(
+            "payment server",
+            "servers.payment",
+            payment_port,
+            workdir / "payment.log",
+            _child_env(
+                {
+                    **server_env("PAYMENT", payment_port),
+                    "PAYMENT_WEBHOOK_URLS": f"http://{HOST}:{ticket_port}/webhooks/payment",
+                    "PAYMENT_WEBHOOK_SECRET": webhook_secret,
+                    # Retried soon enough for a test to see it: 0.2 s, 0.4 s, ... up to 2 s.
+                    "PAYMENT_WEBHOOK_BASE_DELAY_SECONDS": "0.2",
+                    "PAYMENT_WEBHOOK_MAX_DELAY_SECONDS": "2",
+                    "PAYMENT_WEBHOOK_MAX_ATTEMPTS": "30",
+                }
+            ),
+        )
+        sink = ServerProcess(
+            "SMTP sink",
+            "ticketing.mailsink",
+            sink_http_port,  # where /health is; SMTP is on smtp_port
+            workdir / "mailsink.log",
+            _child_env(
+                {
+                    "MAIL_SINK_HOST": HOST,
+                    "MAIL_SINK_PORT": str(smtp_port),
+                    "MAIL_SINK_HTTP_PORT": str(sink_http_port),
+                    "MAIL_SINK_DIR": str(mail_dir),
+                }
+            ),
+        )
+        notify = ServerProcess(
+            "notify server",
+            "servers.notify",
+            notify_port,
+            workdir / "notify.log",
+            _child_env(
+                {
+                    **server_env("NOTIFY", notify_port),
+                    "NOTIFY_SMTP_HOST": HOST,
+                    "NOTIFY_SMTP_PORT": str(smtp_port),
+                    "NOTIFY_WORKER_POLL_SECONDS": "0.2",
+                }
+            ),
+        )
+        ticket = ServerProcess(
+            "ticket server",
+            "servers.ticket",
+            ticket_port,
+            workdir / "ticket.log",
+            _child_env(
+                {
+                    **server_env("TICKET", ticket_port),
+                    "TICKET_DATA_URL": f"{base.data.url}/mcp",
+                    "TICKET_PAYMENT_URL": f"http://{HOST}:{payment_port}/mcp",
+                    "TICKET_NOTIFY_URL": f"http://{HOST}:{notify_port}/mcp",
+                    "TICKET_CLIENT_SECRET": ticket_secret,
+                    "TICKET_WEBHOOK_SECRET": webhook_secret,
+                }
+            ),
+        )
+        started = [payment, sink, notify, ticket]
+        base.servers.extend(started)  # stopped, newest first, with the base stack
+        for server in started:
+            server.start(workdir)
+        _wait_healthy(started)
+        yield FullStack(
+            base=base,
+            payment=payment,
+            sink=sink,
+            notify=notify,
+            ticket=ticket,
+            mailbox=Mailbox(mail_dir),
+        )
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -319,7 +493,11 @@ def pytest_runtest_makereport(
     """On a failure, the servers' log tails go into the report."""
     report = yield
     if report.failed:
-        stack = getattr(item, "funcargs", {}).get("http_stack")
+        funcargs = getattr(item, "funcargs", {})
+        stack = funcargs.get("http_stack")
+        full = funcargs.get("full_stack")
+        if isinstance(full, FullStack):
+            stack = full.base
         if isinstance(stack, HttpStack):
             report.sections.append(("server logs (tail)", stack.log_tails()))
     return report

@@ -1,0 +1,606 @@
+"""The ticket server with the whole stack as real processes over real HTTP: a customer's journey
+from their ticket to a confirmed upgrade (one charge, one e-mail), declines, transient errors,
+cancellation with a refund, isolation between customers, and 200 buyers racing for 5 seats."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+import psycopg
+import pytest
+from fastmcp import Client
+from fastmcp.client.client import CallToolResult
+from fastmcp.client.transports import StreamableHttpTransport
+from mcp_types import TextContent
+
+from servers.data.seed import seed_id
+from ticketing.mailsink import Received
+
+pytestmark = pytest.mark.http
+
+JOHN = seed_id("cus", "john.doe@example.com")
+JANE = seed_id("cus", "jane.smith@example.com")
+MAIL_DEADLINE = 30.0
+WEBHOOK_DEADLINE = 30.0
+
+McpClient = Client[StreamableHttpTransport]
+
+
+class ServerProcess(Protocol):
+    """What these tests use of one server process (``tests/http/conftest.py``)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def log(self) -> Path: ...
+    def kill(self) -> None: ...
+
+
+class Base(Protocol):
+    @property
+    def data(self) -> ServerProcess: ...
+
+
+class Mailbox(Protocol):
+    def messages(self, to: str | None = None) -> list[Received]: ...
+
+
+class FullStack(Protocol):
+    """What these tests use of the ``full_stack`` fixture."""
+
+    @property
+    def base(self) -> Base: ...
+    @property
+    def payment(self) -> ServerProcess: ...
+    @property
+    def notify(self) -> ServerProcess: ...
+    @property
+    def ticket(self) -> ServerProcess: ...
+    @property
+    def mailbox(self) -> Mailbox: ...
+    @property
+    def database_url(self) -> str: ...
+    def mcp_url(self, server: ServerProcess) -> str: ...
+    def ops_token(self) -> str: ...
+    def customer_token(self, customer_id: str) -> str: ...
+    def restart_ticket(self) -> None: ...
+
+
+def client(full: FullStack, server: ServerProcess, token: str) -> McpClient:
+    return Client(StreamableHttpTransport(full.mcp_url(server), auth=token), timeout=60)
+
+
+def key(what: str = "k") -> str:
+    return f"{what}-{uuid.uuid4().hex}"
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+async def ok(mcp: McpClient, tool: str, **arguments: Any) -> dict[str, Any]:
+    """A tool call that must succeed; its structured result."""
+    result = await mcp.call_tool(tool, arguments, raise_on_error=False)
+    assert not result.is_error, f"{tool} failed: {text_of(result)}"
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def error(mcp: McpClient, tool: str, **arguments: Any) -> str:
+    """A tool call that must be a tool error; its text."""
+    result = await mcp.call_tool(tool, arguments, raise_on_error=False)
+    assert result.is_error, f"{tool} unexpectedly succeeded: {result.structured_content}"
+    return text_of(result)
+
+
+async def new_customer(full: FullStack, *, days_ahead: int = 20) -> tuple[str, str, str]:
+    """A fresh customer with one active general ticket: (customer id, e-mail, ticket number)."""
+    email = f"http-{uuid.uuid4().hex[:12]}@example.com"
+    async with client(full, full.base.data, full.ops_token()) as data:
+        customer = await ok(
+            data, "create_customer", email=email, full_name="Test Buyer", idempotency_key=key()
+        )
+        ticket = await ok(
+            data,
+            "issue_ticket",
+            customer_id=customer["customer_id"],
+            ticket_type="general",
+            visit_date=(date.today() + timedelta(days=days_ahead)).isoformat(),
+            price_cents=4900,
+            idempotency_key=key(),
+        )
+    return customer["customer_id"], email, ticket["ticket_number"]
+
+
+def outstanding_mail(full: FullStack, email: str) -> int:
+    """Messages to ``email`` the notify server still has to deliver (or retry)."""
+    with psycopg.connect(full.database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM notify.messages WHERE lower(recipient) = lower(%s)"
+            " AND status IN ('queued', 'sending', 'failed')",
+            (email,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def settled_mail(full: FullStack, email: str, expected: int) -> list[Received]:
+    """The e-mails to ``email`` once at least ``expected`` arrived and the notify server has
+    nothing left to send to that address (so a duplicate would have shown up by then)."""
+    deadline = time.monotonic() + MAIL_DEADLINE
+    while True:
+        received = full.mailbox.messages(to=email)
+        if len(received) >= expected and outstanding_mail(full, email) == 0:
+            return received
+        if time.monotonic() > deadline:
+            return received
+        await anyio.sleep(0.1)
+
+
+def webhook_attempts(full: FullStack, intent_id: str) -> tuple[int, bool]:
+    """How often the intent's payment_intent.succeeded webhook was attempted, and whether it
+    has been delivered."""
+    with psycopg.connect(full.database_url) as conn:
+        row = conn.execute(
+            "SELECT d.attempts, d.status = 'delivered' FROM payment.webhook_deliveries d"
+            " JOIN payment.events e USING (event_id)"
+            " WHERE e.payment_intent_id = %s AND e.type = 'payment_intent.succeeded'",
+            (intent_id,),
+        ).fetchone()
+    return (0, False) if row is None else (int(row[0]), bool(row[1]))
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    deadline = time.monotonic() + WEBHOOK_DEADLINE
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await anyio.sleep(0.1)
+
+
+def subjects(received: list[Received]) -> list[str]:
+    return [r.subject for r in received]
+
+
+def kinds(received: list[Received]) -> list[str]:
+    """Which e-mails arrived, sorted: the notify worker may send a batch in any order."""
+    by_subject = {
+        "is confirmed": "confirmed",
+        "did not go through": "payment_failed",
+        "is cancelled": "cancelled",
+    }
+    return sorted(
+        next((kind for part, kind in by_subject.items() if part in r.subject), r.subject)
+        for r in received
+    )
+
+
+async def select(
+    full: FullStack, token: str, ticket_number: str, tier: str = "double_fun"
+) -> dict[str, Any]:
+    """The first bookable date of the calendar, selected."""
+    async with client(full, full.ticket, token) as ticket:
+        calendar = await ok(
+            ticket, "get_availability_calendar", ticket_number=ticket_number, tier=tier
+        )
+        day = next(d for d in calendar["days"] if d["available"])
+        order = await ok(
+            ticket,
+            "select_upgrade",
+            ticket_number=ticket_number,
+            tier=tier,
+            date=day["date"],
+            idempotency_key=key("select"),
+        )
+    assert order["status"] == "awaiting_payment"
+    assert order["amount_cents"] == day["price_cents"]
+    return order
+
+
+async def intent(full: FullStack, intent_id: str) -> dict[str, Any]:
+    async with client(full, full.payment, full.ops_token()) as payment:
+        return await ok(payment, "get_payment_intent", payment_intent_id=intent_id)
+
+
+async def test_the_whole_journey_confirms_once_charges_once_and_mails_once(
+    full_stack: FullStack,
+) -> None:
+    customer, email, number = await new_customer(full_stack)
+    token = full_stack.customer_token(customer)
+    async with client(full_stack, full_stack.ticket, token) as ticket:
+        mine = await ok(ticket, "list_my_tickets")
+        assert [t["ticket_number"] for t in mine["tickets"]] == [number]
+        options = await ok(ticket, "get_upgrade_options", ticket_number=number)
+        assert [o["tier"] for o in options["tiers"]] == ["standard", "non_stop", "double_fun"]
+        assert all(o["available"] for o in options["tiers"]), options
+        calendar = await ok(
+            ticket, "get_availability_calendar", ticket_number=number, tier="double_fun"
+        )
+        day = next(d for d in calendar["days"] if d["available"] and d["seats_left"] > 0)
+        order = await ok(
+            ticket,
+            "select_upgrade",
+            ticket_number=number,
+            tier="double_fun",
+            date=day["date"],
+            idempotency_key=key("select"),
+        )
+        assert order["status"] == "awaiting_payment"
+        assert order["amount_cents"] == day["price_cents"]
+        paid = await ok(
+            ticket,
+            "pay_upgrade",
+            order_id=order["order_id"],
+            payment_method="pm_card_visa",
+            idempotency_key=key("pay"),
+        )
+        assert paid["payment_status"] == "succeeded", paid
+        confirmed = paid["order"]
+        assert confirmed["status"] == "confirmed"
+        assert confirmed["confirmation_code"]
+        ticket_now = await ok(ticket, "get_ticket", ticket_number=number)
+        assert ticket_now["upgrade_tier"] == "double_fun"
+        assert ticket_now["visit_date"] == day["date"]
+
+    charged = await intent(full_stack, order["payment_intent_id"])
+    assert charged["status"] == "succeeded"
+    assert charged["amount_received_cents"] == order["amount_cents"]
+
+    received = await settled_mail(full_stack, email, 1)
+    assert len(received) == 1, subjects(received)
+    assert "is confirmed" in received[0].subject
+    assert confirmed["confirmation_code"] in received[0].subject
+
+
+async def test_a_declined_card_then_a_good_one_mails_a_failure_then_a_confirmation(
+    full_stack: FullStack,
+) -> None:
+    customer, email, number = await new_customer(full_stack)
+    token = full_stack.customer_token(customer)
+    order = await select(full_stack, token, number)
+    async with client(full_stack, full_stack.ticket, token) as ticket:
+        declined = await ok(
+            ticket,
+            "pay_upgrade",
+            order_id=order["order_id"],
+            payment_method="pm_card_chargeDeclined",
+            idempotency_key=key("pay"),
+        )
+        assert declined["payment_status"] == "declined", declined
+        assert declined["decline_code"] == "generic_decline"
+        assert declined["order"]["status"] == "awaiting_payment"
+        paid = await ok(
+            ticket,
+            "pay_upgrade",
+            order_id=order["order_id"],
+            payment_method="pm_card_visa",
+            idempotency_key=key("pay"),
+        )
+        assert paid["payment_status"] == "succeeded", paid
+        assert paid["order"]["status"] == "confirmed"
+    charged = await intent(full_stack, order["payment_intent_id"])
+    assert charged["amount_received_cents"] == order["amount_cents"]
+
+    received = await settled_mail(full_stack, email, 2)
+    assert kinds(received) == ["confirmed", "payment_failed"], subjects(received)
+
+
+async def test_transient_processor_errors_are_retried_into_one_charge(
+    full_stack: FullStack,
+) -> None:
+    customer, email, number = await new_customer(full_stack)
+    token = full_stack.customer_token(customer)
+    order = await select(full_stack, token, number)
+    async with client(full_stack, full_stack.ticket, token) as ticket:
+        paid = await ok(
+            ticket,
+            "pay_upgrade",
+            order_id=order["order_id"],
+            payment_method="pm_card_transientProcessingError",
+            idempotency_key=key("pay"),
+        )
+    assert paid["payment_status"] == "succeeded", paid
+    assert paid["order"]["status"] == "confirmed"
+    charged = await intent(full_stack, order["payment_intent_id"])
+    assert charged["status"] == "succeeded"
+    assert charged["amount_received_cents"] == order["amount_cents"]
+    with psycopg.connect(full_stack.database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*)"
+            " FROM payment.charges WHERE payment_intent_id = %s",
+            (order["payment_intent_id"],),
+        ).fetchone()
+    assert row is not None
+    assert row[0] == 1, f"succeeded charges: {row[0]} of {row[1]} attempts"
+
+    received = await settled_mail(full_stack, email, 1)
+    assert len(received) == 1, subjects(received)
+    assert "is confirmed" in received[0].subject
+
+
+async def test_cancelling_a_confirmed_upgrade_refunds_and_reverts_the_ticket(
+    full_stack: FullStack,
+) -> None:
+    customer, email, number = await new_customer(full_stack)
+    token = full_stack.customer_token(customer)
+    async with client(full_stack, full_stack.ticket, token) as ticket:
+        before = await ok(ticket, "get_ticket", ticket_number=number)
+        order = await select(full_stack, token, number)
+        paid = await ok(
+            ticket,
+            "pay_upgrade",
+            order_id=order["order_id"],
+            payment_method="pm_card_visa",
+            idempotency_key=key("pay"),
+        )
+        assert paid["order"]["status"] == "confirmed"
+        cancelled = await ok(
+            ticket, "cancel_upgrade", order_id=order["order_id"], idempotency_key=key("cancel")
+        )
+        assert cancelled["status"] == "refunded"
+        after = await ok(ticket, "get_ticket", ticket_number=number)
+    assert after["upgrade_tier"] is None
+    assert after["visit_date"] == before["visit_date"]
+    refunded = await intent(full_stack, order["payment_intent_id"])
+    assert refunded["amount_refunded_cents"] == order["amount_cents"]
+
+    received = await settled_mail(full_stack, email, 2)
+    assert kinds(received) == ["cancelled", "confirmed"], subjects(received)
+
+
+def shape(text: str, identifier: str) -> str:
+    assert identifier in text, text
+    return text.replace(identifier, "<id>")
+
+
+async def test_another_customers_ticket_order_and_intent_look_missing(
+    full_stack: FullStack,
+) -> None:
+    john = full_stack.customer_token(JOHN)
+    jane = full_stack.customer_token(JANE)
+    # One of John's orders, with its payment intent.
+    async with client(full_stack, full_stack.ticket, john) as ticket:
+        order = await ok(
+            ticket,
+            "select_upgrade",
+            ticket_number="TKT-JD0002",
+            tier="double_fun",
+            date=(await ok(ticket, "get_ticket", ticket_number="TKT-JD0002"))["visit_date"],
+            idempotency_key=key("select"),
+        )
+    made_up_ticket, made_up_order, made_up_intent = (
+        "TKT-ZZ9999",
+        "ord_" + "a" * 26,
+        "pi_" + "a" * 26,
+    )
+    async with client(full_stack, full_stack.ticket, jane) as ticket:
+        for tool, extra in [
+            ("get_ticket", {}),
+            ("get_upgrade_options", {}),
+            ("quote_upgrade", {"tier": "double_fun", "date": order["visit_date"]}),
+        ]:
+            theirs = await error(ticket, tool, ticket_number="TKT-JD0001", **extra)
+            missing = await error(ticket, tool, ticket_number=made_up_ticket, **extra)
+            assert theirs.startswith("TICKET_NOT_FOUND:"), theirs
+            assert shape(theirs, "TKT-JD0001") == shape(missing, made_up_ticket)
+        for tool, extra in [
+            ("get_upgrade_order", {}),
+            ("pay_upgrade", {"payment_method": "pm_card_visa", "idempotency_key": key()}),
+            ("cancel_upgrade", {"idempotency_key": key()}),
+        ]:
+            theirs = await error(ticket, tool, order_id=order["order_id"], **extra)
+            missing = await error(ticket, tool, order_id=made_up_order, **extra)
+            assert theirs.startswith("ORDER_NOT_FOUND:"), theirs
+            assert shape(theirs, order["order_id"]) == shape(missing, made_up_order)
+    async with client(full_stack, full_stack.payment, jane) as payment:
+        for tool, extra in [
+            ("get_payment_intent", {}),
+            (
+                "confirm_payment_intent",
+                {"payment_method": "pm_card_visa", "idempotency_key": key()},
+            ),
+        ]:
+            pi = order["payment_intent_id"]
+            theirs = await error(payment, tool, payment_intent_id=pi, **extra)
+            missing = await error(payment, tool, payment_intent_id=made_up_intent, **extra)
+            assert theirs.startswith("PAYMENT_INTENT_NOT_FOUND:"), theirs
+            assert shape(theirs, pi) == shape(missing, made_up_intent)
+    # Nothing Jane tried touched John's order or charged anything.
+    async with client(full_stack, full_stack.ticket, john) as ticket:
+        still = await ok(ticket, "get_upgrade_order", order_id=order["order_id"])
+        assert still["status"] == "awaiting_payment"
+        await ok(ticket, "cancel_upgrade", order_id=order["order_id"], idempotency_key=key())
+    assert (await intent(full_stack, order["payment_intent_id"]))["amount_received_cents"] == 0
+
+
+BUYERS = 200
+SEATS = 5
+
+
+async def test_200_buyers_race_for_5_seats(full_stack: FullStack) -> None:
+    run = uuid.uuid4().hex[:8]
+    race_date = date.today() + timedelta(days=50)
+    ops = full_stack.ops_token()
+    buyers: list[tuple[str, str]] = []  # (customer id, ticket number)
+    limit = anyio.Semaphore(20)
+
+    async def create(i: int) -> None:
+        async with limit, client(full_stack, full_stack.base.data, ops) as data:
+            customer = await ok(
+                data,
+                "create_customer",
+                email=f"race-{run}-{i}@example.com",
+                full_name=f"Racer {i}",
+                idempotency_key=f"race-{run}-c{i}",
+            )
+            ticket = await ok(
+                data,
+                "issue_ticket",
+                customer_id=customer["customer_id"],
+                ticket_type="general",
+                visit_date=race_date.isoformat(),
+                price_cents=4900,
+                idempotency_key=f"race-{run}-t{i}",
+            )
+            buyers.append((customer["customer_id"], ticket["ticket_number"]))
+
+    async with anyio.create_task_group() as tasks:
+        for i in range(BUYERS):
+            tasks.start_soon(create, i)
+    assert len(buyers) == BUYERS
+    async with client(full_stack, full_stack.base.data, ops) as data:
+        await ok(
+            data, "set_capacity", date=race_date.isoformat(), tier="double_fun", capacity=SEATS
+        )
+
+    go = anyio.Event()
+    all_ready = anyio.Event()
+    ready = 0
+    orders: list[tuple[str, dict[str, Any]]] = []
+    sold_out: list[str] = []
+    other: list[str] = []
+
+    def arrive() -> None:
+        nonlocal ready
+        ready += 1
+        if ready == BUYERS:
+            all_ready.set()
+
+    async def buy(customer: str, number: str) -> None:
+        arrived = False
+        try:
+            async with client(
+                full_stack, full_stack.ticket, full_stack.customer_token(customer)
+            ) as own:
+                arrived = True
+                arrive()
+                await go.wait()
+                result = await own.call_tool(
+                    "select_upgrade",
+                    {
+                        "ticket_number": number,
+                        "tier": "double_fun",
+                        "date": race_date.isoformat(),
+                        "idempotency_key": f"race-{run}-s-{number}",
+                    },
+                    raise_on_error=False,
+                )
+        except Exception as exc:  # every outcome is counted, none may be lost
+            other.append(f"{number}: {type(exc).__name__}: {exc}")
+            if not arrived:
+                arrive()
+            return
+        text = text_of(result)
+        if not result.is_error and result.structured_content is not None:
+            orders.append((customer, result.structured_content))
+        elif result.is_error and text.startswith("SOLD_OUT:"):
+            sold_out.append(text)
+        else:
+            other.append(f"{number}: {text}")
+
+    with anyio.fail_after(90):
+        async with anyio.create_task_group() as tasks:
+            for customer, number in buyers:
+                tasks.start_soon(buy, customer, number)
+            await all_ready.wait()
+            go.set()
+
+    assert other == []
+    assert len(orders) == SEATS
+    assert len(sold_out) == BUYERS - SEATS
+
+    for customer, order in orders:
+        async with client(full_stack, full_stack.ticket, full_stack.customer_token(customer)) as t:
+            paid = await ok(
+                t,
+                "pay_upgrade",
+                order_id=order["order_id"],
+                payment_method="pm_card_visa",
+                idempotency_key=key("pay"),
+            )
+        assert paid["order"]["status"] == "confirmed", paid
+
+    numbers = [number for _, number in buyers]
+    with psycopg.connect(full_stack.database_url) as conn:
+        rows = conn.execute(
+            "SELECT status, payment_intent_id FROM data.upgrade_orders"
+            " WHERE ticket_number = ANY(%s)",
+            (numbers,),
+        ).fetchall()
+        intents = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'succeeded')"
+            " FROM payment.payment_intents WHERE metadata->>'ticket_number' = ANY(%s)",
+            (numbers,),
+        ).fetchone()
+    assert sorted(status for status, _ in rows) == ["confirmed"] * SEATS
+    assert all(pi is not None for _, pi in rows)
+    assert intents == (SEATS, SEATS), "a payment intent was created without a seat"
+    async with client(full_stack, full_stack.base.data, ops) as data:
+        inventory = await ok(
+            data,
+            "get_date_inventory",
+            start_date=race_date.isoformat(),
+            end_date=race_date.isoformat(),
+            tier="double_fun",
+        )
+        integrity = await ok(data, "check_integrity")
+    assert integrity["ok"], integrity["violations"]
+    [day] = inventory["days"]
+    assert (day["sold"], day["seats_left"]) == (SEATS, 0), day
+
+
+async def test_a_payment_made_while_the_ticket_server_is_down_confirms_once_after_restart(
+    full_stack: FullStack,
+) -> None:
+    customer, email, number = await new_customer(full_stack)
+    token = full_stack.customer_token(customer)
+    order = await select(full_stack, token, number)
+    full_stack.ticket.kill()
+    try:
+        # The customer pays at the payment server; its webhook finds nobody home.
+        async with client(full_stack, full_stack.payment, token) as payment:
+            paid = await ok(
+                payment,
+                "confirm_payment_intent",
+                payment_intent_id=order["payment_intent_id"],
+                payment_method="pm_card_visa",
+                idempotency_key=key("pay"),
+            )
+        assert paid["status"] == "succeeded"
+        async with client(full_stack, full_stack.base.data, full_stack.ops_token()) as data:
+            pending = await ok(data, "get_order", order_id=order["order_id"])
+        assert pending["status"] == "awaiting_payment"
+
+        async def refused() -> bool:
+            return webhook_attempts(full_stack, order["payment_intent_id"])[0] >= 1
+
+        await wait_for(refused, "the webhook to find the ticket server down")
+    finally:
+        full_stack.restart_ticket()
+
+    async with client(full_stack, full_stack.base.data, full_stack.ops_token()) as data:
+
+        async def confirmed() -> bool:
+            got = await ok(data, "get_order", order_id=order["order_id"])
+            return bool(got["status"] == "confirmed")
+
+        await wait_for(confirmed, "the retried webhook to confirm the order")
+        final = await ok(data, "get_order", order_id=order["order_id"])
+    assert final["confirmation_code"]
+
+    async def delivered() -> bool:
+        return webhook_attempts(full_stack, order["payment_intent_id"])[1]
+
+    # Recorded by the payment server once the ticket server's answer is back.
+    await wait_for(delivered, "the payment server to record the webhook delivered")
+    assert webhook_attempts(full_stack, order["payment_intent_id"])[0] >= 2
+    charged = await intent(full_stack, order["payment_intent_id"])
+    assert charged["amount_received_cents"] == order["amount_cents"]
+    received = await settled_mail(full_stack, email, 1)
+    assert len(received) == 1, subjects(received)
+    assert final["confirmation_code"] in received[0].subject
