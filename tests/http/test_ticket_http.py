@@ -382,6 +382,16 @@ async def test_another_customers_ticket_order_and_intent_look_missing(
         for tool, extra in [
             ("get_ticket", {}),
             ("get_upgrade_options", {}),
+            ("check_upgrade_eligibility", {}),
+            ("get_availability_calendar", {"tier": "double_fun"}),
+            (
+                "select_upgrade",
+                {
+                    "tier": "double_fun",
+                    "date": order["visit_date"],
+                    "idempotency_key": key(),
+                },
+            ),
             ("quote_upgrade", {"tier": "double_fun", "date": order["visit_date"]}),
         ]:
             theirs = await error(ticket, tool, ticket_number="TKT-JD0001", **extra)
@@ -397,6 +407,10 @@ async def test_another_customers_ticket_order_and_intent_look_missing(
             missing = await error(ticket, tool, order_id=made_up_order, **extra)
             assert theirs.startswith("ORDER_NOT_FOUND:"), theirs
             assert shape(theirs, order["order_id"]) == shape(missing, made_up_order)
+        # Naming John outright is refused, not answered with his things.
+        for tool in ("list_my_tickets", "list_my_orders"):
+            refused = await error(ticket, tool, customer_id=JOHN)
+            assert refused.startswith("NOT_ALLOWED:"), refused
     async with client(full_stack, full_stack.payment, jane) as payment:
         for tool, extra in [
             ("get_payment_intent", {}),
