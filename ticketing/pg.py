@@ -219,7 +219,7 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
-def _check_reachable(path: Path, run_as: _RunAs) -> None:
+def _check_reachable(path: Path, run_as: _RunAs, what: str = "data directory") -> None:
     for parent in path.parents:
         info = parent.stat()
         if info.st_uid == run_as.uid:
@@ -231,8 +231,8 @@ def _check_reachable(path: Path, run_as: _RunAs) -> None:
         if not searchable:
             raise EmbeddedPostgresError(
                 f"PostgreSQL refuses to run as root, so it runs as user {run_as.name!r}, which "
-                f"cannot reach {path}: {parent} is not searchable by that user. Use a data "
-                f"directory elsewhere (e.g. under /var/tmp) or run `chmod o+x {parent}`."
+                f"cannot reach {path}: {parent} is not searchable by that user. Use a {what} "
+                f"elsewhere (e.g. under /var/tmp) or run `chmod o+x {parent}`."
             )
 
 
@@ -326,6 +326,10 @@ class EmbeddedPostgres:
         bin_dir = self._bin_dir or find_pg_bin()
         self._bin_dir = bin_dir
         run_as = _unprivileged_user() if os.geteuid() == 0 else None
+        if run_as is not None:
+            # Binaries inside a private directory (a wheel in a root-only checkout) cannot be
+            # run by the unprivileged user; say so rather than fail with EACCES from exec.
+            _check_reachable(bin_dir / "postgres", run_as, "PostgreSQL installation (PG_BIN)")
         if not self._persistent and self._data_dir.exists() and any(self._data_dir.iterdir()):
             raise EmbeddedPostgresError(
                 f"A throwaway cluster needs a new or empty directory, and it deletes it on stop; "

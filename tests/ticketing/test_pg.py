@@ -180,10 +180,17 @@ def test_pg_bin_without_binaries_names_what_to_install(tmp_path: Path) -> None:
 
 
 def test_without_a_system_install_the_wheel_binaries_run(tmp_path: Path) -> None:
-    bin_dir = find_pg_bin(env={}, pg_config=None, system_globs=())
-    assert bin_dir.parts[-3:] == ("pgserver", "pginstall", "bin")
+    wheel_bin = find_pg_bin(env={}, pg_config=None, system_globs=())
+    assert wheel_bin.parts[-3:] == ("pgserver", "pginstall", "bin")
     base = Path(tempfile.mkdtemp(prefix="ticketing-wheel-pg-"))
     base.chmod(0o755)
+    # A copy in a directory anyone may enter: as root the server runs as another user, who
+    # cannot enter a private checkout (CI clones into one); that case has its own test below.
+    # The wheel's binaries find their libraries at $ORIGIN/../../../pgserver.libs.
+    site = wheel_bin.parents[2]
+    for part in ("pgserver", "pgserver.libs"):
+        shutil.copytree(site / part, base / "site" / part)
+    bin_dir = base / "site" / "pgserver" / "pginstall" / "bin"
     try:
         server = EmbeddedPostgres(base / "cluster", persistent=False, bin_dir=bin_dir)
         with server, psycopg.connect(server.url()) as conn:
@@ -192,6 +199,22 @@ def test_without_a_system_install_the_wheel_binaries_run(tmp_path: Path) -> None
         assert row[0].startswith("16.")
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server to another user")
+def test_binaries_the_server_user_cannot_reach_are_named(tmp_path: Path) -> None:
+    private = Path(tempfile.mkdtemp(prefix="ticketing-private-bin-"))  # mode 0700
+    shared = Path(tempfile.mkdtemp(prefix="ticketing-shared-data-"))
+    shared.chmod(0o755)
+    try:
+        bin_dir = make_bin_dir(private / "bin")
+        server = EmbeddedPostgres(shared / "cluster", persistent=False, bin_dir=bin_dir)
+        with pytest.raises(EmbeddedPostgresError, match="PostgreSQL installation") as caught:
+            server.start()
+        assert str(private) in str(caught.value)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 def test_find_pg_bin_search_order(tmp_path: Path) -> None:
