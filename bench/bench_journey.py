@@ -1,0 +1,629 @@
+"""How fast is a whole upgrade journey on the ticket server, with no LLM in the loop?
+
+``python -m bench.bench_journey [--seconds 20] [--customers 8] [--tickets 80] [--warmup 2]``
+
+Starts the whole stack as ``ticketing run`` (what ``make run`` runs) in a throwaway working
+directory, with a free port for every service and no ``DATABASE_URL`` (so its own embedded
+PostgreSQL), waits for "Ready." and stops it with SIGTERM at the end (also on Ctrl-C or SIGTERM).
+
+Setup, not timed: with an ``ops`` token on the data server, ``--customers`` customers
+(``create_customer``) and ``--tickets`` active general tickets each (``issue_ticket``, visit date
+30 days out), 8 calls at a time. Then every customer, with its own customer token and its own
+keep-alive ``httpx.AsyncClient`` (one connection), repeatedly upgrades a fresh ticket:
+``list_my_tickets`` -> ``get_upgrade_options`` -> ``get_availability_calendar`` (standard) ->
+``select_upgrade`` (dates taken round-robin over the calendar, so no date sells out; a unique
+idempotency key) -> ``pay_upgrade`` (``pm_card_visa``) -> the order must be confirmed.
+
+The calls are raw JSON-RPC ``tools/call`` POSTs at protocol version 2026-07-28 (what fastmcp's
+``Client`` negotiates: the envelope in ``params._meta`` and the ``Mcp-Method``/``Mcp-Name``
+headers), not fastmcp's ``Client``: the load generator shares the 2 cores with the servers, and
+the raw client spends far less CPU per call, so the figures are the servers' rather than the
+client library's. Every answer must be HTTP 200, not ``isError``, and what the journey expects;
+anything else fails the run (exit 1).
+
+``--warmup`` journeys per customer first (they include the ticket server fetching its own
+tokens from the identity provider and opening its pools), then customers start journeys for
+``--seconds`` and finish the ones in flight. Printed: journeys/s, p50/p99 journey latency, p50
+(and p99) of each step, the comparison with the prototype (~30 s per journey with its LLM) and
+the aim (p50 < 100 ms), and the CPU seconds per journey of each server process of the stack
+(``/proc/<pid>/stat`` utime+stime, before and after the measured window).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import math
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from mcp_types import (
+    CLIENT_CAPABILITIES_META_KEY,
+    CLIENT_INFO_META_KEY,
+    PROTOCOL_VERSION_META_KEY,
+)
+from mcp_types.version import LATEST_MODERN_VERSION
+
+from bench.bench_get_ticket import _free_ports, _raise_on_term, say
+from servers.core.scopes import CUSTOMER_SCOPES, OPS_SCOPES
+from servers.core.settings import canonical_issuer
+from servers.devidp.keys import SigningKey, load_or_create_signing_key
+from servers.devidp.tokens import mint_access_token
+from ticketing.procs import descendants, parent_death_signal, tail
+
+REPO = Path(__file__).resolve().parents[1]
+TIER = "standard"
+STEPS = (
+    "list_my_tickets",
+    "get_upgrade_options",
+    "get_availability_calendar",
+    "select_upgrade",
+    "pay_upgrade",
+)
+PROTOTYPE_SECONDS = 30.0  # the prototype's journey, driven by its LLM
+AIM_P50_MS = 100.0  # the issue's aim for the journey's p50
+READY_TIMEOUT = 180.0
+SETUP_CONCURRENCY = 8
+# Variables of the calling shell that would change what ``ticketing run`` starts.
+DROPPED_PREFIXES = (
+    "DATABASE_URL",
+    "TICKETING_",
+    "IDP_",
+    "DATA_",
+    "TICKET_",
+    "PAYMENT_",
+    "NOTIFY_",
+    "MAIL_SINK_",
+    "DEV_MODE",
+    "PYTHONPATH",
+)
+
+
+class JourneyFailed(Exception):
+    """An answer that is not what the journey needs: the run fails."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_journey",
+        description="Benchmark the whole upgrade journey on the ticket server (no LLM).",
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds")
+    parser.add_argument("--customers", type=int, default=8, help="concurrent customers")
+    parser.add_argument(
+        "--tickets", type=int, default=80, help="active general tickets issued per customer"
+    )
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up journeys per customer")
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the working directory and its logs"
+    )
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.customers < 1 or args.warmup < 0:
+        parser.error("--seconds must be > 0, --customers >= 1, --warmup >= 0")
+    if args.tickets <= args.warmup:
+        parser.error("--tickets must exceed --warmup")
+    return args
+
+
+# --------------------------------------------------------------------------------------------
+# The stack: `ticketing run` in a throwaway working directory
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    ports: dict[str, int]
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def output(self) -> Path:
+        return self.workdir / "run.out"
+
+    def url(self, variable: str) -> str:
+        return f"http://127.0.0.1:{self.ports[variable]}/mcp"
+
+    @property
+    def issuer(self) -> str:
+        return canonical_issuer(f"http://127.0.0.1:{self.ports['IDP_PORT']}")
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_PREFIXES)}
+        env.update({name: str(port) for name, port in self.ports.items()})
+        env["PYTHONPATH"] = str(REPO)
+        env["PYTHONUNBUFFERED"] = "1"
+        with self.output.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ticketing.cli", "run"],
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # Its own session: Ctrl-C reaches only this process, which then stops the stack
+                # with one SIGTERM; and the stack gets SIGTERM should this process die.
+                start_new_session=True,
+                preexec_fn=parent_death_signal(),
+            )
+
+    def text(self) -> str:
+        try:
+            return self.output.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + READY_TIMEOUT
+        while "Ready." not in self.text():
+            if self.proc.poll() is not None:
+                raise SystemExit(
+                    f"`ticketing run` exited with status {self.proc.returncode}:\n"
+                    f"{tail(self.output, 40)}"
+                )
+            if time.monotonic() > deadline:
+                raise SystemExit(f"`ticketing run` not ready after {READY_TIMEOUT:.0f} s")
+            time.sleep(0.1)
+
+    def check_alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise SystemExit(
+                f"`ticketing run` stopped (status {self.proc.returncode}):\n{tail(self.output)}"
+            )
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            say("    `ticketing run` did not stop within 60 s of SIGTERM; killing it")
+            self.proc.kill()
+            self.proc.wait()
+
+
+# --------------------------------------------------------------------------------------------
+# CPU of the stack's processes, from /proc (Linux)
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[str, list[str]] | None:
+    """The command name and the fields after it of /proc/<pid>/stat."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def process_name(pid: int, run_pid: int) -> str | None:
+    """Which part of the stack ``pid`` is: ``servers.data``, ``postgres``...; None if none."""
+    if pid == run_pid:
+        return "ticketing run"
+    stat = _stat(pid)
+    if stat is None:
+        return None
+    if stat[0] == "postgres":
+        return "postgres"
+    argv = _cmdline(pid)
+    for flag, module in itertools.pairwise(argv):
+        if flag == "-m" and (module.startswith("servers.") or module == "ticketing.mailsink"):
+            return module
+    return None
+
+
+def cpu_by_process(run_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each part of the stack. For PostgreSQL: all its
+    processes, plus the children it has reaped (backends that have exited)."""
+    ticks: dict[str, int] = {}
+    for pid in {run_pid, *descendants(run_pid)}:
+        name = process_name(pid, run_pid)
+        stat = _stat(pid)
+        if name is None or stat is None:
+            continue
+        fields = stat[1]
+        used = int(fields[11]) + int(fields[12])  # utime, stime
+        if name == "postgres":
+            used += int(fields[13]) + int(fields[14])  # cutime, cstime
+        ticks[name] = ticks.get(name, 0) + used
+    return {name: value / _TICK for name, value in ticks.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Raw JSON-RPC tools/call
+
+
+class Mcp:
+    """Raw ``tools/call`` POSTs on one keep-alive connection, as one caller (its token)."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.token = token
+        self.ids = itertools.count(1)
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        self.http = httpx.AsyncClient(timeout=60.0, trust_env=False, limits=limits)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        """The tool's structured result; JourneyFailed for anything but a successful one."""
+        body = {
+            "jsonrpc": "2.0",
+            "id": next(self.ids),
+            "method": "tools/call",
+            "params": {
+                "name": tool,
+                "arguments": arguments,
+                "_meta": {
+                    PROTOCOL_VERSION_META_KEY: LATEST_MODERN_VERSION,
+                    CLIENT_CAPABILITIES_META_KEY: {},
+                    CLIENT_INFO_META_KEY: {"name": "bench_journey", "version": "1"},
+                },
+            },
+        }
+        headers = {
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+            "MCP-Protocol-Version": LATEST_MODERN_VERSION,
+            "Mcp-Method": "tools/call",
+            "Mcp-Name": tool,
+            "Authorization": f"Bearer {self.token}",
+        }
+        try:
+            response = await self.http.post(self.url, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise JourneyFailed(f"{tool}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise JourneyFailed(f"{tool}: HTTP {response.status_code}: {response.text[:300]}")
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise JourneyFailed(f"{tool}: not JSON: {response.text[:300]}") from exc
+        if not isinstance(payload, dict) or "error" in payload:
+            raise JourneyFailed(f"{tool}: JSON-RPC error: {response.text[:300]}")
+        result = payload.get("result")
+        if not isinstance(result, dict) or result.get("isError"):
+            raise JourneyFailed(f"{tool}: tool error: {json.dumps(result)[:400]}")
+        structured = result.get("structuredContent")
+        if not isinstance(structured, dict):
+            raise JourneyFailed(f"{tool}: no structured result: {json.dumps(result)[:300]}")
+        return structured
+
+
+def expect(condition: bool, what: str, answer: object) -> None:
+    if not condition:
+        raise JourneyFailed(f"{what}: {json.dumps(answer, default=str)[:400]}")
+
+
+# --------------------------------------------------------------------------------------------
+# Setup (not timed)
+
+
+@dataclass
+class Customer:
+    customer_id: str
+    tickets: list[str]
+
+
+async def create_customers(stack: Stack, ops: str, count: int, tickets: int) -> list[Customer]:
+    data = Mcp(stack.url("DATA_PORT"), ops)
+    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
+    visit = (date.today() + timedelta(days=30)).isoformat()
+    run = uuid.uuid4().hex[:8]
+
+    async def call(tool: str, **arguments: Any) -> dict[str, Any]:
+        async with gate:
+            return await data.call(tool, **arguments)
+
+    async def customer(index: int) -> Customer:
+        created = await call(
+            "create_customer",
+            email=f"bench-{run}-{index}@example.com",
+            full_name=f"Bench Customer {index}",
+            idempotency_key=f"bench-customer-{run}-{index}",
+        )
+        customer_id = str(created["customer_id"])
+        issued = await asyncio.gather(
+            *(
+                call(
+                    "issue_ticket",
+                    customer_id=customer_id,
+                    ticket_type="general",
+                    visit_date=visit,
+                    price_cents=4900,
+                    idempotency_key=f"bench-ticket-{run}-{index}-{n}",
+                )
+                for n in range(tickets)
+            )
+        )
+        return Customer(customer_id, [str(t["ticket_number"]) for t in issued])
+
+    try:
+        return list(await asyncio.gather(*(customer(i) for i in range(count))))
+    finally:
+        await data.close()
+
+
+# --------------------------------------------------------------------------------------------
+# The journey
+
+
+@dataclass
+class Results:
+    journeys: list[float] = field(default_factory=list)
+    steps: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STEPS})
+
+
+class DatePicker:
+    """Dates for select_upgrade, round-robin over the calendar's days with seats to spare."""
+
+    def __init__(self) -> None:
+        self.turn = itertools.count()
+
+    def pick(self, calendar: dict[str, Any]) -> str:
+        days = [d for d in calendar["days"] if d["available"] and d["seats_left"] > 10]
+        expect(bool(days), "no date in the calendar has seats to spare", calendar)
+        return str(days[next(self.turn) % len(days)]["date"])
+
+
+async def journey(mcp: Mcp, ticket_number: str, dates: DatePicker, results: Results | None) -> None:
+    """One upgrade of ``ticket_number`` to Standard, paid with pm_card_visa; its latencies are
+    added to ``results`` (None during the warm-up)."""
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+
+    async def step(tool: str, **arguments: Any) -> dict[str, Any]:
+        start = time.perf_counter()
+        answer = await mcp.call(tool, **arguments)
+        timings[tool] = time.perf_counter() - start
+        return answer
+
+    mine = await step("list_my_tickets")
+    listed = {t["ticket_number"]: t for t in mine["tickets"]}
+    expect(ticket_number in listed, f"{ticket_number} not listed", mine)
+    expect(listed[ticket_number]["upgrade_tier"] is None, "ticket already upgraded", mine)
+    options = await step("get_upgrade_options", ticket_number=ticket_number)
+    standard = next((o for o in options["tiers"] if o["tier"] == TIER), None)
+    expect(standard is not None and standard["available"], "standard not available", options)
+    calendar = await step("get_availability_calendar", ticket_number=ticket_number, tier=TIER)
+    day = dates.pick(calendar)
+    order = await step(
+        "select_upgrade",
+        ticket_number=ticket_number,
+        tier=TIER,
+        date=day,
+        idempotency_key=f"bench-select-{uuid.uuid4().hex}",
+    )
+    expect(order["status"] == "awaiting_payment", "select_upgrade did not hold a seat", order)
+    paid = await step(
+        "pay_upgrade",
+        order_id=order["order_id"],
+        payment_method="pm_card_visa",
+        idempotency_key=f"bench-pay-{uuid.uuid4().hex}",
+    )
+    expect(paid["payment_status"] == "succeeded", "payment did not succeed", paid)
+    expect(paid["order"]["status"] == "confirmed", "order not confirmed", paid)
+    expect(bool(paid["order"].get("confirmation_code")), "no confirmation code", paid)
+    if results is not None:
+        results.journeys.append(time.perf_counter() - began)
+        for tool, seconds in timings.items():
+            results.steps[tool].append(seconds)
+
+
+@dataclass
+class Measured:
+    results: Results
+    wall: float
+    cpu: dict[str, float]
+    client_cpu: float
+    listed: int
+
+
+async def measure(stack: Stack, args: argparse.Namespace, customers: list[Customer]) -> Measured:
+    assert stack.proc is not None
+    key = load_or_create_signing_key(stack.workdir / ".dev" / "idp")
+    clients = [Mcp(stack.url("TICKET_PORT"), customer_token(stack, key, c)) for c in customers]
+    dates = DatePicker()
+    pools = [list(reversed(c.tickets)) for c in customers]
+    try:
+        say(f"==> Warm-up: {args.warmup} journeys per customer")
+        started = time.perf_counter()
+
+        async def warm(mcp: Mcp, pool: list[str]) -> None:
+            for _ in range(args.warmup):
+                await journey(mcp, pool.pop(), dates, None)
+
+        await asyncio.gather(*(warm(m, p) for m, p in zip(clients, pools, strict=True)))
+        say(f"    {time.perf_counter() - started:.1f} s")
+        stack.check_alive()
+
+        say(f"==> Measuring: {len(customers)} customers for {args.seconds:g} s")
+        results = Results()
+        cpu_before = cpu_by_process(stack.proc.pid)
+        client_before = time.process_time()
+        t0 = time.perf_counter()
+        end = t0 + args.seconds
+
+        async def customer(mcp: Mcp, pool: list[str]) -> None:
+            while time.perf_counter() < end:
+                if not pool:
+                    raise JourneyFailed(
+                        "a customer ran out of fresh tickets before the end; raise --tickets"
+                    )
+                await journey(mcp, pool.pop(), dates, results)
+
+        await asyncio.gather(*(customer(m, p) for m, p in zip(clients, pools, strict=True)))
+        wall = time.perf_counter() - t0
+        cpu_after = cpu_by_process(stack.proc.pid)
+        client_cpu = time.process_time() - client_before
+        stack.check_alive()
+        cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+        listed = len((await clients[0].call("list_my_tickets"))["tickets"])
+        return Measured(results, wall, cpu, client_cpu, listed)
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+
+
+def customer_token(stack: Stack, key: SigningKey, customer: Customer) -> str:
+    """What the web app's login gives a customer."""
+    return mint_access_token(
+        key=key,
+        issuer=stack.issuer,
+        sub=customer.customer_id,
+        client_id="web",
+        scopes=CUSTOMER_SCOPES,
+        ttl=6 * 3600,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+
+def percentile_ms(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return 1000 * ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def report(measured: Measured, args: argparse.Namespace) -> None:
+    results = measured.results
+    count = len(results.journeys)
+    rate = count / measured.wall
+    p50, p99 = percentile_ms(results.journeys, 50), percentile_ms(results.journeys, 99)
+    say()
+    say(
+        f"    journeys/s {rate:7.1f}    p50 {p50:7.1f} ms    p99 {p99:7.1f} ms"
+        f"    ({count} journeys in {measured.wall:.1f} s, {args.customers} customers)"
+    )
+    say()
+    say(f"    {'step':<28}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'share':>8}")
+    total_mean = statistics.fmean(results.journeys)
+    for step in STEPS:
+        values = results.steps[step]
+        mean = statistics.fmean(values)
+        say(
+            f"    {step:<28}{percentile_ms(values, 50):9.1f}{percentile_ms(values, 99):9.1f}"
+            f"{1000 * mean:9.1f}{mean / total_mean:8.0%}"
+        )
+    say(f"    (list_my_tickets lists {measured.listed} tickets per customer at the end)")
+    say()
+    say(
+        f"    vs the prototype (~{PROTOTYPE_SECONDS:.0f} s per journey with its LLM): "
+        f"p50 is {PROTOTYPE_SECONDS * 1000 / p50:,.0f}x shorter"
+    )
+    verdict = "met" if p50 < AIM_P50_MS else "NOT met"
+    say(
+        f"    vs the aim (p50 < {AIM_P50_MS:.0f} ms on this {os.cpu_count()}-core machine): "
+        f"{verdict} (p50 {p50:.1f} ms, {p50 / AIM_P50_MS:.2f}x the aim)"
+    )
+    say()
+    say("    CPU per journey, by process (utime+stime over the measured window):")
+    cores = os.cpu_count() or 1
+    rows = sorted(measured.cpu.items(), key=lambda item: -item[1])
+    rows.append(("load generator (this)", measured.client_cpu))
+    total = sum(seconds for _, seconds in rows)
+    for name, seconds in rows:
+        say(
+            f"    {name:<28}{1000 * seconds / count:8.1f} ms/journey"
+            f"{seconds / measured.wall:8.2f} cores{seconds / total:8.0%}"
+        )
+    say(
+        f"    {'total':<28}{1000 * total / count:8.1f} ms/journey"
+        f"{total / measured.wall:8.2f} cores of {cores}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_on_term)
+    # Reachable by the unprivileged user PostgreSQL runs as when this runs as root.
+    workdir = Path(tempfile.mkdtemp(prefix="bench-journey-"))
+    workdir.chmod(0o755)
+    names = (
+        "IDP_PORT",
+        "DATA_PORT",
+        "TICKET_PORT",
+        "PAYMENT_PORT",
+        "NOTIFY_PORT",
+        "MAIL_SINK_PORT",
+        "MAIL_SINK_HTTP_PORT",
+    )
+    stack = Stack(workdir, dict(zip(names, _free_ports(len(names)), strict=True)))
+    code = 1
+    try:
+        code = _run(args, stack)
+    except KeyboardInterrupt:
+        say("\nInterrupted; stopping the stack.")
+        code = 130
+    except JourneyFailed as exc:
+        say()
+        say("!" * 78)
+        say(f"FAILED: {exc}")
+        say("!" * 78)
+        code = 1
+    finally:
+        say("==> Stopping the stack (SIGTERM)")
+        stack.stop()
+    if code == 0 and not args.keep_logs:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        say(f"The stack's output and logs are in {workdir} (run.out, .dev/logs/)")
+    return code
+
+
+def _run(args: argparse.Namespace, stack: Stack) -> int:
+    say(
+        f"Upgrade journey benchmark: {args.customers} customers, {args.seconds:g} s measured, "
+        f"raw JSON-RPC at {LATEST_MODERN_VERSION}, no LLM"
+    )
+    say(f"==> Starting `ticketing run` in {stack.workdir}")
+    started = time.perf_counter()
+    stack.start()
+    stack.wait_ready()
+    say(f"    ready in {time.perf_counter() - started:.1f} s")
+    key = load_or_create_signing_key(stack.workdir / ".dev" / "idp")
+    ops = mint_access_token(
+        key=key, issuer=stack.issuer, sub="ops", client_id="ops", scopes=OPS_SCOPES, ttl=6 * 3600
+    )
+    say(
+        f"==> Setup: {args.customers} customers, {args.tickets} general tickets each "
+        f"({SETUP_CONCURRENCY} calls at a time)"
+    )
+    started = time.perf_counter()
+    customers = asyncio.run(create_customers(stack, ops, args.customers, args.tickets))
+    say(f"    {time.perf_counter() - started:.1f} s")
+    measured = asyncio.run(measure(stack, args, customers))
+    report(measured, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
