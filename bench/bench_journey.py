@@ -1,6 +1,6 @@
 """How fast is a whole upgrade journey on the ticket server, with no LLM in the loop?
 
-``python -m bench.bench_journey [--seconds 20] [--customers 8] [--tickets 80] [--warmup 2]``
+``python -m bench.bench_journey [--seconds 20] [--customers 8] [--tickets N] [--warmup 2]``
 
 Starts the whole stack as ``ticketing run`` (what ``make run`` runs) in a throwaway working
 directory, with a free port for every service and no ``DATABASE_URL`` (so its own embedded
@@ -8,8 +8,9 @@ PostgreSQL), waits for "Ready." and stops it with SIGTERM at the end (also on Ct
 
 Setup, not timed: with an ``ops`` token on the data server, ``--customers`` customers
 (``create_customer``) and ``--tickets`` active general tickets each (``issue_ticket``, visit date
-30 days out), 8 calls at a time. Then every customer, with its own customer token and its own
-keep-alive ``httpx.AsyncClient`` (one connection), repeatedly upgrades a fresh ticket:
+30 days out; by default enough for 30 journeys/s), 8 calls at a time. Then every customer, with
+its own customer token and its own keep-alive ``httpx.AsyncClient`` (one connection), repeatedly
+upgrades a fresh ticket:
 ``list_my_tickets`` -> ``get_upgrade_options`` -> ``get_availability_calendar`` (standard) ->
 ``select_upgrade`` (dates taken round-robin over the calendar, so no date sells out; a unique
 idempotency key) -> ``pay_upgrade`` (``pm_card_visa``) -> the order must be confirmed.
@@ -78,6 +79,9 @@ PROTOTYPE_SECONDS = 30.0  # the prototype's journey, driven by its LLM
 AIM_P50_MS = 100.0  # the issue's aim for the journey's p50
 READY_TIMEOUT = 180.0
 SETUP_CONCURRENCY = 8
+# Journeys/s the default --tickets leaves room for; every listed ticket costs list_my_tickets a
+# little, so not far more than is needed.
+MAX_RATE = 30
 # Variables of the calling shell that would change what ``ticketing run`` starts.
 DROPPED_PREFIXES = (
     "DATABASE_URL",
@@ -105,7 +109,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds")
     parser.add_argument("--customers", type=int, default=8, help="concurrent customers")
     parser.add_argument(
-        "--tickets", type=int, default=80, help="active general tickets issued per customer"
+        "--tickets",
+        type=int,
+        default=None,
+        help="active general tickets issued per customer (default: enough for "
+        f"{MAX_RATE} journeys/s, 82 at 8 customers for 20 s)",
     )
     parser.add_argument("--warmup", type=int, default=2, help="warm-up journeys per customer")
     parser.add_argument(
@@ -114,6 +122,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.customers < 1 or args.warmup < 0:
         parser.error("--seconds must be > 0, --customers >= 1, --warmup >= 0")
+    if args.tickets is None:
+        args.tickets = args.warmup + math.ceil(MAX_RATE * args.seconds / args.customers) + 5
     if args.tickets <= args.warmup:
         parser.error("--tickets must exceed --warmup")
     return args
@@ -217,6 +227,13 @@ def _cmdline(pid: int) -> list[str]:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return []
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every process on the machine has used so far (all cores; /proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _TICK
 
 
 def process_name(pid: int, run_pid: int) -> str | None:
@@ -440,6 +457,7 @@ class Measured:
     wall: float
     cpu: dict[str, float]
     client_cpu: float
+    machine_cpu: float
     listed: int
 
 
@@ -465,6 +483,7 @@ async def measure(stack: Stack, args: argparse.Namespace, customers: list[Custom
         results = Results()
         cpu_before = cpu_by_process(stack.proc.pid)
         client_before = time.process_time()
+        machine_before = machine_busy_seconds()
         t0 = time.perf_counter()
         end = t0 + args.seconds
 
@@ -480,10 +499,11 @@ async def measure(stack: Stack, args: argparse.Namespace, customers: list[Custom
         wall = time.perf_counter() - t0
         cpu_after = cpu_by_process(stack.proc.pid)
         client_cpu = time.process_time() - client_before
+        machine_cpu = machine_busy_seconds() - machine_before
         stack.check_alive()
         cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
         listed = len((await clients[0].call("list_my_tickets"))["tickets"])
-        return Measured(results, wall, cpu, client_cpu, listed)
+        return Measured(results, wall, cpu, client_cpu, machine_cpu, listed)
     finally:
         await asyncio.gather(*(c.close() for c in clients))
 
@@ -554,6 +574,11 @@ def report(measured: Measured, args: argparse.Namespace) -> None:
     say(
         f"    {'total':<28}{1000 * total / count:8.1f} ms/journey"
         f"{total / measured.wall:8.2f} cores of {cores}"
+    )
+    other = max(0.0, measured.machine_cpu - total)
+    say(
+        f"    {'other processes (machine)':<28}{'':>19}{other / measured.wall:8.2f} cores"
+        "    (anything else running skews these figures)"
     )
 
 
