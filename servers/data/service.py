@@ -6,12 +6,9 @@ It knows nothing of MCP: it takes plain, already-validated values and returns re
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
 
 from servers.core.db import UNIQUE_VIOLATION, Database, DatabaseError, Transaction
 from servers.core.errors import NOT_FOUND, DomainError, invalid_argument
@@ -55,7 +52,6 @@ MAX_INVENTORY_DAYS = 366
 MAX_LIST = 500
 
 Clock = Callable[[], datetime]
-M = TypeVar("M", bound=BaseModel)
 
 
 def utc_now() -> datetime:
@@ -83,20 +79,6 @@ class DataService:
     capacity: CapacityDefaults = field(default_factory=CapacityDefaults)
     idempotency: IdempotencyStore = field(default_factory=lambda: IdempotencyStore("data"))
 
-    async def _once(
-        self,
-        *,
-        caller: str,
-        tool: str,
-        key: str,
-        arguments: dict[str, Any],
-        model: type[M],
-        work: Callable[[Transaction], Awaitable[M]],
-    ) -> M:
-        return await self.idempotency.run_once(
-            self.db, caller=caller, tool=tool, key=key, arguments=arguments, model=model, work=work
-        )
-
     # Customers --------------------------------------------------------------------------------
 
     async def find_customer(self, email: str) -> Customer:
@@ -121,7 +103,8 @@ class DataService:
                 raise DomainError(EMAIL_TAKEN, f"a customer with e-mail {email} already exists")
             return created
 
-        return await self._once(
+        return await self.idempotency.run_once(
+            self.db,
             caller=caller,
             tool="create_customer",
             key=idempotency_key,
@@ -180,7 +163,8 @@ class DataService:
                     return created
             raise RuntimeError("could not draw a free ticket number")
 
-        return await self._once(
+        return await self.idempotency.run_once(
+            self.db,
             caller=caller,
             tool="issue_ticket",
             key=idempotency_key,
@@ -282,7 +266,8 @@ class DataService:
                     raise _order_exists(ticket_number) from None
                 raise
 
-        return await self._once(
+        return await self.idempotency.run_once(
+            self.db,
             caller=caller,
             tool="reserve_upgrade",
             key=idempotency_key,

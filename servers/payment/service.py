@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -52,7 +52,6 @@ INVALID_AMOUNT = "INVALID_AMOUNT"
 MAX_EVENTS = 100
 
 Clock = Callable[[], datetime]
-M = TypeVar("M", bound=BaseModel)
 
 
 def utc_now() -> datetime:
@@ -103,26 +102,6 @@ class PaymentService:
     clock: Clock = utc_now
     faults: Faults = field(default_factory=Faults)
     idempotency: IdempotencyStore = field(default_factory=lambda: IdempotencyStore("payment"))
-
-    async def _once(
-        self,
-        *,
-        caller: Caller,
-        tool: str,
-        key: str,
-        arguments: dict[str, Any],
-        model: type[M],
-        work: Callable[[Transaction], Awaitable[M]],
-    ) -> M:
-        return await self.idempotency.run_once(
-            self.db,
-            caller=caller.namespace,
-            tool=tool,
-            key=key,
-            arguments=arguments,
-            model=model,
-            work=work,
-        )
 
     # Payment methods --------------------------------------------------------------------------
 
@@ -204,8 +183,9 @@ class PaymentService:
             )
             return await self._reread(tx, intent_id)
 
-        return await self._once(
-            caller=caller,
+        return await self.idempotency.run_once(
+            self.db,
+            caller=caller.namespace,
             tool="create_payment_intent",
             key=idempotency_key,
             arguments=arguments,
@@ -258,8 +238,9 @@ class PaymentService:
                 return await self._reread(tx, intent.id)
             return await self._charge(tx, intent, method, now)
 
-        return await self._once(
-            caller=caller,
+        return await self.idempotency.run_once(
+            self.db,
+            caller=caller.namespace,
             tool="confirm_payment_intent",
             key=idempotency_key,
             arguments={
@@ -352,8 +333,9 @@ class PaymentService:
             await self._event(tx, "payment_intent.canceled", after, after, now)
             return after
 
-        return await self._once(
-            caller=caller,
+        return await self.idempotency.run_once(
+            self.db,
+            caller=caller.namespace,
             tool="cancel_payment_intent",
             key=idempotency_key,
             arguments={"payment_intent_id": payment_intent_id},
@@ -414,8 +396,9 @@ class PaymentService:
             await self._event(tx, "charge.refunded", await self._reread(tx, intent.id), refund, now)
             return refund
 
-        return await self._once(
-            caller=caller,
+        return await self.idempotency.run_once(
+            self.db,
+            caller=caller.namespace,
             tool="create_refund",
             key=idempotency_key,
             arguments={
