@@ -14,13 +14,12 @@ import string
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import mcp_types
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import FastMCPTransport
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
@@ -28,9 +27,9 @@ from servers.core.db import CHECK_VIOLATION, Database, DatabaseError, fetch_valu
 from servers.data.seed import CUSTOMERS, seed, seed_id
 from servers.data.server import build_server
 from servers.data.service import DataService
+from tests.hypothesis_examples import EXAMPLES, examples
 
 MCPClient = Client[FastMCPTransport]
-T = TypeVar("T")
 
 TABLES = ("customers", "tickets", "upgrade_orders", "daily_capacity", "idempotency_keys")
 READ_TOOLS = {
@@ -47,7 +46,6 @@ READ_TOOLS = {
 # (``from_schema(..., custom_formats=...)``) or it would silently generate plain text.
 NATIVE_FORMATS = {"date", "email"}
 CODE = re.compile(r"^[A-Z][A-Z_]+: ")
-EXAMPLES = 25
 
 JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
     st.none()
@@ -60,31 +58,6 @@ JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
     ),
     max_leaves=6,
 )
-
-
-def examples(strategy: st.SearchStrategy[T], n: int = EXAMPLES) -> list[T]:
-    """Up to ``n`` values of a strategy, the same ones on every run."""
-    found: list[T] = []
-
-    @settings(
-        max_examples=n,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-            HealthCheck.filter_too_much,
-        ],
-    )
-    @given(strategy)
-    def collect(value: T) -> None:
-        found.append(value)
-
-    collect()
-    assert found, "the strategy generated nothing"
-    return found
 
 
 FINGERPRINT_SQL = "SELECT " + ", ".join(
