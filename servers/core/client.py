@@ -1,24 +1,31 @@
-"""Calling another MCP server as a service, with this service's own client-credentials token.
+"""Calling another MCP server's tools as a service.
 
-FastMCP's ``ClientCredentialsOAuthProvider`` does the OAuth part: it discovers the token endpoint
-from the server's RFC 9728 metadata, fetches a token, caches it until it expires and fetches a
-new one then or on a ``401``. This module adds what every caller of our servers needs on top:
-one long-lived session per server, and the remote ``CODE: message`` tool errors turned back into
-exceptions that carry the code.
+Two clients with one surface (:class:`ToolCaller`): :class:`HttpServiceClient`, how our servers
+reach each other over HTTP with their own client-credentials token, and :class:`ServiceClient`,
+which wraps any FastMCP client (tests bind one in memory to a server). Both turn a remote
+``CODE: message`` tool error back into a :class:`RemoteToolError` that carries the code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
+import httpx
 from fastmcp import Client
-from fastmcp.client.auth import ClientCredentialsOAuthProvider
+from mcp_types import (
+    CLIENT_CAPABILITIES_META_KEY,
+    CLIENT_INFO_META_KEY,
+    PROTOCOL_VERSION_META_KEY,
+)
+from mcp_types.version import LATEST_MODERN_VERSION
 
-from .errors import DomainError, split_code
+from .errors import UNAVAILABLE, DomainError, split_code
 
 
 class RemoteToolError(DomainError):
@@ -36,13 +43,19 @@ def parse_tool_error(tool: str, text: str) -> RemoteToolError:
     return RemoteToolError(tool, *coded)
 
 
-class ServiceClient:
-    """A session with one MCP server, whose tools it calls and whose refusals it raises.
+class ToolCaller(Protocol):
+    """What the gateways of a server need of a client of another server."""
 
-    Use as an async context manager for the lifetime of the calling server; calls may run
-    concurrently over the one session. The session opens on the first call, so a server starts
-    even while the servers it calls are still starting. :meth:`over_http` is how servers reach
-    each other; tests may pass any FastMCP client, such as one bound in memory to a server.
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The tool's structured result; a refused call raises :class:`RemoteToolError`."""
+        ...
+
+
+class ServiceClient:
+    """A session with one MCP server through a FastMCP client (tests bind one in memory).
+
+    Use as an async context manager; calls may run concurrently over the one session, which
+    opens on the first call.
     """
 
     def __init__(self, client: Client[Any]):
@@ -50,29 +63,6 @@ class ServiceClient:
         self._session = AsyncExitStack()
         self._opened = False
         self._opening = asyncio.Lock()
-
-    @classmethod
-    def over_http(
-        cls,
-        url: str,
-        *,
-        issuer: str,
-        client_id: str,
-        client_secret: str,
-        scopes: Sequence[str],
-        timeout: float = 15.0,
-    ) -> HttpServiceClient:
-        """A client of ``url`` authenticated as a registered service client."""
-        auth = ClientCredentialsOAuthProvider(
-            mcp_url=url,
-            client_id=client_id,
-            client_secret=client_secret,
-            scopes=list(scopes),
-            # Credentials only ever go to the issuer we configured, never to whichever
-            # authorization server a (possibly compromised) resource server names.
-            issuer=issuer,
-        )
-        return HttpServiceClient(Client(url, auth=auth, timeout=timeout), auth)
 
     async def __aenter__(self) -> Self:
         return self
@@ -104,9 +94,198 @@ class ServiceClient:
         return structured
 
 
-class HttpServiceClient(ServiceClient):
-    """A :class:`ServiceClient` over HTTP, with the OAuth provider that holds its token."""
+class RemoteUnavailable(DomainError):
+    """Another server could not be reached, or failed without answering: worth a retry (every
+    write between our servers carries an idempotency key)."""
 
-    def __init__(self, client: Client[Any], auth: ClientCredentialsOAuthProvider):
-        super().__init__(client)
-        self.auth = auth
+    def __init__(self, tool: str, what: str):
+        super().__init__(
+            UNAVAILABLE, f"a service this call needs is unavailable right now ({what}); try again"
+        )
+        self.tool = tool
+
+
+class RemoteProtocolError(Exception):
+    """An answer that is not what an MCP tool call answers; a bug, never the caller's fault."""
+
+
+class ClientCredentials:
+    """An OAuth 2.0 client-credentials access token (RFC 6749 §4.4) from a pinned issuer.
+
+    The token endpoint comes from the issuer's own discovery document (Cognito and the dev IdP
+    both publish ``/.well-known/openid-configuration``), never from whatever authorization server
+    a resource server names, so the secret only ever goes to the issuer we configured. One token
+    is shared by every concurrent call and fetched again ``leeway`` seconds before it expires, or
+    when a server turns it down; the lock covers fetching only, never the calls themselves.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        client_id: str,
+        client_secret: str,
+        scopes: Sequence[str],
+        *,
+        leeway: float = 60.0,
+    ):
+        self.issuer = issuer
+        self._auth = httpx.BasicAuth(client_id, client_secret)
+        self._scope = " ".join(scopes)
+        self._leeway = leeway
+        self._endpoint: str | None = None
+        self._token: str | None = None
+        self._expires = 0.0
+        self._fetching = asyncio.Lock()
+        self.fetched = 0
+
+    async def token(self, http: httpx.AsyncClient, *, stale: str | None = None) -> str:
+        """A valid access token; ``stale`` is one a server refused, so a new one is fetched."""
+        if self._token is not None and self._token != stale and time.monotonic() < self._expires:
+            return self._token
+        async with self._fetching:
+            # Another call may have fetched while this one waited.
+            if self._token is None or self._token == stale or time.monotonic() >= self._expires:
+                await self._fetch(http)
+            assert self._token is not None
+            return self._token
+
+    async def _fetch(self, http: httpx.AsyncClient) -> None:
+        if self._endpoint is None:
+            discovery = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+            metadata = _json_object(await http.get(discovery), discovery)
+            if str(metadata.get("issuer", "")).rstrip("/") != self.issuer.rstrip("/"):
+                raise RemoteProtocolError(f"{discovery} names another issuer")
+            self._endpoint = str(metadata["token_endpoint"])
+        response = await http.post(
+            self._endpoint,
+            data={"grant_type": "client_credentials", "scope": self._scope},
+            auth=self._auth,
+        )
+        granted = _json_object(response, "the token endpoint")
+        self._token = str(granted["access_token"])
+        lifetime = float(granted.get("expires_in", 3600))
+        self._expires = time.monotonic() + max(lifetime - self._leeway, lifetime / 2)
+        self.fetched += 1
+
+
+class HttpServiceClient:
+    """Tool calls to one of our MCP servers over HTTP, as a registered service client.
+
+    Server-to-server calls are most of the calls of an upgrade journey, so each is one JSON-RPC
+    ``tools/call`` POST on a pooled keep-alive connection, at the stateless protocol version our
+    servers speak, answered with JSON: no session to initialise, no SSE, no output-schema
+    validation (the gateways parse every answer into their own models). FastMCP's client cost
+    the ticket server about twice the CPU of serving the call, and its OAuth provider holds one
+    lock across every request of a session, so a server's concurrent calls went one at a time.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        credentials: ClientCredentials,
+        name: str = "ticketing-service",
+        timeout: float = 15.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.url = url
+        self.credentials = credentials
+        self._name = name
+        self._ids = itertools.count(1)
+        self._http = httpx.AsyncClient(
+            timeout=timeout,
+            transport=transport,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._http.aclose()
+
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The tool's structured result; a refused call raises :class:`RemoteToolError`, an
+        unreachable or failing server :class:`RemoteUnavailable`."""
+        body = tool_call_body(tool, arguments or {}, next(self._ids), client_name=self._name)
+        try:
+            token = await self.credentials.token(self._http)
+            response = await self._post(tool, body, token)
+            if response.status_code == 401:
+                # A token the server no longer accepts (its keys rotated, say): one new one.
+                token = await self.credentials.token(self._http, stale=token)
+                response = await self._post(tool, body, token)
+        except httpx.TransportError as exc:
+            raise RemoteUnavailable(tool, type(exc).__name__) from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise RemoteUnavailable(tool, f"HTTP {response.status_code}")
+        return read_tool_result(tool, response)
+
+    async def _post(self, tool: str, body: dict[str, Any], token: str) -> httpx.Response:
+        headers = tool_call_headers(tool)
+        headers["Authorization"] = f"Bearer {token}"
+        return await self._http.post(self.url, json=body, headers=headers)
+
+
+def tool_call_body(
+    tool: str, arguments: dict[str, Any], request_id: int, *, client_name: str
+) -> dict[str, Any]:
+    """A stateless ``tools/call`` request: the protocol version and client description travel
+    in ``params._meta`` rather than in an initialised session."""
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {
+            "name": tool,
+            "arguments": arguments,
+            "_meta": {
+                PROTOCOL_VERSION_META_KEY: LATEST_MODERN_VERSION,
+                CLIENT_CAPABILITIES_META_KEY: {},
+                CLIENT_INFO_META_KEY: {"name": client_name, "version": "1"},
+            },
+        },
+    }
+
+
+def tool_call_headers(tool: str) -> dict[str, str]:
+    return {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "MCP-Protocol-Version": LATEST_MODERN_VERSION,
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": tool,
+    }
+
+
+def read_tool_result(tool: str, response: httpx.Response) -> dict[str, Any]:
+    """The structured result of a ``tools/call`` answer; its ``CODE: message`` refusal raised
+    as :class:`RemoteToolError`; anything else as :class:`RemoteProtocolError`."""
+    payload = _json_object(response, tool)
+    result = payload.get("result")
+    if "error" in payload or not isinstance(result, dict):
+        raise RemoteProtocolError(f"{tool}: JSON-RPC error {payload.get('error')!r}")
+    if result.get("isError"):
+        content = result.get("content") or []
+        text = " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+        raise parse_tool_error(tool, text)
+    structured = result.get("structuredContent")
+    return structured if isinstance(structured, dict) else {}
+
+
+def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    if response.status_code != 200:
+        raise RemoteProtocolError(f"{what}: HTTP {response.status_code}")
+    try:
+        payload = response.json()
+    except ValueError as exc:
+        raise RemoteProtocolError(f"{what}: the answer is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise RemoteProtocolError(f"{what}: the answer is not a JSON object")
+    return payload

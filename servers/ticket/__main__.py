@@ -10,7 +10,7 @@ import anyio
 import httpx
 
 from servers.core.app import build_http_app, serve
-from servers.core.client import ServiceClient
+from servers.core.client import ClientCredentials, HttpServiceClient
 from servers.core.logs import configure_logging
 from servers.core.scopes import (
     DATA_READ,
@@ -40,21 +40,17 @@ async def main() -> None:
         )
     secret = settings.client_secret
 
-    def client(url: str, *scopes: str) -> ServiceClient:
+    def client(url: str, *scopes: str) -> HttpServiceClient:
         # One token per server, carrying only that server's scopes.
-        return ServiceClient.over_http(
-            url,
-            issuer=settings.auth_issuer,
-            client_id=settings.client_id,
-            client_secret=secret,
-            scopes=scopes,
-        )
+        credentials = ClientCredentials(settings.auth_issuer, settings.client_id, secret, scopes)
+        return HttpServiceClient(url, credentials=credentials, name="ticket-server")
 
-    data = DataGateway(client(settings.data_url, DATA_READ, DATA_WRITE))
-    payments = PaymentGateway(
-        client(settings.payment_url, PAYMENTS_READ, PAYMENTS_WRITE, PAYMENTS_REFUND)
-    )
-    notify = NotifyGateway(client(settings.notify_url, NOTIFY_SEND))
+    data_client = client(settings.data_url, DATA_READ, DATA_WRITE)
+    payment_client = client(settings.payment_url, PAYMENTS_READ, PAYMENTS_WRITE, PAYMENTS_REFUND)
+    notify_client = client(settings.notify_url, NOTIFY_SEND)
+    data = DataGateway(data_client)
+    payments = PaymentGateway(payment_client)
+    notify = NotifyGateway(notify_client)
     service = TicketService(
         data, venue_tz=ZoneInfo(settings.venue_tz), hold_minutes=settings.hold_minutes
     )
@@ -74,7 +70,7 @@ async def main() -> None:
         webhook = PaymentWebhook(journey, settings.webhook_secret.get_secret_value())
         mcp.custom_route(WEBHOOK_PATH, methods=["POST"])(webhook.handle)
     app = await build_http_app(mcp, settings, resource=RESOURCE, scopes=SCOPES, health=health)
-    async with data.client, payments.client, notify.client, anyio.create_task_group() as tasks:
+    async with data_client, payment_client, notify_client, anyio.create_task_group() as tasks:
         tasks.start_soon(sweep_forever, journey, settings.sweep_seconds)
         await serve(app, settings)
         tasks.cancel_scope.cancel()

@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from servers.core.client import ServiceClient
+from servers.core.client import ToolCaller
 
 from .rules import TicketType, Tier
 
@@ -81,7 +81,7 @@ class RemoteRefund(Remote):
 class DataGateway:
     """The data server's tools that the ticket server uses, reads and writes."""
 
-    def __init__(self, client: ServiceClient):
+    def __init__(self, client: ToolCaller):
         self.client = client
 
     async def get_ticket(self, ticket_number: str) -> RemoteTicket:
@@ -184,7 +184,7 @@ class DataGateway:
 class PaymentGateway:
     """The payment server's tools, called with the ticket server's own token."""
 
-    def __init__(self, client: ServiceClient):
+    def __init__(self, client: ToolCaller):
         self.client = client
 
     async def create_intent(
@@ -260,7 +260,7 @@ class PaymentGateway:
 class NotifyGateway:
     """The notify server's send_email, called with the ticket server's own token."""
 
-    def __init__(self, client: ServiceClient):
+    def __init__(self, client: ToolCaller):
         self.client = client
 
     async def send(
