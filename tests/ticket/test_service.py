@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastmcp import Client, FastMCP
 
+from servers.core.client import ServiceClient
 from servers.core.errors import DomainError
+from servers.data.seed import seed_id
+from servers.data.server import build_server as build_data_server
 from servers.data.service import DataService
+from servers.notify.server import build_server as build_notify_server
+from servers.payment.server import build_server as build_payment_server
 from servers.ticket import rules
-from servers.ticket.service import Caller, TicketService
+from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
+from servers.ticket.service import Caller, Journey, TicketService
 
+from .conftest import Servers
 from .support import JANE, JOHN, NOW, OPS, TODAY
 
 
@@ -46,6 +56,78 @@ async def test_another_customers_ticket_answers_like_a_missing_one(
         tickets.quote_upgrade(JANE, "TKT-JD0001", "standard", TODAY + timedelta(days=5)),
     ):
         await refused("TICKET_NOT_FOUND", call)
+
+
+class RecordingClient(ServiceClient):
+    """A service client that notes the name of every tool it calls, in one shared log."""
+
+    def __init__(self, name: str, server: FastMCP, log: list[str]):
+        super().__init__(Client(server))
+        self.name = name
+        self.log = log
+
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.log.append(f"{self.name}.{tool}")
+        return await super().call(tool, arguments)
+
+
+@pytest.fixture
+async def recorded(servers: Servers) -> AsyncIterator[tuple[Journey, list[str]]]:
+    """A journey over the ``servers`` whose every call to another server is logged."""
+    log: list[str] = []
+    async with (
+        RecordingClient("data", build_data_server(servers.data), log) as data,
+        RecordingClient("payment", build_payment_server(servers.payments), log) as payment,
+        RecordingClient("notify", build_notify_server(servers.notify), log) as notify,
+    ):
+        gateway = DataGateway(data)
+        tickets = TicketService(gateway, clock=servers.clock, venue_tz=ZoneInfo("UTC"))
+        yield Journey(tickets, gateway, PaymentGateway(payment), NotifyGateway(notify)), log
+
+
+async def test_another_customers_ticket_or_order_takes_the_calls_of_a_missing_one(
+    servers: Servers, recorded: tuple[Journey, list[str]]
+) -> None:
+    """The timing side of "answers exactly like one that does not exist": the same calls to
+    the other servers, in the same order, so no extra round trip tells the two apart (the
+    times themselves are measured by ``bench/bench_not_found.py``)."""
+    journey, log = recorded
+    tickets = journey.tickets
+    day = TODAY + timedelta(days=12)
+    johns_order = await servers.journey.select_upgrade(JOHN, "TKT-JD0001", "standard", day, "k-01")
+    missing_order = seed_id("ord", "no such order")
+    Call = Callable[[str], Awaitable[object]]
+    on_tickets: list[Call] = [
+        lambda n: tickets.get_ticket(JANE, n),
+        lambda n: tickets.check_upgrade_eligibility(JANE, n),
+        lambda n: tickets.get_upgrade_options(JANE, n),
+        lambda n: tickets.get_availability_calendar(JANE, n, "non_stop"),
+        lambda n: tickets.quote_upgrade(JANE, n, "non_stop", day),
+        lambda n: journey.select_upgrade(JANE, n, "non_stop", day, "jane-select-01"),
+    ]
+    on_orders: list[Call] = [
+        lambda o: journey.get_upgrade_order(JANE, o),
+        lambda o: journey.pay_upgrade(JANE, o, "pm_card_visa", "jane-pay-0001"),
+        lambda o: journey.cancel_upgrade(JANE, o, "jane-cancel-01"),
+    ]
+    cases = [(c, "TKT-JD0001", "TKT-JD9999") for c in on_tickets]
+    cases += [(c, johns_order.order_id, missing_order) for c in on_orders]
+    for call, theirs, missing in cases:
+        answers = []
+        for name in (theirs, missing):
+            log.clear()
+            with pytest.raises(DomainError) as caught:
+                await call(name)
+            shape = caught.value.message.replace(name, "<name>")
+            answers.append((caught.value.code, shape, list(log)))
+        assert answers[0] == answers[1], answers
+        code, _, calls = answers[0]
+        assert code in ("TICKET_NOT_FOUND", "ORDER_NOT_FOUND")
+        assert calls, "at least the lookup itself"
+        assert all(c.startswith("data.") for c in calls), calls
+    assert (await servers.journey.get_upgrade_order(JOHN, johns_order.order_id)).status == (
+        "awaiting_payment"
+    )
 
 
 async def test_only_operators_act_for_another_customer(tickets: TicketService) -> None:
