@@ -31,6 +31,7 @@ test-slow: $(SYNCED)
 bench: $(SYNCED)
 	@$(BIN)/python -m bench.bench_get_ticket
 	@$(BIN)/python -m bench.bench_payment
+	@$(BIN)/python -m bench.bench_not_found
 	@$(BIN)/python -m bench.bench_journey
 
 docs: $(SYNCED)
