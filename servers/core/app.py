@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import uvicorn
+import uvloop
 from fastmcp import FastMCP
 from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
@@ -232,6 +233,12 @@ async def build_http_app(
             allow_credentials=False,
         )
     return RequestIdMiddleware(outer)
+
+
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a server's ``main`` to completion on uvloop: its event loop costs a fraction of
+    asyncio's per request, and every tool call here is a few short awaits on sockets."""
+    uvloop.run(main())
 
 
 async def serve(app: ASGIApp, settings: ServerSettings) -> None:

@@ -8,7 +8,7 @@ import secrets
 
 import httpx
 
-from servers.core.app import build_http_app, serve
+from servers.core.app import build_http_app, run, serve
 from servers.core.db.connect import open_database, ping
 from servers.core.logs import configure_logging
 
@@ -66,4 +66,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from zoneinfo import ZoneInfo
 
 import anyio
 import httpx
 
-from servers.core.app import build_http_app, serve
+from servers.core.app import build_http_app, run, serve
 from servers.core.client import ClientCredentials, HttpServiceClient
 from servers.core.logs import configure_logging
 from servers.core.scopes import (
@@ -90,4 +89,4 @@ async def sweep_forever(journey: Journey, every_seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main)
