@@ -73,6 +73,13 @@ class Order(Record):
     closed_at: datetime | None
 
 
+class TicketDetail(Ticket):
+    open_order: Order | None = Field(
+        description="The ticket's live hold (awaiting payment, not expired) or confirmed "
+        "upgrade, if it has one: a ticket has at most one, and none may be started beside it."
+    )
+
+
 class TicketList(Record):
     tickets: list[Ticket]
 

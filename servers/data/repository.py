@@ -272,6 +272,18 @@ async def update_order(tx: Transaction, order_id: str, changes: dict[str, Any]) 
     return _order(row)
 
 
+async def live_order_of(tx: Transaction, ticket_number: str, now: datetime) -> Order | None:
+    """The ticket's confirmed upgrade or unexpired hold, as of ``now`` (without writing, so a
+    hold past its expiry that nobody has swept yet does not count)."""
+    row = await tx.fetch_one(
+        f"SELECT {_ORDER_COLS} FROM data.upgrade_orders WHERE ticket_number = :t"
+        " AND (status = 'confirmed' OR (status = 'awaiting_payment' AND hold_expires_at > :now))"
+        " LIMIT 1",
+        {"t": ticket_number, "now": now},
+    )
+    return None if row is None else _order(row)
+
+
 async def open_order_of(tx: Transaction, ticket_number: str) -> str | None:
     """The id of the ticket's live hold or confirmed upgrade, if it has one."""
     row = await tx.fetch_one(

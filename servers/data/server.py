@@ -29,6 +29,7 @@ from .models import (
     RefundId,
     ReleaseReason,
     Ticket,
+    TicketDetail,
     TicketList,
     TicketNumber,
     TicketStatus,
@@ -98,8 +99,9 @@ def build_server(service: DataService) -> FastMCP:
     @mcp.tool(annotations=READ_ONLY, meta=requires(DATA_READ))
     async def get_ticket(
         ticket_number: Annotated[TicketNumber, Field(description="Ticket number, TKT-...")],
-    ) -> Ticket:
-        """Get one ticket: owner, type, status, visit date and current upgrade tier."""
+    ) -> TicketDetail:
+        """Get one ticket: owner, type, status, visit date, current upgrade tier, and its open
+        upgrade order (a live hold or a confirmed upgrade), if any."""
         return await service.get_ticket(ticket_number)
 
     @mcp.tool(annotations=CREATES, meta=requires(DATA_WRITE))

@@ -27,6 +27,7 @@ from .models import (
     OrderList,
     ReleaseReason,
     Ticket,
+    TicketDetail,
     TicketList,
     TicketType,
     Tier,
@@ -120,9 +121,11 @@ class DataService:
             await _customer(tx, customer_id)
             return TicketList(tickets=await repo.tickets_of(tx, customer_id, status))
 
-    async def get_ticket(self, ticket_number: str) -> Ticket:
+    async def get_ticket(self, ticket_number: str) -> TicketDetail:
         async with self.db.transaction() as tx:
-            return await _ticket(tx, ticket_number)
+            ticket = await _ticket(tx, ticket_number)
+            live = await repo.live_order_of(tx, ticket_number, self.clock())
+        return TicketDetail(**ticket.model_dump(), open_order=live)
 
     async def issue_ticket(
         self,

@@ -44,6 +44,10 @@ class RemoteOrder(Remote):
     confirmation_code: str | None
 
 
+class RemoteTicketDetail(RemoteTicket):
+    open_order: RemoteOrder | None
+
+
 class RemoteSeats(Remote):
     date: date
     tier: Tier
@@ -84,18 +88,15 @@ class DataGateway:
     def __init__(self, client: ToolCaller):
         self.client = client
 
-    async def get_ticket(self, ticket_number: str) -> RemoteTicket:
-        return RemoteTicket.model_validate(
+    async def get_ticket(self, ticket_number: str) -> RemoteTicketDetail:
+        """The ticket with its open order (live hold or confirmed upgrade), in one call."""
+        return RemoteTicketDetail.model_validate(
             await self.client.call("get_ticket", {"ticket_number": ticket_number})
         )
 
     async def list_tickets(self, customer_id: str) -> list[RemoteTicket]:
         found = await self.client.call("list_tickets", {"customer_id": customer_id})
         return [RemoteTicket.model_validate(t) for t in found["tickets"]]
-
-    async def orders_of_ticket(self, ticket_number: str) -> list[RemoteOrder]:
-        found = await self.client.call("list_orders", {"ticket_number": ticket_number})
-        return [RemoteOrder.model_validate(o) for o in found["orders"]]
 
     async def seats(self, start: date, end: date, tier: Tier) -> dict[date, int]:
         found = await self.client.call(

@@ -7,6 +7,7 @@ refusals are :class:`~servers.core.errors.DomainError` with stable codes.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +24,7 @@ from .gateways import (
     RemoteIntent,
     RemoteOrder,
     RemoteTicket,
+    RemoteTicketDetail,
 )
 from .models import (
     Calendar,
@@ -96,7 +98,7 @@ class TicketService:
         self, caller: Caller, ticket_number: str, customer_id: str | None = None
     ) -> Eligibility:
         ticket = await self._ticket(caller, ticket_number, customer_id)
-        facts = await self._facts(ticket)
+        facts = self._facts(ticket)
         now = self.clock()
         reasons = []
         for tier in TIERS:
@@ -112,7 +114,7 @@ class TicketService:
         self, caller: Caller, ticket_number: str, customer_id: str | None = None
     ) -> UpgradeOptions:
         ticket = await self._ticket(caller, ticket_number, customer_id)
-        facts = await self._facts(ticket)
+        facts = self._facts(ticket)
         now = self.clock()
         first = rules.first_bookable_date(now, self.venue_tz)
         window = [first + timedelta(days=i) for i in range(rules.DEFAULT_CALENDAR_DAYS)]
@@ -145,7 +147,7 @@ class TicketService:
         customer_id: str | None = None,
     ) -> Calendar:
         ticket = await self._ticket(caller, ticket_number, customer_id)
-        facts = await self._facts(ticket)
+        facts = self._facts(ticket)
         now = self.clock()
         first = rules.first_bookable_date(now, self.venue_tz)
         start = max(start_date or first, first)
@@ -196,7 +198,7 @@ class TicketService:
         rule, which the data server enforces atomically when the seat is taken; a retried
         selection must not be refused because of the hold its first attempt made."""
         ticket = await self._ticket(caller, ticket_number, customer_id)
-        facts = await self._facts(ticket)
+        facts = self._facts(ticket)
         if open_order_allowed:
             facts = replace(facts, open_order=None)
         now = self.clock()
@@ -226,7 +228,7 @@ class TicketService:
 
     async def _ticket(
         self, caller: Caller, ticket_number: str, customer_id: str | None
-    ) -> RemoteTicket:
+    ) -> RemoteTicketDetail:
         """The caller's ticket. Another customer's answers exactly like one that does not
         exist: same code, same message, one data call either way."""
         owner = caller.acting_for(customer_id)
@@ -240,22 +242,23 @@ class TicketService:
             raise DomainError(TICKET_NOT_FOUND, f"no ticket {ticket_number}")
         return ticket
 
-    async def _facts(self, ticket: RemoteTicket) -> rules.TicketFacts:
-        orders = await self.data.orders_of_ticket(ticket.ticket_number)
+    def _facts(self, ticket: RemoteTicketDetail) -> rules.TicketFacts:
         return rules.TicketFacts(
             ticket_type=ticket.ticket_type,
             status=ticket.status,
             visit_date=ticket.visit_date,
-            open_order=_open_order(orders, self.clock()),
+            open_order=_open_order(ticket.open_order, self.clock()),
         )
 
 
-def _open_order(orders: list[RemoteOrder], now: datetime) -> rules.OrderState | None:
-    for order in orders:
-        if order.status == "confirmed":
-            return "confirmed"
-        if order.status == "awaiting_payment" and order.hold_expires_at > now:
-            return "awaiting_payment"
+def _open_order(order: RemoteOrder | None, now: datetime) -> rules.OrderState | None:
+    """What the ticket's open order means for a new one, by this server's clock."""
+    if order is None:
+        return None
+    if order.status == "confirmed":
+        return "confirmed"
+    if order.status == "awaiting_payment" and order.hold_expires_at > now:
+        return "awaiting_payment"
     return None
 
 
@@ -276,6 +279,7 @@ TRY_AGAIN = "PAYMENT_UNAVAILABLE"
 TRANSIENT_PAYMENT_ERRORS = frozenset({"processing_error"})
 
 Sleep = Callable[[float], Awaitable[None]]
+_REMEMBERED_SETTLEMENTS = 10_000
 
 
 @dataclass
@@ -294,6 +298,9 @@ class Journey:
     sleep: Sleep = asyncio.sleep
     payment_attempts: int = 3
     retry_delay: float = 0.2
+    # Orders this process confirmed lately, so that the payment webhook which follows every
+    # confirmation costs no call to learn what this process already knows.
+    _settled: OrderedDict[str, None] = field(default_factory=OrderedDict, init=False, repr=False)
 
     async def select_upgrade(
         self,
@@ -421,6 +428,9 @@ class Journey:
             key=f"confirmed:{confirmed.order_id}",
             reference=confirmed.order_id,
         )
+        self._settled[confirmed.order_id] = None
+        if len(self._settled) > _REMEMBERED_SETTLEMENTS:
+            self._settled.popitem(last=False)
         return confirmed
 
     async def cancel_upgrade(
@@ -472,8 +482,11 @@ class Journey:
 
         Run by the payment webhook and by the hold sweeper, so that a crash between "payment
         succeeded" and "order confirmed" heals itself, and a hold is never expired while its
-        payment went through: the payment server is asked first.
+        payment went through: the payment server is asked first. An order this process has
+        confirmed itself needs nothing more.
         """
+        if order_id in self._settled:
+            return "confirmed"
         order = await self.data.get_order(order_id)
         if order.status != "awaiting_payment" or order.payment_intent_id is None:
             return order.status
