@@ -77,11 +77,14 @@ async def insert_ticket(tx: Transaction, values: dict[str, Any]) -> Ticket | Non
     return None if row is None else _ticket(row)
 
 
-async def ticket(tx: Transaction, ticket_number: str, *, lock: bool = False) -> Ticket | None:
+async def ticket(
+    tx: Transaction, ticket_number: str, *, owner: str | None = None, lock: bool = False
+) -> Ticket | None:
+    """The ticket; with ``owner``, only if it is theirs (one query either way)."""
     row = await tx.fetch_one(
         f"SELECT {_TICKET_COLS} FROM data.tickets WHERE ticket_number = :t"
-        + (" FOR UPDATE" if lock else ""),
-        {"t": ticket_number},
+        " AND (CAST(:c AS text) IS NULL OR customer_id = :c)" + (" FOR UPDATE" if lock else ""),
+        {"t": ticket_number, "c": owner},
     )
     return None if row is None else _ticket(row)
 
@@ -225,11 +228,14 @@ async def insert_order(tx: Transaction, values: dict[str, Any]) -> Order:
     return _order(row)
 
 
-async def order(tx: Transaction, order_id: str, *, lock: bool = False) -> Order | None:
+async def order(
+    tx: Transaction, order_id: str, *, owner: str | None = None, lock: bool = False
+) -> Order | None:
+    """The order; with ``owner``, only if it is theirs (one query either way)."""
     row = await tx.fetch_one(
         f"SELECT {_ORDER_COLS} FROM data.upgrade_orders WHERE order_id = :o"
-        + (" FOR UPDATE" if lock else ""),
-        {"o": order_id},
+        " AND (CAST(:c AS text) IS NULL OR customer_id = :c)" + (" FOR UPDATE" if lock else ""),
+        {"o": order_id, "c": owner},
     )
     return None if row is None else _order(row)
 

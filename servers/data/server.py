@@ -52,6 +52,11 @@ _KEY = Field(
     "Retrying with the same key returns the first result."
 )
 
+_OWNER = Field(
+    description="When given, only this customer's: anyone else's answers exactly like a "
+    "missing one (same code, same message, same query)."
+)
+
 
 def _caller() -> str:
     token = get_access_token()
@@ -99,10 +104,11 @@ def build_server(service: DataService) -> FastMCP:
     @mcp.tool(annotations=READ_ONLY, meta=requires(DATA_READ))
     async def get_ticket(
         ticket_number: Annotated[TicketNumber, Field(description="Ticket number, TKT-...")],
+        customer_id: Annotated[CustomerId | None, _OWNER] = None,
     ) -> TicketDetail:
         """Get one ticket: owner, type, status, visit date, current upgrade tier, and its open
         upgrade order (a live hold or a confirmed upgrade), if any."""
-        return await service.get_ticket(ticket_number)
+        return await service.get_ticket(ticket_number, customer_id)
 
     @mcp.tool(annotations=CREATES, meta=requires(DATA_WRITE))
     async def issue_ticket(
@@ -207,9 +213,10 @@ def build_server(service: DataService) -> FastMCP:
     @mcp.tool(annotations=READ_ONLY, meta=requires(DATA_READ))
     async def get_order(
         order_id: Annotated[OrderId, Field(description="Order id, ord_...")],
+        customer_id: Annotated[CustomerId | None, _OWNER] = None,
     ) -> Order:
         """Get one upgrade order."""
-        return await service.get_order(order_id)
+        return await service.get_order(order_id, customer_id)
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(DATA_READ))
     async def list_orders(

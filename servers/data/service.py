@@ -121,9 +121,11 @@ class DataService:
             await _customer(tx, customer_id)
             return TicketList(tickets=await repo.tickets_of(tx, customer_id, status))
 
-    async def get_ticket(self, ticket_number: str) -> TicketDetail:
+    async def get_ticket(self, ticket_number: str, owner: str | None = None) -> TicketDetail:
+        """The ticket and its open order; with ``owner``, another customer's ticket is
+        TICKET_NOT_FOUND, exactly as a missing one is."""
         async with self.db.transaction() as tx:
-            ticket = await _ticket(tx, ticket_number)
+            ticket = await _ticket(tx, ticket_number, owner=owner)
             live = await repo.live_order_of(tx, ticket_number, self.clock())
         return TicketDetail(**ticket.model_dump(), open_order=live)
 
@@ -279,9 +281,10 @@ class DataService:
             work=work,
         )
 
-    async def get_order(self, order_id: str) -> Order:
+    async def get_order(self, order_id: str, owner: str | None = None) -> Order:
+        """The order; with ``owner``, another customer's is ORDER_NOT_FOUND, as a missing one."""
         async with self.db.transaction() as tx:
-            return await _order(tx, order_id)
+            return await _order(tx, order_id, owner=owner)
 
     async def list_orders(
         self,
@@ -475,15 +478,19 @@ async def _customer(tx: Transaction, customer_id: str) -> Customer:
     return customer
 
 
-async def _ticket(tx: Transaction, ticket_number: str, *, lock: bool = False) -> Ticket:
-    ticket = await repo.ticket(tx, ticket_number, lock=lock)
+async def _ticket(
+    tx: Transaction, ticket_number: str, *, owner: str | None = None, lock: bool = False
+) -> Ticket:
+    ticket = await repo.ticket(tx, ticket_number, owner=owner, lock=lock)
     if ticket is None:
         raise DomainError(TICKET_NOT_FOUND, f"no ticket {ticket_number}")
     return ticket
 
 
-async def _order(tx: Transaction, order_id: str, *, lock: bool = False) -> Order:
-    order = await repo.order(tx, order_id, lock=lock)
+async def _order(
+    tx: Transaction, order_id: str, *, owner: str | None = None, lock: bool = False
+) -> Order:
+    order = await repo.order(tx, order_id, owner=owner, lock=lock)
     if order is None:
         raise DomainError(ORDER_NOT_FOUND, f"no order {order_id}")
     return order

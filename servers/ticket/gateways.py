@@ -88,10 +88,13 @@ class DataGateway:
     def __init__(self, client: ToolCaller):
         self.client = client
 
-    async def get_ticket(self, ticket_number: str) -> RemoteTicketDetail:
-        """The ticket with its open order (live hold or confirmed upgrade), in one call."""
+    async def get_ticket(self, ticket_number: str, owner: str) -> RemoteTicketDetail:
+        """The owner's ticket with its open order (live hold or confirmed upgrade), in one
+        call; anyone else's is TICKET_NOT_FOUND, answered by the data server as a missing one."""
         return RemoteTicketDetail.model_validate(
-            await self.client.call("get_ticket", {"ticket_number": ticket_number})
+            await self.client.call(
+                "get_ticket", {"ticket_number": ticket_number, "customer_id": owner}
+            )
         )
 
     async def list_tickets(self, customer_id: str) -> list[RemoteTicket]:
@@ -137,10 +140,14 @@ class DataGateway:
             )
         )
 
-    async def get_order(self, order_id: str) -> RemoteOrder:
-        return RemoteOrder.model_validate(
-            await self.client.call("get_order", {"order_id": order_id})
+    async def get_order(self, order_id: str, owner: str | None = None) -> RemoteOrder:
+        """The order; with ``owner``, anyone else's is ORDER_NOT_FOUND, as a missing one."""
+        arguments = (
+            {"order_id": order_id}
+            if owner is None
+            else {"order_id": order_id, "customer_id": owner}
         )
+        return RemoteOrder.model_validate(await self.client.call("get_order", arguments))
 
     async def awaiting_payment(self) -> list[RemoteOrder]:
         found = await self.client.call("list_orders", {"status": "awaiting_payment"})

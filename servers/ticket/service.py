@@ -151,7 +151,9 @@ class TicketService:
         now = self.clock()
         first = rules.first_bookable_date(now, self.venue_tz)
         start = max(start_date or first, first)
-        end = end_date or start + timedelta(days=rules.DEFAULT_CALENDAR_DAYS - 1)
+        # The default range stops at the last date there is rather than overflow past it.
+        span = min(rules.DEFAULT_CALENDAR_DAYS - 1, (date.max - start).days)
+        end = end_date or start + timedelta(days=span)
         if end < start:
             raise invalid_argument(
                 f"end_date must not be before {start} (the first date that can be booked)"
@@ -230,17 +232,15 @@ class TicketService:
         self, caller: Caller, ticket_number: str, customer_id: str | None
     ) -> RemoteTicketDetail:
         """The caller's ticket. Another customer's answers exactly like one that does not
-        exist: same code, same message, one data call either way."""
+        exist: the data server is asked for the owner's ticket, so both are the same refusal
+        of the same query, with the same code and message here."""
         owner = caller.acting_for(customer_id)
         try:
-            ticket = await self.data.get_ticket(ticket_number)
+            return await self.data.get_ticket(ticket_number, owner)
         except RemoteToolError as exc:
             if exc.code != "TICKET_NOT_FOUND":
                 raise
-            ticket = None
-        if ticket is None or ticket.customer_id != owner:
-            raise DomainError(TICKET_NOT_FOUND, f"no ticket {ticket_number}")
-        return ticket
+        raise DomainError(TICKET_NOT_FOUND, f"no ticket {ticket_number}")
 
     def _facts(self, ticket: RemoteTicketDetail) -> rules.TicketFacts:
         return rules.TicketFacts(
@@ -554,17 +554,15 @@ class Journey:
         )
 
     async def _order(self, caller: Caller, order_id: str, customer_id: str | None) -> RemoteOrder:
-        """The caller's order; another customer's answers exactly like a missing one."""
+        """The caller's order; another customer's answers exactly like a missing one (the
+        data server is asked for the owner's order)."""
         owner = caller.acting_for(customer_id)
         try:
-            order = await self.data.get_order(order_id)
+            return await self.data.get_order(order_id, owner)
         except RemoteToolError as exc:
             if exc.code != "ORDER_NOT_FOUND":
                 raise
-            order = None
-        if order is None or order.customer_id != owner:
-            raise DomainError(ORDER_NOT_FOUND, f"no order {order_id}")
-        return order
+        raise DomainError(ORDER_NOT_FOUND, f"no order {order_id}")
 
 
 def _order_view(order: RemoteOrder, *, client_secret: str | None = None) -> UpgradeOrder:

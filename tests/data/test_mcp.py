@@ -29,6 +29,7 @@ from servers.data.models import (
     Order,
     OrderList,
     Ticket,
+    TicketDetail,
     TicketList,
 )
 from servers.data.server import build_server
@@ -521,10 +522,10 @@ class Exploding(DataService):
             constraint="x",
         )
 
-    async def get_ticket(self, ticket_number: str) -> Ticket:
+    async def get_ticket(self, ticket_number: str, owner: str | None = None) -> TicketDetail:
         raise DatabaseUnavailable(f"connection to server failed: {SECRET}")
 
-    async def get_order(self, order_id: str) -> Order:
+    async def get_order(self, order_id: str, owner: str | None = None) -> Order:
         # A statement error without a SQLSTATE (psycopg's client-side checks) is a bug to
         # report, not an outage to retry.
         raise DatabaseError(f"string literal cannot contain NUL: {SECRET}")

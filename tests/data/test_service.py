@@ -264,6 +264,47 @@ async def test_unknown_records_are_not_found(svc: DataService) -> None:
         assert err.value.code == code
 
 
+async def test_asking_for_the_owner_makes_anyone_elses_record_missing(svc: DataService) -> None:
+    ticket = await new_ticket(svc)
+    order = await reserve(svc, ticket)
+    stranger = "cus_" + "b" * 26
+    assert (await svc.get_ticket(ticket.ticket_number, ticket.customer_id)).ticket_number == (
+        ticket.ticket_number
+    )
+    assert (await svc.get_order(order.order_id, ticket.customer_id)) == order
+    refusals = []
+    for call in (
+        svc.get_ticket(ticket.ticket_number, stranger),
+        svc.get_ticket("TKT-NOSUCH", stranger),
+        svc.get_order(order.order_id, stranger),
+        svc.get_order("ord_" + "a" * 26, stranger),
+    ):
+        with pytest.raises(DomainError) as err:
+            await call
+        refusals.append((err.value.code, err.value.message.split()[:2]))
+    assert refusals == [
+        (TICKET_NOT_FOUND, ["no", "ticket"]),
+        (TICKET_NOT_FOUND, ["no", "ticket"]),
+        (ORDER_NOT_FOUND, ["no", "order"]),
+        (ORDER_NOT_FOUND, ["no", "order"]),
+    ]
+
+
+async def test_a_ticket_comes_with_its_open_order(svc: DataService, clock: FakeClock) -> None:
+    ticket = await new_ticket(svc)
+    assert (await svc.get_ticket(ticket.ticket_number)).open_order is None
+    order = await reserve(svc, ticket)
+    assert (await svc.get_ticket(ticket.ticket_number)).open_order == order
+    clock.advance(minutes=16)
+    assert (await svc.get_ticket(ticket.ticket_number)).open_order is None, "the hold lapsed"
+    again = await reserve(svc, ticket)
+    await svc.attach_payment(again.order_id, "pi_test00000002")
+    confirmed = await svc.confirm_order(again.order_id, "pi_test00000002", PRICE)
+    assert (await svc.get_ticket(ticket.ticket_number)).open_order == confirmed
+    await svc.mark_refunded(again.order_id, "re_test00000002")
+    assert (await svc.get_ticket(ticket.ticket_number)).open_order is None
+
+
 async def test_customers_are_found_by_email_case_insensitively(svc: DataService) -> None:
     created = await svc.create_customer(
         email="Mixed.Case@Example.com", full_name="Mixed", idempotency_key=key(), caller=CALLER
