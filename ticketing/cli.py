@@ -153,11 +153,14 @@ def mail_list(
     ] = None,
     as_json: Annotated[
         bool,
-        typer.Option("--json", help="A JSON array of {message_id, to, subject, received_at}."),
+        typer.Option(
+            "--json", help="A JSON array of {message_id, to, subject, received_at, copies}."
+        ),
     ] = False,
 ) -> None:
-    """List the e-mails the sink received, oldest first."""
-    received = _mailbox().messages(to)
+    """List the e-mails the sink received, oldest first, each Message-ID once as a mailbox
+    shows it; one the sender repeated says how many times it came."""
+    received = _mailbox().inbox(to)
     if as_json:
         typer.echo(json.dumps([r.summary() for r in received], indent=2))
         return
@@ -165,17 +168,18 @@ def mail_list(
         typer.echo("no e-mails")
         return
     for r in received:
-        typer.echo(f"{r.received_at[:19]}  {r.to:<32}  {r.subject}\n    {r.message_id}")
+        repeats = f"  (received {r.copies} times)" if r.copies > 1 else ""
+        typer.echo(f"{r.received_at[:19]}  {r.to:<32}  {r.subject}{repeats}\n    {r.message_id}")
 
 
 @mail_app.command("show")
 def mail_show(
     message_id: Annotated[str, typer.Argument(help="The Message-ID, as `mail list` shows it.")],
 ) -> None:
-    """Print an e-mail as it was received (headers, text and HTML parts)."""
+    """Print an e-mail as it was received (headers, text and HTML parts; the first copy)."""
     mailbox = _mailbox()
     wanted = message_id if message_id.startswith("<") else f"<{message_id}>"
-    for r in mailbox.messages():
+    for r in mailbox.inbox():
         if r.message_id == wanted:
             typer.echo((mailbox.directory / r.file).read_text(encoding="utf-8", errors="replace"))
             return

@@ -3,8 +3,17 @@
 ``python -m ticketing.mailsink`` listens for SMTP on ``MAIL_SINK_PORT`` (1025) and answers
 ``GET /health`` on ``MAIL_SINK_HTTP_PORT`` (8025), so that ``make run`` can wait for it like any
 server. Each accepted e-mail is written as ``<n>.eml`` under ``MAIL_SINK_DIR`` (``.dev/mail``), and
-one JSON line describing it is appended to ``index.jsonl`` there. Nothing is deduplicated: the sink
-records what was delivered, repeats included.
+one JSON line describing it is appended to ``index.jsonl`` there.
+
+Two views of that folder:
+
+- :meth:`Mailbox.inbox` is what the recipient sees, as a real mailbox keeps it: one entry per
+  Message-ID. An e-mail sent again with a Message-ID already there (a sender that crashed between
+  the server's 250 and recording it as sent, see ``servers/notify/delivery.py``) is not a second
+  entry, as Gmail drops it too; it counts in the entry's ``copies``. An e-mail without a
+  Message-ID is always an entry of its own.
+- :meth:`Mailbox.messages` is every SMTP transmission the sink accepted, repeats included, so
+  that tests can tell how often the sender really sent.
 """
 
 from __future__ import annotations
@@ -52,6 +61,39 @@ class Received:
         }
 
 
+@dataclass(frozen=True)
+class InboxEntry:
+    """One e-mail as the recipient's mailbox shows it: the first copy received, and how many
+    times it came over SMTP with the same Message-ID (``copies``, 1 when it was never repeated)."""
+
+    first: Received
+    copies: int
+    last_received_at: str
+
+    @property
+    def message_id(self) -> str:
+        return self.first.message_id
+
+    @property
+    def to(self) -> str:
+        return self.first.to
+
+    @property
+    def subject(self) -> str:
+        return self.first.subject
+
+    @property
+    def received_at(self) -> str:
+        return self.first.received_at
+
+    @property
+    def file(self) -> str:
+        return self.first.file
+
+    def summary(self) -> dict[str, str | int]:
+        return {**self.first.summary(), "copies": self.copies}
+
+
 class Mailbox:
     """The sink's folder: one ``.eml`` file per received e-mail and an index of them."""
 
@@ -79,7 +121,8 @@ class Mailbox:
         return received
 
     def messages(self, to: str | None = None) -> list[Received]:
-        """What was received, oldest first; with ``to``, only e-mails to that address."""
+        """Every e-mail accepted over SMTP, oldest first, repeats included; with ``to``, only
+        e-mails to that address."""
         try:
             lines = (self.directory / INDEX).read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
@@ -94,14 +137,30 @@ class Mailbox:
                 found.append(item)
         return found
 
-    def email(self, received: Received) -> EmailMessage:
+    def inbox(self, to: str | None = None) -> list[InboxEntry]:
+        """The mailbox as its owner sees it, oldest first: repeated Message-IDs once each, with
+        the number of transmissions in ``copies``; with ``to``, only e-mails to that address."""
+        entries: list[list[Received]] = []
+        by_id: dict[str, list[Received]] = {}
+        for item in self.messages(to):
+            key = item.message_id.strip()
+            if not key:
+                entries.append([item])
+            elif key in by_id:
+                by_id[key].append(item)
+            else:
+                by_id[key] = [item]
+                entries.append(by_id[key])
+        return [InboxEntry(copies[0], len(copies), copies[-1].received_at) for copies in entries]
+
+    def email(self, received: Received | InboxEntry) -> EmailMessage:
         parsed = message_from_bytes((self.directory / received.file).read_bytes(), policy=default)
         assert isinstance(parsed, EmailMessage)
         return parsed
 
     def clear(self) -> int:
-        """Delete every stored e-mail; returns how many there were."""
-        count = len(self.messages())
+        """Delete every stored e-mail; returns how many the inbox held."""
+        count = len(self.inbox())
         for path in self.directory.glob("*.eml"):
             path.unlink()
         (self.directory / INDEX).unlink(missing_ok=True)

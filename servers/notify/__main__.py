@@ -7,7 +7,7 @@ import contextlib
 import random
 from datetime import timedelta
 
-from servers.core.app import build_http_app, serve
+from servers.core.app import build_http_app, run, serve
 from servers.core.db.connect import open_database, ping
 from servers.core.logs import configure_logging
 
@@ -24,10 +24,11 @@ async def main() -> None:
     settings = NotifySettings()
     configure_logging(settings.log_level, service="notify")
     db = await open_database(settings)
+    mailer = build_mailer(settings)
     try:
         worker = DeliveryWorker(
             db,
-            build_mailer(settings),
+            mailer,
             backoff=Backoff(
                 settings.retry_base_seconds, settings.retry_max_seconds, random.Random()
             ),
@@ -64,8 +65,9 @@ async def main() -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(delivering, WORKER_STOP_SECONDS)
     finally:
+        await mailer.aclose()
         await db.close()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main)

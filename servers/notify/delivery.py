@@ -3,9 +3,17 @@
 Claims are short transactions (``FOR UPDATE SKIP LOCKED``, so several workers never take the
 same message) that set a lease; the send happens outside any transaction; the outcome is written
 only if the lease is still ours. A worker that dies mid-send leaves its claims to expire, and the
-next worker sends them again, with the same Message-ID so that receivers can drop the repeat:
-SMTP and SES acknowledge a message only after taking it, so no sender can do better than
-at-least-once plus a stable Message-ID.
+next worker sends them again.
+
+Delivery is at least once, with a stable Message-ID. SMTP and SES acknowledge a message only
+after taking it, so a crash between the server taking it and ``mark_sent`` committing means a
+resend, and no sender can do better (RFC 1047). The window is kept as short as the protocol
+allows: the mailer returns on the server's answer to DATA (the SMTP QUIT comes afterwards) and
+``sent`` is recorded at once. What remains is the time the server takes between reading the whole
+message and answering, plus one UPDATE. The resend carries the same Message-ID, so the receiving
+mailbox drops it, as Gmail does and as the local sink (``ticketing/mailsink.py``) does: the
+customer sees the e-mail once. In the kill -9 test (``tests/notify/test_crash.py``) the repeats
+at the SMTP level stay below the number of messages in flight at the kill.
 """
 
 from __future__ import annotations
@@ -43,7 +51,12 @@ class Mailer(Protocol):
     async def send(self, email: EmailMessage) -> str | None:
         """Hand one e-mail over; returns the provider's id for it, if it gives one.
 
-        Raises :class:`DeliveryError` when the e-mail was not accepted."""
+        Raises :class:`DeliveryError` when the e-mail was not accepted. Returns as soon as the
+        provider has accepted it; anything left to do with the connection happens afterwards."""
+        ...
+
+    async def aclose(self) -> None:
+        """Finish what :meth:`send` left under way (e.g. SMTP QUITs)."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from email.message import EmailMessage
 from functools import partial
 from typing import TYPE_CHECKING
@@ -20,7 +21,13 @@ if TYPE_CHECKING:
 
 
 class SmtpMailer:
-    """One SMTP connection per e-mail: nothing to keep alive, nothing stale after a restart."""
+    """One SMTP connection per e-mail: nothing to keep alive, nothing stale after a restart.
+
+    :meth:`send` returns as soon as the server has answered the end of DATA: the QUIT that ends
+    the session happens afterwards, in the background, so that the caller records ``sent``
+    without waiting a round trip more. Between the server taking an e-mail and that record, a
+    crash means the e-mail is sent again (see ``delivery.py``); this keeps that window as short as
+    SMTP allows. :meth:`aclose` waits for the sessions still saying goodbye."""
 
     def __init__(
         self,
@@ -40,35 +47,61 @@ class SmtpMailer:
         self._username = username
         self._password = password
         self._timeout = timeout
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def send(self, email: EmailMessage) -> str | None:
+        client = aiosmtplib.SMTP(
+            hostname=self._host,
+            port=self._port,
+            start_tls=self._starttls,
+            cert_bundle=self._ca_file,
+            username=self._username,
+            password=self._password,
+            timeout=self._timeout,
+        )
         try:
-            await aiosmtplib.send(
-                email,
-                hostname=self._host,
-                port=self._port,
-                start_tls=self._starttls,
-                cert_bundle=self._ca_file,
-                username=self._username,
-                password=self._password,
-                timeout=self._timeout,
-            )
+            await client.connect()
+            await client.send_message(email)
         except aiosmtplib.SMTPRecipientsRefused as exc:
+            client.close()
             codes = [r.code for r in exc.recipients]
             detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
             raise DeliveryError(
                 f"recipient refused: {detail}", permanent=all(500 <= c < 600 for c in codes)
             ) from None
         except aiosmtplib.SMTPResponseException as exc:
+            client.close()
             raise DeliveryError(
                 f"SMTP {exc.code} {exc.message}", permanent=500 <= exc.code < 600
             ) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
             raise DeliveryError(
                 f"SMTP server {self._host}:{self._port} unreachable: {type(exc).__name__}: {exc}",
                 permanent=False,
             ) from None
+        except BaseException:
+            client.close()
+            raise
+        # Accepted: the e-mail is the server's now, whatever becomes of the QUIT.
+        task = asyncio.create_task(_quit(client))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
         return None
+
+    async def aclose(self) -> None:
+        """Wait for the QUITs still under way (each bounded by the timeout)."""
+        while self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        pass  # a server that hangs up without answering QUIT keeps what it accepted
+    finally:
+        client.close()
 
 
 # Errors of SendEmail that the same request will meet again; the others pass with time.
@@ -112,6 +145,9 @@ class SesMailer:
         except BotoCoreError as exc:
             raise DeliveryError(f"SES unreachable: {type(exc).__name__}", permanent=False) from None
         return response["MessageId"]
+
+    async def aclose(self) -> None:
+        """Nothing to close: each call is a request of its own."""
 
 
 def build_mailer(settings: NotifySettings) -> Mailer:

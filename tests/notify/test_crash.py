@@ -1,17 +1,21 @@
 """kill -9 of the notify server in the middle of a burst, then a restart: every queued message is
-delivered, and the only repeats the sink sees are of messages the killed worker had in flight,
-with the same Message-ID (see ``servers/notify/delivery.py`` for why no sender can do better)."""
+in the sink's mailbox exactly once, as a mailbox that drops repeated Message-IDs shows it.
+
+Over SMTP the sender can only deliver at least once (see ``servers/notify/delivery.py``): a message
+the killed worker had in flight may have been taken by the server without the worker recording it,
+and is sent again after the restart with the same Message-ID. Those SMTP-level repeats are counted
+by the sink, reported, and held to at most one per message in flight at the kill."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -28,6 +32,7 @@ from ticketing.procs import free_port, parent_death_signal, tail
 from .support import DOMAIN, SENDER, mail_in, queue
 
 pytestmark = pytest.mark.http
+log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 BURST = 150
@@ -106,12 +111,19 @@ async def statuses(db: Database) -> dict[str, tuple[str, int]]:
     return {r["header_message_id"]: (r["status"], r["attempts"]) for r in rows}
 
 
-async def test_kill_9_while_sending_then_restart_delivers_each_message(
-    postgres: Database, database_url: str, mailbox: tuple[Mailbox, int], tmp_path: Path
+async def test_kill_9_while_sending_then_restart_delivers_each_message_once(
+    postgres: Database,
+    database_url: str,
+    mailbox: tuple[Mailbox, int],
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
     box, smtp_port = mailbox
     svc = NotifyService(postgres, sender=SENDER, message_id_domain=DOMAIN, max_attempts=5)
-    queued = [await queue(svc, f"guest{i}@example.com") for i in range(BURST)]
+    queued = {
+        m.header_message_id: m
+        for m in [await queue(svc, f"guest{i}@example.com") for i in range(BURST)]
+    }
 
     first = start_notify(database_url, smtp_port, tmp_path)
     try:
@@ -139,15 +151,36 @@ async def test_kill_9_while_sending_then_restart_delivers_each_message(
 
     final = await statuses(postgres)
     assert {status for status, _ in final.values()} == {"sent"}, tail(tmp_path / "notify.log")
-    copies = Counter(r.message_id for r in box.messages())
-    expected = {m.header_message_id for m in queued}
-    assert set(copies) == expected, "every queued message reaches the sink"
-    for message_id, n in copies.items():
+
+    # The mailbox: every queued message exactly once, with what was queued.
+    inbox = box.inbox()
+    assert sorted(e.message_id for e in inbox) == sorted(queued), "each message once in the mailbox"
+    for entry in inbox:
+        message = queued[entry.message_id]
+        email = box.email(entry)
+        assert (email["To"], email["Subject"]) == (message.to, message.subject)
+        text, html = (email.get_body((kind,)) for kind in ("plain", "html"))
+        assert text is not None
+        assert html is not None
+        assert text.get_content().splitlines() == message.text.splitlines()
+        assert html.get_content().splitlines() == message.html.splitlines()
+
+    # Over SMTP: a repeat only of a message in flight at the kill, and at most one each.
+    repeated = {e.message_id: e.copies for e in inbox if e.copies > 1}
+    repeats = sum(copies - 1 for copies in repeated.values())
+    report = f"{repeats} SMTP-level repeats of {len(in_flight)} messages in flight at the kill"
+    print(f"\n{report}")
+    log.warning(report)
+    record_property("smtp_repeats", repeats)
+    record_property("in_flight_at_kill", len(in_flight))
+    assert set(repeated) <= in_flight, f"repeated while not in flight: {set(repeated) - in_flight}"
+    assert all(copies == 2 for copies in repeated.values()), repeated
+    assert repeats <= len(in_flight), report
+    assert len(box.messages()) == BURST + repeats
+    for message_id, (_, attempts) in final.items():
         if message_id in in_flight:
-            assert n <= 2, message_id
             # Retaken once after the lease ran out; 1 when the killed worker's last commit
             # reached PostgreSQL just after the snapshot.
-            assert final[message_id][1] in (1, 2), message_id
+            assert attempts in (1, 2), message_id
         else:
-            assert n == 1, f"{message_id} was not in flight at the kill but arrived {n} times"
-            assert final[message_id][1] == 1
+            assert attempts == 1, f"{message_id} was not in flight at the kill but sent again"

@@ -1,10 +1,13 @@
 """The mailers and settings on their own: SMTP login with the configured credentials, refusals
-classified as permanent or not, and the backend the settings choose."""
+classified as permanent or not, ``send`` returning on the DATA reply with QUIT afterwards, and
+the backend the settings choose."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import ssl
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,8 +92,47 @@ async def test_smtp_logs_in_with_the_configured_credentials(
     mailbox, port = guarded
     mailer = SmtpMailer(HOST, port, username="notify", password="s3cret", timeout=5)
     assert await mailer.send(build_email(message())) is None
+    await mailer.aclose()
     [received] = mailbox.messages()
     assert received.message_id == message().header_message_id
+
+
+class HeldQuit(SinkHandler):
+    """Answers QUIT only once the test lets it."""
+
+    def __init__(self, mailbox: Mailbox):
+        super().__init__(mailbox)
+        self.quit_seen = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.quit_seen.set()
+        await asyncio.to_thread(self.release.wait, 10)
+        return "221 Bye"
+
+
+async def test_smtp_send_returns_on_the_data_reply_and_quits_afterwards(tmp_path: Path) -> None:
+    """The caller records ``sent`` without waiting for the QUIT round trip: the shorter the time
+    between the server taking an e-mail and that record, the fewer repeats after a crash."""
+    handler = HeldQuit(Mailbox(tmp_path / "mail"))
+    port = free_port(HOST)
+    controller = Controller(handler, hostname=HOST, port=port)
+    controller.start()
+    try:
+        mailer = SmtpMailer(HOST, port, timeout=5)
+        sending = asyncio.create_task(mailer.send(build_email(message())))
+        assert await asyncio.to_thread(handler.quit_seen.wait, 5), "the QUIT never came"
+        assert sending.done(), "send waited for the answer to QUIT"
+        assert sending.result() is None
+        assert [r.message_id for r in handler.mailbox.messages()] == [message().header_message_id]
+        closing = asyncio.create_task(mailer.aclose())
+        done, _ = await asyncio.wait({closing}, timeout=0.2)
+        assert not done, "aclose returned before the QUIT was answered"
+        handler.release.set()
+        await asyncio.wait_for(closing, 5)
+    finally:
+        handler.release.set()
+        controller.stop()
 
 
 async def test_smtp_wrong_credentials_are_permanent(guarded: tuple[Mailbox, int]) -> None:

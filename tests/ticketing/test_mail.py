@@ -1,4 +1,5 @@
-"""``ticketing mail ...`` over a sink folder, and the sink answering real SMTP."""
+"""``ticketing mail ...`` over a sink folder, the sink's inbox (one entry per Message-ID, repeats
+counted), and the sink answering real SMTP."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from ticketing.mailsink import Mailbox, SinkHandler
 from ticketing.procs import free_port
 
 
-def email(to: str, subject: str, message_id: str) -> bytes:
+def email(to: str, subject: str, message_id: str | None, body: str = "hello") -> bytes:
     message = EmailMessage()
     message["From"] = "no-reply@example.com"
     message["To"] = to
     message["Subject"] = subject
-    message["Message-ID"] = message_id
-    message.set_content("hello")
+    if message_id is not None:
+        message["Message-ID"] = message_id
+    message.set_content(body)
     return message.as_bytes()
 
 
@@ -56,7 +58,8 @@ def test_list_as_json_filters_by_recipient(mailbox: Mailbox) -> None:
     mailbox.add(["Jane@Example.com"], email("Jane@Example.com", "Third", "<c@x>"))
     everything = json.loads(run("list", "--json"))
     assert [m["message_id"] for m in everything] == ["<a@x>", "<b@x>", "<c@x>"]
-    assert set(everything[0]) == {"message_id", "to", "subject", "received_at"}
+    assert set(everything[0]) == {"message_id", "to", "subject", "received_at", "copies"}
+    assert [m["copies"] for m in everything] == [1, 1, 1]
     jane = json.loads(run("list", "--to", "jane@example.com", "--json"))
     assert [m["subject"] for m in jane] == ["First", "Third"]
     text = run("list", "--to", "john@example.com")
@@ -74,14 +77,66 @@ def test_show_and_clear(mailbox: Mailbox) -> None:
     assert json.loads(run("list", "--json")) == []
 
 
-def test_the_sink_keeps_every_email_it_accepts_repeats_included(
+def test_the_same_message_id_twice_is_one_entry_received_twice(mailbox: Mailbox) -> None:
+    mailbox.add(["jane@example.com"], email("jane@example.com", "Hello", "<same@x>", "first"))
+    mailbox.add(["john@example.com"], email("john@example.com", "Other", "<other@x>"))
+    mailbox.add(["jane@example.com"], email("jane@example.com", "Hello", "<same@x>", "again"))
+    [same, other] = mailbox.inbox()
+    assert (same.message_id, same.copies, other.message_id, other.copies) == (
+        "<same@x>",
+        2,
+        "<other@x>",
+        1,
+    )
+    transmissions = mailbox.messages()
+    assert [r.message_id for r in transmissions] == ["<same@x>", "<other@x>", "<same@x>"]
+    # The entry is the first copy, as a mailbox that drops the repeat keeps it.
+    assert same.received_at == transmissions[0].received_at
+    assert same.last_received_at == transmissions[2].received_at
+    assert mailbox.email(same).get_content().strip() == "first"
+    assert [e.message_id for e in mailbox.inbox(to="jane@example.com")] == ["<same@x>"]
+
+
+def test_different_message_ids_are_different_entries(mailbox: Mailbox) -> None:
+    mailbox.add(["jane@example.com"], email("jane@example.com", "Hello", "<a@x>"))
+    mailbox.add(["jane@example.com"], email("jane@example.com", "Hello", "<b@x>"))
+    assert [(e.message_id, e.copies) for e in mailbox.inbox()] == [("<a@x>", 1), ("<b@x>", 1)]
+
+
+def test_an_email_without_message_id_is_always_kept(mailbox: Mailbox) -> None:
+    for _ in range(3):
+        mailbox.add(["jane@example.com"], email("jane@example.com", "No id", None))
+    entries = mailbox.inbox()
+    assert [(e.message_id, e.copies, e.subject) for e in entries] == [("", 1, "No id")] * 3
+    assert len({e.file for e in entries}) == 3
+
+
+def test_list_shows_each_message_once_and_how_often_it_came(mailbox: Mailbox) -> None:
+    for _ in range(3):
+        mailbox.add(["jane@example.com"], email("jane@example.com", "Repeated", "<r@x>"))
+    mailbox.add(["jane@example.com"], email("jane@example.com", "Single", "<s@x>"))
+    text = run("list")
+    assert text.count("<r@x>") == 1
+    assert "Repeated  (received 3 times)" in text
+    assert "Single\n" in text
+    assert "received 1 times" not in text
+    listed = json.loads(run("list", "--json"))
+    assert [(m["message_id"], m["copies"]) for m in listed] == [("<r@x>", 3), ("<s@x>", 1)]
+    assert "2 e-mails deleted" in run("clear")
+    assert mailbox.messages() == []
+
+
+def test_the_sink_over_smtp_keeps_a_repeat_once_and_counts_it(
     mailbox: Mailbox, smtp_port: int
 ) -> None:
     data = email("jane@example.com", "Hello", "<same@x>")
     with smtplib.SMTP("127.0.0.1", smtp_port) as client:
         client.sendmail("no-reply@example.com", ["jane@example.com"], data)
         client.sendmail("no-reply@example.com", ["jane@example.com"], data)
+    [entry] = mailbox.inbox()
+    assert (entry.message_id, entry.copies) == ("<same@x>", 2)
+    assert entry.first.recipients == ["jane@example.com"]
+    assert mailbox.email(entry)["Subject"] == "Hello"
     received = mailbox.messages()
     assert [r.message_id for r in received] == ["<same@x>", "<same@x>"]
-    assert received[0].recipients == ["jane@example.com"]
     assert mailbox.email(received[1])["Subject"] == "Hello"
