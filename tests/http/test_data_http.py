@@ -401,6 +401,7 @@ async def test_upgrade_flow_confirm_and_refund(http_stack: HttpStack) -> None:
         upgraded = await call_ok(client, "get_ticket", {"ticket_number": number})
         assert upgraded["upgrade_tier"] == "non_stop"
         assert upgraded["visit_date"] == upgraded_date
+        assert upgraded["open_order"] == confirmed
 
         again = await call_ok(client, "confirm_order", confirm_args)
         assert again["confirmation_code"] == code
@@ -416,9 +417,10 @@ async def test_upgrade_flow_confirm_and_refund(http_stack: HttpStack) -> None:
         integrity = await call_ok(client, "check_integrity", {})
 
     def comparable(t: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in t.items() if k != "updated_at"}
+        return {k: v for k, v in t.items() if k not in ("updated_at", "open_order")}
 
     assert comparable(restored) == comparable(ticket)
+    assert restored["open_order"] is None
     assert integrity["ok"] is True, integrity["violations"]
 
 

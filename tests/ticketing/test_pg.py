@@ -72,7 +72,14 @@ def test_throwaway_cluster_serves_queries_and_is_removed_on_stop(base_dir: Path)
     with pg:
         assert pg.is_running
         assert messages == [f"Creating PostgreSQL cluster in {data_dir} ..."]
-        assert pg.url() == f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
+        # Statements go over the Unix socket; TCP on loopback stays open for other clients.
+        assert pg.url().startswith("postgresql://postgres@/postgres?host=/")
+        with psycopg.connect(pg.url()) as conn:
+            row = conn.execute("SELECT inet_server_addr()").fetchone()
+            assert row == (None,), "a Unix socket has no server address"
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{pg.port}/postgres") as conn:
+            row = conn.execute("SELECT host(inet_server_addr())").fetchone()
+            assert row == ("127.0.0.1",)
         pid = postmaster_pid(data_dir)
         assert pid == pg.pid
         if os.geteuid() == 0:
@@ -102,7 +109,7 @@ def test_persistent_cluster_keeps_data_and_port(base_dir: Path) -> None:
     data_dir = base_dir / "persistent"
     first = EmbeddedPostgres(data_dir, log=lambda _message: None)
     with first:
-        port = first.port
+        port, url = first.port, first.url()
         pid = postmaster_pid(data_dir)
         with psycopg.connect(first.url(), autocommit=True) as conn:
             assert conn.execute("show fsync").fetchone() == ("on",)
@@ -118,7 +125,7 @@ def test_persistent_cluster_keeps_data_and_port(base_dir: Path) -> None:
     messages: list[str] = []
     with EmbeddedPostgres(data_dir, log=messages.append) as second:
         assert second.port == port
-        assert second.url() == first.url()
+        assert second.url() == url
         with psycopg.connect(second.url()) as conn:
             assert conn.execute("select v from kept").fetchall() == [(42,)]
     assert messages == []

@@ -127,7 +127,8 @@ def test_run_serves_everything_and_sigterm_stops_it_all(workdir: Path) -> None:
         assert received["message_id"] == message["header_message_id"]
         assert received["to"] == "john.doe@example.com"
         assert received["subject"] == message["subject"]
-        assert set(received) == {"message_id", "to", "subject", "received_at"}
+        assert set(received) == {"message_id", "to", "subject", "received_at", "copies"}
+        assert received["copies"] == 1
     finally:
         stack.proc.send_signal(signal.SIGTERM)
         stack.proc.wait(timeout=60)
