@@ -83,14 +83,14 @@ class DataService:
     # Customers --------------------------------------------------------------------------------
 
     async def find_customer(self, email: str) -> Customer:
-        async with self.db.transaction() as tx:
+        async with self.db.read() as tx:
             customer = await repo.customer_by_email(tx, email.lower())
         if customer is None:
             raise DomainError(CUSTOMER_NOT_FOUND, f"no customer with e-mail {email.lower()}")
         return customer
 
     async def get_customer(self, customer_id: str) -> Customer:
-        async with self.db.transaction() as tx:
+        async with self.db.read() as tx:
             return await _customer(tx, customer_id)
 
     async def create_customer(
@@ -117,14 +117,14 @@ class DataService:
     # Tickets ----------------------------------------------------------------------------------
 
     async def list_tickets(self, customer_id: str, status: str | None) -> TicketList:
-        async with self.db.transaction() as tx:
+        async with self.db.read() as tx:
             await _customer(tx, customer_id)
             return TicketList(tickets=await repo.tickets_of(tx, customer_id, status))
 
     async def get_ticket(self, ticket_number: str, owner: str | None = None) -> TicketDetail:
         """The ticket and its open order; with ``owner``, another customer's ticket is
         TICKET_NOT_FOUND, exactly as a missing one is."""
-        async with self.db.transaction() as tx:
+        async with self.db.read() as tx:
             ticket = await _ticket(tx, ticket_number, owner=owner)
             live = await repo.live_order_of(tx, ticket_number, self.clock())
         return TicketDetail(**ticket.model_dump(), open_order=live)
@@ -185,7 +185,7 @@ class DataService:
             raise invalid_argument("end_date must not be before start_date")
         if (end - start).days + 1 > MAX_INVENTORY_DAYS:
             raise invalid_argument(f"a range covers at most {MAX_INVENTORY_DAYS} days")
-        async with self.db.transaction() as tx:
+        async with self.db.read() as tx:
             days = await repo.inventory(tx, start, end, tier, self.clock(), self.capacity.as_dict())
         return Inventory(days=days)
 
@@ -283,7 +283,7 @@ class DataService:
 
     async def get_order(self, order_id: str, owner: str | None = None) -> Order:
         """The order; with ``owner``, another customer's is ORDER_NOT_FOUND, as a missing one."""
-        async with self.db.transaction() as tx:
+        async with self.db.read() as tx:
             return await _order(tx, order_id, owner=owner)
 
     async def list_orders(
@@ -294,7 +294,7 @@ class DataService:
         status: str | None,
         limit: int = MAX_LIST,
     ) -> OrderList:
-        async with self.db.transaction() as tx:
+        async with self.db.read() as tx:
             return OrderList(
                 orders=await repo.orders(tx, customer_id, ticket_number, status, limit)
             )

@@ -121,7 +121,7 @@ class NotifyService:
         return self.templates.catalogue()
 
     async def get_message(self, message_id: str) -> Message:
-        async with self.db.transaction() as tx:
+        async with self.db.read() as tx:
             return await _message(tx, message_id)
 
     async def list_messages(
@@ -134,7 +134,7 @@ class NotifyService:
     ) -> MessageList:
         if not 1 <= limit <= MAX_LIST:
             raise invalid_argument(f"limit must be between 1 and {MAX_LIST}")
-        async with self.db.transaction() as tx:
+        async with self.db.read() as tx:
             found = await repo.messages(
                 tx, recipient=recipient, reference=reference, status=status, limit=limit
             )

@@ -194,7 +194,7 @@ class PaymentService:
         )
 
     async def get_payment_intent(self, caller: Caller, payment_intent_id: str) -> PaymentIntent:
-        async with self.db.transaction() as tx:
+        async with self.db.read() as tx:
             return await self._visible_intent(tx, caller, payment_intent_id)
 
     async def confirm_payment_intent(
@@ -414,14 +414,14 @@ class PaymentService:
 
     async def list_events(self, caller: Caller, *, since: str | None, limit: int) -> EventList:
         limit = max(1, min(limit, MAX_EVENTS))
-        async with self.db.transaction() as tx:
+        async with self.db.read() as tx:
             if since is not None and await repo.event(tx, since, caller.customer) is None:
                 raise DomainError(EVENT_NOT_FOUND, f"no event {since}")
             events = await repo.events_after(tx, since, caller.customer, limit + 1)
         return EventList(events=events[:limit], has_more=len(events) > limit)
 
     async def get_event(self, caller: Caller, event_id: str) -> Event:
-        async with self.db.transaction() as tx:
+        async with self.db.read() as tx:
             found = await repo.event(tx, event_id, caller.customer)
         if found is None:
             raise DomainError(EVENT_NOT_FOUND, f"no event {event_id}")

@@ -152,6 +152,25 @@ async def test_every_type_round_trips_identically(
         assert pg_row["at"].utcoffset() == timedelta(0)
 
 
+# A setting made for the rest of the transaction (is_local): the next statement sees it only if
+# both run in one transaction.
+SET_FOR_THE_TRANSACTION = "SELECT set_config('probe.mark', 'set', true) AS mark"
+MARK = "SELECT coalesce(current_setting('probe.mark', true), '') AS mark"
+
+
+async def test_reads_run_each_statement_on_its_own(backend: Database) -> None:
+    await create_probe(backend)
+    async with backend.transaction() as tx:
+        await tx.execute(INSERT_PROBE, as_params(probe_values("committed")))
+    async with backend.read() as tx:
+        assert [r["k"] for r in await tx.fetch_all("SELECT k FROM public.probe")] == ["committed"]
+        assert await tx.fetch_one(SET_FOR_THE_TRANSACTION) == {"mark": "set"}
+        assert await tx.fetch_one(MARK) == {"mark": ""}, "no transaction around the two"
+    async with backend.transaction() as tx:
+        await tx.fetch_one(SET_FOR_THE_TRANSACTION)
+        assert await tx.fetch_one(MARK) == {"mark": "set"}
+
+
 async def test_parameters_compare_with_columns_of_their_type(backend: Database) -> None:
     await create_probe(backend)
     values = probe_values("a")

@@ -71,6 +71,9 @@ class NoDatabase:
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         raise AssertionError("this call should never have reached the database")
 
+    def read(self) -> AbstractAsyncContextManager[Transaction]:
+        raise AssertionError("this call should never have reached the database")
+
     async def close(self) -> None:
         return None
 

@@ -92,6 +92,11 @@ class LosesOneStatement:
         async with self._db.transaction() as tx:
             yield _Losing(tx, self)
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        async with self._db.read() as tx:
+            yield _Losing(tx, self)
+
     async def close(self) -> None:
         return None
 

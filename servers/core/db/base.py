@@ -38,9 +38,17 @@ class Transaction(Protocol):
 
 
 class Database(Protocol):
-    """A connection source. ``transaction()`` commits on success and rolls back on error."""
+    """A connection source. ``transaction()`` commits on success and rolls back on error.
+
+    ``read()`` runs statements that only read, each on its own, with no transaction around
+    them: under PostgreSQL's READ COMMITTED every statement takes its own snapshot anyway, so a
+    transaction gives reads nothing, and costs two more round trips (BEGIN, COMMIT) or, on the
+    Data API, two more calls (BeginTransaction, CommitTransaction). Never write in ``read()``.
+    """
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    def read(self) -> AbstractAsyncContextManager[Transaction]: ...
 
     async def close(self) -> None: ...
 

@@ -46,6 +46,7 @@ from .base import DatabaseError, DatabaseUnavailable, Json, Params, Row
 if TYPE_CHECKING:
     from mypy_boto3_rds_data import RDSDataServiceClient
     from mypy_boto3_rds_data.type_defs import (
+        ExecuteStatementRequestTypeDef,
         ExecuteStatementResponseTypeDef,
         FieldOutputTypeDef,
         SqlParameterTypeDef,
@@ -250,13 +251,14 @@ def decode_rows(response: ExecuteStatementResponseTypeDef) -> list[Row]:
 
 
 class DataApiTransaction:
-    """Statements of one Data API transaction, sent one at a time.
+    """Statements of one Data API transaction, sent one at a time; with no transaction id
+    (``read()``), statements that each commit on their own.
 
     The service refuses a statement while another of the same transaction is running
     ("Transaction is still running a query"), so concurrent callers queue on a lock.
     """
 
-    def __init__(self, db: DataApiDatabase, transaction_id: str):
+    def __init__(self, db: DataApiDatabase, transaction_id: str | None):
         self._db = db
         self.transaction_id = transaction_id
         self._lock = anyio.Lock()
@@ -316,21 +318,22 @@ class DataApiDatabase:
             raise DatabaseError(f"RDS Data API {operation} failed: {type(exc).__name__}") from exc
 
     async def execute_statement(
-        self, sql: str, parameters: list[SqlParameterTypeDef], transaction_id: str
+        self, sql: str, parameters: list[SqlParameterTypeDef], transaction_id: str | None
     ) -> ExecuteStatementResponseTypeDef:
+        request: ExecuteStatementRequestTypeDef = {
+            "resourceArn": self._resource_arn,
+            "secretArn": self._secret_arn,
+            "database": self._database,
+            "sql": sql,
+            "parameters": parameters,
+            "includeResultMetadata": True,
+            "formatRecordsAs": "NONE",
+        }
+        # Without a transactionId the statement commits on its own (it may not be sent empty).
+        if transaction_id is not None:
+            request["transactionId"] = transaction_id
         return await self._call(
-            "ExecuteStatement",
-            partial(
-                self._client.execute_statement,
-                resourceArn=self._resource_arn,
-                secretArn=self._secret_arn,
-                database=self._database,
-                sql=sql,
-                parameters=parameters,
-                transactionId=transaction_id,
-                includeResultMetadata=True,
-                formatRecordsAs="NONE",
-            ),
+            "ExecuteStatement", partial(self._client.execute_statement, **request)
         )
 
     async def _rollback(self, transaction_id: str) -> None:
@@ -371,7 +374,7 @@ class DataApiDatabase:
         except BaseException:
             # Shielded so that a cancelled caller still releases the server-side transaction.
             with anyio.CancelScope(shield=True):
-                await self._rollback(tx.transaction_id)
+                await self._rollback(begun["transactionId"])
             raise
         await self._call(
             "CommitTransaction",
@@ -379,9 +382,13 @@ class DataApiDatabase:
                 self._client.commit_transaction,
                 resourceArn=self._resource_arn,
                 secretArn=self._secret_arn,
-                transactionId=tx.transaction_id,
+                transactionId=begun["transactionId"],
             ),
         )
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[DataApiTransaction]:
+        yield DataApiTransaction(self, None)
 
     async def close(self) -> None:
         self._client.close()

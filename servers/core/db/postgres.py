@@ -76,7 +76,6 @@ class PostgresTransaction:
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     # Timestamps leave the database as aware UTC datetimes whatever the server's own zone is.
     await conn.execute("SET TIME ZONE 'UTC'")
-    await conn.commit()
 
 
 class PostgresDatabase:
@@ -90,7 +89,9 @@ class PostgresDatabase:
             timeout=timeout,
             open=False,
             configure=_configure,
-            kwargs={"row_factory": dict_row, "autocommit": False},
+            # Autocommit, so that read() sends its statements alone; transaction() still wraps
+            # its own in BEGIN ... COMMIT.
+            kwargs={"row_factory": dict_row, "autocommit": True},
             name="ticketing",
         )
 
@@ -107,6 +108,16 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
         try:
             async with self._pool.connection() as conn, conn.transaction():
+                yield PostgresTransaction(conn)
+        except psycopg.Error as exc:
+            raise translate_error(exc) from exc
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(f"no database connection available: {exc}") from exc
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[PostgresTransaction]:
+        try:
+            async with self._pool.connection() as conn:
                 yield PostgresTransaction(conn)
         except psycopg.Error as exc:
             raise translate_error(exc) from exc
