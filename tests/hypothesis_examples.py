@@ -9,7 +9,7 @@ the example in its assertion message instead.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -17,6 +17,19 @@ from hypothesis import strategies as st
 T = TypeVar("T")
 
 EXAMPLES = 25
+
+JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+"""Any JSON value, nested a little: what a client could send in place of anything."""
 
 
 def examples(strategy: st.SearchStrategy[T], n: int = EXAMPLES) -> list[T]:

@@ -27,7 +27,7 @@ from servers.core.db import CHECK_VIOLATION, Database, DatabaseError, fetch_valu
 from servers.data.seed import CUSTOMERS, seed, seed_id
 from servers.data.server import build_server
 from servers.data.service import DataService
-from tests.hypothesis_examples import EXAMPLES, examples
+from tests.hypothesis_examples import EXAMPLES, JSON_VALUES, examples
 
 MCPClient = Client[FastMCPTransport]
 
@@ -46,18 +46,6 @@ READ_TOOLS = {
 # (``from_schema(..., custom_formats=...)``) or it would silently generate plain text.
 NATIVE_FORMATS = {"date", "email"}
 CODE = re.compile(r"^[A-Z][A-Z_]+: ")
-
-JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
 
 
 FINGERPRINT_SQL = "SELECT " + ", ".join(

@@ -11,56 +11,27 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any
 
 import mcp_types
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import FastMCPTransport
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from servers.core.db import Database
 from servers.notify.rendering import SPECS, UpgradeConfirmed
 from servers.notify.server import build_server
+from tests.hypothesis_examples import JSON_VALUES, examples
 
 from .support import FakeClock, count, service
 
 MCPClient = Client[FastMCPTransport]
-T = TypeVar("T")
 CODE = re.compile(r"^(INVALID_ARGUMENT|UNKNOWN_TEMPLATE): \S")
 EXAMPLES = 60
 
-JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
-    max_leaves=8,
-)
 BREAKS = st.sampled_from(["\r", "\n", "\r\n", "\x00", "\u2028", "\x0b"])
-
-
-def examples(strategy: st.SearchStrategy[T], n: int = EXAMPLES) -> list[T]:
-    found: list[T] = []
-
-    @settings(
-        max_examples=n,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    )
-    @given(strategy)
-    def collect(value: T) -> None:
-        found.append(value)
-
-    collect()
-    return found
 
 
 def mangled_contexts() -> st.SearchStrategy[dict[str, Any]]:
@@ -115,7 +86,7 @@ async def outcome(client: MCPClient, tool: str, arguments: dict[str, Any]) -> bo
 async def test_contexts_are_accepted_exactly_when_the_template_model_accepts_them(
     client: MCPClient, db: Database
 ) -> None:
-    contexts = examples(mangled_contexts()) + examples(JSON_VALUES, 20)
+    contexts = examples(mangled_contexts(), EXAMPLES) + examples(JSON_VALUES, 20)
     accepted = 0
     for context in contexts:
         expected = accepted_by_model(context)
