@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from fastmcp import Client
 
+from bench.bench_get_ticket import throwaway_postgres
 from servers.core.client import ServiceClient
 from servers.core.db.postgres import PostgresDatabase
 from servers.core.logs import configure_logging
@@ -53,8 +54,6 @@ from servers.payment.service import PaymentService
 from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
 from servers.ticket.server import build_server as build_ticket_server
 from servers.ticket.service import Caller, Journey, TicketService
-from ticketing.db import migrate_all, seed_all
-from ticketing.pg import EmbeddedPostgres
 
 JOHN = seed_id("cus", "john.doe@example.com")
 JANE = seed_id("cus", "jane.smith@example.com")
@@ -167,19 +166,7 @@ def report(times: dict[tuple[str, str], list[float]]) -> None:
 
 
 def run(args: argparse.Namespace, base: Path) -> int:
-    with EmbeddedPostgres(base / "pg", persistent=False) as pg:
-        pg.create_database("bench")
-        url = pg.url("bench")
-
-        async def prepare() -> None:
-            db = await PostgresDatabase(url, max_size=1).open()
-            try:
-                await migrate_all(db)
-                await seed_all(db, date.today())
-            finally:
-                await db.close()
-
-        asyncio.run(prepare())
+    with throwaway_postgres(base) as (_, url):
         print(
             f"get_ticket and get_upgrade_order as Jane: John's ('theirs') vs missing, "
             f"{args.calls} calls each after {args.warmup} warm-up, interleaved, in memory",

@@ -42,11 +42,8 @@ def examples(strategy: st.SearchStrategy[T], n: int = EXAMPLES) -> list[T]:
         derandomize=True,
         database=None,
         phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-            HealthCheck.filter_too_much,
-        ],
+        # Only collecting: nothing here is a test whose health Hypothesis should judge.
+        suppress_health_check=list(HealthCheck),
     )
     @given(strategy)
     def collect(value: T) -> None:

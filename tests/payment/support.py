@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
-
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
 
 from servers.payment.models import PaymentIntent
 from servers.payment.service import TRUSTED, Caller, PaymentService
@@ -47,28 +43,3 @@ async def new_intent(
         metadata={"order_id": "ord_1"},
         idempotency_key=key(),
     )
-
-
-T = TypeVar("T")
-
-
-def examples(strategy: st.SearchStrategy[T], n: int) -> list[T]:
-    """Up to ``n`` values of a strategy, the same ones on every run (Hypothesis generates, the
-    async test then runs each against the database)."""
-    found: list[T] = []
-
-    @settings(
-        max_examples=n,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def collect(value: T) -> None:
-        found.append(value)
-
-    collect()
-    assert found
-    return found

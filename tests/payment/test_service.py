@@ -24,8 +24,9 @@ from servers.payment.service import (
     Faults,
     PaymentService,
 )
+from tests.hypothesis_examples import examples
 
-from .support import ALICE, BOB, SERVICE, FakeClock, examples, key, new_intent
+from .support import ALICE, BOB, SERVICE, FakeClock, key, new_intent
 
 SUCCEEDING_TOKENS = ["pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_discover"]
 DECLINES: dict[str, tuple[str, str]] = {
