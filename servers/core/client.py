@@ -96,6 +96,9 @@ class ServiceClient:
         return structured
 
 
+KEEPALIVE_SECONDS = 4.0
+
+
 class RemoteUnavailable(DomainError):
     """Another server could not be reached, or failed without answering: worth a retry (every
     write between our servers carries an idempotency key)."""
@@ -228,7 +231,10 @@ class HttpServiceClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=self._connections),
+                # Idle connections are dropped before uvicorn's 5 s keep-alive closes them.
+                connector=aiohttp.TCPConnector(
+                    limit=self._connections, keepalive_timeout=KEEPALIVE_SECONDS
+                ),
                 trust_env=False,
             )
         return self._session
@@ -255,22 +261,28 @@ class HttpServiceClient:
         headers = tool_call_headers(tool)
         try:
             token = await self.credentials.token(http)
-            answer = await _send(http, "POST", self.url, headers=_bearer(headers, token), body=body)
+            answer = await self._post(http, headers, token, body)
             if answer.status == 401:
                 # A token the server no longer accepts (its keys rotated, say): one new one.
                 token = await self.credentials.token(http, stale=token)
-                answer = await _send(
-                    http, "POST", self.url, headers=_bearer(headers, token), body=body
-                )
+                answer = await self._post(http, headers, token, body)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             raise RemoteUnavailable(tool, type(exc).__name__) from exc
         if answer.status >= 500 or answer.status == 429:
             raise RemoteUnavailable(tool, f"HTTP {answer.status}")
         return read_tool_result(tool, answer)
 
-
-def _bearer(headers: dict[str, str], token: str) -> dict[str, str]:
-    return {**headers, "Authorization": f"Bearer {token}"}
+    async def _post(
+        self, http: aiohttp.ClientSession, headers: dict[str, str], token: str, body: bytes
+    ) -> _Answer:
+        headers = {**headers, "Authorization": f"Bearer {token}"}
+        try:
+            return await _send(http, "POST", self.url, headers=headers, body=body)
+        except aiohttp.ServerDisconnectedError:
+            # A pooled connection the server closed as the request went out (a restart, its
+            # keep-alive running out): once more, on a new connection. Safe because every tool
+            # call between our servers is a read or carries an idempotency key.
+            return await _send(http, "POST", self.url, headers=headers, body=body)
 
 
 def tool_call_body(

@@ -193,3 +193,51 @@ async def test_a_server_that_is_gone_is_unavailable(scripted: Scripted) -> None:
         with pytest.raises(RemoteUnavailable) as refused:
             await client.call("check_integrity")
     assert refused.value.code == "UNAVAILABLE"
+
+
+async def test_a_connection_the_server_drops_unanswered_is_retried_once_on_a_new_one(
+    scripted: Scripted,
+) -> None:
+    """The keep-alive race: the server closes a pooled connection just as a request goes out
+    on it. Each connection here answers one request and drops the next one unanswered."""
+    answered: list[int] = []
+
+    async def one_answer_per_connection(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        connection = len(answered) + 1
+        for turn in range(2):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            request = json.loads(await reader.readexactly(length))
+            if turn == 1:
+                break  # the second request on this connection: hang up without a word
+            answered.append(connection)
+            body = json.dumps(
+                {"jsonrpc": "2.0", "id": request["id"], "result": {"structuredContent": {}}}
+            ).encode()
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(one_answer_per_connection, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    credentials = ClientCredentials(scripted.issuer, "ticket-server", "s3cret", ["data/read"])
+    try:
+        async with HttpServiceClient(
+            f"http://127.0.0.1:{port}/mcp", credentials=credentials, connections=1
+        ) as client:
+            assert await client.call("check_integrity") == {}
+            assert await client.call("check_integrity") == {}
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert answered == [1, 2], "the second call was answered on a second connection"
