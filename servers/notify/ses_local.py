@@ -1,12 +1,13 @@
 """A local stand-in for Amazon SES v2 ``SendEmail``, held to the service's model by botocore.
 
 :meth:`LocalSes.client` returns a real boto3 ``sesv2`` client whose calls never leave the
-process, as :mod:`servers.core.db.dataapi_local` does for the RDS Data API: botocore validates and
-serializes each request against the ``sesv2`` model before its ``before-call`` event, where the
-stand-in answers; every answer is checked against the operation's output (or error) shape before
-botocore parses it. On top of the model, it checks what the service checks: exactly one kind of
-content, a raw message that parses as MIME with the headers a delivery needs, and, without
-``FromEmailAddress``, a From header. Errors to answer with can be queued with :meth:`fail_next`.
+process, as :mod:`servers.core.db.dataapi_local` does for the RDS Data API (both are built on
+:mod:`servers.core.local_aws`): botocore validates and serializes each request against the
+``sesv2`` model before its ``before-call`` event, where the stand-in answers; every answer is
+checked against the operation's output (or error) shape before botocore parses it. On top of the
+model, it checks what the service checks: exactly one kind of content, a raw message that parses
+as MIME with the headers a delivery needs, and, without ``FromEmailAddress``, a From header.
+Errors to answer with can be queued with :meth:`fail_next`.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from email.message import EmailMessage
 from email.policy import default
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.awsrequest import AWSResponse
-from botocore.config import Config
-from botocore.endpoint import convert_to_response_dict
-from botocore.parsers import create_parser
 
-from servers.core.db.dataapi_local import enum_violations, validate_shape
+from servers.core.local_aws import (
+    LOCAL_CONFIG,
+    Body,
+    enum_violations,
+    json_answer,
+    local_session,
+    validate_shape,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
@@ -37,8 +41,6 @@ LOCAL_SES_ENDPOINT = "http://sesv2.local.invalid"
 # The service's own limit on a raw message, after base64 decoding.
 MAX_RAW_BYTES = 40 * 1024 * 1024
 _REQUIRED_HEADERS = ("From", "To", "Subject", "Message-ID", "Date")
-
-Body = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -53,14 +55,6 @@ class _Refusal(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-class _RawBody:
-    def __init__(self, body: bytes):
-        self._body = body
-
-    def stream(self, **_: Any) -> Any:
-        yield self._body
 
 
 class LocalSes:
@@ -78,16 +72,8 @@ class LocalSes:
             self._failures.append((code, message))
 
     def client(self, *, region: str = "us-west-2") -> SESV2Client:
-        session = boto3.session.Session(
-            # Never used: requests are answered before they would be signed.
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106
-            region_name=region,
-        )
-        client: SESV2Client = session.client(
-            "sesv2",
-            endpoint_url=LOCAL_SES_ENDPOINT,
-            config=Config(parameter_validation=True, retries={"total_max_attempts": 1}),
+        client: SESV2Client = local_session(region).client(
+            "sesv2", endpoint_url=LOCAL_SES_ENDPOINT, config=LOCAL_CONFIG
         )
         client.meta.events.register("before-call.sesv2", self._on_before_call)
         return client
@@ -164,18 +150,4 @@ class LocalSes:
     ) -> tuple[AWSResponse, Body]:
         if validate:
             validate_shape(body, model.output_shape)
-        wire = json.dumps(body).encode()
-        http = AWSResponse(
-            url,
-            status,
-            {
-                "x-amzn-RequestId": str(uuid.uuid4()),
-                "Content-Type": "application/json",
-                "Content-Length": str(len(wire)),
-                **headers,
-            },
-            _RawBody(wire),
-        )
-        parser = create_parser(model.service_model.protocol)
-        parsed: Body = parser.parse(convert_to_response_dict(http, model), model.output_shape)
-        return http, parsed
+        return json_answer(model, url, status, body, headers)

@@ -27,9 +27,9 @@ from servers.core.db.dataapi_local import (
     LOCAL_SECRET_ARN,
     LocalDataApi,
     format_timestamp,
-    validate_shape,
 )
 from servers.core.db.postgres import PostgresDatabase
+from servers.core.local_aws import validate_shape
 
 if TYPE_CHECKING:
     from mypy_boto3_rds_data.type_defs import SqlParameterTypeDef

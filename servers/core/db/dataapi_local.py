@@ -6,8 +6,8 @@ PostgreSQL and hands botocore an HTTP response, which botocore then parses as us
 emits that event only after it has validated and serialized the request, so every call is checked
 against the ``rds-data`` service model first (types, required members, unions; botocore leaves
 enum values to the service, so the stand-in checks those); every response the stand-in produces is
-checked against the operation's output (or error) shape by :func:`validate_shape` before botocore
-parses it.
+checked against the operation's output (or error) shape by
+:func:`~servers.core.local_aws.validate_shape` before botocore parses it.
 
 What it reproduces of the service (Aurora PostgreSQL, Serverless v2 / provisioned):
 
@@ -32,23 +32,28 @@ import json
 import re
 import secrets
 import threading
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import psycopg
 from botocore.awsrequest import AWSResponse
-from botocore.config import Config
-from botocore.endpoint import convert_to_response_dict
-from botocore.parsers import create_parser
 from psycopg.adapt import AdaptersMap
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.numeric import Int8Dumper
 from psycopg.types.string import StrDumper, StrDumperUnknown, StrDumperVarchar, TextLoader
 
+from ..local_aws import (
+    LOCAL_CONFIG,
+    Body,
+    enum_violations,
+    json_answer,
+    local_session,
+    parse,
+    require,
+    validate_shape,
+)
 from .postgres import to_pyformat
 
 if TYPE_CHECKING:
@@ -57,100 +62,6 @@ if TYPE_CHECKING:
 LOCAL_ENDPOINT = "http://rds-data.local.invalid"
 LOCAL_RESOURCE_ARN = "arn:aws:rds:us-west-2:000000000000:cluster:local-data-api"
 LOCAL_SECRET_ARN = "arn:aws:secretsmanager:us-west-2:000000000000:secret:local-data-api-AbCdEf"  # noqa: S105
-
-Body = dict[str, Any]
-
-
-# Validating responses against the service model ----------------------------------------------
-
-
-def validate_shape(value: Any, shape: Any, path: str = "response") -> None:
-    """Raise AssertionError unless ``value`` fits the botocore ``shape`` (recursively).
-
-    Values are what the service would send before JSON encoding: blobs as ``bytes``, timestamps
-    as ``datetime``. Unknown structure members, missing required ones and tagged unions with other
-    than exactly one member set all fail.
-    """
-    kind = shape.type_name
-    if kind == "structure":
-        _check(isinstance(value, dict), path, f"a {shape.name} structure", value)
-        unknown = sorted(set(value) - set(shape.members))
-        _require(not unknown, f"{path}: {shape.name} has no member(s) {unknown}")
-        missing = [m for m in shape.required_members if m not in value]
-        _require(not missing, f"{path}: {shape.name} lacks required member(s) {missing}")
-        if shape.is_tagged_union:
-            _require(len(value) == 1, f"{path}: union {shape.name} must set one member: {value!r}")
-        for name, member in value.items():
-            validate_shape(member, shape.members[name], f"{path}.{name}")
-    elif kind == "list":
-        _check(isinstance(value, list), path, "a list", value)
-        _check_length(len(value), shape, path)
-        for i, item in enumerate(value):
-            validate_shape(item, shape.member, f"{path}[{i}]")
-    elif kind == "map":
-        _check(isinstance(value, dict), path, "a map", value)
-        for key, item in value.items():
-            validate_shape(key, shape.key, f"{path} key {key!r}")
-            validate_shape(item, shape.value, f"{path}[{key!r}]")
-    elif kind == "string":
-        _check(isinstance(value, str), path, "a string", value)
-        _check_length(len(value), shape, path)
-        if shape.enum:
-            _require(value in shape.enum, f"{path}: {value!r} is not one of {shape.enum}")
-    elif kind in ("integer", "long"):
-        _check(isinstance(value, int) and not isinstance(value, bool), path, kind, value)
-        _check_range(value, shape, path)
-    elif kind == "boolean":
-        _check(isinstance(value, bool), path, "a boolean", value)
-    elif kind in ("double", "float"):
-        ok = isinstance(value, float | int) and not isinstance(value, bool)
-        _check(ok, path, kind, value)
-    elif kind == "blob":
-        _check(isinstance(value, bytes), path, "bytes (a blob)", value)
-    elif kind == "timestamp":
-        _check(isinstance(value, datetime), path, "a datetime", value)
-    else:
-        raise AssertionError(f"{path}: no validation for shape type {kind!r}")
-
-
-def enum_violations(value: Any, shape: Any, path: str = "request") -> Iterator[str]:
-    """Values of a (wire-form) request outside their shape's enum.
-
-    botocore's parameter validation checks types, not enums (they are open on the client side);
-    the service refuses unknown values.
-    """
-    kind = shape.type_name
-    if kind == "structure" and isinstance(value, dict):
-        for name, member in value.items():
-            if name in shape.members:
-                yield from enum_violations(member, shape.members[name], f"{path}.{name}")
-    elif kind == "list" and isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from enum_violations(item, shape.member, f"{path}[{i}]")
-    elif kind == "string" and shape.enum and value not in shape.enum:
-        yield f"{path}: {value!r} is not one of {shape.enum}"
-
-
-def _require(ok: bool, complaint: str) -> None:
-    # Not an assert statement: the check must survive ``python -O``.
-    if not ok:
-        raise AssertionError(complaint)
-
-
-def _check(ok: bool, path: str, expected: str, value: Any) -> None:
-    _require(ok, f"{path}: expected {expected}, got {type(value).__name__} {value!r}")
-
-
-def _check_length(length: int, shape: Any, path: str) -> None:
-    low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    _require(low is None or length >= low, f"{path}: length {length} is below the minimum {low}")
-    _require(high is None or length <= high, f"{path}: length {length} is above the maximum {high}")
-
-
-def _check_range(value: int, shape: Any, path: str) -> None:
-    low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    _require(low is None or value >= low, f"{path}: {value} is below the minimum {low}")
-    _require(high is None or value <= high, f"{path}: {value} is above the maximum {high}")
 
 
 # Binding parameters like the service's JDBC driver --------------------------------------------
@@ -375,16 +286,6 @@ class _Transaction:
     busy: threading.Lock = field(default_factory=threading.Lock)
 
 
-class _RawBody:
-    """The ``raw`` of a botocore response: something with ``stream()``."""
-
-    def __init__(self, body: bytes):
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
 class LocalDataApi:
     """The stand-in service for one PostgreSQL database; :meth:`client` talks to it.
 
@@ -417,17 +318,8 @@ class LocalDataApi:
 
     def client(self, *, region: str = "us-west-2") -> RDSDataServiceClient:
         """A real boto3 ``rds-data`` client whose every call is served by this stand-in."""
-        session = boto3.session.Session(
-            # Never used: requests are answered before they would be signed.
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106
-            region_name=region,
-        )
-        client: RDSDataServiceClient = session.client(
-            "rds-data",
-            endpoint_url=LOCAL_ENDPOINT,
-            # Explicit, so that no AWS config file can switch off the check this relies on.
-            config=Config(parameter_validation=True, retries={"total_max_attempts": 1}),
+        client: RDSDataServiceClient = local_session(region).client(
+            "rds-data", endpoint_url=LOCAL_ENDPOINT, config=LOCAL_CONFIG
         )
         client.meta.events.register("before-call.rds-data", self._on_before_call)
         return client
@@ -461,41 +353,18 @@ class LocalDataApi:
 
     def _respond(self, model: Any, url: str, body: Body) -> tuple[AWSResponse, Body]:
         validate_shape(body, model.output_shape)
-        return self._http(model, url, 200, body, {})
+        return json_answer(model, url, 200, body, {})
 
     def _respond_error(self, model: Any, url: str, err: ServiceError) -> tuple[AWSResponse, Body]:
         shape = model.service_model.shape_for_error_code(err.code)
-        _require(shape is not None, f"{err.code} is not an error of the rds-data model")
+        require(shape is not None, f"{err.code} is not an error of the rds-data model")
         body: Body = {"message": err.message} if "message" in shape.members else {}
         validate_shape(body, shape, err.code)
         status = shape.metadata["error"]["httpStatusCode"]
-        http, parsed = self._http(model, url, status, body, {"x-amzn-ErrorType": err.code})
+        http, parsed = json_answer(model, url, status, body, {"x-amzn-ErrorType": err.code})
         # As botocore's endpoint does: the modeled fields of the error join the parsed response.
-        parsed.update(self._parse(model, http, shape))
+        parsed.update(parse(model, http, shape))
         return http, parsed
-
-    def _http(
-        self, model: Any, url: str, status: int, body: Body, headers: dict[str, str]
-    ) -> tuple[AWSResponse, Body]:
-        wire = json.dumps(body, default=lambda b: base64.b64encode(b).decode()).encode()
-        http = AWSResponse(
-            url,
-            status,
-            {
-                "x-amzn-RequestId": str(uuid.uuid4()),
-                "Content-Type": "application/json",
-                "Content-Length": str(len(wire)),
-                **headers,
-            },
-            _RawBody(wire),
-        )
-        return http, self._parse(model, http, model.output_shape)
-
-    @staticmethod
-    def _parse(model: Any, http: AWSResponse, shape: Any) -> Body:
-        parser = create_parser(model.service_model.protocol)
-        parsed: Body = parser.parse(convert_to_response_dict(http, model), shape)
-        return parsed
 
     # PostgreSQL's side
 
