@@ -20,6 +20,7 @@ from typing import Any
 import httpx2
 from fastmcp.server.auth import AccessToken, RemoteAuthProvider
 from fastmcp.server.auth.providers.jwt import JWTVerifier
+from fastmcp.server.dependencies import get_access_token
 from pydantic import AnyHttpUrl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -231,3 +232,10 @@ async def _send_json(
         }
     )
     await send({"type": "http.response.body", "body": data})
+
+
+def calling_client() -> str:
+    """The OAuth client behind the tool call under way, whose idempotency keys are its own;
+    ``in-process`` for a call made without HTTP (tests, tools run by the host)."""
+    token = get_access_token()
+    return token.client_id if token is not None else "in-process"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastmcp import FastMCP
-from fastmcp.server.dependencies import get_access_token
 from pydantic import Field
 
 from servers.core.app import CREATES, READ_ONLY, UPDATES, create_mcp, requires
+from servers.core.auth import calling_client
 from servers.core.scopes import DATA_READ, DATA_WRITE
 from servers.core.types import Cents, Currency, IdempotencyKey, IsoDate, StrictInt
 
@@ -58,11 +58,6 @@ _OWNER = Field(
 )
 
 
-def _caller() -> str:
-    token = get_access_token()
-    return token.client_id if token is not None else "in-process"
-
-
 def build_server(service: DataService) -> FastMCP:
     mcp = create_mcp("data", instructions=INSTRUCTIONS)
 
@@ -88,7 +83,10 @@ def build_server(service: DataService) -> FastMCP:
     ) -> Customer:
         """Create a customer. EMAIL_TAKEN when the address is already registered."""
         return await service.create_customer(
-            email=email, full_name=full_name, idempotency_key=idempotency_key, caller=_caller()
+            email=email,
+            full_name=full_name,
+            idempotency_key=idempotency_key,
+            caller=calling_client(),
         )
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(DATA_READ))
@@ -127,7 +125,7 @@ def build_server(service: DataService) -> FastMCP:
             price_cents=price_cents,
             currency=currency,
             idempotency_key=idempotency_key,
-            caller=_caller(),
+            caller=calling_client(),
         )
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(DATA_READ))
@@ -172,7 +170,7 @@ def build_server(service: DataService) -> FastMCP:
             currency=currency,
             hold_minutes=hold_minutes,
             idempotency_key=idempotency_key,
-            caller=_caller(),
+            caller=calling_client(),
         )
 
     @mcp.tool(annotations=UPDATES, meta=requires(DATA_WRITE))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastmcp import FastMCP
-from fastmcp.server.dependencies import get_access_token
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from servers.core.app import READ_ONLY, create_mcp, requires
+from servers.core.auth import calling_client
 from servers.core.scopes import NOTIFY_READ, NOTIFY_SEND
 from servers.core.types import IdempotencyKey, StrictInt
 
@@ -53,11 +53,6 @@ _CONTEXT = Field(
 )
 
 
-def _caller() -> str:
-    token = get_access_token()
-    return token.client_id if token is not None else "in-process"
-
-
 def build_server(service: NotifyService) -> FastMCP:
     mcp = create_mcp("notify", instructions=INSTRUCTIONS)
 
@@ -81,7 +76,7 @@ def build_server(service: NotifyService) -> FastMCP:
             context=context,
             idempotency_key=idempotency_key,
             reference=reference,
-            caller=_caller(),
+            caller=calling_client(),
         )
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(NOTIFY_SEND, NOTIFY_READ))
