@@ -180,6 +180,17 @@ def kinds(received: list[Received]) -> list[str]:
     )
 
 
+async def pay(ticket: McpClient, order_id: str, payment_method: str) -> dict[str, Any]:
+    """pay_upgrade with a fresh idempotency key, which must answer (declined is an answer)."""
+    return await ok(
+        ticket,
+        "pay_upgrade",
+        order_id=order_id,
+        payment_method=payment_method,
+        idempotency_key=key("pay"),
+    )
+
+
 async def select(
     full: FullStack, token: str, ticket_number: str, tier: str = "double_fun"
 ) -> dict[str, Any]:
@@ -232,13 +243,7 @@ async def test_the_whole_journey_confirms_once_charges_once_and_mails_once(
         )
         assert order["status"] == "awaiting_payment"
         assert order["amount_cents"] == day["price_cents"]
-        paid = await ok(
-            ticket,
-            "pay_upgrade",
-            order_id=order["order_id"],
-            payment_method="pm_card_visa",
-            idempotency_key=key("pay"),
-        )
+        paid = await pay(ticket, order["order_id"], "pm_card_visa")
         assert paid["payment_status"] == "succeeded", paid
         confirmed = paid["order"]
         assert confirmed["status"] == "confirmed"
@@ -264,23 +269,11 @@ async def test_a_declined_card_then_a_good_one_mails_a_failure_then_a_confirmati
     token = full_stack.customer_token(customer)
     order = await select(full_stack, token, number)
     async with client(full_stack, full_stack.ticket, token) as ticket:
-        declined = await ok(
-            ticket,
-            "pay_upgrade",
-            order_id=order["order_id"],
-            payment_method="pm_card_chargeDeclined",
-            idempotency_key=key("pay"),
-        )
+        declined = await pay(ticket, order["order_id"], "pm_card_chargeDeclined")
         assert declined["payment_status"] == "declined", declined
         assert declined["decline_code"] == "generic_decline"
         assert declined["order"]["status"] == "awaiting_payment"
-        paid = await ok(
-            ticket,
-            "pay_upgrade",
-            order_id=order["order_id"],
-            payment_method="pm_card_visa",
-            idempotency_key=key("pay"),
-        )
+        paid = await pay(ticket, order["order_id"], "pm_card_visa")
         assert paid["payment_status"] == "succeeded", paid
         assert paid["order"]["status"] == "confirmed"
     charged = await intent(full_stack, order["payment_intent_id"])
@@ -297,13 +290,7 @@ async def test_transient_processor_errors_are_retried_into_one_charge(
     token = full_stack.customer_token(customer)
     order = await select(full_stack, token, number)
     async with client(full_stack, full_stack.ticket, token) as ticket:
-        paid = await ok(
-            ticket,
-            "pay_upgrade",
-            order_id=order["order_id"],
-            payment_method="pm_card_transientProcessingError",
-            idempotency_key=key("pay"),
-        )
+        paid = await pay(ticket, order["order_id"], "pm_card_transientProcessingError")
     assert paid["payment_status"] == "succeeded", paid
     assert paid["order"]["status"] == "confirmed"
     charged = await intent(full_stack, order["payment_intent_id"])
@@ -331,13 +318,7 @@ async def test_cancelling_a_confirmed_upgrade_refunds_and_reverts_the_ticket(
     async with client(full_stack, full_stack.ticket, token) as ticket:
         before = await ok(ticket, "get_ticket", ticket_number=number)
         order = await select(full_stack, token, number)
-        paid = await ok(
-            ticket,
-            "pay_upgrade",
-            order_id=order["order_id"],
-            payment_method="pm_card_visa",
-            idempotency_key=key("pay"),
-        )
+        paid = await pay(ticket, order["order_id"], "pm_card_visa")
         assert paid["order"]["status"] == "confirmed"
         cancelled = await ok(
             ticket, "cancel_upgrade", order_id=order["order_id"], idempotency_key=key("cancel")
@@ -530,13 +511,7 @@ async def test_200_buyers_race_for_5_seats(full_stack: FullStack) -> None:
 
     for customer, order in orders:
         async with client(full_stack, full_stack.ticket, full_stack.customer_token(customer)) as t:
-            paid = await ok(
-                t,
-                "pay_upgrade",
-                order_id=order["order_id"],
-                payment_method="pm_card_visa",
-                idempotency_key=key("pay"),
-            )
+            paid = await pay(t, order["order_id"], "pm_card_visa")
         assert paid["order"]["status"] == "confirmed", paid
 
     numbers = [number for _, number in buyers]
