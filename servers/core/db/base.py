@@ -85,20 +85,3 @@ async def fetch_value(tx: Transaction, sql: str, params: Params | None = None) -
     """The first column of the first row, or None."""
     row = await tx.fetch_one(sql, params)
     return None if row is None else next(iter(row.values()))
-
-
-__all__ = [
-    "CHECK_VIOLATION",
-    "DEADLOCK_DETECTED",
-    "FOREIGN_KEY_VIOLATION",
-    "SERIALIZATION_FAILURE",
-    "UNIQUE_VIOLATION",
-    "Database",
-    "DatabaseError",
-    "DatabaseUnavailable",
-    "Json",
-    "Params",
-    "Row",
-    "Transaction",
-    "fetch_value",
-]
