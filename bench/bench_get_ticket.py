@@ -58,7 +58,7 @@ from servers.core.settings import canonical_issuer
 from servers.data.server import build_server
 from servers.data.service import DataService
 from servers.devidp.clients import ClientRegistry
-from servers.devidp.keys import load_or_create_signing_key
+from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
 from ticketing.db import migrate_all, seed_all
 from ticketing.pg import EmbeddedPostgres
@@ -647,6 +647,28 @@ def choose_best(runs: list[Run]) -> dict[str, Run]:
 # Set-up and the whole run
 
 
+def start_idp(
+    children: Children, base: Path, database_url: str, port: int
+) -> tuple[str, SigningKey]:
+    """The dev identity provider on ``port``, keys under ``base``: its issuer and key."""
+    issuer = canonical_issuer(f"http://127.0.0.1:{port}")
+    key_dir = base / "idp"
+    key = load_or_create_signing_key(key_dir)
+    children.start(
+        "identity provider",
+        ["-m", "servers.devidp"],
+        port,
+        {
+            "DEV_MODE": "1",
+            "IDP_PORT": str(port),
+            "IDP_ISSUER": issuer,
+            "IDP_KEY_DIR": str(key_dir),
+            "IDP_DATABASE_URL": database_url,
+        },
+    )
+    return issuer, key
+
+
 @contextmanager
 def throwaway_postgres(base: Path) -> Iterator[tuple[EmbeddedPostgres, str]]:
     pg = EmbeddedPostgres(base / "pg", persistent=False, log=lambda m: say(f"    {m}"))
@@ -744,22 +766,8 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
     say("==> Starting PostgreSQL (throwaway), migrating and seeding")
     with throwaway_postgres(base) as (pg, database_url):
         idp_port, data_port, mcp_port, star_port = _free_ports(4)
-        issuer = canonical_issuer(f"http://127.0.0.1:{idp_port}")
-        key_dir = base / "idp"
-        key = load_or_create_signing_key(key_dir)
         say("==> Starting the dev identity provider, the data server and the two baselines")
-        children.start(
-            "identity provider",
-            ["-m", "servers.devidp"],
-            idp_port,
-            {
-                "DEV_MODE": "1",
-                "IDP_PORT": str(idp_port),
-                "IDP_ISSUER": issuer,
-                "IDP_KEY_DIR": str(key_dir),
-                "IDP_DATABASE_URL": database_url,
-            },
-        )
+        issuer, key = start_idp(children, base, database_url, idp_port)
         data = children.start(
             DATA,
             ["-m", "servers.data"],

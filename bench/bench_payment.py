@@ -30,11 +30,9 @@ from typing import Any
 
 import httpx
 
-from bench.bench_get_ticket import Children, _free_ports, _raise_on_term, say
+from bench.bench_get_ticket import Children, _free_ports, _raise_on_term, say, start_idp
 from servers.core.db.postgres import PostgresDatabase
 from servers.core.scopes import OPS_SCOPES
-from servers.core.settings import canonical_issuer
-from servers.devidp.keys import load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
 from servers.payment.service import TRUSTED, PaymentService
 from ticketing.db import migrate_all
@@ -214,22 +212,8 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
         say(f"    {len(intents)} intents created in {time.perf_counter() - started:.1f} s")
 
         idp_port, payment_port = _free_ports(2)
-        issuer = canonical_issuer(f"http://127.0.0.1:{idp_port}")
-        key_dir = base / "idp"
-        key = load_or_create_signing_key(key_dir)
         say("==> Starting the dev identity provider and the payment server")
-        children.start(
-            "identity provider",
-            ["-m", "servers.devidp"],
-            idp_port,
-            {
-                "DEV_MODE": "1",
-                "IDP_PORT": str(idp_port),
-                "IDP_ISSUER": issuer,
-                "IDP_KEY_DIR": str(key_dir),
-                "IDP_DATABASE_URL": database_url,
-            },
-        )
+        issuer, key = start_idp(children, base, database_url, idp_port)
         payment = children.start(
             "payment server",
             ["-m", "servers.payment"],
