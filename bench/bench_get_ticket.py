@@ -471,8 +471,9 @@ async def in_process_timings(
         verifier = CognitoAccessTokenVerifier(
             issuer=issuer,
             jwks_uri=f"{issuer.rstrip('/')}/.well-known/jwks.json",
-            client_ids=[CLIENT_ID],
             resource="data",
+            base_url="http://127.0.0.1:8001",
+            service_client_ids=[CLIENT_ID],
         )
 
         async def verify() -> None:

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 from fastmcp import Client
 
 from bench.bench_get_ticket import throwaway_postgres
+from servers.core.auth import Principal
 from servers.core.client import ServiceClient
 from servers.core.db.postgres import PostgresDatabase
 from servers.core.logs import configure_logging
@@ -54,6 +55,9 @@ from servers.payment.service import PaymentService
 from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
 from servers.ticket.server import build_server as build_ticket_server
 from servers.ticket.service import Caller, Journey, TicketService
+
+TICKET_SERVER = Principal("ticket-server")
+"""The in-memory servers are called as the ticket server would call them over HTTP."""
 
 JOHN = seed_id("cus", "john.doe@example.com")
 JANE = seed_id("cus", "jane.smith@example.com")
@@ -78,9 +82,13 @@ async def ticket_client(url: str) -> AsyncIterator[tuple[Client[Any], str]]:
         payments = PaymentService(db, fingerprint_key=b"bench-fingerprint-key")
         notify = NotifyService(db, sender="upgrades@example.com", message_id_domain="example.com")
         async with (
-            ServiceClient(Client(build_data_server(data))) as data_client,
-            ServiceClient(Client(build_payment_server(payments))) as payment_client,
-            ServiceClient(Client(build_notify_server(notify))) as notify_client,
+            ServiceClient(Client(build_data_server(data)), caller=TICKET_SERVER) as data_client,
+            ServiceClient(
+                Client(build_payment_server(payments)), caller=TICKET_SERVER
+            ) as payment_client,
+            ServiceClient(
+                Client(build_notify_server(notify)), caller=TICKET_SERVER
+            ) as notify_client,
         ):
             gateway = DataGateway(data_client)
             tickets = TicketService(gateway, venue_tz=ZoneInfo("UTC"))

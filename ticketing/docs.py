@@ -15,9 +15,10 @@ from fastmcp import Client, FastMCP
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
+from servers.core.auth import Principal
 from servers.core.client import ServiceClient
 from servers.core.db import Transaction
-from servers.core.settings import ServerSettings
+from servers.core.settings import DatabaseSettings, ServerSettings
 from servers.data.server import build_server as build_data_server
 from servers.data.service import DataService
 from servers.data.settings import DataSettings
@@ -73,7 +74,7 @@ def servers() -> dict[str, FastMCP]:
 
 
 def _ticket_server() -> FastMCP:
-    unused = ServiceClient(Client(FastMCP("unused")))
+    unused = ServiceClient(Client(FastMCP("unused")), caller=Principal("docs"))
     data = DataGateway(unused)
     service = TicketService(data)
     journey = Journey(service, data, PaymentGateway(unused), NotifyGateway(unused))
@@ -132,13 +133,16 @@ def config_table() -> str:
     ]
     rows += _settings_rows(IdpSettings, skip=set())
     rows += _settings_rows(DataSettings, skip={"dev_mode"})
-    rows += _settings_rows(NotifySettings, skip=set(ServerSettings.model_fields))
-    rows += _settings_rows(PaymentSettings, skip=set(ServerSettings.model_fields))
-    rows += _settings_rows(TicketSettings, skip=set(ServerSettings.model_fields))
+    shared = set(ServerSettings.model_fields) | set(DatabaseSettings.model_fields)
+    rows += _settings_rows(NotifySettings, skip=shared)
+    rows += _settings_rows(PaymentSettings, skip=shared)
+    rows += _settings_rows(TicketSettings, skip=shared)
     rows.append("")
     rows.append(
         "Every MCP server reads the same fields as the data server with its own prefix "
-        f"({', '.join(sorted(_server_prefixes()))}); `make run` sets ports, URLs and the issuer."
+        f"({', '.join(sorted(_server_prefixes()))}), except that the ticket server keeps no "
+        "data and has no database fields (`DB_BACKEND` to `AWS_REGION`); `make run` sets ports, "
+        "URLs, the issuer and `DEV_MODE=1`."
     )
     return "\n".join(rows)
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .auth import ScopeGate, build_auth
+from .auth import ScopeGate, build_auth, resource_metadata_url
 from .db import DatabaseUnavailable
 from .errors import (
     INTERNAL,
@@ -176,13 +176,15 @@ async def build_http_app(
     here, once, rather than on every request.
     """
     mcp.auth = build_auth(
-        issuer=settings.auth_issuer,
+        issuer=settings.issuer,
         jwks_uri=settings.jwks_url,
-        client_ids=settings.auth_client_ids,
         resource=resource,
         scopes=scopes,
         base_url=settings.base_url,
+        mcp_path=MCP_PATH,
         name=mcp.name,
+        service_client_ids=settings.auth_service_client_ids,
+        client_ids=settings.auth_client_ids,
     )
 
     async def health_route(request: Request) -> JSONResponse:
@@ -209,7 +211,7 @@ async def build_http_app(
         ScopeGate,
         path=MCP_PATH,
         tool_scopes=tool_scopes,
-        resource_metadata_url=f"{settings.base_url}/.well-known/oauth-protected-resource{MCP_PATH}",
+        resource_metadata_url=resource_metadata_url(settings.base_url, MCP_PATH),
     )
     app: Starlette = mcp.http_app(
         path=MCP_PATH,

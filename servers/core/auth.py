@@ -1,47 +1,105 @@
-"""OAuth 2.1 resource-server side: validating Cognito-shaped access tokens, enforcing scopes.
+"""OAuth 2.1 resource-server side: validating Cognito-shaped access tokens, enforcing scopes,
+and telling every tool who is calling.
 
 FastMCP's :class:`JWTVerifier` does the JWKS work (RS256, cache, refresh on an unknown ``kid``)
-and its :class:`RemoteAuthProvider` serves RFC 9728 metadata and the ``401`` challenge. What they
-lack for Cognito is added here, once: ``token_use`` must be ``access``, ``client_id`` must be in an
-allow-list, and (Cognito access tokens having no ``aud``) the token must carry a scope of this
-server's own resource server. Per-tool scopes are enforced by :class:`ScopeGate` so that a missing
-scope is an HTTP ``403 insufficient_scope`` naming the scope, as the MCP authorization spec asks.
+and its :class:`RemoteAuthProvider` serves RFC 9728 metadata. What they lack is added here, once:
+
+- ``token_use`` must be ``access``; ``nbf``/``iat`` may not lie in the future (beyond
+  :data:`~servers.core.settings.CLOCK_SKEW_SECONDS`); a token that carries an ``aud`` must name
+  this server (its base URL, with or without ``/mcp`` and a trailing slash);
+- who may call what: customer scopes are usable by any client of the issuer, service-only scopes
+  (:data:`~servers.core.scopes.SERVICE_ONLY_SCOPES`) only by our service clients; an operator
+  may also keep an allow-list of clients;
+- the token must carry a scope of this server's own resource server (Cognito access tokens have
+  no ``aud``: "audience by scope"), so a token for another server is refused as such;
+- a refused token gets a ``401`` whose JSON body and ``WWW-Authenticate`` challenge name the class
+  of problem (expired, not for this resource, unknown issuer, malformed...), never internals.
+
+Per-tool scopes are enforced by :class:`ScopeGate`, so that a missing scope is an HTTP
+``403 insufficient_scope`` naming the scope, as the MCP authorization spec asks.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
+import jwt
 from fastmcp.server.auth import AccessToken, RemoteAuthProvider
 from fastmcp.server.auth.providers.jwt import JWTVerifier
 from fastmcp.server.dependencies import get_access_token
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from pydantic import AnyHttpUrl
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    BaseUser,
+)
+from starlette.middleware import Middleware as AsgiMiddleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .scopes import resource_server
+from .errors import NOT_ALLOWED, DomainError
+from .scopes import SERVICE_ONLY_SCOPES, resource_server
+from .settings import CLOCK_SKEW_SECONDS
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 ACCEPTED_TOKENS_CACHED = 4096
 
+# What a refused client is told: the class of problem, never which key, claim value or rule.
+MALFORMED = "The bearer token is malformed or not a JWT access token."
+UNVERIFIED = "The bearer token's signature cannot be verified with the issuer's keys."
+UNKNOWN_ISSUER = "The bearer token comes from an issuer this server does not trust."
+EXPIRED = "The bearer token has expired; get a new one (or refresh it)."
+NOT_YET_VALID = "The bearer token is not valid yet (nbf or iat in the future)."
+NOT_ACCESS = "The bearer token is not an access token."
+NOT_FOR_THIS_RESOURCE = "The bearer token is not for this resource server."
+CLIENT_NOT_ALLOWED = "The bearer token's client may not use this resource server."
+
+
+class TokenRefused(Exception):
+    """A bearer token this server does not accept.
+
+    ``description`` is safe to send to the client; ``reason`` says more, for the log only.
+    """
+
+    def __init__(self, description: str, reason: str):
+        super().__init__(reason)
+        self.description = description
+        self.reason = reason
+
 
 class CognitoAccessTokenVerifier(JWTVerifier):
-    """Accepts only access tokens of allowed clients that carry a scope of ``resource``."""
+    """Accepts only access tokens meant for ``resource`` that the rules above allow.
+
+    ``service_client_ids`` may use service-only scopes; other clients' tokens keep only their
+    other scopes. ``client_ids``, when not empty, is an allow-list of every client. ``base_url``
+    is this server's resource identifier, which an ``aud`` claim, when present, must name.
+    """
 
     def __init__(
         self,
         *,
         issuer: str,
         jwks_uri: str,
-        client_ids: Sequence[str],
         resource: str,
+        base_url: str,
+        service_client_ids: Iterable[str],
+        client_ids: Iterable[str] = (),
         jwks_refresh_interval: float = 30.0,
         http_client: httpx2.AsyncClient | None = None,
     ):
@@ -52,68 +110,199 @@ class CognitoAccessTokenVerifier(JWTVerifier):
             jwks_refresh_interval=jwks_refresh_interval,
             http_client=http_client,
         )
-        self.client_ids = frozenset(client_ids)
         self.resource = resource
+        self.audiences = _audiences(base_url)
+        self.service_client_ids = frozenset(service_client_ids)
+        self.client_ids = frozenset(client_ids)
         # A client sends the same token on every call until it expires; checking its RS256
         # signature each time was ~8% of a call's CPU (py-spy, make bench). Only tokens that
         # passed every check are kept, and only until they expire.
         self._accepted: OrderedDict[str, AccessToken] = OrderedDict()
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            return await self.check(token)
+        except TokenRefused:
+            return None
+
+    async def check(self, token: str) -> AccessToken:
+        """The token's access, or :class:`TokenRefused` saying why not (logged here)."""
         cached = self._accepted.get(token)
         if cached is not None:
             if cached.expires_at is not None and cached.expires_at > time.time():
                 self._accepted.move_to_end(token)
                 return cached
             del self._accepted[token]
-        access = await self._verify(token)
-        if access is not None:
-            self._accepted[token] = access
-            if len(self._accepted) > ACCEPTED_TOKENS_CACHED:
-                self._accepted.popitem(last=False)
+        try:
+            access = await self._verify(token)
+        except TokenRefused as refused:
+            log.info("bearer token rejected: %s", refused.reason)
+            raise
+        self._accepted[token] = access
+        if len(self._accepted) > ACCEPTED_TOKENS_CACHED:
+            self._accepted.popitem(last=False)
         return access
 
-    async def _verify(self, token: str) -> AccessToken | None:
+    async def _verify(self, token: str) -> AccessToken:
         access = await super().verify_token(token)
         if access is None:
-            return None
+            raise _why_unverified(token, self.issuer)
         claims = access.claims
-        reason = None
+        now = time.time()
+        client = claims.get("client_id")
         if claims.get("token_use") != "access":
-            reason = "not an access token (token_use must be 'access')"
-        elif not isinstance(claims.get("exp"), int):
-            reason = "no expiry"
-        elif claims.get("client_id") not in self.client_ids:
-            reason = f"client {claims.get('client_id')!r} is not allowed"
-        elif not any(resource_server(s) == self.resource for s in access.scopes):
-            reason = f"no scope of resource server {self.resource!r}"
-        if reason:
-            log.info("bearer token rejected: %s", reason)
-            return None
+            raise TokenRefused(NOT_ACCESS, "not an access token (token_use must be 'access')")
+        if not isinstance(claims.get("exp"), int):
+            raise TokenRefused(MALFORMED, "no expiry")
+        for claim in ("nbf", "iat"):
+            value = claims.get(claim)
+            if value is not None and (
+                not isinstance(value, int | float) or value > now + CLOCK_SKEW_SECONDS
+            ):
+                raise TokenRefused(NOT_YET_VALID, f"{claim} {value!r} is in the future")
+        if "aud" in claims and not self._names_this_server(claims["aud"]):
+            raise TokenRefused(NOT_FOR_THIS_RESOURCE, f"aud {claims['aud']!r} is another resource")
+        if self.client_ids and client not in self.client_ids:
+            raise TokenRefused(CLIENT_NOT_ALLOWED, f"client {client!r} is not allowed")
+        mine = [s for s in access.scopes if resource_server(s) == self.resource]
+        usable = [s for s in mine if client in self.service_client_ids or s not in SERVICE_ONLY]
+        if not mine:
+            raise TokenRefused(
+                NOT_FOR_THIS_RESOURCE, f"no scope of resource server {self.resource!r}"
+            )
+        if not usable:
+            raise TokenRefused(
+                CLIENT_NOT_ALLOWED,
+                f"client {client!r} is not a service client and may not use {sorted(mine)}",
+            )
+        if len(usable) < len(access.scopes):
+            kept = [s for s in access.scopes if s not in mine or s in usable]
+            access = access.model_copy(update={"scopes": kept})
         return access
+
+    def _names_this_server(self, aud: object) -> bool:
+        named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        return any(isinstance(a, str) and a.rstrip("/") in self.audiences for a in named)
+
+
+SERVICE_ONLY = frozenset(SERVICE_ONLY_SCOPES)
+
+
+def _audiences(base_url: str) -> frozenset[str]:
+    """What an ``aud`` may say to mean this server: its base URL or its MCP endpoint's, either
+    with or without a trailing slash (RFC 8707 resource indicators are written both ways)."""
+    base = base_url.rstrip("/")
+    return frozenset({base, f"{base}/mcp"})
+
+
+def _why_unverified(token: str, issuer: str | list[str] | None) -> TokenRefused:
+    """Why FastMCP's verifier refused a token, from its unverified contents. The answer only
+    picks the description: a forged token learns nothing it did not put there itself."""
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return TokenRefused(MALFORMED, "not a JWT")
+    if header.get("alg") != "RS256":
+        return TokenRefused(MALFORMED, f"algorithm {header.get('alg')!r} is not RS256")
+    if isinstance(issuer, str) and claims.get("iss") != issuer:
+        return TokenRefused(UNKNOWN_ISSUER, f"issuer mismatch ({claims.get('iss')!r})")
+    exp = claims.get("exp")
+    if isinstance(exp, int | float) and exp < time.time():
+        return TokenRefused(EXPIRED, "token expired")
+    return TokenRefused(UNVERIFIED, "signature or key id does not verify")
+
+
+class _BearerBackend(AuthenticationBackend):
+    """Starlette authentication with the verifier's reasons: a refused token on the protected
+    path raises, and :func:`_refuse` answers it; elsewhere (health, metadata) it is ignored."""
+
+    def __init__(self, verifier: CognitoAccessTokenVerifier, protected_path: str):
+        self.verifier = verifier
+        self.protected_path = protected_path
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        header = conn.headers.get("authorization", "")
+        if header[:7].lower() != "bearer ":
+            return None
+        try:
+            access = await self.verifier.check(header[7:].strip())
+        except TokenRefused as refused:
+            if conn.url.path.rstrip("/") != self.protected_path:
+                return None
+            raise AuthenticationError(refused.description) from refused
+        return AuthCredentials(access.scopes), AuthenticatedUser(access)
+
+
+class ResourceServerAuth(RemoteAuthProvider):
+    """FastMCP's remote-auth provider whose ``401`` says what is wrong with a refused token."""
+
+    def __init__(
+        self,
+        *,
+        verifier: CognitoAccessTokenVerifier,
+        protected_path: str,
+        resource_metadata_url: str,
+        **options: Any,
+    ):
+        super().__init__(token_verifier=verifier, **options)
+        self._backend = _BearerBackend(verifier, protected_path)
+        self._resource_metadata_url = resource_metadata_url
+
+    def get_middleware(self) -> list[Any]:
+        return [
+            AsgiMiddleware(AuthenticationMiddleware, backend=self._backend, on_error=self._refuse),
+            AsgiMiddleware(AuthContextMiddleware),
+        ]
+
+    def _refuse(self, conn: HTTPConnection, exc: Exception) -> Response:
+        description = str(exc)
+        challenge = (
+            f'Bearer error="invalid_token", error_description="{description}", '
+            f'resource_metadata="{self._resource_metadata_url}"'
+        )
+        return JSONResponse(
+            {"error": "invalid_token", "error_description": description},
+            status_code=401,
+            headers={"www-authenticate": challenge},
+        )
 
 
 def build_auth(
     *,
     issuer: str,
     jwks_uri: str,
-    client_ids: Sequence[str],
     resource: str,
     scopes: Sequence[str],
     base_url: str,
+    mcp_path: str,
     name: str,
-) -> RemoteAuthProvider:
-    """The auth provider of one MCP server: token validation plus RFC 9728 metadata."""
+    service_client_ids: Iterable[str],
+    client_ids: Iterable[str] = (),
+) -> ResourceServerAuth:
+    """The auth provider of one MCP server: token validation, RFC 9728 metadata, accurate 401s."""
     verifier = CognitoAccessTokenVerifier(
-        issuer=issuer, jwks_uri=jwks_uri, client_ids=client_ids, resource=resource
+        issuer=issuer,
+        jwks_uri=jwks_uri,
+        resource=resource,
+        base_url=base_url,
+        service_client_ids=service_client_ids,
+        client_ids=client_ids,
     )
-    return RemoteAuthProvider(
-        token_verifier=verifier,
+    return ResourceServerAuth(
+        verifier=verifier,
+        protected_path=mcp_path,
+        resource_metadata_url=resource_metadata_url(base_url, mcp_path),
         authorization_servers=[AnyHttpUrl(issuer)],
         base_url=base_url,
         scopes_supported=list(scopes),
         resource_name=name,
     )
+
+
+def resource_metadata_url(base_url: str, mcp_path: str) -> str:
+    """Where RFC 9728 metadata of the endpoint at ``mcp_path`` is served."""
+    return f"{base_url.rstrip('/')}/.well-known/oauth-protected-resource{mcp_path}"
 
 
 ToolScopes = Callable[[str], Awaitable[tuple[str, ...] | None]]
@@ -234,8 +423,48 @@ async def _send_json(
     await send({"type": "http.response.body", "body": data})
 
 
-def calling_client() -> str:
-    """The OAuth client behind the tool call under way, whose idempotency keys are its own;
-    ``in-process`` for a call made without HTTP (tests, tools run by the host)."""
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling a tool: the OAuth client, and the user it acts for, if any.
+
+    Cognito's client-credentials tokens carry the client id as subject: such a token is a
+    service acting for itself (``customer_id`` None); a user's token acts for its subject.
+    """
+
+    client_id: str
+    subject: str | None = None
+
+    @property
+    def customer_id(self) -> str | None:
+        return None if self.subject in (None, self.client_id) else self.subject
+
+
+_in_process: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "in_process_caller", default=None
+)
+
+
+@contextmanager
+def acting_as(principal: Principal) -> Iterator[Principal]:
+    """Make the tool calls inside, without HTTP (in-memory clients, tests), as ``principal``.
+
+    FastMCP's in-memory transport runs a tool in the context of the call, so this reaches the
+    server's tool. Without it (or a token) a tool call is refused.
+    """
+    reset = _in_process.set(principal)
+    try:
+        yield principal
+    finally:
+        _in_process.reset(reset)
+
+
+def current_caller() -> Principal:
+    """The caller of the tool call under way, from its access token; failing closed: a call with
+    neither a token nor an explicit :func:`acting_as` is ``NOT_ALLOWED``."""
     token = get_access_token()
-    return token.client_id if token is not None else "in-process"
+    if token is not None:
+        return Principal(token.client_id, token.subject or token.client_id)
+    principal = _in_process.get()
+    if principal is None:
+        raise DomainError(NOT_ALLOWED, "this call carries no access token")
+    return principal

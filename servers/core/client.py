@@ -27,6 +27,7 @@ from mcp_types import (
 )
 from mcp_types.version import LATEST_MODERN_VERSION
 
+from .auth import Principal, acting_as
 from .errors import UNAVAILABLE, DomainError, split_code
 
 
@@ -56,12 +57,14 @@ class ToolCaller(Protocol):
 class ServiceClient:
     """A session with one MCP server through a FastMCP client (tests bind one in memory).
 
-    Use as an async context manager; calls may run concurrently over the one session, which
-    opens on the first call.
+    Calls are made as ``caller`` (as a server's token would say over HTTP; an in-memory call
+    carries no token). Use as an async context manager; calls may run concurrently over the one
+    session, which opens on the first call.
     """
 
-    def __init__(self, client: Client[Any]):
+    def __init__(self, client: Client[Any], *, caller: Principal):
         self._client = client
+        self.caller = caller
         self._session = AsyncExitStack()
         self._opened = False
         self._opening = asyncio.Lock()
@@ -88,7 +91,8 @@ class ServiceClient:
     async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """The tool's structured result; a refused call raises :class:`RemoteToolError`."""
         client = await self._open()
-        result = await client.call_tool(tool, arguments or {}, raise_on_error=False)
+        with acting_as(self.caller):
+            result = await client.call_tool(tool, arguments or {}, raise_on_error=False)
         if result.is_error:
             text = " ".join(getattr(block, "text", "") for block in result.content)
             raise parse_tool_error(tool, text)

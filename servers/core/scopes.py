@@ -39,6 +39,16 @@ CUSTOMER_SCOPES: Final[tuple[str, ...]] = (
     CONCIERGE_CHAT,
 )
 
+SERVICE_ONLY_SCOPES: Final[tuple[str, ...]] = (
+    DATA_READ,
+    DATA_WRITE,
+    NOTIFY_SEND,
+    NOTIFY_READ,
+    PAYMENTS_REFUND,
+)
+"""Scopes only our own service clients may use, whatever the issuer granted; every other scope is
+a customer's, usable by any client registered with the issuer."""
+
 OPS_SCOPES: Final[tuple[str, ...]] = tuple(
     s for s in ALL_SCOPES if s.split("/")[0] in {"data", "payments", "notify", "tickets"}
 )

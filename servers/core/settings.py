@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import AliasChoices, AnyHttpUrl, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    AnyHttpUrl,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
+S = TypeVar("S", bound=BaseSettings)
 
 
 def canonical_issuer(url: str) -> str:
@@ -25,6 +33,15 @@ def _split(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+DEV_ISSUER = "http://127.0.0.1:9000/"
+"""The dev identity provider's issuer: trusted by default in dev mode only."""
+
+CLOCK_SKEW_SECONDS = 60
+"""How far a token's ``nbf``/``iat`` may lie in the future: clocks of the issuer and of this
+server drift apart by a few seconds; a minute tolerates that without accepting tokens minted for
+later use."""
 
 
 class ServerSettings(BaseSettings):
@@ -47,22 +64,78 @@ class ServerSettings(BaseSettings):
         validation_alias=AliasChoices("DEV_MODE"),
         description="Development mode (unprefixed DEV_MODE): allows the dev identity provider.",
     )
-    auth_issuer: str = Field(
-        "http://127.0.0.1:9000/",
-        description="Token issuer: the dev identity provider, or "
-        "https://cognito-idp.REGION.amazonaws.com/POOL_ID.",
+    auth_issuer: str | None = Field(
+        None,
+        description="Token issuer, e.g. https://cognito-idp.REGION.amazonaws.com/POOL_ID. "
+        f"Required unless DEV_MODE=1, which defaults it to the dev identity provider "
+        f"({DEV_ISSUER}).",
     )
     auth_jwks_url: str | None = Field(
-        None, description="JWKS URL of the issuer; default ISSUER/.well-known/jwks.json."
+        None,
+        description="JWKS URL of the issuer. Required unless DEV_MODE=1, which defaults it to "
+        "ISSUER/.well-known/jwks.json.",
+    )
+    auth_service_client_ids: CommaList = Field(
+        default_factory=lambda: ["ops", "ticket-server", "host-agent"],
+        description="Comma-separated client ids of our own services: only their tokens may use "
+        "service-only scopes (data/*, notify/*, payments/refund). Customer scopes are usable by "
+        "any client of the issuer.",
     )
     auth_client_ids: CommaList = Field(
-        default_factory=lambda: ["ops", "ticket-server", "host-agent", "web", "mcp-inspector"],
-        description="Comma-separated OAuth client ids whose tokens are accepted.",
+        default_factory=list,
+        description="Optional comma-separated allow-list: when set, only these clients' tokens "
+        "are accepted at all.",
     )
     allowed_origins: CommaList = Field(
         default_factory=list,
         description="Comma-separated browser origins allowed to call /mcp (CORS allow-list).",
     )
+
+    _split_lists = field_validator(
+        "auth_service_client_ids", "auth_client_ids", "allowed_origins", mode="before"
+    )(_split)
+
+    @field_validator("auth_issuer")
+    @classmethod
+    def _canonical_issuer(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_issuer(value)
+
+    @model_validator(mode="after")
+    def _check_issuer(self) -> ServerSettings:
+        # Outside dev mode the dev provider's well-known URL must not be trusted by default:
+        # anyone who can listen on that port would mint tokens this server accepts.
+        if not self.dev_mode:
+            for name in ("auth_issuer", "auth_jwks_url"):
+                if getattr(self, name) is None:
+                    raise ValueError(
+                        f"{self.env_name(name)} is not set: outside dev mode (DEV_MODE=1) "
+                        "the token issuer and its JWKS URL must be configured"
+                    )
+        return self
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable of a field, as an operator would set it."""
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def issuer(self) -> str:
+        """The trusted issuer; the dev provider's only in dev mode (checked at validation)."""
+        return self.auth_issuer or DEV_ISSUER
+
+    @property
+    def jwks_url(self) -> str:
+        return self.auth_jwks_url or f"{self.issuer.rstrip('/')}/.well-known/jwks.json"
+
+
+class DatabaseSettings(BaseSettings):
+    """Storage fields, mixed in only by servers that keep data (data, payment, notify):
+    ``class DataSettings(DatabaseSettings, ServerSettings)``."""
+
     db_backend: Literal["postgres", "dataapi"] = Field(
         "postgres", description="postgres (psycopg, DATABASE_URL) or dataapi (Aurora RDS Data API)."
     )
@@ -77,27 +150,42 @@ class ServerSettings(BaseSettings):
     dataapi_database: str = Field("ticketing", description="Database name (dataapi backend).")
     aws_region: str = Field("us-west-2", description="AWS region for AWS service clients.")
 
-    _split_lists = field_validator("auth_client_ids", "allowed_origins", mode="before")(_split)
-
-    @field_validator("auth_issuer")
-    @classmethod
-    def _canonical_issuer(cls, value: str) -> str:
-        return canonical_issuer(value)
-
     @model_validator(mode="after")
-    def _check_database(self) -> ServerSettings:
+    def _check_database(self) -> DatabaseSettings:
+        prefix = str(self.model_config.get("env_prefix", "")).upper()
         if self.db_backend == "dataapi" and not (
             self.dataapi_resource_arn and self.dataapi_secret_arn
         ):
             raise ValueError(
-                "the dataapi backend needs DATAAPI_RESOURCE_ARN and DATAAPI_SECRET_ARN"
+                f"the dataapi backend needs {prefix}DATAAPI_RESOURCE_ARN and "
+                f"{prefix}DATAAPI_SECRET_ARN"
+            )
+        if self.db_backend == "postgres" and not self.database_url:
+            raise ValueError(
+                f"{prefix}DATABASE_URL is not set: the libpq URL of this server's PostgreSQL "
+                f"database (or {prefix}DB_BACKEND=dataapi)"
             )
         return self
 
-    @property
-    def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
-    @property
-    def jwks_url(self) -> str:
-        return self.auth_jwks_url or f"{self.auth_issuer.rstrip('/')}/.well-known/jwks.json"
+def load_settings(settings: type[S]) -> S:
+    """A server's settings from the environment, or exit with one line naming what is wrong:
+    an operator starting a server wants the variable to fix, not a traceback."""
+    try:
+        return settings()
+    except ValidationError as exc:
+        raise SystemExit(f"configuration error: {_one_line(settings, exc)}") from None
+
+
+def _one_line(settings: type[BaseSettings], exc: ValidationError) -> str:
+    prefix = str(settings.model_config.get("env_prefix", "")).upper()
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["loc"]:
+            where = str(error["loc"][0])
+            # A field read under its own unprefixed name (VENUE_TZ, DEV_MODE) is reported so.
+            name = f"{prefix}{where}" if where in settings.model_fields else where
+            message = f"{name.upper()}: {message}"
+        problems.append(message)
+    return "; ".join(problems)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from servers.core.app import build_http_app, run, serve
 from servers.core.db.connect import open_database, ping
 from servers.core.logs import configure_logging
+from servers.core.settings import load_settings
 
 from .server import RESOURCE, SCOPES, build_server
 from .service import CapacityDefaults, DataService
@@ -12,7 +13,7 @@ from .settings import DataSettings
 
 
 async def main() -> None:
-    settings = DataSettings()
+    settings = load_settings(DataSettings)
     configure_logging(settings.log_level, service="data")
     db = await open_database(settings)
     try:

@@ -8,7 +8,7 @@ from fastmcp import FastMCP
 from pydantic import Field
 
 from servers.core.app import CREATES, READ_ONLY, UPDATES, create_mcp, requires
-from servers.core.auth import calling_client
+from servers.core.auth import current_caller
 from servers.core.scopes import DATA_READ, DATA_WRITE
 from servers.core.types import Cents, Currency, IdempotencyKey, IsoDate, StrictInt
 
@@ -86,7 +86,7 @@ def build_server(service: DataService) -> FastMCP:
             email=email,
             full_name=full_name,
             idempotency_key=idempotency_key,
-            caller=calling_client(),
+            caller=current_caller().client_id,
         )
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(DATA_READ))
@@ -125,7 +125,7 @@ def build_server(service: DataService) -> FastMCP:
             price_cents=price_cents,
             currency=currency,
             idempotency_key=idempotency_key,
-            caller=calling_client(),
+            caller=current_caller().client_id,
         )
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(DATA_READ))
@@ -170,7 +170,7 @@ def build_server(service: DataService) -> FastMCP:
             currency=currency,
             hold_minutes=hold_minutes,
             idempotency_key=idempotency_key,
-            caller=calling_client(),
+            caller=current_caller().client_id,
         )
 
     @mcp.tool(annotations=UPDATES, meta=requires(DATA_WRITE))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from servers.core.settings import ServerSettings
+from servers.core.settings import DatabaseSettings, ServerSettings
 
 
-class DataSettings(ServerSettings):
+class DataSettings(DatabaseSettings, ServerSettings):
     model_config = SettingsConfigDict(env_prefix="DATA_")
 
     capacity_standard: int = Field(

@@ -10,6 +10,7 @@ from datetime import timedelta
 from servers.core.app import build_http_app, run, serve
 from servers.core.db.connect import open_database, ping
 from servers.core.logs import configure_logging
+from servers.core.settings import load_settings
 
 from .delivery import Backoff, DeliveryWorker
 from .mailers import build_mailer
@@ -21,7 +22,7 @@ WORKER_STOP_SECONDS = 10.0
 
 
 async def main() -> None:
-    settings = NotifySettings()
+    settings = load_settings(NotifySettings)
     configure_logging(settings.log_level, service="notify")
     db = await open_database(settings)
     mailer = build_mailer(settings)

@@ -9,7 +9,7 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from servers.core.app import READ_ONLY, create_mcp, requires
-from servers.core.auth import calling_client
+from servers.core.auth import current_caller
 from servers.core.scopes import NOTIFY_READ, NOTIFY_SEND
 from servers.core.types import IdempotencyKey, StrictInt
 
@@ -76,7 +76,7 @@ def build_server(service: NotifyService) -> FastMCP:
             context=context,
             idempotency_key=idempotency_key,
             reference=reference,
-            caller=calling_client(),
+            caller=current_caller().client_id,
         )
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(NOTIFY_SEND, NOTIFY_READ))

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from servers.core.settings import ServerSettings
+from servers.core.settings import DatabaseSettings, ServerSettings
 
 LEASE_PER_TIMEOUT = 4
 
@@ -20,7 +20,7 @@ def _single_line(value: str | None) -> str | None:
     return value
 
 
-class NotifySettings(ServerSettings):
+class NotifySettings(DatabaseSettings, ServerSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFY_")
 
     mail_backend: Literal["smtp", "ses"] = Field(

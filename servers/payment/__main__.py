@@ -11,6 +11,7 @@ import httpx
 from servers.core.app import build_http_app, run, serve
 from servers.core.db.connect import open_database, ping
 from servers.core.logs import configure_logging
+from servers.core.settings import load_settings
 
 from .server import RESOURCE, SCOPES, build_server
 from .service import Faults, PaymentService, utc_now
@@ -19,7 +20,7 @@ from .webhooks import Backoff, WebhookWorker, configure_endpoints
 
 
 async def main() -> None:
-    settings = PaymentSettings()
+    settings = load_settings(PaymentSettings)
     configure_logging(settings.log_level, service="payment")
     db = await open_database(settings)
     try:

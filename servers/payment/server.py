@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastmcp import FastMCP
-from fastmcp.server.dependencies import get_access_token
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from servers.core.app import CREATES, READ_ONLY, UPDATES, create_mcp, requires
+from servers.core.auth import current_caller
 from servers.core.scopes import PAYMENTS_READ, PAYMENTS_REFUND, PAYMENTS_WRITE
 from servers.core.types import Cents, Currency, IdempotencyKey, StrictInt
 
@@ -29,7 +29,7 @@ from .models import (
     Refund,
     RefundReason,
 )
-from .service import TRUSTED, Caller, PaymentService
+from .service import Caller, PaymentService
 
 RESOURCE = "payments"
 SCOPES = (PAYMENTS_READ, PAYMENTS_WRITE, PAYMENTS_REFUND)
@@ -58,13 +58,9 @@ ADDS = ToolAnnotations(
 
 
 def _caller() -> Caller:
-    """A customer's token acts for its subject; a client-credentials token (subject = client
-    id, as Cognito issues them) acts as a service; no token means a caller in the process."""
-    token = get_access_token()
-    if token is None:
-        return TRUSTED
-    subject = token.subject or token.client_id
-    return Caller(token.client_id, None if subject == token.client_id else subject)
+    """A customer's token acts for its subject; a client-credentials token acts as a service."""
+    calling = current_caller()
+    return Caller(calling.client_id, calling.customer_id)
 
 
 def build_server(service: PaymentService) -> FastMCP:

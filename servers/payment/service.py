@@ -72,7 +72,7 @@ class Caller:
 
 
 TRUSTED = Caller("in-process")
-"""A caller inside the process (tests, tools without a token): a service."""
+"""A service calling the service directly, without a tool call (tests, the host's own jobs)."""
 
 
 @dataclass

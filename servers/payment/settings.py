@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from servers.core.settings import CommaList, ServerSettings
+from servers.core.settings import CommaList, DatabaseSettings, ServerSettings
 
 
-class PaymentSettings(ServerSettings):
+class PaymentSettings(DatabaseSettings, ServerSettings):
     model_config = SettingsConfigDict(env_prefix="PAYMENT_")
 
     fingerprint_key: SecretStr | None = Field(

@@ -19,6 +19,7 @@ from servers.core.scopes import (
     PAYMENTS_REFUND,
     PAYMENTS_WRITE,
 )
+from servers.core.settings import load_settings
 
 from .gateways import DataGateway, NotifyGateway, PaymentGateway
 from .server import RESOURCE, SCOPES, build_server
@@ -30,18 +31,13 @@ log = logging.getLogger(__name__)
 
 
 async def main() -> None:
-    settings = TicketSettings()
+    settings = load_settings(TicketSettings)
     configure_logging(settings.log_level, service="ticket")
-    if not settings.client_secret:
-        raise SystemExit(
-            "TICKET_CLIENT_SECRET is not set: the ticket server calls the data server with its "
-            "own client-credentials token (make run sets a dev secret)."
-        )
-    secret = settings.client_secret
+    secret = settings.secret
 
     def client(url: str, *scopes: str) -> HttpServiceClient:
         # One token per server, carrying only that server's scopes.
-        credentials = ClientCredentials(settings.auth_issuer, settings.client_id, secret, scopes)
+        credentials = ClientCredentials(settings.issuer, settings.client_id, secret, scopes)
         return HttpServiceClient(url, credentials=credentials, name="ticket-server")
 
     data_client = client(settings.data_url, DATA_READ, DATA_WRITE)

@@ -6,11 +6,11 @@ import json
 from typing import Annotated
 
 from fastmcp import FastMCP
-from fastmcp.server.dependencies import get_access_token
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from servers.core.app import CREATES, READ_ONLY, UPDATES, create_mcp, requires
+from servers.core.auth import current_caller
 from servers.core.scopes import TICKETS_READ, TICKETS_WRITE
 from servers.core.types import IdempotencyKey, IsoDate
 
@@ -61,12 +61,9 @@ def build_server(
     mcp = create_mcp("ticket", instructions=INSTRUCTIONS)
 
     def caller() -> Caller:
-        token = get_access_token()
-        if token is None:
-            # In-process use (tests, tools run by the host): a trusted operator.
-            return Caller(customer_id=None, operator=True)
-        operator = token.client_id in operator_client_ids
-        return Caller(customer_id=None if operator else token.subject, operator=operator)
+        calling = current_caller()
+        operator = calling.client_id in operator_client_ids
+        return Caller(customer_id=None if operator else calling.customer_id, operator=operator)
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
     async def list_my_tickets(

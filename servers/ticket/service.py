@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from servers.core.client import RemoteToolError
-from servers.core.errors import DomainError, invalid_argument
+from servers.core.errors import NOT_ALLOWED, DomainError, invalid_argument
 
 from . import rules
 from .gateways import (
@@ -43,7 +43,6 @@ from .models import (
 from .rules import CATALOGUE, CURRENCY, TIERS, Tier
 
 TICKET_NOT_FOUND = "TICKET_NOT_FOUND"
-NOT_ALLOWED = "NOT_ALLOWED"
 SOLD_OUT = "SOLD_OUT"
 DATE_NOT_BOOKABLE = "DATE_NOT_BOOKABLE"
 
@@ -65,6 +64,11 @@ class Caller:
         """The customer whose things this call is about."""
         if customer_id is None or customer_id == self.customer_id:
             if self.customer_id is None:
+                if not self.operator:
+                    # A service's own token (client credentials) is no customer's.
+                    raise DomainError(
+                        NOT_ALLOWED, "this tool acts for a customer: call it with their token"
+                    )
                 raise invalid_argument("operators must say which customer (customer_id)")
             return self.customer_id
         if not self.operator:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from servers.core.settings import CommaList, ServerSettings
@@ -35,8 +35,10 @@ class TicketSettings(ServerSettings):
     client_id: str = Field(
         "ticket-server", description="This server's own OAuth client (client credentials)."
     )
-    client_secret: str | None = Field(
-        None, description="Its secret (Secrets Manager in AWS; make run derives a dev one)."
+    client_secret: SecretStr | None = Field(
+        None,
+        description="Its secret, required (Secrets Manager in AWS; make run derives a dev one, "
+        "and README.md says how to print it for a server run alone).",
     )
 
     webhook_secret: SecretStr | None = Field(
@@ -56,3 +58,17 @@ class TicketSettings(ServerSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @property
+    def secret(self) -> str:
+        """The client secret in clear, for the token requests (required at validation)."""
+        return self.client_secret.get_secret_value() if self.client_secret else ""
+
+    @model_validator(mode="after")
+    def _has_secret(self) -> TicketSettings:
+        if not self.secret:
+            raise ValueError(
+                "TICKET_CLIENT_SECRET is not set: the ticket server calls the data, payment and "
+                "notify servers with its own client-credentials token"
+            )
+        return self

@@ -35,7 +35,12 @@ async def app_client(*, health: HealthCheck = healthy) -> httpx.AsyncClient:
         """Echo the text."""
         return Echo(text=text)
 
-    settings = ServerSettings(allowed_origins=[ALLOWED], _env_file=None)
+    settings = ServerSettings(
+        allowed_origins=[ALLOWED],
+        auth_issuer="https://idp.test",
+        auth_jwks_url="https://idp.test/.well-known/jwks.json",
+        _env_file=None,
+    )
     app = await build_http_app(
         mcp,
         settings,

@@ -18,6 +18,7 @@ from fastmcp.client.client import CallToolResult
 from fastmcp.client.transports import FastMCPTransport
 from pydantic import BaseModel
 
+from servers.core.auth import Principal, acting_as
 from servers.core.client import RemoteToolError, ServiceClient
 from servers.core.db import Database, DatabaseError, DatabaseUnavailable, Transaction
 from servers.data.models import (
@@ -34,6 +35,9 @@ from servers.data.models import (
 )
 from servers.data.server import build_server
 from servers.data.service import DataService
+
+TICKET_SERVER = Principal("ticket-server")
+"""The in-memory server is called as the ticket server would call it over HTTP."""
 
 MCPClient = Client[FastMCPTransport]
 
@@ -80,14 +84,16 @@ class NoDatabase:
 
 @pytest.fixture
 async def client(db: Database) -> AsyncIterator[MCPClient]:
-    async with Client(build_server(DataService(db))) as c:
-        yield c
+    with acting_as(TICKET_SERVER):
+        async with Client(build_server(DataService(db))) as c:
+            yield c
 
 
 @pytest.fixture
 async def offline() -> AsyncIterator[MCPClient]:
-    async with Client(build_server(DataService(NoDatabase()))) as c:
-        yield c
+    with acting_as(TICKET_SERVER):
+        async with Client(build_server(DataService(NoDatabase()))) as c:
+            yield c
 
 
 @pytest.fixture
@@ -536,8 +542,9 @@ class Exploding(DataService):
 
 @pytest.fixture
 async def exploding() -> AsyncIterator[MCPClient]:
-    async with Client(build_server(Exploding(NoDatabase()))) as c:
-        yield c
+    with acting_as(TICKET_SERVER):
+        async with Client(build_server(Exploding(NoDatabase()))) as c:
+            yield c
 
 
 def assert_no_secret(text: str) -> None:
@@ -594,7 +601,7 @@ async def test_a_lost_database_is_unavailable_without_details(exploding: MCPClie
 
 
 async def test_the_kit_service_client_works_over_an_in_memory_client(db: Database) -> None:
-    async with ServiceClient(Client(build_server(DataService(db)))) as data:
+    async with ServiceClient(Client(build_server(DataService(db))), caller=TICKET_SERVER) as data:
         report = await data.call("check_integrity")
         with pytest.raises(RemoteToolError) as refused:
             await data.call("get_ticket", {"ticket_number": "TKT-NONE0000"})

@@ -248,6 +248,14 @@ def test_the_email_carries_reply_to_only_when_configured() -> None:
     assert email["Reply-To"] == "help@tickets.example.com"
 
 
+@pytest.fixture
+def dev_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The least a notify server needs configured: dev mode (the dev issuer) and a database."""
+    monkeypatch.setenv("DEV_MODE", "1")
+    monkeypatch.setenv("NOTIFY_DATABASE_URL", "postgresql://localhost/unused")
+
+
+@pytest.mark.usefixtures("dev_env")
 def test_settings_choose_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFY_SMTP_PASSWORD", "s3cret")
     settings = NotifySettings(smtp_host="mail.example.com", smtp_port=587, smtp_starttls=True)
@@ -266,6 +274,7 @@ def test_settings_choose_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
         ("lease_seconds", 60),
     ],
 )
+@pytest.mark.usefixtures("dev_env")
 def test_settings_refuse_header_injection_and_a_lease_shorter_than_a_send(
     field: str, value: object
 ) -> None:

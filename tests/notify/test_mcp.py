@@ -13,6 +13,7 @@ from fastmcp import Client
 from fastmcp.client.client import CallToolResult
 from fastmcp.client.transports import FastMCPTransport
 
+from servers.core.auth import Principal, acting_as
 from servers.core.db import Database
 from servers.notify.models import Message, MessageList, Preview, TemplateList
 from servers.notify.rendering import SPECS
@@ -28,8 +29,9 @@ SEND_TOOLS = {"send_email", "retry_message"}
 
 @pytest.fixture
 async def client(db: Database) -> AsyncIterator[MCPClient]:
-    async with Client(build_server(service(db, FakeClock()))) as c:
-        yield c
+    with acting_as(Principal("ticket-server")):
+        async with Client(build_server(service(db, FakeClock()))) as c:
+            yield c
 
 
 def text_of(result: CallToolResult) -> str:

@@ -9,8 +9,8 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import mcp_types
@@ -18,13 +18,11 @@ import pytest
 from fastmcp import Client
 from fastmcp.client.client import CallToolResult
 from fastmcp.client.transports import FastMCPTransport
-from fastmcp.server.auth import AccessToken
-from mcp.server.auth.middleware.auth_context import auth_context_var
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from pydantic import BaseModel
 
+from servers.core.auth import Principal
+from servers.core.auth import acting_as as act
 from servers.core.db import Database
-from servers.core.scopes import CUSTOMER_SCOPES, OPS_SCOPES
 from servers.payment.models import Event, EventList, PaymentIntent, PaymentMethod, Refund
 from servers.payment.server import build_server
 from servers.payment.service import PaymentService
@@ -79,28 +77,16 @@ def service(db: Database) -> PaymentService:
     return PaymentService(db, fingerprint_key=b"mcp-test-key")
 
 
-@contextmanager
-def acting_as(subject: str | None = None, client_id: str = "web") -> Iterator[None]:
-    """Calls made inside carry a token: a customer's (``subject``) or a service's. The
-    in-memory transport runs a tool call in the caller's context, where FastMCP's
-    ``get_access_token`` finds it as the HTTP middleware would have put it."""
-    token = AccessToken(
-        token="t",
-        client_id=client_id,
-        scopes=list(CUSTOMER_SCOPES if subject else OPS_SCOPES),
-        subject=subject or client_id,
-    )
-    reset = auth_context_var.set(AuthenticatedUser(token))
-    try:
-        yield
-    finally:
-        auth_context_var.reset(reset)
+def acting_as(subject: str | None = None, client_id: str = "web") -> AbstractContextManager[Any]:
+    """Calls made inside are a customer's (``subject``) or, without one, a service's."""
+    return act(Principal(client_id, subject or client_id))
 
 
 @pytest.fixture
 async def client(service: PaymentService) -> AsyncIterator[MCPClient]:
-    async with Client(build_server(service)) as c:
-        yield c
+    with act(Principal("ticket-server")):
+        async with Client(build_server(service)) as c:
+            yield c
 
 
 async def intent_for(client: MCPClient, customer: str | None, amount: int = 2500) -> PaymentIntent:
@@ -342,3 +328,15 @@ async def test_no_card_number_or_cvc_in_logs_or_database(
         assert secret not in dump
     assert not re.search(rf"\b{CVC}\b", dump)
     assert not re.search(rf"\b{CVC}\b", logs)
+
+
+async def test_a_call_without_a_caller_is_refused_not_trusted(service: PaymentService) -> None:
+    # Before: no token meant a trusted service, which may create intents for anyone.
+    async with Client(build_server(service)) as anonymous:
+        result = await anonymous.call_tool(
+            "create_payment_intent",
+            {"amount_cents": 100, "currency": "USD", "idempotency_key": key()},
+            raise_on_error=False,
+        )
+    assert result.is_error
+    assert text_of(result) == "NOT_ALLOWED: this call carries no access token"

@@ -22,7 +22,7 @@ from servers.payment.service import PaymentService
 from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
 from servers.ticket.service import Journey, TicketService
 
-from .support import NOW, TODAY
+from .support import NOW, TICKET_SERVER, TODAY
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ async def data(database_url: str) -> AsyncIterator[DataService]:
 
 @pytest.fixture
 async def tickets(data: DataService) -> AsyncIterator[TicketService]:
-    async with ServiceClient(Client(build_data_server(data))) as client:
+    async with ServiceClient(Client(build_data_server(data)), caller=TICKET_SERVER) as client:
         yield TicketService(DataGateway(client), clock=lambda: NOW, venue_tz=ZoneInfo("UTC"))
 
 
@@ -76,9 +76,13 @@ async def servers(database_url: str) -> AsyncIterator[Servers]:
     )
     try:
         async with (
-            ServiceClient(Client(build_data_server(data))) as data_client,
-            ServiceClient(Client(build_payment_server(payments))) as payment_client,
-            ServiceClient(Client(build_notify_server(notify))) as notify_client,
+            ServiceClient(Client(build_data_server(data)), caller=TICKET_SERVER) as data_client,
+            ServiceClient(
+                Client(build_payment_server(payments)), caller=TICKET_SERVER
+            ) as payment_client,
+            ServiceClient(
+                Client(build_notify_server(notify)), caller=TICKET_SERVER
+            ) as notify_client,
         ):
             gateway = DataGateway(data_client)
             tickets = TicketService(gateway, clock=clock, venue_tz=ZoneInfo("UTC"))

@@ -11,10 +11,13 @@ from fastmcp import Client
 from fastmcp.client.transports import FastMCPTransport
 from mcp_types import TextContent, TextResourceContents
 
+from servers.core.auth import Principal, acting_as
 from servers.ticket.server import build_server
 
 from .conftest import Servers
-from .support import JOHN
+from .support import JANE, JOHN
+
+OPS_CLIENT = Principal("ops")
 
 READ_TOOLS = {
     "get_upgrade_order",
@@ -35,8 +38,9 @@ WRITE_TOOLS = {"select_upgrade", "pay_upgrade", "cancel_upgrade"}
 async def client(servers: Servers) -> AsyncIterator[Client[FastMCPTransport]]:
     journey = servers.journey
     server = build_server(journey.tickets, journey, operator_client_ids=frozenset({"ops"}))
-    async with Client(server) as c:
-        yield c
+    with acting_as(OPS_CLIENT):  # an operator, who names the customer
+        async with Client(server) as c:
+            yield c
 
 
 async def call(client: Client[FastMCPTransport], tool: str, **args: Any) -> Any:
@@ -141,3 +145,42 @@ async def test_resources_and_the_upgrade_prompt(client: Client[FastMCPTransport]
     text = content.text
     assert "TKT-JD0001" in text
     assert "confirms" in text
+
+
+async def test_a_call_without_a_caller_is_refused_not_trusted(servers: Servers) -> None:
+    # Before: no token meant the most trusted caller, an operator.
+    journey = servers.journey
+    server = build_server(journey.tickets, journey, operator_client_ids=frozenset({"ops"}))
+    async with Client(server) as anonymous:
+        result = await call(
+            anonymous, "get_ticket", ticket_number="TKT-JD0001", customer_id=JOHN.customer_id
+        )
+    assert result.is_error
+    assert result.content[0].text == "NOT_ALLOWED: this call carries no access token"
+
+
+async def test_a_customer_acts_for_themself_only(servers: Servers) -> None:
+    journey = servers.journey
+    server = build_server(journey.tickets, journey, operator_client_ids=frozenset({"ops"}))
+    assert JOHN.customer_id is not None
+    with acting_as(Principal("web", JOHN.customer_id)):
+        async with Client(server) as customer:
+            mine = await call(customer, "get_ticket", ticket_number="TKT-JD0001")
+            theirs = await call(customer, "list_my_tickets", customer_id=JANE.customer_id)
+    assert not mine.is_error, mine.content
+    assert mine.structured_content["ticket_number"] == "TKT-JD0001"
+    assert theirs.content[0].text.startswith("NOT_ALLOWED: ")
+
+
+async def test_a_service_token_on_a_customer_tool_is_not_allowed(servers: Servers) -> None:
+    # A client-credentials token's subject is its client id: before, that id was taken for a
+    # customer's and refused as "INVALID_ARGUMENT: customer_id ...".
+    journey = servers.journey
+    server = build_server(journey.tickets, journey, operator_client_ids=frozenset({"ops"}))
+    with acting_as(Principal("host-agent", "host-agent")):
+        async with Client(server) as service:
+            result = await call(service, "get_ticket", ticket_number="TKT-JD0001")
+    assert result.is_error
+    text = result.content[0].text
+    assert text.startswith("NOT_ALLOWED: "), text
+    assert "customer_id" not in text

@@ -37,6 +37,7 @@ from fastmcp import Client
 from fastmcp.client.transports import FastMCPTransport
 from hypothesis import strategies as st
 
+from servers.core.auth import Principal, acting_as
 from servers.core.errors import DomainError
 from servers.data.seed import CUSTOMERS, SeedTicket, seed_id
 from servers.payment.cards import TEST_TOKENS
@@ -48,6 +49,8 @@ from tests.hypothesis_examples import examples
 
 from .conftest import Servers
 from .support import JOHN, NOW, OPS, TODAY
+
+OPS_CLIENT = Principal("ops")
 
 UTC_TZ = ZoneInfo("UTC")
 CODE = re.compile(r"^([A-Z][A-Z_]+): ")
@@ -638,8 +641,9 @@ def text_of(result: Any) -> str:
 async def client(servers: Servers) -> AsyncIterator[MCPClient]:
     journey = servers.journey
     server = build_server(journey.tickets, journey, operator_client_ids=frozenset({"ops"}))
-    async with Client(server) as c:  # no token: an operator, who names the customer
-        yield c
+    with acting_as(OPS_CLIENT):  # an operator, who names the customer
+        async with Client(server) as c:
+            yield c
 
 
 async def test_property_10_bad_input_is_refused_with_a_code_and_writes_nothing(

@@ -22,7 +22,7 @@ from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
 from servers.ticket.service import Caller, Journey, TicketService
 
 from .conftest import Servers
-from .support import JANE, JOHN, NOW, OPS, TODAY
+from .support import JANE, JOHN, NOW, OPS, TICKET_SERVER, TODAY
 
 
 async def refused(code: str, call: object) -> DomainError:
@@ -62,7 +62,7 @@ class RecordingClient(ServiceClient):
     """A service client that notes the name of every tool it calls, in one shared log."""
 
     def __init__(self, name: str, server: FastMCP, log: list[str]):
-        super().__init__(Client(server))
+        super().__init__(Client(server), caller=TICKET_SERVER)
         self.name = name
         self.log = log
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from servers.core.settings import ServerSettings
+from servers.core.settings import DatabaseSettings
 
 from .base import Database, DatabaseError
 from .postgres import PostgresDatabase
 
 
-async def open_database(settings: ServerSettings) -> Database:
+async def open_database(settings: DatabaseSettings) -> Database:
     if settings.db_backend == "dataapi":
         from .dataapi import connect_dataapi
 
