@@ -18,6 +18,16 @@ from fastmcp.client.client import CallToolResult
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp_types import TextContent
 
+from servers.core.auth import (
+    CLIENT_NOT_ALLOWED,
+    EXPIRED,
+    MALFORMED,
+    NOT_ACCESS,
+    NOT_FOR_THIS_RESOURCE,
+    UNKNOWN_ISSUER,
+    UNVERIFIED,
+)
+
 
 class HttpStack(Protocol):
     """What these tests use of the ``http_stack`` fixture (``tests/http/conftest.py``)."""
@@ -146,29 +156,33 @@ async def refused_capacity_untouched(stack: HttpStack) -> bool:
 
 TokenFor = Callable[[HttpStack], str | None]
 
-# Each refused token, and what the data server's log says about it (None: logged at debug only).
-REFUSED: list[tuple[str, TokenFor, str | None]] = [
-    ("no token", lambda s: None, None),
-    ("expired", lambda s: s.expired_token(), "token expired"),
-    ("forged signature", lambda s: s.forged_token(), None),
+# Each refused token, what the client is told (None: no token, so no error, RFC 6750 3.1) and
+# what the data server's log says about it.
+REFUSED: list[tuple[str, TokenFor, str | None, str | None]] = [
+    ("no token", lambda s: None, None, None),
+    ("expired", lambda s: s.expired_token(), EXPIRED, "token expired"),
+    ("forged signature", lambda s: s.forged_token(), UNVERIFIED, "does not verify"),
     (
         "wrong issuer",
         lambda s: s.token(issuer="http://127.0.0.1:1/not-our-idp"),
+        UNKNOWN_ISSUER,
         "issuer mismatch",
     ),
-    ("id token", lambda s: s.id_token(), "not an access token"),
+    ("id token", lambda s: s.id_token(), NOT_ACCESS, "not an access token"),
     (
-        "client not allowed",
+        "service scope, not a service client",
         lambda s: s.token(["data/read"], client_id="stranger"),
-        "client 'stranger' is not allowed",
+        CLIENT_NOT_ALLOWED,
+        "client 'stranger' is not a service client",
     ),
     (
-        "no data scope",
+        "token for another server",
         lambda s: s.token(["tickets/read", "tickets/write"]),
+        NOT_FOR_THIS_RESOURCE,
         "no scope of resource server 'data'",
     ),
-    ("empty scope", lambda s: s.token([]), "no scope of resource server 'data'"),
-    ("not a jwt", lambda s: "not-a-jwt", None),
+    ("empty scope", lambda s: s.token([]), NOT_FOR_THIS_RESOURCE, "no scope of resource server"),
+    ("not a jwt", lambda s: "not-a-jwt", MALFORMED, "not a JWT"),
 ]
 
 
@@ -176,11 +190,14 @@ REFUSED: list[tuple[str, TokenFor, str | None]] = [
     ("tool", "arguments"), [GET_TICKET, SET_CAPACITY], ids=["get_ticket", "set_capacity"]
 )
 @pytest.mark.parametrize(
-    ("token_for", "reason"), [(t, r) for _, t, r in REFUSED], ids=[n for n, _, _ in REFUSED]
+    ("token_for", "told", "reason"),
+    [(t, d, r) for _, t, d, r in REFUSED],
+    ids=[n for n, *_ in REFUSED],
 )
 async def test_refused_tokens_get_401_with_resource_metadata(
     http_stack: HttpStack,
     token_for: TokenFor,
+    told: str | None,
     reason: str | None,
     tool: str,
     arguments: dict[str, Any],
@@ -192,6 +209,11 @@ async def test_refused_tokens_get_401_with_resource_metadata(
     assert challenge.startswith("Bearer ")
     assert f'resource_metadata="{http_stack.resource_metadata_url}"' in challenge
     assert "result" not in response.text
+    assert "re-register" not in response.text + challenge
+    if told is not None:
+        # The class of problem, in the body and in the challenge.
+        assert response.json() == {"error": "invalid_token", "error_description": told}
+        assert f'error="invalid_token", error_description="{told}"' in challenge
     if reason is not None:
         # Refused by the intended check, not by an earlier one.
         logged = log_messages(http_stack, response.headers["x-request-id"])

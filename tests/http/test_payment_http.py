@@ -314,3 +314,31 @@ async def test_kill_9_mid_confirms_then_restart_leaves_every_intent_consistent(
         assert all(retried)
     final = await consistency(http_stack.database_url)
     assert final == {"bad": [], "succeeded": 80, "total": 80, "unfinished_keys": 0}
+
+
+async def test_any_client_of_the_issuer_pays_but_only_services_refund(
+    http_stack: HttpStack, payment_server: Process
+) -> None:
+    # A client registered at run time (not in any server's list) with a customer's scopes and,
+    # wrongly granted by the issuer, a service-only one: it may pay, it may not refund.
+    assistant = http_stack.token(
+        ["payments/read", "payments/write", "payments/refund"],
+        client_id="desktop-assistant-7f3a",
+        sub=ALICE,
+    )
+    async with httpx.AsyncClient(timeout=30) as http:
+        failed, method = await result_of(
+            http, payment_server, assistant, "create_payment_method", card_number="pm_card_visa"
+        )
+        assert not failed, method
+        refund = await call(
+            http,
+            payment_server,
+            assistant,
+            "create_refund",
+            payment_intent_id="pi_" + "a" * 26,
+            reason="duplicate",
+            idempotency_key=key(),
+        )
+    assert refund.status_code == 403
+    assert 'scope="payments/refund"' in refund.headers["www-authenticate"]
