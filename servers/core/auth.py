@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 ACCEPTED_TOKENS_CACHED = 4096
+SERVICE_ONLY = frozenset(SERVICE_ONLY_SCOPES)
 
 # What a refused client is told: the class of problem, never which key, claim value or rule.
 MALFORMED = "The bearer token is malformed or not a JWT access token."
@@ -175,7 +176,7 @@ class CognitoAccessTokenVerifier(JWTVerifier):
                 CLIENT_NOT_ALLOWED,
                 f"client {client!r} is not a service client and may not use {sorted(mine)}",
             )
-        if len(usable) < len(access.scopes):
+        if len(usable) < len(mine):
             kept = [s for s in access.scopes if s not in mine or s in usable]
             access = access.model_copy(update={"scopes": kept})
         return access
@@ -184,8 +185,6 @@ class CognitoAccessTokenVerifier(JWTVerifier):
         named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         return any(isinstance(a, str) and a.rstrip("/") in self.audiences for a in named)
 
-
-SERVICE_ONLY = frozenset(SERVICE_ONLY_SCOPES)
 
 
 def _audiences(base_url: str) -> frozenset[str]:

@@ -23,6 +23,7 @@ from fastmcp.client.transports import FastMCPTransport
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
+from servers.core.auth import Principal, acting_as
 from servers.core.db import CHECK_VIOLATION, Database, DatabaseError, fetch_value
 from servers.data.seed import CUSTOMERS, seed, seed_id
 from servers.data.server import build_server
@@ -73,8 +74,9 @@ def quiet_framework(caplog: pytest.LogCaptureFixture) -> None:
 
 @pytest.fixture
 async def client(db: Database) -> AsyncIterator[MCPClient]:
-    async with Client(build_server(DataService(db))) as c:
-        yield c
+    with acting_as(Principal("ticket-server")):  # as the ticket server calls it
+        async with Client(build_server(DataService(db))) as c:
+            yield c
 
 
 # (a) every tool, fuzzed from its schema --------------------------------------------------------

@@ -20,6 +20,7 @@ from fastmcp.client.transports import FastMCPTransport
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from servers.core.auth import Principal, acting_as
 from servers.core.db import Database
 from servers.notify.rendering import SPECS, UpgradeConfirmed
 from servers.notify.server import build_server
@@ -59,8 +60,9 @@ def bad_addresses() -> st.SearchStrategy[str]:
 
 @pytest.fixture
 async def client(db: Database) -> AsyncIterator[MCPClient]:
-    async with Client(build_server(service(db, FakeClock()))) as c:
-        yield c
+    with acting_as(Principal("ticket-server")):  # as the ticket server calls it
+        async with Client(build_server(service(db, FakeClock()))) as c:
+            yield c
 
 
 def accepted_by_model(context: Any) -> bool:
