@@ -1,4 +1,5 @@
-"""Settings every server shares; each server subclasses them with its own env prefix."""
+"""Settings every server shares (ServerSettings), and the database settings (DatabaseSettings)
+that only servers with storage mix in; each server subclasses them with its own env prefix."""
 
 from __future__ import annotations
 
