@@ -186,7 +186,6 @@ class CognitoAccessTokenVerifier(JWTVerifier):
         return any(isinstance(a, str) and a.rstrip("/") in self.audiences for a in named)
 
 
-
 def _audiences(base_url: str) -> frozenset[str]:
     """What an ``aud`` may say to mean this server: its base URL or its MCP endpoint's, either
     with or without a trailing slash (RFC 8707 resource indicators are written both ways)."""
