@@ -98,9 +98,7 @@ class ClientMetadataDocuments:
         except (UnicodeDecodeError, ValueError) as exc:
             raise ClientMetadataError("the client metadata document is not JSON") from exc
         if not isinstance(document, dict) or document.get("client_id") != url:
-            raise ClientMetadataError(
-                "the client metadata document's client_id must equal its URL"
-            )
+            raise ClientMetadataError("the client metadata document's client_id must equal its URL")
         try:
             metadata = parse_client_metadata(document)
         except RegistrationError as exc:
@@ -132,8 +130,7 @@ class ClientMetadataDocuments:
                         )
                     if response.status_code != 200:
                         raise ClientMetadataError(
-                            f"fetching the client metadata document answered "
-                            f"{response.status_code}"
+                            f"fetching the client metadata document answered {response.status_code}"
                         )
                     body = bytearray()
                     async for chunk in response.aiter_bytes():
@@ -144,7 +141,9 @@ class ClientMetadataDocuments:
                             )
                     return bytes(body)
             except httpx.TimeoutException as exc:
-                raise ClientMetadataError("fetching the client metadata document timed out") from exc
+                raise ClientMetadataError(
+                    "fetching the client metadata document timed out"
+                ) from exc
             except httpx.HTTPError as exc:
                 logger.info("client metadata document %s: %s", url, exc)
                 raise ClientMetadataError("the client metadata document cannot be fetched") from exc

@@ -68,9 +68,7 @@ class _FailureCounter:
         self._entries.pop(key, None)
 
     def _evict(self, now: float) -> None:
-        self._entries = {
-            k: e for k, e in self._entries.items() if now - e.last <= self._forget
-        }
+        self._entries = {k: e for k, e in self._entries.items() if now - e.last <= self._forget}
         # Still full: forget the entries that failed longest ago.
         while len(self._entries) >= MAX_KEYS:
             del self._entries[min(self._entries, key=lambda k: self._entries[k].last)]

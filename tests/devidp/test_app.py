@@ -123,7 +123,14 @@ async def test_discovery_document(client: httpx.AsyncClient, path: str) -> None:
         "none",
     ]
     assert doc["response_types_supported"] == ["code"]
-    assert set(doc["grant_types_supported"]) == {"client_credentials", "authorization_code"}
+    assert set(doc["grant_types_supported"]) == {
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+    }
+    assert doc["registration_endpoint"] == f"{ORIGIN}/oauth2/register"
+    assert doc["revocation_endpoint"] == f"{ORIGIN}/oauth2/revoke"
+    assert doc["client_id_metadata_document_supported"] is True
     assert {"openid", "tickets/read", "data/write", "concierge/chat"} <= set(
         doc["scopes_supported"]
     )
