@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from starlette.applications import Starlette
 
 from servers.devidp.app import build_app
 from servers.devidp.clients import ClientRegistry
-from servers.devidp.keys import SigningKey, load_or_create_signing_key
+from servers.devidp.keys import KEY_FILE_NAME, SigningKey, load_or_create_signing_key
 from servers.devidp.settings import IdpSettings
 
 from .support import DEV_PASSWORD, ISSUER, JANE, JOHN, FakeClock, FakeUsers
@@ -32,11 +33,21 @@ def registry(signing_key: SigningKey) -> ClientRegistry:
 
 
 @pytest.fixture
-def settings(key_dir: Path) -> IdpSettings:
+def state_dir(tmp_path: Path, signing_key: SigningKey, key_dir: Path) -> Path:
+    """A provider state directory of one test's own (registered clients are written there),
+    holding the session's key."""
+    state = tmp_path / "idp-state"
+    state.mkdir()
+    shutil.copy2(key_dir / KEY_FILE_NAME, state / KEY_FILE_NAME)
+    return state
+
+
+@pytest.fixture
+def settings(state_dir: Path) -> IdpSettings:
     return IdpSettings(
         _env_file=None,
         issuer=ISSUER,
-        key_dir=key_dir,
+        key_dir=state_dir,
         dev_mode=True,
         dev_password=DEV_PASSWORD,
         token_ttl_seconds=900,
