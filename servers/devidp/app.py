@@ -456,16 +456,21 @@ class _IdentityProvider:
         token = form.get("refresh_token")
         if token is None:
             return _oauth_error("invalid_request", "refresh_token is required")
+        granted = self.refresh_tokens.peek(token)
+        requested = _parse_scope(form.get("scope"), granted.scopes if granted else ())
+        if granted is not None and granted.client_id == client.client_id:
+            wider = [scope for scope in requested if scope not in granted.scopes]
+            if wider:
+                # RFC 6749 §6: a refresh may narrow the scope, never widen it. Checked before
+                # rotating, so the token stays usable for a retry with the right scope.
+                return _oauth_error(
+                    "invalid_scope", f"scope not granted at sign-in: {' '.join(wider)}"
+                )
         try:
             grant, next_token = self.refresh_tokens.rotate(token, client.client_id)
         except RefreshError as exc:
             return _oauth_error("invalid_grant", str(exc))
-        scopes = _parse_scope(form.get("scope"), grant.scopes)
-        wider = [scope for scope in scopes if scope not in grant.scopes]
-        if wider:
-            # RFC 6749 §6: a refresh may narrow the scope, never widen it. The rotated token
-            # stays valid, so the client can retry with the right scope.
-            return _oauth_error("invalid_scope", f"scope not granted at sign-in: {' '.join(wider)}")
+        scopes = requested or grant.scopes
         narrowed = RefreshGrant(
             client_id=grant.client_id,
             customer=grant.customer,

@@ -75,6 +75,12 @@ class RefreshTokenStore:
         self._family_of[digest] = family_id
         return token
 
+    def peek(self, token: str) -> RefreshGrant | None:
+        """The grant behind a live token, changing nothing."""
+        family_id = self._family_of.get(_digest(token))
+        family = self._families.get(family_id) if family_id is not None else None
+        return None if family is None or family.expires_at <= self._clock() else family.grant
+
     def rotate(self, token: str, client_id: str) -> tuple[RefreshGrant, str]:
         """The grant behind ``token`` and the token that replaces it; RefreshError if refused."""
         digest = _digest(token)
