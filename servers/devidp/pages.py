@@ -114,6 +114,7 @@ def login_page(
         '<p class="note">Dev identity provider &mdash; for local development only.</p>'
         f'<p class="client">{_client_line(client_id, client_name, self_registered)} '
         f"asks to act for you.{destination}</p>"
+        f'<p class="note">It asks to:</p><ul class="scopes">{scope_items}</ul>'
         f"{error_html}"
         '<form method="post" action="/oauth2/authorize">'
         f"{fields}"
@@ -125,7 +126,6 @@ def login_page(
         'autocomplete="current-password" required>'
         '<button type="submit">Sign in and allow</button>'
         "</form>"
-        f'<p class="note">It asks to:</p><ul class="scopes">{scope_items}</ul>'
     )
     return HTMLResponse(
         _document("Sign in — dev identity provider", body),
