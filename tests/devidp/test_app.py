@@ -510,3 +510,27 @@ async def test_loopback_server_refuses_foreign_host_header(client: httpx.AsyncCl
     assert (await client.get("/health", headers={"host": "localhost:9000"})).status_code == 200
     response = await client.get("/health", headers={"host": "rebound.evil.example"})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("http://127.0.0.1:51234", True),
+        ("http://localhost:6275", True),
+        ("http://[::1]:3000", True),
+        ("http://127.0.0.1.evil.example", False),
+        ("https://localhost.evil.example:443", False),
+        ("http://evil.example", False),
+    ],
+)
+async def test_cors_allows_any_loopback_browser_app(
+    client: httpx.AsyncClient, origin: str, allowed: bool
+) -> None:
+    # A browser-based MCP client on this machine registers and redeems codes from its own
+    # origin, whatever port it was started on.
+    response = await client.options(
+        "/oauth2/register",
+        headers={"origin": origin, "access-control-request-method": "POST"},
+    )
+    assert (response.headers.get("access-control-allow-origin") == origin) is allowed
+    assert "access-control-allow-credentials" not in response.headers
