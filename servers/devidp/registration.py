@@ -86,6 +86,8 @@ def parse_client_metadata(document: Any) -> ClientMetadata:
     """
     if not isinstance(document, dict):
         raise RegistrationError("invalid_client_metadata", "the body must be a JSON object")
+    # Some clients send every member of their model, unset ones as null: null means absent.
+    document = {name: value for name, value in document.items() if value is not None}
     redirect_uris = _string_list(document, "redirect_uris")
     if not redirect_uris:
         raise RegistrationError("invalid_redirect_uri", "redirect_uris must name at least one URI")

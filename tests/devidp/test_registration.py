@@ -54,6 +54,15 @@ async def test_register_a_public_client(client: httpx.AsyncClient, settings: Idp
     assert [c["client_id"] for c in json.loads(saved.read_text())["clients"]] == [body["client_id"]]
 
 
+async def test_null_members_count_as_absent(client: httpx.AsyncClient) -> None:
+    response = await _register(
+        client, token_endpoint_auth_method=None, grant_types=None, scope=None, client_name=None
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["token_endpoint_auth_method"] == "none"
+    assert "client_name" not in response.json()
+
+
 async def test_registered_client_signs_in_on_any_loopback_port(
     client: httpx.AsyncClient,
 ) -> None:
