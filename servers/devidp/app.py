@@ -108,6 +108,9 @@ def discovery_document(settings: IdpSettings) -> dict[str, Any]:
         "client_id_metadata_document_supported": True,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
+        # RFC 9207: the issuer rides along with every authorization response, so a client
+        # talking to several providers can tell whose code it got (mix-up attacks).
+        "authorization_response_iss_parameter_supported": True,
         "grant_types_supported": [AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": [
@@ -578,7 +581,7 @@ class _IdentityProvider:
         state = params.get("state")
 
         def refuse(error: str, description: str) -> Response:
-            query = {"error": error, "error_description": description}
+            query = {"error": error, "error_description": description, "iss": self.settings.issuer}
             if state is not None:
                 query["state"] = state
             return RedirectResponse(_with_query(redirect_uri, query), status_code=303)
@@ -746,7 +749,7 @@ class _IdentityProvider:
                 nonce=validated.nonce,
             )
         )
-        query = {"code": code}
+        query = {"code": code, "iss": self.settings.issuer}
         if validated.state is not None:
             query["state"] = validated.state
         logger.info("%s signed in to %s", customer.email, validated.client.client_id)

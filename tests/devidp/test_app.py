@@ -131,6 +131,7 @@ async def test_discovery_document(client: httpx.AsyncClient, path: str) -> None:
     assert doc["registration_endpoint"] == f"{ORIGIN}/oauth2/register"
     assert doc["revocation_endpoint"] == f"{ORIGIN}/oauth2/revoke"
     assert doc["client_id_metadata_document_supported"] is True
+    assert doc["authorization_response_iss_parameter_supported"] is True
     assert {"openid", "tickets/read", "data/write", "concierge/chat"} <= set(
         doc["scopes_supported"]
     )
@@ -270,6 +271,7 @@ async def test_authorization_code_flow(client: httpx.AsyncClient, users: FakeUse
         await _login(client, challenge, email="John.Doe@Example.com", state=state, nonce="n-42")
     )
     assert query["state"] == state
+    assert query["iss"] == ISSUER  # RFC 9207
     assert users.lookups == ["John.Doe@Example.com"]
 
     response = await _exchange(client, query["code"], verifier)
@@ -426,6 +428,7 @@ async def test_missing_pkce_is_reported_to_the_client(client: httpx.AsyncClient)
     query = _redirect_query(response)
     assert query["error"] == "invalid_request"
     assert query["state"] == "st-123"
+    assert query["iss"] == ISSUER
     assert "code" not in query
 
 

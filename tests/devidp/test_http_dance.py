@@ -10,6 +10,14 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from mcp.client.auth.utils import validate_authorization_response_iss
+from mcp.shared.auth import (
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthMetadata,
+    OAuthToken,
+)
+from pydantic import AnyUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -182,3 +190,65 @@ def test_a_client_metadata_document_is_its_own_registration(
         assert claims["client_id"] == metadata_document
         rotated = _refresh(http, metadata, metadata_document, tokens["refresh_token"])
         assert rotated.status_code == 200, rotated.text
+
+
+def test_the_mcp_sdk_understands_every_answer(live_idp: str) -> None:
+    """What the MCP Python SDK's OAuthClientProvider sends and parses, checked with its own
+    models: metadata, a registration of its default shape, the RFC 9207 `iss`, tokens."""
+    with httpx.Client(base_url=live_idp, timeout=10) as http:
+        raw = http.get("/.well-known/oauth-authorization-server").json()
+        metadata = OAuthMetadata.model_validate(raw)
+        assert str(metadata.issuer) == raw["issuer"]
+        assert metadata.registration_endpoint is not None
+
+        request = OAuthClientMetadata(
+            redirect_uris=[AnyUrl("http://localhost:3030/callback")],
+            client_name="MCP SDK",
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+            token_endpoint_auth_method="none",
+            scope="tickets/read tickets/write",
+        )
+        registered = http.post(
+            str(metadata.registration_endpoint),
+            json=request.model_dump(by_alias=True, mode="json", exclude_none=True),
+        )
+        assert registered.status_code == 201, registered.text
+        info = OAuthClientInformationFull.model_validate(registered.json())
+        assert info.client_id is not None
+        assert info.client_secret is None
+
+        verifier, challenge = pkce_pair()
+        page = http.get(
+            str(metadata.authorization_endpoint),
+            params={
+                "response_type": "code",
+                "client_id": info.client_id,
+                "redirect_uri": "http://localhost:3030/callback",
+                "scope": "tickets/read tickets/write",
+                "state": "sdk",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            },
+        )
+        posted = http.post(
+            str(metadata.authorization_endpoint),
+            data={**hidden_fields(page.text), "email": JOHN_EMAIL, "password": DEV_PASSWORD},
+        )
+        query = callback_query(posted.headers["location"])
+        validate_authorization_response_iss(query.get("iss"), metadata)
+
+        response = http.post(
+            str(metadata.token_endpoint),
+            data={
+                "grant_type": "authorization_code",
+                "client_id": info.client_id,
+                "redirect_uri": "http://localhost:3030/callback",
+                "code": query["code"],
+                "code_verifier": verifier,
+            },
+        )
+        token = OAuthToken.model_validate(response.json())
+        assert token.refresh_token is not None
+        assert token.expires_in == 3600
+        assert token.scope == "tickets/read tickets/write"
