@@ -32,13 +32,20 @@ from servers.core.scopes import (
     TICKETS_WRITE,
 )
 from servers.devidp.keys import SigningKey
+from servers.devidp.redirects import redirect_uri_matches
 
-GrantType = Literal["client_credentials", "authorization_code"]
+GrantType = Literal["client_credentials", "authorization_code", "refresh_token"]
 
 CLIENT_CREDENTIALS: GrantType = "client_credentials"
 AUTHORIZATION_CODE: GrantType = "authorization_code"
+REFRESH_TOKEN: GrantType = "refresh_token"  # noqa: S105 - a grant type, not a secret
 
 OIDC_SCOPES: tuple[str, ...] = ("openid", "email", "profile")
+
+# What a client that registered itself (RFC 7591) or is known by its metadata document may ask
+# for: a customer's scopes. Service-only scopes (data/*, notify/*, payments/refund) stay with the
+# service clients named below.
+SELF_REGISTERED_SCOPES: tuple[str, ...] = CUSTOMER_SCOPES + OIDC_SCOPES
 
 
 class ClientSpec(BaseModel):
@@ -76,17 +83,26 @@ class ClientsFile(BaseModel):
 
 @dataclass(frozen=True)
 class Client:
-    """A registered client; ``client_secret`` is None for public clients."""
+    """A registered client; ``client_secret`` is None for public clients.
+
+    ``client_name`` is what the client calls itself; for a self-registered client nobody checked
+    it, so the consent screen shows it next to the id (or metadata document URL), never alone.
+    """
 
     client_id: str
     client_secret: str | None
     scopes: tuple[str, ...]
     grant_types: tuple[GrantType, ...]
     redirect_uris: tuple[str, ...]
+    client_name: str | None = None
+    self_registered: bool = False
 
     @property
     def confidential(self) -> bool:
         return self.client_secret is not None
+
+    def accepts_redirect_uri(self, uri: str) -> bool:
+        return any(redirect_uri_matches(registered, uri) for registered in self.redirect_uris)
 
 
 _LOCAL_WEB_CALLBACKS = (
@@ -126,14 +142,14 @@ DEFAULT_CLIENTS: tuple[ClientSpec, ...] = (
         name="web",
         confidential=False,
         scopes=CUSTOMER_SCOPES + OIDC_SCOPES,
-        grant_types=(AUTHORIZATION_CODE,),
+        grant_types=(AUTHORIZATION_CODE, REFRESH_TOKEN),
         redirect_uris=_LOCAL_WEB_CALLBACKS,
     ),
     ClientSpec(
         name="mcp-inspector",
         confidential=False,
         scopes=CUSTOMER_SCOPES,
-        grant_types=(AUTHORIZATION_CODE,),
+        grant_types=(AUTHORIZATION_CODE, REFRESH_TOKEN),
         redirect_uris=(
             "http://localhost:6274/oauth/callback",
             "http://127.0.0.1:6274/oauth/callback",

@@ -93,6 +93,21 @@ class IdpSettings(BaseSettings):
         le=86400,
         description="Lifetime of access and ID tokens, in seconds.",
     )
+    refresh_token_ttl_seconds: int = Field(
+        default=14 * 86400,
+        ge=300,
+        le=90 * 86400,
+        description=(
+            "A refresh token stops working after this many seconds unused; each use rotates it "
+            "and starts the time again. Kept in memory: a restart signs everyone out."
+        ),
+    )
+    registrations_per_hour: int = Field(
+        default=60,
+        ge=1,
+        le=10000,
+        description="Dynamic client registrations accepted per client address and hour.",
+    )
     clients_file: Path | None = Field(
         default=None,
         description=(

@@ -1,17 +1,25 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
+from servers.core.db.postgres import PostgresDatabase
+from servers.core.settings import canonical_issuer
+from servers.data.seed import seed
 from servers.devidp.app import build_app
 from servers.devidp.clients import ClientRegistry
-from servers.devidp.keys import SigningKey, load_or_create_signing_key
+from servers.devidp.keys import KEY_FILE_NAME, SigningKey, load_or_create_signing_key
 from servers.devidp.settings import IdpSettings
+from servers.devidp.users import PostgresUserDirectory
 
+from .live import serve
 from .support import DEV_PASSWORD, ISSUER, JANE, JOHN, FakeClock, FakeUsers
 
 
@@ -32,11 +40,21 @@ def registry(signing_key: SigningKey) -> ClientRegistry:
 
 
 @pytest.fixture
-def settings(key_dir: Path) -> IdpSettings:
+def state_dir(tmp_path: Path, signing_key: SigningKey, key_dir: Path) -> Path:
+    """A provider state directory of one test's own (registered clients are written there),
+    holding the session's key."""
+    state = tmp_path / "idp-state"
+    state.mkdir()
+    shutil.copy2(key_dir / KEY_FILE_NAME, state / KEY_FILE_NAME)
+    return state
+
+
+@pytest.fixture
+def settings(state_dir: Path) -> IdpSettings:
     return IdpSettings(
         _env_file=None,
         issuer=ISSUER,
-        key_dir=key_dir,
+        key_dir=state_dir,
         dev_mode=True,
         dev_password=DEV_PASSWORD,
         token_ttl_seconds=900,
@@ -63,3 +81,36 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
         yield http
+
+
+@pytest.fixture
+def seeded_database(database_url: str) -> str:
+    """A fresh database with the data server's seeded customers (john.doe@example.com, ...)."""
+
+    async def fill() -> None:
+        db = await PostgresDatabase(database_url, min_size=1, max_size=1).open()
+        try:
+            await seed(db, date.today())
+        finally:
+            await db.close()
+
+    asyncio.run(fill())
+    return database_url
+
+
+@pytest.fixture
+def live_idp(state_dir: Path, seeded_database: str) -> Iterator[str]:
+    """The real provider over real HTTP, looking customers up in real PostgreSQL; its URL."""
+
+    def build(base_url: str) -> Starlette:
+        settings = IdpSettings(
+            _env_file=None,
+            issuer=canonical_issuer(base_url),
+            key_dir=state_dir,
+            dev_mode=True,
+            database_url=seeded_database,
+        )
+        return build_app(settings, users=PostgresUserDirectory(seeded_database))
+
+    with serve(build) as base_url:
+        yield base_url

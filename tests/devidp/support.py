@@ -8,7 +8,9 @@ import re
 import secrets
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import jwt
 
 from servers.devidp.keys import b64url
@@ -72,3 +74,53 @@ def verify(token: str, jwks: dict[str, Any], *, audience: str | None = None) -> 
         options={"verify_aud": audience is not None, "require": ["exp", "iat", "iss", "sub"]},
     )
     return claims
+
+
+def callback_query(location: str) -> dict[str, str]:
+    """The query of a redirect to a client's callback, one value per name."""
+    return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
+
+
+async def sign_in(
+    http: httpx.AsyncClient,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scope: str | None = None,
+    email: str = JOHN.email,
+) -> tuple[str, str]:
+    """Open the login page, post it as a browser would; (code, code_verifier)."""
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "state": "s-1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    if scope is not None:
+        params["scope"] = scope
+    page = await http.get("/oauth2/authorize", params=params)
+    assert page.status_code == 200, page.text
+    form = {**hidden_fields(page.text), "email": email, "password": DEV_PASSWORD}
+    response = await http.post("/oauth2/authorize", data=form)
+    assert response.status_code == 303, response.text
+    query = callback_query(response.headers["location"])
+    assert query["state"] == "s-1"
+    return query["code"], verifier
+
+
+async def exchange_code(
+    http: httpx.AsyncClient, *, client_id: str, redirect_uri: str, code: str, verifier: str
+) -> httpx.Response:
+    return await http.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "code": code,
+            "code_verifier": verifier,
+        },
+    )

@@ -123,7 +123,15 @@ async def test_discovery_document(client: httpx.AsyncClient, path: str) -> None:
         "none",
     ]
     assert doc["response_types_supported"] == ["code"]
-    assert set(doc["grant_types_supported"]) == {"client_credentials", "authorization_code"}
+    assert set(doc["grant_types_supported"]) == {
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+    }
+    assert doc["registration_endpoint"] == f"{ORIGIN}/oauth2/register"
+    assert doc["revocation_endpoint"] == f"{ORIGIN}/oauth2/revoke"
+    assert doc["client_id_metadata_document_supported"] is True
+    assert doc["authorization_response_iss_parameter_supported"] is True
     assert {"openid", "tickets/read", "data/write", "concierge/chat"} <= set(
         doc["scopes_supported"]
     )
@@ -263,6 +271,7 @@ async def test_authorization_code_flow(client: httpx.AsyncClient, users: FakeUse
         await _login(client, challenge, email="John.Doe@Example.com", state=state, nonce="n-42")
     )
     assert query["state"] == state
+    assert query["iss"] == ISSUER  # RFC 9207
     assert users.lookups == ["John.Doe@Example.com"]
 
     response = await _exchange(client, query["code"], verifier)
@@ -419,6 +428,7 @@ async def test_missing_pkce_is_reported_to_the_client(client: httpx.AsyncClient)
     query = _redirect_query(response)
     assert query["error"] == "invalid_request"
     assert query["state"] == "st-123"
+    assert query["iss"] == ISSUER
     assert "code" not in query
 
 
@@ -503,3 +513,27 @@ async def test_loopback_server_refuses_foreign_host_header(client: httpx.AsyncCl
     assert (await client.get("/health", headers={"host": "localhost:9000"})).status_code == 200
     response = await client.get("/health", headers={"host": "rebound.evil.example"})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("http://127.0.0.1:51234", True),
+        ("http://localhost:6275", True),
+        ("http://[::1]:3000", True),
+        ("http://127.0.0.1.evil.example", False),
+        ("https://localhost.evil.example:443", False),
+        ("http://evil.example", False),
+    ],
+)
+async def test_cors_allows_any_loopback_browser_app(
+    client: httpx.AsyncClient, origin: str, allowed: bool
+) -> None:
+    # A browser-based MCP client on this machine registers and redeems codes from its own
+    # origin, whatever port it was started on.
+    response = await client.options(
+        "/oauth2/register",
+        headers={"origin": origin, "access-control-request-method": "POST"},
+    )
+    assert (response.headers.get("access-control-allow-origin") == origin) is allowed
+    assert "access-control-allow-credentials" not in response.headers

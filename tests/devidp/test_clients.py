@@ -35,7 +35,7 @@ def test_default_clients(registry: ClientRegistry) -> None:
     web = registry.get("web")
     assert web is not None
     assert web.client_secret is None
-    assert web.grant_types == ("authorization_code",)
+    assert web.grant_types == ("authorization_code", "refresh_token")
     assert set(web.scopes) == {*CUSTOMER_SCOPES, "openid", "email", "profile"}
     assert "http://localhost:5173/callback" in web.redirect_uris
     inspector = registry.get("mcp-inspector")

@@ -27,6 +27,8 @@ def test_defaults() -> None:
     assert settings.database_url is None
     assert settings.token_ttl_seconds == 3600
     assert settings.clients_file is None
+    assert settings.refresh_token_ttl_seconds == 14 * 86400
+    assert settings.registrations_per_hour == 60
 
 
 def test_dev_mode_comes_from_unprefixed_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
