@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
@@ -31,6 +33,7 @@ from .errors import (
     DomainError,
     split_code,
 )
+from .limits import BodyLimit, RateLimit, http_protocol
 from .logs import current_request_id, new_request_id, request_id_var
 from .settings import ServerSettings
 
@@ -60,6 +63,50 @@ def requires(*scopes: str) -> dict[str, Any]:
 
 
 HealthCheck = Callable[[], Awaitable[None]]
+
+HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
+
+
+class Readiness:
+    """A server's dependency check, run at most once per ``ttl_seconds`` however often
+    ``GET /health`` is asked; callers in between (and callers during a check) get its outcome.
+
+    ``/health`` needs no token, so its cost must not grow with the rate anyone asks it.
+    """
+
+    def __init__(
+        self,
+        check: HealthCheck,
+        *,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.check = check
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+        self._lock = asyncio.Lock()
+        self._checked_at: float | None = None
+        self._ready = False
+
+    async def ready(self) -> bool:
+        if self._fresh():
+            return self._ready
+        async with self._lock:
+            if not self._fresh():
+                self._ready = await self._run()
+                self._checked_at = self.clock()
+        return self._ready
+
+    def _fresh(self) -> bool:
+        return self._checked_at is not None and self.clock() - self._checked_at < self.ttl_seconds
+
+    async def _run(self) -> bool:
+        try:
+            await asyncio.wait_for(self.check(), HEALTH_CHECK_TIMEOUT_SECONDS)
+        except Exception:
+            log.warning("health check failed", exc_info=True)
+            return False
+        return True
 
 
 def create_mcp(name: str, *, instructions: str, version: str = "0.1.0") -> FastMCP:
@@ -185,11 +232,10 @@ async def build_http_app(
         name=mcp.name,
     )
 
+    readiness = Readiness(health, ttl_seconds=settings.health_cache_seconds)
+
     async def health_route(request: Request) -> JSONResponse:
-        try:
-            await health()
-        except Exception:
-            log.warning("health check failed", exc_info=True)
+        if not await readiness.ready():
             return JSONResponse({"status": "unavailable", "service": mcp.name}, status_code=503)
         return JSONResponse({"status": "ok", "service": mcp.name})
 
@@ -211,15 +257,22 @@ async def build_http_app(
         tool_scopes=tool_scopes,
         resource_metadata_url=f"{settings.base_url}/.well-known/oauth-protected-resource{MCP_PATH}",
     )
+    # After authentication (FastMCP puts its own first), so a caller is known by its token.
+    rate = AsgiMiddleware(
+        RateLimit,
+        per_second=settings.rate_limit_per_second,
+        burst=settings.rate_limit_burst,
+        exempt_clients=settings.rate_limit_exempt_clients,
+    )
     app: Starlette = mcp.http_app(
         path=MCP_PATH,
         stateless_http=True,
         json_response=True,
-        middleware=[gate],
+        middleware=[rate, gate],
         host_origin_protection="auto",
         allowed_origins=list(settings.allowed_origins),
     )
-    outer: ASGIApp = app
+    outer: ASGIApp = limit_body(app, settings)
     if settings.allowed_origins:
         outer = CORSMiddleware(
             outer,
@@ -235,6 +288,13 @@ async def build_http_app(
     return RequestIdMiddleware(outer)
 
 
+def limit_body(app: ASGIApp, settings: ServerSettings) -> ASGIApp:
+    """``app`` behind the body size and read-time limits of ``settings``."""
+    return BodyLimit(
+        app, max_bytes=settings.max_body_bytes, timeout_seconds=settings.body_timeout_seconds
+    )
+
+
 def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run a server's ``main`` to completion on uvloop: its event loop costs a fraction of
     asyncio's per request, and every tool call here is a few short awaits on sockets."""
@@ -242,14 +302,18 @@ def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 async def serve(app: ASGIApp, settings: ServerSettings) -> None:
-    """Run an app with uvicorn until SIGINT/SIGTERM."""
+    """Run an app with uvicorn until SIGINT/SIGTERM, with the connection limits of
+    ``settings``."""
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        http=http_protocol(settings.header_timeout_seconds),
         log_config=None,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=settings.keep_alive_seconds,
+        limit_concurrency=settings.max_concurrency,
     )
     await uvicorn.Server(config).serve()

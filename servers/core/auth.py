@@ -116,6 +116,13 @@ def build_auth(
     )
 
 
+PARSE_ERROR: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": None,
+    "error": {"code": -32700, "message": "Parse error: the request body is not valid JSON"},
+}
+"""What the MCP transport answers for a body it cannot parse, answered here for the same."""
+
 ToolScopes = Callable[[str], Awaitable[tuple[str, ...] | None]]
 
 
@@ -148,8 +155,12 @@ class ScopeGate:
         if body is None:
             await _send_json(send, 413, {"error": "request body too large"})
             return
+        called = _called_tools(body)
+        if called is None:
+            await _send_json(send, 400, PARSE_ERROR)
+            return
         granted = set(scope["auth"].scopes)
-        for name in _called_tools(body):
+        for name in called:
             needed = await self.tool_scopes(name)
             if needed and granted.isdisjoint(needed):
                 await self._forbid(send, needed)
@@ -201,11 +212,13 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-def _called_tools(body: bytes) -> list[str]:
+def _called_tools(body: bytes) -> list[str] | None:
+    """The tools a JSON-RPC body calls, or None when it is not JSON at all."""
     try:
         payload: Any = json.loads(body)
-    except ValueError:
-        return []
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the interpreter's recursion limit ("[" * 1000).
+        return None
     requests = payload if isinstance(payload, list) else [payload]
     names = []
     for request in requests:
@@ -217,7 +230,7 @@ def _called_tools(body: bytes) -> list[str]:
 
 
 async def _send_json(
-    send: Send, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]] | None = None
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     data = json.dumps(body).encode()
     await send(

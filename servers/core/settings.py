@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, AnyHttpUrl, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from . import limits
+
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -76,6 +78,48 @@ class ServerSettings(BaseSettings):
     )
     dataapi_database: str = Field("ticketing", description="Database name (dataapi backend).")
     aws_region: str = Field("us-west-2", description="AWS region for AWS service clients.")
+    # Limits at the edge (servers/core/limits.py). The rate defaults stay far above what one
+    # customer or agent sends, and above `make bench` (16 clients sharing the `ops` token are
+    # exempt as an operator; the ticket server's own token carries every customer's calls).
+    max_body_bytes: int = Field(
+        limits.MAX_BODY_BYTES,
+        ge=1024,
+        description="Largest request body on any route (413 above it).",
+    )
+    body_timeout_seconds: float = Field(
+        limits.BODY_TIMEOUT_SECONDS,
+        gt=0,
+        description="Time a request's whole body may take to arrive (408 after).",
+    )
+    header_timeout_seconds: float = Field(
+        limits.HEADER_TIMEOUT_SECONDS,
+        gt=0,
+        description="Time a connection may take to send a request's headers.",
+    )
+    keep_alive_seconds: int = Field(
+        limits.KEEP_ALIVE_SECONDS, ge=1, description="Idle keep-alive connection time-out."
+    )
+    max_concurrency: int = Field(
+        limits.MAX_CONCURRENCY, ge=1, description="Connections and requests at once; 503 beyond."
+    )
+    rate_limit_per_second: float = Field(
+        limits.RATE_PER_SECOND,
+        gt=0,
+        description="Requests per second per caller (client+subject, or peer).",
+    )
+    rate_limit_burst: int = Field(
+        limits.RATE_BURST,
+        ge=1,
+        description="Requests a caller may send at once before the rate applies.",
+    )
+    rate_limit_exempt_clients: CommaList = Field(
+        default_factory=lambda: ["ticket-server", "ops"],
+        description="Comma-separated OAuth client ids not rate-limited (the project's own).",
+    )
+    health_cache_seconds: float = Field(
+        2.0, ge=0, description="How long /health reuses its last dependency check."
+    )
+    _split_exempt = field_validator("rate_limit_exempt_clients", mode="before")(_split)
 
     _split_lists = field_validator("auth_client_ids", "allowed_origins", mode="before")(_split)
 
