@@ -93,6 +93,9 @@ class BodyLimit:
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
+                    # Not an error: handlers reading the body would raise ClientDisconnect,
+                    # which uvicorn logs as an ERROR with a traceback.
+                    log.info("client went away while sending its request body")
                     return
                 chunk = message.get("body", b"")
                 size += len(chunk)
