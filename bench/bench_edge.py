@@ -13,8 +13,8 @@ one after another, against the ticket server:
    such a flood (the ratio is what the flood costs customers).
 3. ``--slow`` connections that send half their headers, or headers and a tenth of their body,
    and then nothing: how long until the server closes them (capped at 35 s).
-4. ``--slow`` requests whose client drops the connection after sending: ERROR lines and
-   tracebacks the ticket server logged for them.
+4. ``--slow`` requests whose client drops the connection halfway through the body: ERROR lines
+   and tracebacks the ticket server logged for them (and for those of 3.).
 5. ``--burst`` ``get_ticket`` calls by one customer, 16 at a time: answers by status, and the
    ``Retry-After`` of the first ``429``.
 """
@@ -108,17 +108,21 @@ def huge_body(stack: Stack, megabytes: int) -> None:
     )
 
 
-async def flood_health(url: str, count: int) -> None:
-    """``seq COUNT | xargs -P8 curl URL``: 8 at a time, a new connection each."""
+async def flood_health(url: str, count: int) -> dict[int, int]:
+    """``seq COUNT | xargs -P8 curl URL``: 8 at a time, a new connection each; the answers by
+    status."""
     gate = asyncio.Semaphore(8)
     connector = aiohttp.TCPConnector(force_close=True, limit=8)
+    statuses: dict[int, int] = {}
     async with aiohttp.ClientSession(connector=connector, trust_env=False) as http:
 
         async def one() -> None:
             async with gate, http.get(url) as response:
                 await response.read()
+                statuses[response.status] = statuses.get(response.status, 0) + 1
 
         await asyncio.gather(*(one() for _ in range(count)))
+    return statuses
 
 
 async def latencies_ms(
@@ -138,9 +142,10 @@ async def health(stack: Stack, mcp: Mcp, ticket: str, count: int) -> None:
     url = f"http://{HOST}:{stack.ports['TICKET_PORT']}/health"
     say(f"==> 2. {count} GET /health, 8 at a time, a new connection each ({url})")
     before = cpu_by_process(stack.proc.pid)["servers.ticket"]
-    await flood_health(url, count)
+    statuses = await flood_health(url, count)
     used = cpu_by_process(stack.proc.pid)["servers.ticket"] - before
-    say(f"    ticket server CPU per /health: {used / count * 1000:.2f} ms")
+    shown = ", ".join(f"{n} x {s}" for s, n in sorted(statuses.items()))
+    say(f"    ticket server CPU per /health: {used / count * 1000:.2f} ms ({shown})")
     alone = await latencies_ms(mcp, ticket, None, 100)
     stop = asyncio.Event()
     during_task = asyncio.create_task(latencies_ms(mcp, ticket, stop, 0))
@@ -180,12 +185,23 @@ async def slow(stack: Stack, count: int) -> None:
     )
     for what, request in (("half their headers", half_headers), ("a tenth of a body", tenth_body)):
         say(f"==> 3. {count} connections that send {what}, then nothing")
+        before = errors_logged(stack)
         open_for = await asyncio.gather(*(slow_connection(port, request) for _ in range(count)))
         capped = sum(1 for t in open_for if t >= SLOW_CAP_SECONDS)
         say(
             f"    closed by the server after {statistics.median(open_for):.1f} s (median), "
             f"{max(open_for):.1f} s (max); {capped} still open at {SLOW_CAP_SECONDS:.0f} s"
         )
+        await report_errors(stack, before, "for them (closed at the cap, if not before)")
+
+
+async def report_errors(stack: Stack, before: tuple[int, int], what: str) -> None:
+    await asyncio.sleep(2)  # let the server finish (and log) what it was doing
+    after = errors_logged(stack)
+    say(
+        f"    the ticket server logged {after[0] - before[0]} ERROR lines and "
+        f"{after[1] - before[1]} tracebacks {what}"
+    )
 
 
 def ticket_log(stack: Stack) -> Path:
@@ -198,24 +214,21 @@ def errors_logged(stack: Stack) -> tuple[int, int]:
     return errors, text.count("Traceback")
 
 
-async def dropped(stack: Stack, token: str, ticket: str, count: int) -> None:
+async def dropped(stack: Stack, token: str, count: int) -> None:
     port = stack.ports["TICKET_PORT"]
-    body = json.dumps(
-        tool_call_body("get_ticket", {"ticket_number": ticket}, 1, client_name="bench_edge")
-    ).encode()
     headers = {
-        **tool_call_headers("get_ticket"),
+        "Content-Type": "application/json",
         "Authorization": f"Bearer {token}",
         "Host": f"{HOST}:{port}",
-        "Content-Length": str(len(body)),
+        "Content-Length": "1000",
     }
     request = (
         b"POST /mcp HTTP/1.1\r\n"
         + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
         + b"\r\n"
-        + body
+        + b'{"jsonrpc": "2.0", '
     )
-    say(f"==> 4. {count} get_ticket calls whose client goes away right after sending")
+    say(f"==> 4. {count} calls whose client goes away halfway through the body")
     before = errors_logged(stack)
 
     async def drop() -> None:
@@ -225,12 +238,7 @@ async def dropped(stack: Stack, token: str, ticket: str, count: int) -> None:
         writer.transport.abort()
 
     await asyncio.gather(*(drop() for _ in range(count)))
-    await asyncio.sleep(2)  # let the server finish (and log) what it was doing
-    after = errors_logged(stack)
-    say(
-        f"    the ticket server logged {after[0] - before[0]} ERROR lines and "
-        f"{after[1] - before[1]} tracebacks for them"
-    )
+    await report_errors(stack, before, "for them")
 
 
 async def burst(stack: Stack, token: str, ticket: str, count: int) -> None:
@@ -272,7 +280,7 @@ async def scenario(stack: Stack, args: argparse.Namespace, ops: str, key: Any) -
     finally:
         await mcp.close()
     await slow(stack, args.slow)
-    await dropped(stack, token, ticket, args.slow)
+    await dropped(stack, token, args.slow)
     await burst(stack, token, ticket, args.burst)
 
 

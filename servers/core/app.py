@@ -40,6 +40,7 @@ from .settings import ServerSettings
 log = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
+HEALTH_PATH = "/health"
 
 READ_ONLY = ToolAnnotations(
     readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False
@@ -239,7 +240,7 @@ async def build_http_app(
             return JSONResponse({"status": "unavailable", "service": mcp.name}, status_code=503)
         return JSONResponse({"status": "ok", "service": mcp.name})
 
-    mcp.custom_route("/health", methods=["GET"])(health_route)
+    mcp.custom_route(HEALTH_PATH, methods=["GET"])(health_route)
     tools = await mcp.list_tools()
     scopes_of = {t.name: tuple((t.meta or {}).get("scopes", ())) for t in tools}
     schemas = {t.name: t.parameters for t in tools}
@@ -263,6 +264,7 @@ async def build_http_app(
         per_second=settings.rate_limit_per_second,
         burst=settings.rate_limit_burst,
         exempt_clients=settings.rate_limit_exempt_clients,
+        exempt_paths=[HEALTH_PATH],
     )
     app: Starlette = mcp.http_app(
         path=MCP_PATH,

@@ -153,6 +153,8 @@ class RateLimit:
     of the web client, and each user of an agent, has a bucket of their own); without a token it
     is the peer address. ``exempt_clients`` are the project's own services, whose calls on
     behalf of many customers are already limited per customer where they come in.
+    ``exempt_paths`` are answered whoever asks: ``/health``, which load balancers and the runner
+    poll from one address, and which costs less than a refusal would.
     """
 
     def __init__(
@@ -162,17 +164,19 @@ class RateLimit:
         per_second: float,
         burst: int,
         exempt_clients: Collection[str] = (),
+        exempt_paths: Collection[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ):
         self.app = app
         self.per_second = per_second
         self.burst = burst
         self.exempt_clients = frozenset(exempt_clients)
+        self.exempt_paths = frozenset(exempt_paths)
         self.clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
             await self.app(scope, receive, send)
             return
         key = self._key(scope)

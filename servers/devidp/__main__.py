@@ -44,6 +44,7 @@ def main() -> int:
             build_app(settings, users=users),
             per_second=limits.RATE_PER_SECOND,
             burst=limits.RATE_BURST,
+            exempt_paths=["/health"],
         ),
         max_bytes=MAX_BODY_BYTES,
         timeout_seconds=limits.BODY_TIMEOUT_SECONDS,

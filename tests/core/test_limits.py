@@ -196,12 +196,21 @@ async def test_buckets_are_per_client_and_subject_then_per_peer() -> None:
     assert (await call(limit, http_scope())).status == 429
 
 
-async def test_exempt_clients_are_never_limited() -> None:
+async def test_exempt_clients_and_paths_are_never_limited() -> None:
     limit = RateLimit(
-        Recorder(), per_second=0.1, burst=1, exempt_clients=["ticket-server"], clock=Clock()
+        Recorder(),
+        per_second=0.1,
+        burst=1,
+        exempt_clients=["ticket-server"],
+        exempt_paths=["/health"],
+        clock=Clock(),
     )
     service = http_scope(user=user("ticket-server", "ticket-server"))
     assert [(await call(limit, service)).status for _ in range(5)] == [200] * 5
+    health = http_scope(path="/health")
+    assert [(await call(limit, health)).status for _ in range(5)] == [200] * 5
+    assert (await call(limit, http_scope(path="/mcp"))).status == 200
+    assert (await call(limit, http_scope(path="/mcp"))).status == 429
 
 
 async def test_readiness_runs_the_check_once_per_ttl_and_shares_its_outcome() -> None:
