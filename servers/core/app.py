@@ -274,7 +274,9 @@ async def build_http_app(
         host_origin_protection="auto",
         allowed_origins=list(settings.allowed_origins),
     )
-    outer: ASGIApp = limit_body(app, settings)
+    outer: ASGIApp = BodyLimit(
+        app, max_bytes=settings.max_body_bytes, timeout_seconds=settings.body_timeout_seconds
+    )
     if settings.allowed_origins:
         outer = CORSMiddleware(
             outer,
@@ -288,13 +290,6 @@ async def build_http_app(
             allow_credentials=False,
         )
     return RequestIdMiddleware(outer)
-
-
-def limit_body(app: ASGIApp, settings: ServerSettings) -> ASGIApp:
-    """``app`` behind the body size and read-time limits of ``settings``."""
-    return BodyLimit(
-        app, max_bytes=settings.max_body_bytes, timeout_seconds=settings.body_timeout_seconds
-    )
 
 
 def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -28,7 +28,6 @@ from .scopes import resource_server
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1024 * 1024
 ACCEPTED_TOKENS_CACHED = 4096
 
 
@@ -152,9 +151,6 @@ class ScopeGate:
             await self.app(scope, receive, send)
             return
         body, messages = await _read_body(receive)
-        if body is None:
-            await _send_json(send, 413, {"error": "request body too large"})
-            return
         called = _called_tools(body)
         if called is None:
             await _send_json(send, 400, PARSE_ERROR)
@@ -182,20 +178,17 @@ class ScopeGate:
         )
 
 
-async def _read_body(receive: Receive) -> tuple[bytes | None, list[Message]]:
+async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+    """The whole body, and the messages it came in to hand on. Its size is bounded in front of
+    the gate, by the kit's :class:`~servers.core.limits.BodyLimit`."""
     messages: list[Message] = []
     chunks: list[bytes] = []
-    size = 0
     while True:
         message = await receive()
         messages.append(message)
         if message["type"] != "http.request":
             break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None, messages
-        chunks.append(chunk)
+        chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break
     return b"".join(chunks), messages
