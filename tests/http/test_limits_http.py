@@ -202,30 +202,39 @@ async def test_a_customer_past_its_burst_gets_429_with_retry_after_and_others_do
     assert 429 not in await statuses(port, mcp_request(ops), RATE_BURST + 5)
 
 
-async def test_a_client_that_drops_its_connection_mid_body_is_not_an_error(
-    http_stack: HttpStack,
-) -> None:
-    server = http_stack.data
-    ids = [f"dropped{n:09d}" for n in range(20)]
+async def drop_mid_body(port: int, path: str, headers: dict[str, str], count: int) -> None:
+    """``count`` clients that send half of a 1000-byte body and go away."""
 
-    async def drop(request_id: str) -> None:
-        headers = {
-            "Content-Type": "application/json",
-            "Content-Length": "1000",
-            "Authorization": f"Bearer {http_stack.ops_token()}",
-            "X-Request-ID": request_id,
-        }
-        _, writer = await asyncio.open_connection(HOST, server.port)
-        writer.write(post("/mcp", headers, b'{"jsonrpc": "2.0", '))
+    async def drop() -> None:
+        _, writer = await asyncio.open_connection(HOST, port)
+        writer.write(post(path, {**headers, "Content-Length": "1000"}, b"0" * 500))
         await writer.drain()
         writer.transport.abort()
 
-    await asyncio.gather(*(drop(request_id) for request_id in ids))
-    # The server logs a line for each once it has seen the client go (none before the fix).
+    await asyncio.gather(*(drop() for _ in range(count)))
+
+
+async def wait_for_log(server: Server, line: str, count: int) -> str:
+    """The server's log once it holds ``count`` times ``line``, or a traceback."""
     deadline = time.monotonic() + GIVE_UP_SECONDS
-    while not all(request_id in server.log.read_text() for request_id in ids):
-        assert time.monotonic() < deadline, "no log line for the dropped requests"
+    while True:
+        text = server.log.read_text()
+        if text.count(line) >= count or "Traceback" in text:
+            return text
+        assert time.monotonic() < deadline, f"not {count} times {line!r} in the log"
         await asyncio.sleep(0.1)
-    lines = [line for line in server.log.read_text().splitlines() if "dropped" in line]
-    assert all(json.loads(line)["level"] == "INFO" for line in lines), lines
-    assert not [leak for leak in LEAKS if leak in server.log.read_text()]
+
+
+GONE = "client went away while sending its request body"
+
+
+async def test_a_client_that_drops_its_connection_mid_body_is_not_an_error(
+    http_stack: HttpStack,
+) -> None:
+    # The identity provider's token endpoint reads its form itself: before the kit read bodies
+    # at the edge, each dropped client was an "Exception in ASGI application" traceback.
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    await drop_mid_body(http_stack.idp.port, "/oauth2/token", headers, 20)
+    log = await wait_for_log(http_stack.idp, GONE, 20)
+    assert "Traceback" not in log
+    assert " ERROR " not in log

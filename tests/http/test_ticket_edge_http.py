@@ -1,11 +1,12 @@
-"""The ticket server's edge over real HTTP, with the whole stack (issue 10, items 1 and 3):
-its unauthenticated payment webhook bounded while streaming, and a deeply nested body from a
-customer answered as a JSON-RPC error."""
+"""The ticket server's edge over real HTTP, with the whole stack (issue 10, items 1, 3 and 11):
+its unauthenticated payment webhook bounded while streaming and quiet about clients that go
+away, and a deeply nested body from a customer answered as a JSON-RPC error."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -98,3 +99,31 @@ async def test_a_deeply_nested_body_from_a_customer_is_a_json_rpc_parse_error(
     assert response.status_code == 400
     assert json.loads(response.text)["error"]["code"] == -32700
     assert "Traceback" not in full_stack.ticket.log.read_text()
+
+
+async def test_a_webhook_client_that_drops_its_connection_mid_body_is_not_an_error(
+    full_stack: FullStack,
+) -> None:
+    ticket = full_stack.ticket
+    ids = [f"dropped{n:09d}" for n in range(20)]
+
+    async def drop(request_id: str) -> None:
+        _, writer = await asyncio.open_connection(HOST, ticket.port)
+        request = webhook(f"Content-Length: 1000\r\nX-Request-ID: {request_id}\r\n")
+        writer.write(request + b"0" * 500)
+        await writer.drain()
+        writer.transport.abort()
+
+    await asyncio.gather(*(drop(request_id) for request_id in ids))
+    # One line per dropped request, with its id, once the server has seen the client go; before
+    # the body was read at the edge, a traceback instead ("Exception in ASGI application").
+    deadline = time.monotonic() + GIVE_UP_SECONDS
+    while True:
+        log = ticket.log.read_text()
+        if "Traceback" in log or all(request_id in log for request_id in ids):
+            break
+        assert time.monotonic() < deadline, "no log line for the dropped requests"
+        await asyncio.sleep(0.1)
+    assert "Traceback" not in log
+    lines = [json.loads(line) for line in log.splitlines() if "dropped" in line]
+    assert {line["level"] for line in lines} == {"INFO"}
