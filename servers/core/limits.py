@@ -20,7 +20,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
@@ -89,23 +88,24 @@ class BodyLimit:
             return
         chunks: list[bytes] = []
         size = 0
-        with anyio.move_on_after(self.timeout_seconds) as deadline:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    # Not an error: handlers reading the body would raise ClientDisconnect,
-                    # which uvicorn logs as an ERROR with a traceback.
-                    log.info("client went away while sending its request body")
-                    return
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self.max_bytes:
-                    await self._too_large(send)
-                    return
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-        if deadline.cancelled_caught:
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        # Not an error: handlers reading the body would raise ClientDisconnect,
+                        # which uvicorn logs as an ERROR with a traceback.
+                        log.info("client went away while sending its request body")
+                        return
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        await self._too_large(send)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
             log.info("request body not received within %s s; closing", self.timeout_seconds)
             await send_error(send, 408, {"error": "request body not received in time"}, close=True)
             return
