@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
@@ -31,12 +33,14 @@ from .errors import (
     DomainError,
     split_code,
 )
+from .limits import BodyLimit, RateLimit, http_protocol
 from .logs import current_request_id, new_request_id, request_id_var
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
+HEALTH_PATH = "/health"
 
 READ_ONLY = ToolAnnotations(
     readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False
@@ -60,6 +64,50 @@ def requires(*scopes: str) -> dict[str, Any]:
 
 
 HealthCheck = Callable[[], Awaitable[None]]
+
+HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
+
+
+class Readiness:
+    """A server's dependency check, run at most once per ``ttl_seconds`` however often
+    ``GET /health`` is asked; callers in between (and callers during a check) get its outcome.
+
+    ``/health`` needs no token, so its cost must not grow with the rate anyone asks it.
+    """
+
+    def __init__(
+        self,
+        check: HealthCheck,
+        *,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.check = check
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+        self._lock = asyncio.Lock()
+        self._checked_at: float | None = None
+        self._ready = False
+
+    async def ready(self) -> bool:
+        if self._fresh():
+            return self._ready
+        async with self._lock:
+            if not self._fresh():
+                self._ready = await self._run()
+                self._checked_at = self.clock()
+        return self._ready
+
+    def _fresh(self) -> bool:
+        return self._checked_at is not None and self.clock() - self._checked_at < self.ttl_seconds
+
+    async def _run(self) -> bool:
+        try:
+            await asyncio.wait_for(self.check(), HEALTH_CHECK_TIMEOUT_SECONDS)
+        except Exception:
+            log.warning("health check failed", exc_info=True)
+            return False
+        return True
 
 
 def create_mcp(name: str, *, instructions: str, version: str = "0.1.0") -> FastMCP:
@@ -187,15 +235,14 @@ async def build_http_app(
         client_ids=settings.auth_client_ids,
     )
 
+    readiness = Readiness(health, ttl_seconds=settings.health_cache_seconds)
+
     async def health_route(request: Request) -> JSONResponse:
-        try:
-            await health()
-        except Exception:
-            log.warning("health check failed", exc_info=True)
+        if not await readiness.ready():
             return JSONResponse({"status": "unavailable", "service": mcp.name}, status_code=503)
         return JSONResponse({"status": "ok", "service": mcp.name})
 
-    mcp.custom_route("/health", methods=["GET"])(health_route)
+    mcp.custom_route(HEALTH_PATH, methods=["GET"])(health_route)
     tools = await mcp.list_tools()
     scopes_of = {t.name: tuple((t.meta or {}).get("scopes", ())) for t in tools}
     schemas = {t.name: t.parameters for t in tools}
@@ -213,15 +260,25 @@ async def build_http_app(
         tool_scopes=tool_scopes,
         resource_metadata_url=resource_metadata_url(settings.base_url, MCP_PATH),
     )
+    # After authentication (FastMCP puts its own first), so a caller is known by its token.
+    rate = AsgiMiddleware(
+        RateLimit,
+        per_second=settings.rate_limit_per_second,
+        burst=settings.rate_limit_burst,
+        exempt_clients=settings.rate_limit_exempt_clients,
+        exempt_paths=[HEALTH_PATH],
+    )
     app: Starlette = mcp.http_app(
         path=MCP_PATH,
         stateless_http=True,
         json_response=True,
-        middleware=[gate],
+        middleware=[rate, gate],
         host_origin_protection="auto",
         allowed_origins=list(settings.allowed_origins),
     )
-    outer: ASGIApp = app
+    outer: ASGIApp = BodyLimit(
+        app, max_bytes=settings.max_body_bytes, timeout_seconds=settings.body_timeout_seconds
+    )
     if settings.allowed_origins:
         outer = CORSMiddleware(
             outer,
@@ -244,14 +301,18 @@ def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 async def serve(app: ASGIApp, settings: ServerSettings) -> None:
-    """Run an app with uvicorn until SIGINT/SIGTERM."""
+    """Run an app with uvicorn until SIGINT/SIGTERM, with the connection limits of
+    ``settings``."""
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        http=http_protocol(settings.header_timeout_seconds),
         log_config=None,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=settings.keep_alive_seconds,
+        limit_concurrency=settings.max_concurrency,
     )
     await uvicorn.Server(config).serve()

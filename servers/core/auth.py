@@ -57,7 +57,6 @@ from .settings import CLOCK_SKEW_SECONDS
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1024 * 1024
 ACCEPTED_TOKENS_CACHED = 4096
 SERVICE_ONLY = frozenset(SERVICE_ONLY_SCOPES)
 
@@ -303,6 +302,13 @@ def resource_metadata_url(base_url: str, mcp_path: str) -> str:
     return f"{base_url.rstrip('/')}/.well-known/oauth-protected-resource{mcp_path}"
 
 
+PARSE_ERROR: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": None,
+    "error": {"code": -32700, "message": "Parse error: the request body is not valid JSON"},
+}
+"""What the MCP transport answers for a body it cannot parse, answered here for the same."""
+
 ToolScopes = Callable[[str], Awaitable[tuple[str, ...] | None]]
 
 
@@ -332,11 +338,12 @@ class ScopeGate:
             await self.app(scope, receive, send)
             return
         body, messages = await _read_body(receive)
-        if body is None:
-            await _send_json(send, 413, {"error": "request body too large"})
+        called = _called_tools(body)
+        if called is None:
+            await _send_json(send, 400, PARSE_ERROR)
             return
         granted = set(scope["auth"].scopes)
-        for name in _called_tools(body):
+        for name in called:
             needed = await self.tool_scopes(name)
             if needed and granted.isdisjoint(needed):
                 await self._forbid(send, needed)
@@ -358,20 +365,17 @@ class ScopeGate:
         )
 
 
-async def _read_body(receive: Receive) -> tuple[bytes | None, list[Message]]:
+async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+    """The whole body, and the messages it came in to hand on. Its size is bounded in front of
+    the gate, by the kit's :class:`~servers.core.limits.BodyLimit`."""
     messages: list[Message] = []
     chunks: list[bytes] = []
-    size = 0
     while True:
         message = await receive()
         messages.append(message)
         if message["type"] != "http.request":
             break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None, messages
-        chunks.append(chunk)
+        chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break
     return b"".join(chunks), messages
@@ -388,11 +392,13 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-def _called_tools(body: bytes) -> list[str]:
+def _called_tools(body: bytes) -> list[str] | None:
+    """The tools a JSON-RPC body calls, or None when it is not JSON at all."""
     try:
         payload: Any = json.loads(body)
-    except ValueError:
-        return []
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the interpreter's recursion limit ("[" * 1000).
+        return None
     requests = payload if isinstance(payload, list) else [payload]
     names = []
     for request in requests:
@@ -404,7 +410,7 @@ def _called_tools(body: bytes) -> list[str]:
 
 
 async def _send_json(
-    send: Send, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]] | None = None
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     data = json.dumps(body).encode()
     await send(

@@ -15,6 +15,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from . import limits
+
 CommaList = Annotated[list[str], NoDecode]
 S = TypeVar("S", bound=BaseSettings)
 
@@ -95,6 +97,49 @@ class ServerSettings(BaseSettings):
     _split_lists = field_validator(
         "auth_service_client_ids", "auth_client_ids", "allowed_origins", mode="before"
     )(_split)
+
+    # Limits at the edge (servers/core/limits.py). The rate defaults stay far above what one
+    # customer or agent sends, and above `make bench` (16 clients sharing the `ops` token are
+    # exempt as an operator; the ticket server's own token carries every customer's calls).
+    max_body_bytes: int = Field(
+        limits.MAX_BODY_BYTES,
+        ge=1024,
+        description="Largest request body on any route (413 above it).",
+    )
+    body_timeout_seconds: float = Field(
+        limits.BODY_TIMEOUT_SECONDS,
+        gt=0,
+        description="Time a request's whole body may take to arrive (408 after).",
+    )
+    header_timeout_seconds: float = Field(
+        limits.HEADER_TIMEOUT_SECONDS,
+        gt=0,
+        description="Time a connection may take to send a request's headers.",
+    )
+    keep_alive_seconds: int = Field(
+        limits.KEEP_ALIVE_SECONDS, ge=1, description="Idle keep-alive connection time-out."
+    )
+    max_concurrency: int = Field(
+        limits.MAX_CONCURRENCY, ge=1, description="Connections and requests at once; 503 beyond."
+    )
+    rate_limit_per_second: float = Field(
+        limits.RATE_PER_SECOND,
+        gt=0,
+        description="Requests per second per caller (client+subject, or peer).",
+    )
+    rate_limit_burst: int = Field(
+        limits.RATE_BURST,
+        ge=1,
+        description="Requests a caller may send at once before the rate applies.",
+    )
+    rate_limit_exempt_clients: CommaList = Field(
+        default_factory=lambda: ["ticket-server", "ops"],
+        description="Comma-separated OAuth client ids not rate-limited (the project's own).",
+    )
+    health_cache_seconds: float = Field(
+        2.0, ge=0, description="How long /health reuses its last dependency check."
+    )
+    _split_exempt = field_validator("rate_limit_exempt_clients", mode="before")(_split)
 
     @field_validator("auth_issuer")
     @classmethod

@@ -8,7 +8,8 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from servers.devidp.app import build_app
+from servers.core import limits
+from servers.devidp.app import MAX_BODY_BYTES, build_app
 from servers.devidp.settings import IdpSettings
 from servers.devidp.users import PostgresUserDirectory, UnconfiguredUserDirectory, UserDirectory
 
@@ -36,9 +37,28 @@ def main() -> int:
     else:
         logger.warning("no IDP_DATABASE_URL or DATABASE_URL: customers cannot sign in")
         users = UnconfiguredUserDirectory()
-    app = build_app(settings, users=users)
+    # The kit's edge limits, as on every server: bodies bounded while streaming, callers by
+    # peer address (the provider sees no bearer tokens), slow headers cut off.
+    app = limits.BodyLimit(
+        limits.RateLimit(
+            build_app(settings, users=users),
+            per_second=limits.RATE_PER_SECOND,
+            burst=limits.RATE_BURST,
+            exempt_paths=["/health"],
+        ),
+        max_bytes=MAX_BODY_BYTES,
+        timeout_seconds=limits.BODY_TIMEOUT_SECONDS,
+    )
     logger.info("dev identity provider at %s (key in %s)", settings.issuer, settings.key_dir)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        http=limits.http_protocol(limits.HEADER_TIMEOUT_SECONDS),
+        timeout_keep_alive=limits.KEEP_ALIVE_SECONDS,
+        limit_concurrency=limits.MAX_CONCURRENCY,
+    )
     return 0
 
 
