@@ -166,11 +166,7 @@ def validate_request(body: bytes, settings: RegistrationSettings) -> ClientRegis
         raise RegistrationError(
             INVALID_REDIRECT_URI, f"at most {settings.max_redirect_uris} redirect_uris"
         )
-    for uri in request.redirect_uris:
-        problem = redirect_uri_problem(uri) or _cognito_problem(uri)
-        if problem:
-            # The URI is the client's own, but is cut short: a description is no place for 1 KiB.
-            raise RegistrationError(INVALID_REDIRECT_URI, f"redirect URI {uri[:100]!r} {problem}")
+    redirect_uris = _redirect_uris(request.redirect_uris)
     if request.token_endpoint_auth_method not in (None, "none"):
         raise RegistrationError(
             INVALID_CLIENT_METADATA,
@@ -189,9 +185,32 @@ def validate_request(body: bytes, settings: RegistrationSettings) -> ClientRegis
     return ClientRegistration(
         cognito_name=_cognito_name(name),
         client_name=name,
-        redirect_uris=tuple(dict.fromkeys(request.redirect_uris)),
+        redirect_uris=redirect_uris,
         scopes=_scopes(request.scope),
     )
+
+
+def _redirect_uris(uris: list[str]) -> tuple[str, ...]:
+    """The URIs to register: all of them, less the IP-loopback ones Cognito would refuse.
+
+    Any URI against the policy refuses the request. An ``http://127.0.0.1`` one (fine by the
+    policy, not by Cognito) is left out when the client offered another it can use instead,
+    as VS Code offers ``https://vscode.dev/redirect`` beside its loopback one; the answer's
+    ``redirect_uris`` says what was registered (RFC 7591 §2).
+    """
+    for uri in uris:
+        problem = redirect_uri_problem(uri)
+        if problem:
+            raise _bad_uri(uri, problem)
+    usable = tuple(dict.fromkeys(uri for uri in uris if _cognito_problem(uri) is None))
+    if not usable:
+        raise _bad_uri(uris[0], _cognito_problem(uris[0]) or "")
+    return usable
+
+
+def _bad_uri(uri: str, problem: str) -> RegistrationError:
+    # The URI is the client's own, but is cut short: a description is no place for 1 KiB.
+    return RegistrationError(INVALID_REDIRECT_URI, f"redirect URI {uri[:100]!r} {problem}")
 
 
 def _first_problem(exc: ValidationError) -> str:

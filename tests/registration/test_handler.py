@@ -6,8 +6,14 @@ import base64
 import json
 from typing import Any
 
+import httpx2
 import pytest
-from mcp.shared.auth import OAuthClientInformationFull, OAuthMetadata
+from mcp.client.auth.utils import (
+    create_client_registration_request,
+    handle_registration_response,
+)
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthMetadata
+from pydantic import AnyUrl
 
 from servers.registration import handler as lambda_module
 from servers.registration.cognito import CognitoAppClients
@@ -68,6 +74,29 @@ def test_a_client_registers_and_the_sdk_reads_the_answer(edge: Edge, cognito: Lo
     assert info.client_secret is None
     assert info.token_endpoint_auth_method == "none"
     assert [str(u) for u in info.redirect_uris or []] == REGISTRATION["redirect_uris"]
+
+
+async def test_the_mcp_sdk_registers_through_its_own_request_and_parser(
+    edge: Edge, cognito: LocalCognito
+) -> None:
+    metadata = OAuthMetadata.model_validate_json(
+        edge.handle(event("GET", "/.well-known/oauth-authorization-server"))["body"]
+    )
+    client_metadata = OAuthClientMetadata(
+        client_name="MCP Python SDK",
+        redirect_uris=[AnyUrl("http://localhost:3030/callback")],
+        scope="tickets/read tickets/write",
+        token_endpoint_auth_method="none",
+    )
+    request = create_client_registration_request(metadata, client_metadata, "unused")
+    assert request.url.path == "/register"
+    answer = edge.handle(event("POST", request.url.path, request.content.decode()))
+
+    info = await handle_registration_response(
+        httpx2.Response(answer["statusCode"], headers=answer["headers"], content=answer["body"])
+    )
+    assert info.client_id in cognito.clients
+    assert info.scope == "tickets/read tickets/write"
 
 
 def test_a_base64_body_is_decoded(edge: Edge) -> None:

@@ -127,12 +127,25 @@ def test_refused_redirect_uris_say_why(uri: str, why: str) -> None:
 
 
 @pytest.mark.parametrize("uri", ["http://127.0.0.1:9000/cb", "http://[::1]:9000/cb"])
-def test_ip_loopback_is_refused_for_cognito_with_the_way_out(uri: str) -> None:
+def test_ip_loopback_alone_is_refused_for_cognito_with_the_way_out(uri: str) -> None:
     # The shared policy allows it; Cognito documents http://localhost as its only http URL.
     assert redirect_uri_problem(uri) is None
-    err = refusal(json.dumps({"redirect_uris": [uri]}).encode())
+    err = refusal(json.dumps({"redirect_uris": [uri, "http://[::1]:1/x"]}).encode())
     assert err.error == "invalid_redirect_uri"
     assert "http://localhost" in err.description
+
+
+def test_ip_loopback_beside_a_usable_uri_is_left_out() -> None:
+    uris = ["http://127.0.0.1:33418", "https://vscode.dev/redirect", "https://vscode.dev/redirect"]
+    registration = validate_request(json.dumps({"redirect_uris": uris}).encode(), make_settings())
+    assert registration.redirect_uris == ("https://vscode.dev/redirect",)
+
+
+def test_one_uri_against_the_policy_refuses_the_request() -> None:
+    uris = ["https://app.example.com/cb", "http://evil.example/cb"]
+    err = refusal(json.dumps({"redirect_uris": uris}).encode())
+    assert err.error == "invalid_redirect_uri"
+    assert "evil.example" in err.description
 
 
 # Request validation ------------------------------------------------------------------------
