@@ -4,9 +4,8 @@ The redirect-URI policy is the dev identity provider's: https anywhere, plain ht
 loopback host with any port (RFC 8252 §7.3), never a fragment or user info. Registered clients
 are public (``token_endpoint_auth_method: none``, no secret: the code is protected by the PKCE
 S256 challenge the MCP clients send, which Cognito checks), use the authorization code grant
-only, and get
-customer scopes only: the service-only scopes (``data/*``, ``notify/*``, ``payments/refund``)
-stay with the service clients the infrastructure creates.
+only, and get customer scopes only: the service-only scopes (``data/*``, ``notify/*``,
+``payments/refund``) stay with the service clients the infrastructure creates.
 """
 
 from __future__ import annotations
@@ -60,7 +59,8 @@ MAX_REDIRECT_URI_CHARS: Final = 1024
 # ClientName allows ``[\w\s+=,.@-]+`` of up to 128 characters; the prefix marks the clients this
 # edge made, so an operator can tell them from the service clients.
 CLIENT_NAME_PREFIX: Final = "dcr "
-_NAME_UNSAFE = re.compile(r"[^\w\s+=,.@-]+")
+# ASCII: the service's patterns are Java's, where ``\w`` and ``\s`` are ASCII classes.
+_NAME_UNSAFE = re.compile(r"[^\w\s+=,.@-]+", re.ASCII)
 _HOST_LABELS = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
 
 INVALID_REDIRECT_URI: Final = "invalid_redirect_uri"
@@ -106,6 +106,10 @@ def redirect_uri_problem(uri: str) -> str | None:
         return "is not a valid absolute URL"
     if "@" in parts.netloc:
         return "must not carry user information"
+    if not uri.startswith(f"{parts.scheme}://") or parts.netloc != parts.netloc.lower():
+        # Cognito compares redirect URIs character for character, so the form registered must
+        # be the one every client and check here reads the same way.
+        return "must write its scheme and host in lower case"
     host = parts.hostname
     if not host or port == 0 or parts.netloc.endswith(":"):
         return "must be an absolute URL with a host (and a port other than 0)"
@@ -221,13 +225,13 @@ def _first_problem(exc: ValidationError) -> str:
 
 
 def _client_name(name: str | None, limit: int) -> str | None:
-    if name is None or not name.strip():
+    if name is None:
         return None
     if len(name) > limit:
         raise RegistrationError(INVALID_CLIENT_METADATA, f"client_name exceeds {limit} characters")
-    if any(not c.isprintable() for c in name):
-        raise RegistrationError(INVALID_CLIENT_METADATA, "client_name has control characters")
-    return name.strip()
+    if not name.isprintable():
+        raise RegistrationError(INVALID_CLIENT_METADATA, "client_name has unprintable characters")
+    return name.strip() or None
 
 
 def _cognito_name(name: str | None) -> str:
@@ -248,8 +252,8 @@ def _scopes(requested: str | None) -> tuple[str, ...]:
     if forbidden:
         raise RegistrationError(
             INVALID_CLIENT_METADATA,
-            f"scope {' '.join(forbidden)} is for the suite's own services, not for registered "
-            f"clients; customer scopes are {' '.join(REGISTRABLE_SCOPES)}",
+            f"scope {' '.join(s[:40] for s in forbidden)} is for the suite's own services, "
+            f"not for registered clients; customer scopes are {' '.join(REGISTRABLE_SCOPES)}",
         )
     granted = [s for s in asked if s in REGISTRABLE_SCOPES or s in OIDC_SCOPES]
     if not any(s in REGISTRABLE_SCOPES for s in granted):

@@ -193,7 +193,8 @@ def _matches(pattern: str, value: str) -> bool:
         return bool(value) and all(unicodedata.category(c).startswith(allowed) for c in value)
     if r"\p{" in pattern:
         raise NotImplementedError(f"pattern {pattern} is not supported by the stand-in")
-    return re.fullmatch(pattern, value) is not None
+    # Java's ``\w``, ``\s`` and ``\d`` are ASCII classes unless a flag says otherwise.
+    return re.fullmatch(pattern, value, re.ASCII) is not None
 
 
 def validate_shape(value: Any, shape: Any, path: str = "response") -> None:

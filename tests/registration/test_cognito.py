@@ -6,6 +6,7 @@ import json
 import string
 from functools import cache
 
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 from hypothesis import given, settings
@@ -20,7 +21,7 @@ from servers.registration.service import (
     validate_request,
 )
 from servers.registration.settings import RegistrationSettings
-from tests.registration.cognito_local import LocalCognito
+from tests.registration.cognito_local import LocalCognito, model_violations
 from tests.registration.conftest import POOL, POOL_SCOPES, make_settings
 
 REQUEST = json.dumps(
@@ -122,6 +123,26 @@ def test_whatever_the_policy_accepts_cognito_accepts(
     # the model's patterns and lengths and Cognito's documented callback rules.
     answer = registrar.register(raw.encode(), "198.51.100.7")
     assert answer.client_id in cognito.clients
+
+
+CLIENT_NAME_SHAPE = (
+    botocore.session.get_session()
+    .get_service_model("cognito-idp")
+    .operation_model("CreateUserPoolClient")
+    .input_shape.members["ClientName"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=100))
+def test_any_client_name_becomes_a_cognito_name_the_model_allows(name: str) -> None:
+    raw = json.dumps({"redirect_uris": ["https://a.example/cb"], "client_name": name}).encode()
+    if not name.isprintable():
+        with pytest.raises(RegistrationError, match="unprintable"):
+            validate_request(raw, make_settings())
+        return
+    registration = validate_request(raw, make_settings())
+    assert not list(model_violations(registration.cognito_name, CLIENT_NAME_SHAPE))
 
 
 @pytest.mark.parametrize(
