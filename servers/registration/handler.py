@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import boto3
 
+from servers.core.logs import configure_logging, new_request_id, request_id_var
 from servers.registration.cognito import CognitoAppClients
 from servers.registration.service import (
     INVALID_REQUEST,
@@ -112,6 +113,7 @@ def _refusal(exc: RegistrationError) -> Response:
 def _edge() -> Edge:
     # Settings and the boto3 client are made once per instance, at the first request.
     settings = RegistrationSettings()  # from the environment
+    configure_logging(settings.log_level, service="registration")
     cognito = boto3.client("cognito-idp", region_name=settings.region)
     limiter = SourceRateLimiter(settings.rate_per_source, settings.rate_window_seconds)
     return Edge(settings, Registrar(settings, CognitoAppClients(cognito, settings), limiter))
@@ -119,4 +121,6 @@ def _edge() -> Edge:
 
 def handler(event: Event, context: object) -> Response:
     """The Lambda handler: ``servers.registration.handler.handler``."""
+    # API Gateway's id, so that a log line can be found from the access log and back.
+    request_id_var.set(event.get("requestContext", {}).get("requestId") or new_request_id())
     return _edge().handle(event)

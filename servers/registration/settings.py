@@ -41,6 +41,7 @@ class RegistrationSettings(BaseSettings):
     refresh_grace_seconds: int = Field(
         10, ge=0, le=60, description="How long a rotated refresh token still works (retries)."
     )
+    log_level: str = Field("INFO", description="Level of the JSON logs (CloudWatch).")
     max_body_bytes: int = Field(8192, ge=512, le=65536, description="Largest registration body.")
     max_redirect_uris: int = Field(10, ge=1, le=100, description="Redirect URIs per client.")
     max_name_chars: int = Field(100, ge=1, le=100, description="Longest client_name accepted.")

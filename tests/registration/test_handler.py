@@ -196,11 +196,20 @@ def test_the_lambda_entry_point_reads_its_settings_from_the_environment(
     monkeypatch.setenv("REGISTRATION_USER_POOL_ID", "eu-west-1_Env12345")
     monkeypatch.setenv("REGISTRATION_COGNITO_DOMAIN", "https://t.auth.eu-west-1.amazoncognito.com")
     monkeypatch.setenv("REGISTRATION_ISSUER", "https://auth.tickets.example.com")
+    monkeypatch.setenv("REGISTRATION_LOG_LEVEL", "WARNING")
+    # Configuring the process's logging would take it from pytest for the tests that follow.
+    configured: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        lambda_module,
+        "configure_logging",
+        lambda level, *, service: configured.append((level, service)),
+    )
     lambda_module._edge.cache_clear()
     try:
         answer = handler(event("GET", "/.well-known/oauth-authorization-server"), None)
     finally:
         lambda_module._edge.cache_clear()
+    assert configured == [("WARNING", "registration")]
     document = json.loads(answer["body"])
     assert document["issuer"] == "https://auth.tickets.example.com/"
     assert document["jwks_uri"].startswith(
