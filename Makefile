@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
-UV_VERSION := 0.13.8
+UV_VERSION := 0.13.9
 
 .PHONY: run test lint typecheck pytest bench test-slow docs clean
 
