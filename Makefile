@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 UV_VERSION := 0.13.9
 
-.PHONY: run test lint typecheck pytest bench test-slow docs clean
+.PHONY: run test lint typecheck pytest bench test-slow docs audit clean
 
 run: $(SYNCED)
 	@$(BIN)/ticketing run
@@ -50,3 +50,7 @@ $(SYNCED): pyproject.toml uv.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# Needs the package index: lists the pins of pyproject.toml that have a newer release (exit 1).
+audit: $(SYNCED)
+	@$(BIN)/python -m ticketing.audit
