@@ -74,7 +74,7 @@ class ServerSettings(BaseSettings):
         5.0, gt=0, le=60, description="Seconds a call waits for a DB connection, then UNAVAILABLE."
     )
     db_connect_timeout: int = Field(
-        3, ge=2, le=60, description="Seconds one PostgreSQL connection attempt may take."
+        5, ge=2, le=60, description="Seconds one PostgreSQL connection attempt may take."
     )
     db_reconnect_timeout: float = Field(
         5.0,

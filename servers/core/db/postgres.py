@@ -101,7 +101,7 @@ class PostgresDatabase:
         min_size: int = 1,
         max_size: int = 20,
         timeout: float = 5.0,
-        connect_timeout: int = 3,
+        connect_timeout: int = 5,
         reconnect_timeout: float = 5.0,
     ):
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
