@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
-UV_VERSION := 0.13.8
+UV_VERSION := 0.13.9
 
-.PHONY: run test lint typecheck pytest bench test-slow docs clean
+.PHONY: run test lint typecheck pytest bench test-slow docs audit clean
 
 run: $(SYNCED)
 	@$(BIN)/ticketing run
@@ -38,15 +38,20 @@ docs: $(SYNCED)
 	@$(BIN)/ticketing docs
 
 # The virtualenv is rebuilt only when the lock changes, so a second `make run` starts at once.
-$(SYNCED): pyproject.toml uv.lock
+# Its bytecode is compiled here, once, rather than by each of the six servers on the first run.
+$(SYNCED): pyproject.toml uv.lock Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11 or newer is needed (found $$($(PYTHON) --version)); set PYTHON=..."; exit 1; }
 	@test -x $(BIN)/python || { echo "==> Creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	@test -x $(BIN)/uv || { echo "==> Installing uv $(UV_VERSION)"; \
 		$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 	@echo "==> Installing the locked dependencies into $(VENV)"
-	@$(BIN)/uv sync --locked --quiet
+	@$(BIN)/uv sync --locked --quiet --compile-bytecode
 	@touch $@
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# Needs the package index: lists the pins of pyproject.toml that have a newer release (exit 1).
+audit: $(SYNCED)
+	@$(BIN)/python -m ticketing.audit

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Every command starts with importing this module, so it imports only what all of them need;
+# each command imports its own heavy modules (FastMCP for `docs`, the runner, the database kit,
+# the mail sink's web server) when it runs.
 import asyncio
 import json
 import os
@@ -9,18 +12,16 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from servers.core.db import Database
-from servers.core.db.postgres import PostgresDatabase
 from servers.devidp.cli import app as token_app
-from ticketing import stack
-from ticketing.db import migrate_all, reset_all, seed_all
-from ticketing.docs import ROOT, generate_blocks, stale_documents
-from ticketing.mailsink import DEFAULT_DIR, Mailbox
-from ticketing.pg import EmbeddedPostgres, EmbeddedPostgresError
+from ticketing.layout import DATABASE_NAME, DEV_DIR
+
+if TYPE_CHECKING:
+    from servers.core.db import Database
+    from ticketing.mailsink import Mailbox
 
 app = typer.Typer(
     help="Ticket upgrades as MCP servers: development commands.", add_completion=False
@@ -39,50 +40,55 @@ T = TypeVar("T")
 @app.callback()
 def _defaults() -> None:
     # Commands that read customers (``token --user``) find the dev cluster without being told.
-    remembered = stack.DEV_DIR / "pg" / "ticketing-port"
+    remembered = DEV_DIR / "pg" / "ticketing-port"
     configured = os.environ.get("IDP_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if not configured and remembered.exists():
         port = remembered.read_text().strip()
-        os.environ["IDP_DATABASE_URL"] = (
-            f"postgresql://postgres@127.0.0.1:{port}/{stack.DATABASE_NAME}"
-        )
+        os.environ["IDP_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{port}/{DATABASE_NAME}"
 
 
 @app.command()
 def run() -> None:
     """Start PostgreSQL, migrate, seed, and run every server until Ctrl-C."""
+    from ticketing import stack
+
     stack.run()
 
 
 @contextmanager
 def _database_url() -> Iterator[str]:
     """DATABASE_URL, or the embedded dev cluster (started for the command if not running)."""
+    from ticketing import stack
+    from ticketing.pg import EmbeddedPostgres, EmbeddedPostgresError
+
     external = os.environ.get("DATABASE_URL")
     if external:
         yield external
         return
-    pg = EmbeddedPostgres(stack.DEV_DIR / "pg", log=lambda m: typer.echo(m, err=True))
+    pg = EmbeddedPostgres(DEV_DIR / "pg", log=lambda m: typer.echo(m, err=True))
     try:
         pg.start()
     except EmbeddedPostgresError as exc:
-        remembered = stack.DEV_DIR / "pg" / "ticketing-port"
+        remembered = DEV_DIR / "pg" / "ticketing-port"
         if "already running" in str(exc) and remembered.exists():
             port = int(remembered.read_text().strip())
-            yield f"postgresql://postgres@127.0.0.1:{port}/{stack.DATABASE_NAME}"
+            yield f"postgresql://postgres@127.0.0.1:{port}/{DATABASE_NAME}"
             return
         raise
     try:
         with stack._autocommit(pg.url()) as conn:
             if not conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (stack.DATABASE_NAME,)
+                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
             ).fetchone():
-                pg.create_database(stack.DATABASE_NAME)
-        yield pg.url(stack.DATABASE_NAME)
+                pg.create_database(DATABASE_NAME)
+        yield pg.url(DATABASE_NAME)
     finally:
         pg.stop()
 
 
 def _with_db(work: Callable[[Database], Awaitable[T]]) -> T:
+    from servers.core.db.postgres import PostgresDatabase
+
     async def run(url: str) -> T:
         db = await PostgresDatabase(url, max_size=2).open()
         try:
@@ -97,6 +103,8 @@ def _with_db(work: Callable[[Database], Awaitable[T]]) -> T:
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply pending migrations of every component."""
+    from ticketing.db import migrate_all
+
     applied = _with_db(migrate_all)
     for component, migration in applied:
         typer.echo(f"applied {component} {migration.version:04d}_{migration.name}")
@@ -106,6 +114,8 @@ def db_migrate() -> None:
 @db_app.command("seed")
 def db_seed() -> None:
     """Insert the demo customers and tickets (idempotent; dates relative to today)."""
+    from ticketing.db import seed_all
+
     inserted = _with_db(lambda db: seed_all(db, date.today()))
     typer.echo(f"{inserted} rows inserted")
 
@@ -115,6 +125,8 @@ def db_reset(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Drop everything, migrate and seed again (development only)."""
+    from ticketing.db import migrate_all, reset_all, seed_all
+
     if not yes:
         typer.confirm("Drop every table of the development database?", abort=True)
 
@@ -133,6 +145,8 @@ def docs(
     ] = False,
 ) -> None:
     """Regenerate the tool and configuration tables in the READMEs."""
+    from ticketing.docs import ROOT, generate_blocks, stale_documents
+
     stale = stale_documents(asyncio.run(generate_blocks()), write=not check)
     for path in stale:
         typer.echo(f"{path.relative_to(ROOT)} {'is stale' if check else 'updated'}", err=check)
@@ -143,6 +157,8 @@ def docs(
 
 
 def _mailbox() -> Mailbox:
+    from ticketing.mailsink import DEFAULT_DIR, Mailbox
+
     return Mailbox(Path(os.environ.get("MAIL_SINK_DIR", DEFAULT_DIR)))
 
 

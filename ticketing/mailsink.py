@@ -29,13 +29,15 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import uvicorn
-from aiosmtpd.smtp import SMTP, Envelope, Session
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+# The servers' libraries are imported where the sink runs: `ticketing mail` reads the mailbox
+# only and should start at once.
+if TYPE_CHECKING:
+    from aiosmtpd.smtp import SMTP, Envelope, Session
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
 
 DEFAULT_DIR = Path(".dev") / "mail"
 SMTP_PORT = 1025
@@ -185,6 +187,10 @@ class SinkHandler:
 
 
 def health_app() -> Starlette:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "service": "mail sink"})
 
@@ -193,6 +199,9 @@ def health_app() -> Starlette:
 
 async def serve(host: str, smtp_port: int, http_port: int, directory: Path) -> None:
     """Run the sink until SIGINT/SIGTERM."""
+    import uvicorn
+    from aiosmtpd.smtp import SMTP
+
     handler = SinkHandler(Mailbox(directory))
     loop = asyncio.get_running_loop()
     smtp = await loop.create_server(lambda: SMTP(handler, hostname="mail-sink"), host, smtp_port)

@@ -189,6 +189,19 @@ class DatabaseSettings(BaseSettings):
         None, description="libpq URL of the PostgreSQL database (postgres backend)."
     )
     db_pool_size: int = Field(20, ge=1, le=200, description="Maximum pooled DB connections.")
+    db_acquire_timeout: float = Field(
+        5.0, gt=0, le=60, description="Seconds a call waits for a DB connection, then UNAVAILABLE."
+    )
+    db_connect_timeout: int = Field(
+        5, ge=2, le=60, description="Seconds one PostgreSQL connection attempt may take."
+    )
+    db_reconnect_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="Seconds the pool retries a lost DB connection before the next call opens "
+        "a new one; bounds the recovery time after an outage of any length.",
+    )
     dataapi_resource_arn: str | None = Field(None, description="Aurora cluster ARN (dataapi).")
     dataapi_secret_arn: str | None = Field(
         None, description="Secrets Manager ARN of the DB credentials (dataapi)."

@@ -8,9 +8,8 @@ not be running, but servers verifying the token must trust the same issuer and k
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
-import psycopg
 import typer
 from pydantic import ValidationError
 
@@ -19,7 +18,9 @@ from servers.devidp.clients import CLIENT_CREDENTIALS, ClientRegistry
 from servers.devidp.keys import load_or_create_signing_key
 from servers.devidp.settings import IdpSettings
 from servers.devidp.tokens import mint_access_token
-from servers.devidp.users import Customer, UserDirectoryError, customer_emails, find_customer
+
+if TYPE_CHECKING:
+    from servers.devidp.users import Customer
 
 # Customers sign in through the web app's client; their tokens say so.
 USER_CLIENT_ID = "web"
@@ -33,6 +34,12 @@ app = typer.Typer(
 
 def lookup_customer(database_url: str, email: str) -> Customer | None:
     """The customer with this e-mail; tests replace this function."""
+    # psycopg is imported only here and below: `--client` tokens, the common case, need no
+    # database, and every `ticketing` command imports this module.
+    import psycopg
+
+    from servers.devidp.users import UserDirectoryError, find_customer
+
     try:
         return asyncio.run(find_customer(database_url, email))
     except psycopg.Error as exc:
@@ -41,6 +48,10 @@ def lookup_customer(database_url: str, email: str) -> Customer | None:
 
 def known_emails(database_url: str) -> list[str]:
     """Some customers' e-mails, for the error message; tests replace this function."""
+    import psycopg
+
+    from servers.devidp.users import customer_emails
+
     try:
         return asyncio.run(customer_emails(database_url))
     except psycopg.Error:
@@ -124,6 +135,8 @@ def token(
         return
 
     assert user is not None
+    from servers.devidp.users import UserDirectoryError
+
     scopes = requested or CUSTOMER_SCOPES
     refused = [s for s in scopes if s not in CUSTOMER_SCOPES]
     if refused:

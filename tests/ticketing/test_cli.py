@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from ticketing import layout, stack
 from ticketing.cli import app
 from ticketing.pg import EmbeddedPostgres
+
+# What only some commands need: `docs` (FastMCP, every server), `run` (the runner, httpx), the
+# database commands (psycopg), `mail` (the sink's web server). Every command imports the CLI.
+HEAVY_MODULES = (
+    "fastmcp",
+    "mcp",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "psycopg",
+    "ticketing.docs",
+    "ticketing.stack",
+)
 
 
 @pytest.fixture
@@ -51,3 +70,37 @@ def test_migrate_seed_and_reset(empty_url: str, monkeypatch: pytest.MonkeyPatch)
     assert reset.exit_code == 0, reset.output
     assert count(empty_url, "SELECT count(*) FROM data.tickets") == 14
     assert count(empty_url, "SELECT count(*) FROM data.upgrade_orders") == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["--help"], ["token", "--client", "ops"], ["mail", "list"]],
+    ids=["help", "client token", "mail list"],
+)
+def test_a_command_imports_only_what_it_needs(command: list[str], tmp_path: Path) -> None:
+    # Start-up time is mostly imports (FastMCP alone took 2 s); which modules a command loads is
+    # what can be checked without timing anything.
+    script = (
+        "import json, sys\n"
+        "from ticketing.cli import app\n"
+        f"sys.argv = ['ticketing', *{command!r}]\n"
+        "try:\n"
+        "    app()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,  # the dev identity provider's key is made under ./.dev
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
+
+
+def test_the_cli_and_the_runner_agree_where_the_dev_cluster_is() -> None:
+    assert layout.DEV_DIR == stack.DEV_DIR
+    assert layout.DATABASE_NAME == stack.DATABASE_NAME

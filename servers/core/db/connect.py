@@ -22,7 +22,13 @@ async def open_database(settings: DatabaseSettings) -> Database:
         )
     if not settings.database_url:
         raise DatabaseError("no database configured: set DATABASE_URL (with the server's prefix)")
-    return await PostgresDatabase(settings.database_url, max_size=settings.db_pool_size).open()
+    return await PostgresDatabase(
+        settings.database_url,
+        max_size=settings.db_pool_size,
+        timeout=settings.db_acquire_timeout,
+        connect_timeout=settings.db_connect_timeout,
+        reconnect_timeout=settings.db_reconnect_timeout,
+    ).open()
 
 
 async def ping(db: Database) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,8 @@ from .base import DatabaseError, DatabaseUnavailable, Json, Params, Row
 # admin_shutdown, crash_shutdown, cannot_connect_now
 _SHUTTING_DOWN = frozenset({"57P01", "57P02", "57P03"})
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=512)
@@ -79,25 +82,71 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
 
 
 class PostgresDatabase:
-    """A :class:`~servers.core.db.base.Database` over a psycopg async connection pool."""
+    """A :class:`~servers.core.db.base.Database` over a psycopg async connection pool.
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 20, timeout: float = 30.0):
+    Built to ride out a database outage of any length. During one, a call answers
+    :class:`DatabaseUnavailable` after at most ``timeout`` seconds of waiting for a connection
+    (each connection attempt gives up after ``connect_timeout``). Afterwards, calls succeed
+    again within seconds: the pool keeps retrying a lost connection with a growing backoff only
+    for ``reconnect_timeout`` seconds, then hands the slot back, and the next call opens a new
+    connection at once. Without that bound the backoff doubles for five minutes, and after a long
+    outage the next attempt could be a minute or more away. Connections left broken by the
+    outage are found when taken from the pool, before a caller's statement is sent.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 20,
+        timeout: float = 5.0,
+        connect_timeout: int = 5,
+        reconnect_timeout: float = 5.0,
+    ):
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
+            reconnect_timeout=reconnect_timeout,
             open=False,
             configure=_configure,
+            check=self._check,
+            reconnect_failed=self._gave_up,
             # Autocommit, so that read() sends its statements alone; transaction() still wraps
             # its own in BEGIN ... COMMIT.
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            kwargs={
+                "row_factory": dict_row,
+                "autocommit": True,
+                "connect_timeout": connect_timeout,
+            },
             name="ticketing",
         )
 
+    async def _gave_up(self, pool: AsyncConnectionPool[Any]) -> None:
+        log.warning(
+            "PostgreSQL unreachable for %g s; the next call tries to connect again",
+            pool.reconnect_timeout,
+        )
+
+    async def _check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Check a connection taken from the pool; a broken one means the server went away.
+
+        The server closes every session when it stops, so the other idle connections are
+        broken too: they are dropped and replaced together, rather than each costing a later
+        caller a failed check and the pool's growing pause between checks.
+        """
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            await self._pool.drain()
+            raise
+
     async def open(self) -> PostgresDatabase:
         try:
-            await self._pool.open(wait=True, timeout=self._pool.timeout)
+            # The pool stops retrying the first connection after reconnect_timeout.
+            await self._pool.open(wait=True, timeout=self._pool.reconnect_timeout)
         except psycopg.Error as exc:
             raise translate_error(exc) from exc
         except PoolTimeout as exc:

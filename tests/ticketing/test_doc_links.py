@@ -1,0 +1,31 @@
+"""The documents link only to files of the repository (a clone holds nothing beside it)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ticketing.docs import ROOT
+
+DOCUMENTS = sorted([ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("servers/*/README.md")])
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_name_files_inside_the_repository(document: Path) -> None:
+    broken = []
+    for target in _LINK.findall(document.read_text(encoding="utf-8")):
+        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+            continue  # a web address or an anchor of the same page
+        path = (document.parent / target.split("#")[0]).resolve()
+        if not path.is_relative_to(ROOT) or not path.exists():
+            broken.append(target)
+    assert broken == []
+
+
+def test_the_architecture_is_kept_in_the_repository() -> None:
+    architecture = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    assert "`tickets/catalogue`" in architecture
+    assert "](docs/ARCHITECTURE.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
