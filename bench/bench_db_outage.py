@@ -25,7 +25,7 @@ from pathlib import Path
 
 from servers.core.db import Database, DatabaseUnavailable
 from servers.core.db.connect import open_database
-from servers.core.settings import ServerSettings
+from servers.data.settings import DataSettings
 from ticketing.pg import EmbeddedPostgres
 
 CALL_INTERVAL = 0.25
@@ -59,7 +59,13 @@ async def caller(db: Database, calls: list[Call], restarted: asyncio.Event) -> N
 
 
 async def measure(pg: EmbeddedPostgres, outage: float, pool: int) -> None:
-    db = await open_database(ServerSettings(database_url=pg.url()))
+    db = await open_database(
+        DataSettings(
+            database_url=pg.url(),
+            auth_issuer="http://127.0.0.1:9000/",
+            auth_jwks_url="http://127.0.0.1:9000/.well-known/jwks.json",
+        )
+    )
     # Several connections in the pool, as after a burst of traffic.
     await asyncio.gather(*(select_one(db) for _ in range(pool)))
     calls: list[Call] = []

@@ -20,8 +20,27 @@ import pytest
 from servers.core.db import Database, DatabaseUnavailable
 from servers.core.db.connect import open_database
 from servers.core.db.postgres import PostgresDatabase
-from servers.core.settings import ServerSettings
+from servers.data.settings import DataSettings
 from ticketing.pg import EmbeddedPostgres
+
+
+def db_settings(
+    database_url: str,
+    *,
+    db_acquire_timeout: float = 5.0,
+    db_connect_timeout: int = 5,
+    db_reconnect_timeout: float = 5.0,
+) -> DataSettings:
+    """The settings of a server with storage, the issuer named so no DEV_MODE is needed."""
+    return DataSettings(
+        database_url=database_url,
+        db_acquire_timeout=db_acquire_timeout,
+        db_connect_timeout=db_connect_timeout,
+        db_reconnect_timeout=db_reconnect_timeout,
+        auth_issuer="http://127.0.0.1:9000/",
+        auth_jwks_url="http://127.0.0.1:9000/.well-known/jwks.json",
+    )
+
 
 GAVE_UP = "PostgreSQL unreachable for"
 
@@ -57,7 +76,7 @@ async def recovered(db: Database, within: float = 60.0) -> bool:
 
 
 async def test_settings_bound_every_wait_of_the_pool(database_url: str) -> None:
-    settings = ServerSettings(
+    settings = db_settings(
         database_url=database_url,
         db_acquire_timeout=2.5,
         db_connect_timeout=4,
@@ -77,7 +96,11 @@ async def test_settings_bound_every_wait_of_the_pool(database_url: str) -> None:
 
 
 def test_default_waits_are_a_few_seconds() -> None:
-    settings = ServerSettings()
+    settings = DataSettings(
+        database_url="postgresql://127.0.0.1/unused",
+        auth_issuer="http://127.0.0.1:9000/",
+        auth_jwks_url="http://127.0.0.1:9000/.well-known/jwks.json",
+    )
     assert settings.db_acquire_timeout <= 5
     assert settings.db_connect_timeout <= 5
     assert settings.db_reconnect_timeout <= 10
@@ -89,7 +112,7 @@ async def test_calls_fail_fast_during_an_outage_and_succeed_after_it(
 ) -> None:
     # Opened as every server opens its database, with a shorter wait than the default 5 s to
     # keep the test short; before the fix the setting did not exist and each wait was 30 s.
-    settings = ServerSettings(database_url=restartable_pg.url(), db_acquire_timeout=1.0)
+    settings = db_settings(database_url=restartable_pg.url(), db_acquire_timeout=1.0)
     db = await open_database(settings)
     try:
         # Three pooled connections, as after a burst: the outage breaks them all.
