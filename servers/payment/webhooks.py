@@ -6,19 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import httpx
 
+from servers.core.backoff import Backoff
+from servers.core.clock import Clock, utc_now
 from servers.core.db import Database, Row, Transaction
 from servers.core.ids import new_id
 from servers.core.webhooks import SIGNATURE_HEADER, sign_webhook
 
 from . import repository as repo
-from .service import Clock, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +35,6 @@ async def configure_endpoints(
             await repo.ensure_endpoint(tx, new_id("we"), url, secret, now)
 
 
-@dataclass
-class Backoff:
-    base_seconds: float = 2.0
-    max_seconds: float = 3600.0
-    rand: Callable[[], float] = random.random
-
-    def delay(self, attempt: int) -> timedelta:
-        """Wait before attempt ``attempt + 1``: base·2^(attempt-1), capped, plus up to 10%."""
-        seconds = min(self.max_seconds, self.base_seconds * 2 ** (attempt - 1))
-        return timedelta(seconds=seconds * (1 + 0.1 * self.rand()))
-
-
 def payload_of(event: Row) -> bytes:
     body = {
         "id": event["event_id"],
@@ -63,7 +50,7 @@ class WebhookWorker:
     db: Database
     http: httpx.AsyncClient
     clock: Clock = utc_now
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = field(default_factory=lambda: Backoff(2.0, 3600.0))
     max_attempts: int = 10
     batch: int = 20
 

@@ -10,10 +10,11 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from servers.core.client import RemoteToolError
+from servers.core.clock import Clock, utc_now
 from servers.core.errors import DomainError, invalid_argument
 
 from . import rules
@@ -46,12 +47,6 @@ TICKET_NOT_FOUND = "TICKET_NOT_FOUND"
 NOT_ALLOWED = "NOT_ALLOWED"
 SOLD_OUT = "SOLD_OUT"
 DATE_NOT_BOOKABLE = "DATE_NOT_BOOKABLE"
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
