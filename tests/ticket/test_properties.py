@@ -38,6 +38,7 @@ from fastmcp.client.transports import FastMCPTransport
 from hypothesis import strategies as st
 
 from servers.core.errors import DomainError
+from servers.core.ids import ID_BODY, id_pattern
 from servers.data.seed import CUSTOMERS, SeedTicket, seed_id
 from servers.payment.cards import TEST_TOKENS
 from servers.payment.service import TRUSTED
@@ -493,9 +494,9 @@ async def test_property_9_an_invalid_selection_is_refused_and_writes_nothing(
 # Property 10: validation error handling ----------------------------------------------------
 
 KEY = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
-PAYMENT_METHOD = re.compile(r"^(pm_[a-z2-7]{26}|pm_card_[A-Za-z]{1,60})$")
-CUSTOMER_ID = re.compile(r"^cus_[a-z2-7]{26}$")
-ORDER_ID = re.compile(r"^ord_[a-z2-7]{26}$")
+PAYMENT_METHOD = re.compile(rf"^(pm_{ID_BODY}|pm_card_[A-Za-z]{{1,60}})$")
+CUSTOMER_ID = re.compile(id_pattern("cus"))
+ORDER_ID = re.compile(id_pattern("ord"))
 CONTROL = st.characters(min_codepoint=0, max_codepoint=0x1F) | st.sampled_from(["\x7f", "\u2028"])
 UNKNOWN_PAYMENT_METHOD = ("UNKNOWN_TEST_CARD", "PAYMENT_METHOD_NOT_FOUND")
 LEAKS = ("Traceback", 'File "', "SELECT ", "INSERT ", "UPDATE ", "psycopg", "sqlstate", "\n  ")
