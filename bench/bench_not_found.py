@@ -52,8 +52,9 @@ from servers.notify.service import NotifyService
 from servers.payment.server import build_server as build_payment_server
 from servers.payment.service import PaymentService
 from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
+from servers.ticket.journey import Journey
 from servers.ticket.server import build_server as build_ticket_server
-from servers.ticket.service import Caller, Journey, TicketService
+from servers.ticket.service import Caller, TicketService
 
 JOHN = seed_id("cus", "john.doe@example.com")
 JANE = seed_id("cus", "jane.smith@example.com")

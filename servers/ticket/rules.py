@@ -125,6 +125,18 @@ def first_bookable_date(now: datetime, venue_tz: ZoneInfo) -> date:
     return day
 
 
+def last_bookable_date(now: datetime, venue_tz: ZoneInfo) -> date:
+    """The last date the calendar offers: the end of its longest range (MAX_CALENDAR_DAYS
+    dates) from the first bookable date."""
+    return first_bookable_date(now, venue_tz) + timedelta(days=MAX_CALENDAR_DAYS - 1)
+
+
+def offered(day: date, now: datetime, venue_tz: ZoneInfo) -> bool:
+    """Whether the calendar offers ``day`` at ``now``: the only dates an upgrade may be
+    selected for (ARCHITECTURE: "accepts only a date the calendar would offer")."""
+    return bookable(day, now, venue_tz) and day <= last_bookable_date(now, venue_tz)
+
+
 # Eligibility ----------------------------------------------------------------------------------
 
 OrderState = Literal["awaiting_payment", "confirmed"]

@@ -14,6 +14,7 @@ from servers.core.app import CREATES, READ_ONLY, UPDATES, create_mcp, requires
 from servers.core.scopes import TICKETS_READ, TICKETS_WRITE
 from servers.core.types import IdempotencyKey, IsoDate
 
+from .journey import Journey
 from .models import (
     Calendar,
     CustomerId,
@@ -30,7 +31,7 @@ from .models import (
     UpgradeOrder,
 )
 from .rules import BASE_PRICES, CATALOGUE, CURRENCY, Tier
-from .service import Caller, Journey, TicketService
+from .service import Caller, TicketService
 
 RESOURCE = "tickets"
 SCOPES = (TICKETS_READ, TICKETS_WRITE)

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 
 from servers.core.webhooks import SIGNATURE_HEADER, WebhookSignatureError, verify_webhook
 
-from .service import Journey
+from .journey import Journey
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import pytest
 
 from servers.core.errors import DomainError
 from servers.payment.service import TRUSTED
+from servers.ticket.models import Payment
 
 from .conftest import Servers
 from .support import JANE, JOHN
@@ -156,4 +158,29 @@ async def test_a_card_needing_authentication_is_paid_once_approved(servers: Serv
         authenticated=True,
     )
     assert paid.payment_status == "succeeded"
+    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+
+
+async def test_twenty_parallel_payments_all_end_in_the_ticket_servers_own_answer(
+    servers: Servers,
+) -> None:
+    """The losers of the race find the intent already paid: the payment server refuses them
+    (INVALID_STATE, in its own words), and the ticket server must answer with the paid order."""
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0011")
+    answers = await asyncio.gather(
+        *(
+            journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", f"pay-race-{i:04d}")
+            for i in range(20)
+        ),
+        return_exceptions=True,
+    )
+    refusals = [a for a in answers if isinstance(a, BaseException)]
+    assert not refusals, [str(r) for r in refusals]
+    paid = [a for a in answers if isinstance(a, Payment)]
+    assert {(p.payment_status, p.order.status) for p in paid} == {("succeeded", "confirmed")}
+    assert len({p.order.confirmation_code for p in paid}) == 1
+    assert order.payment_intent_id is not None
+    intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
+    assert intent.amount_received_cents == order.amount_cents, "charged once"
     assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
