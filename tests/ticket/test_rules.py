@@ -11,10 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from servers.data.seed import CUSTOMERS
 from servers.ticket.rules import (
     ALREADY_UPGRADED,
     BASE_PRICES,
     HOLD_EXISTS,
+    MAX_CALENDAR_DAYS,
     MULTIPLIERS,
     NO_UPGRADE_PATH,
     TICKET_NOT_ACTIVE,
@@ -29,6 +31,8 @@ from servers.ticket.rules import (
     base_price,
     bookable,
     first_bookable_date,
+    last_bookable_date,
+    offered,
     price,
     tier_refusal,
     visit_start,
@@ -146,3 +150,35 @@ def test_the_24_hour_cutoff_is_measured_from_10_00_at_the_venue() -> None:
     visit = date(2026, 12, 2)  # starts 2026-12-02 10:00 PST = 18:00 UTC
     assert bookable(visit, datetime(2026, 12, 1, 17, 59, tzinfo=UTC), la)
     assert not bookable(visit, datetime(2026, 12, 1, 18, 0, tzinfo=UTC), la)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(9000, 1, 1), timezones=st.just(UTC)
+    ),
+    st.sampled_from([ZoneInfo("UTC"), ZoneInfo("Pacific/Kiritimati"), ZoneInfo("America/Adak")]),
+)
+def test_the_dates_offered_are_the_calendars_longest_range(now: datetime, tz: ZoneInfo) -> None:
+    first, last = first_bookable_date(now, tz), last_bookable_date(now, tz)
+    assert (last - first).days + 1 == MAX_CALENDAR_DAYS
+    assert offered(first, now, tz)
+    assert offered(last, now, tz)
+    assert not offered(first - timedelta(days=1), now, tz)
+    assert not offered(last + timedelta(days=1), now, tz)
+    assert not offered(date.max, now, tz)
+
+
+def test_the_seed_stays_inside_the_window_whenever_it_is_seeded() -> None:
+    """Seeded upgrades are dates the calendar would offer, and no visit lies past them."""
+    today = date(2026, 11, 25)
+    for now in (
+        datetime(2026, 11, 25, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 25, 23, 59, tzinfo=UTC),
+    ):
+        last = last_bookable_date(now, ZoneInfo("UTC"))
+        for _, tickets in CUSTOMERS.values():
+            for ticket in tickets:
+                visit = today + timedelta(days=ticket.days_ahead)
+                assert visit <= last, ticket
+                if ticket.upgraded_to is not None:
+                    assert offered(visit, now, ZoneInfo("UTC")), ticket
