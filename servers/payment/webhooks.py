@@ -1,5 +1,6 @@
 """Delivery of the events' outbox to the webhook endpoints: signed, retried with exponential
-backoff and jitter until acknowledged (any 2xx) or out of attempts; at least once per endpoint."""
+backoff and jitter until acknowledged (any 2xx), refused (a 4xx that no retry can change) or
+out of attempts; at least once per endpoint."""
 
 from __future__ import annotations
 
@@ -20,6 +21,19 @@ from servers.core.webhooks import SIGNATURE_HEADER, sign_webhook
 from . import repository as repo
 
 log = logging.getLogger(__name__)
+
+# Client errors that say "not now" rather than "never": time-out, too early, too many requests.
+_RETRYABLE_CLIENT_ERRORS = frozenset({408, 425, 429})
+
+
+def refused(status_code: int | None) -> bool:
+    """Whether the endpoint answered that it will never accept the event: retrying it would
+    only repeat the same answer."""
+    return (
+        status_code is not None
+        and 400 <= status_code < 500
+        and status_code not in _RETRYABLE_CLIENT_ERRORS
+    )
 
 
 async def configure_endpoints(
@@ -121,13 +135,14 @@ class WebhookWorker:
         )
         if error is None:
             status, next_at, delivered = "delivered", now, now
-        elif attempt >= self.max_attempts:
+        elif refused(status_code) or attempt >= self.max_attempts:
             status, next_at, delivered = "failed", now, None
             log.warning(
-                "webhook %s to endpoint %s given up after %d attempts",
+                "webhook %s to endpoint %s given up after %d attempts (%s)",
                 due["event_id"],
                 due["endpoint_id"],
                 attempt,
+                error,
             )
         else:
             status, next_at, delivered = "pending", now + self.backoff.delay(attempt), None
