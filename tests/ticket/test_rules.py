@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -23,6 +25,8 @@ from servers.ticket.rules import (
     TICKET_TYPES,
     TIERS,
     TOO_LATE,
+    UPGRADE_CUTOFF,
+    VISIT_STARTS_AT,
     TicketFacts,
     TicketType,
     Tier,
@@ -34,6 +38,7 @@ from servers.ticket.rules import (
     last_bookable_date,
     offered,
     price,
+    pricing_rules_text,
     tier_refusal,
     visit_start,
 )
@@ -182,3 +187,51 @@ def test_the_seed_stays_inside_the_window_whenever_it_is_seeded() -> None:
                 assert visit <= last, ticket
                 if ticket.upgraded_to is not None:
                     assert offered(visit, now, ZoneInfo("UTC")), ticket
+
+
+def _text_band(rows: dict[str, str], day: date) -> str:
+    """The band of ``day`` as the pricing-rules text describes it: first matching row wins."""
+    months = {calendar.month_abbr[m]: m for m in range(1, 13)}
+    weekdays = {calendar.day_name[d]: d for d in range(7)}
+    for name, dates in rows.items():
+        if name == "peak":
+            for span in dates.split(", "):
+                month, days = span.split(" ")
+                first, last = (int(d) for d in days.split("-"))
+                if day.month == months[month] and first <= day.day <= last:
+                    return name
+        elif name == "weekend":
+            if day.weekday() in {weekdays[d] for d in dates.split(", ")}:
+                return name
+        elif name == "off_peak":
+            names, in_months = dates.split(" in ")
+            if day.month in {months[m] for m in in_months.split(", ")} and day.weekday() in {
+                weekdays[d] for d in names.split(" and ")
+            }:
+                return name
+        else:
+            assert dates == "every other date"
+            return name
+    raise AssertionError(f"no row for {day}")
+
+
+def test_the_pricing_rules_text_says_what_the_rules_do() -> None:
+    """The text is written from rules.py; read back, it prices every day of two years (a leap
+    one among them) in the band band() gives, with MULTIPLIERS' multiplier."""
+    text = pricing_rules_text(hold_minutes=15)
+    table = re.findall(r"^\| (\w+) \| ([^|]+) \| x([\d.]+) \|$", text, re.MULTILINE)
+    rows = {name: dates for name, dates, _ in table}
+    assert list(rows) == list(MULTIPLIERS)
+    assert {name: Decimal(m) for name, _, m in table} == MULTIPLIERS
+    day = date(2027, 1, 1)
+    while day < date(2029, 1, 1):
+        assert _text_band(rows, day) == band(day), day
+        day += timedelta(days=1)
+    assert f"close {UPGRADE_CUTOFF.total_seconds() / 3600:.0f} hours before" in text
+    assert f"starts\nat {VISIT_STARTS_AT:%H:%M}" in text
+    assert f"for up to {MAX_CALENDAR_DAYS} days" in text
+
+
+def test_the_pricing_rules_text_gives_the_configured_hold() -> None:
+    assert "held for 15 minutes" in pricing_rules_text(hold_minutes=15)
+    assert "held for 40 minutes" in pricing_rules_text(hold_minutes=40)
