@@ -184,3 +184,25 @@ async def test_twenty_parallel_payments_all_end_in_the_ticket_servers_own_answer
     intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
     assert intent.amount_received_cents == order.amount_cents, "charged once"
     assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+
+
+@pytest.mark.parametrize("paid", [False, True], ids=["held", "confirmed"])
+async def test_twenty_parallel_cancellations_all_end_in_the_ticket_servers_own_answer(
+    servers: Servers, paid: bool
+) -> None:
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0012")
+    if paid:
+        await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-00000012")
+    answers = await asyncio.gather(
+        *(journey.cancel_upgrade(JOHN, order.order_id, f"cancel-race-{i:04d}") for i in range(20)),
+        return_exceptions=True,
+    )
+    refusals = [a for a in answers if isinstance(a, BaseException)]
+    assert not refusals, [str(r) for r in refusals]
+    expected = "refunded" if paid else "cancelled"
+    assert {a.status for a in answers if not isinstance(a, BaseException)} == {expected}
+    assert order.payment_intent_id is not None
+    intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
+    assert intent.amount_refunded_cents == (order.amount_cents if paid else 0)
+    assert (await emails(servers, order.order_id)).count("upgrade_cancelled") == 1
