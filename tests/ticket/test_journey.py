@@ -206,3 +206,33 @@ async def test_twenty_parallel_cancellations_all_end_in_the_ticket_servers_own_a
     intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
     assert intent.amount_refunded_cents == (order.amount_cents if paid else 0)
     assert (await emails(servers, order.order_id)).count("upgrade_cancelled") == 1
+
+
+async def test_a_hold_whose_payment_was_never_opened_says_to_select_again(
+    servers: Servers,
+) -> None:
+    """A selection that stopped between holding the seat and opening the payment: paying it
+    was an AssertionError (an INTERNAL answer) before; selecting again with the same key
+    finishes it."""
+    journey = servers.journey
+    assert JOHN.customer_id is not None
+    held = await servers.data.reserve_upgrade(
+        ticket_number="TKT-JD0001",
+        tier="standard",
+        visit_date=DAY,
+        amount_cents=3750,
+        currency="USD",
+        hold_minutes=15,
+        idempotency_key=f"select:{JOHN.customer_id}:select-0013",
+        caller="in-process",  # as the journey's in-memory calls are named
+    )
+    assert held.payment_intent_id is None
+    with pytest.raises(DomainError) as refused:
+        await journey.pay_upgrade(JOHN, held.order_id, "pm_card_visa", "pay-00000013")
+    assert refused.value.code == "PAYMENT_NOT_OPENED"
+    assert "same idempotency_key" in refused.value.message
+    again = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0013")
+    assert again.order_id == held.order_id
+    assert again.payment_intent_id is not None
+    paid = await journey.pay_upgrade(JOHN, held.order_id, "pm_card_visa", "pay-00000014")
+    assert paid.payment_status == "succeeded"
