@@ -53,8 +53,9 @@ from servers.notify.service import NotifyService
 from servers.payment.server import build_server as build_payment_server
 from servers.payment.service import PaymentService
 from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
+from servers.ticket.journey import Journey
 from servers.ticket.server import build_server as build_ticket_server
-from servers.ticket.service import Caller, Journey, TicketService
+from servers.ticket.service import Caller, TicketService
 
 TICKET_SERVER = Principal("ticket-server")
 """The in-memory servers are called as the ticket server would call them over HTTP."""

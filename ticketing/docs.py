@@ -30,8 +30,9 @@ from servers.payment.server import build_server as build_payment_server
 from servers.payment.service import PaymentService
 from servers.payment.settings import PaymentSettings
 from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
+from servers.ticket.journey import Journey
 from servers.ticket.server import build_server as build_ticket_server
-from servers.ticket.service import Journey, TicketService
+from servers.ticket.service import TicketService
 from servers.ticket.settings import TicketSettings
 
 ROOT = Path(__file__).resolve().parent.parent

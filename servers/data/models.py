@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from servers.core.ids import id_pattern
+
 TicketType = Literal["general", "standard", "vip", "premium"]
 TicketStatus = Literal["active", "used", "cancelled", "expired"]
 Tier = Literal["standard", "non_stop", "double_fun"]
@@ -15,9 +17,9 @@ ReleaseReason = Literal["expired", "cancelled"]
 
 TIERS: tuple[Tier, ...] = ("standard", "non_stop", "double_fun")
 
-CustomerId = Annotated[str, StringConstraints(pattern=r"^cus_[a-z2-7]{26}$")]
+CustomerId = Annotated[str, StringConstraints(pattern=id_pattern("cus"))]
 TicketNumber = Annotated[str, StringConstraints(pattern=r"^TKT-[0-9A-Z]{4,16}$")]
-OrderId = Annotated[str, StringConstraints(pattern=r"^ord_[a-z2-7]{26}$")]
+OrderId = Annotated[str, StringConstraints(pattern=id_pattern("ord"))]
 PaymentIntentId = Annotated[str, StringConstraints(pattern=r"^pi_[A-Za-z0-9_]{8,64}$")]
 RefundId = Annotated[str, StringConstraints(pattern=r"^re_[A-Za-z0-9_]{8,64}$")]
 FullName = Annotated[

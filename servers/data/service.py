@@ -6,10 +6,10 @@ It knows nothing of MCP: it takes plain, already-validated values and returns re
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
+from servers.core.clock import Clock, utc_now
 from servers.core.db import UNIQUE_VIOLATION, Database, DatabaseError, Transaction
 from servers.core.errors import NOT_FOUND, DomainError, invalid_argument
 from servers.core.idempotency import IdempotencyStore
@@ -51,12 +51,6 @@ REFUND_MISMATCH = "REFUND_MISMATCH"
 
 MAX_INVENTORY_DAYS = 366
 MAX_LIST = 500
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -504,4 +498,4 @@ async def _lock_order_and_ticket(tx: Transaction, order_id: str) -> Order:
     return await _order(tx, order_id, lock=True)
 
 
-__all__ = ["NOT_FOUND", "CapacityDefaults", "DataService", "utc_now"]
+__all__ = ["NOT_FOUND", "CapacityDefaults", "DataService"]

@@ -8,14 +8,16 @@ import random
 from datetime import timedelta
 
 from servers.core.app import build_http_app, run, serve
+from servers.core.backoff import Backoff
+from servers.core.clock import utc_now
 from servers.core.db.connect import open_database, ping
 from servers.core.logs import configure_logging
 from servers.core.settings import load_settings
 
-from .delivery import Backoff, DeliveryWorker
+from .delivery import DeliveryWorker
 from .mailers import build_mailer
 from .server import RESOURCE, SCOPES, build_server
-from .service import NotifyService, utc_now
+from .service import NotifyService
 from .settings import NotifySettings
 
 WORKER_STOP_SECONDS = 10.0

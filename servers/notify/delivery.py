@@ -21,16 +21,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Protocol
 
+from servers.core.backoff import Backoff
+from servers.core.clock import Clock
 from servers.core.db import Database
 
 from . import repository as repo
@@ -76,20 +75,6 @@ def build_email(message: Message, *, reply_to: str | None = None) -> EmailMessag
     return email
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with equal jitter: attempt n waits between half and all of
-    ``min(max, base * 2**(n-1))``, so retries of many messages do not arrive together."""
-
-    base_seconds: float
-    max_seconds: float
-    rng: random.Random
-
-    def delay(self, attempts: int) -> timedelta:
-        ceiling = min(self.max_seconds, self.base_seconds * 2.0 ** min(attempts - 1, 60))
-        return timedelta(seconds=ceiling * (0.5 + self.rng.random() / 2))
-
-
 class DeliveryWorker:
     def __init__(
         self,
@@ -97,7 +82,7 @@ class DeliveryWorker:
         mailer: Mailer,
         *,
         backoff: Backoff,
-        clock: Callable[[], datetime],
+        clock: Clock,
         lease: timedelta,
         batch: int = 20,
         concurrency: int = 8,

@@ -7,10 +7,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
 
+from servers.core.ids import id_pattern
+
 MessageStatus = Literal["queued", "sending", "sent", "failed", "dead"]
 TemplateName = Literal["upgrade_confirmed", "payment_failed", "upgrade_cancelled", "hold_expired"]
 
-MessageId = Annotated[str, StringConstraints(pattern=r"^msg_[a-z2-7]{26}$")]
+MessageId = Annotated[str, StringConstraints(pattern=id_pattern("msg"))]
 
 
 def _bare_address(value: object) -> object:

@@ -20,6 +20,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from servers.core.app import describe_validation
 from servers.core.errors import DomainError, invalid_argument
+from servers.core.ids import id_pattern
 from servers.core.types import Cents, Currency, IsoDate
 
 from .models import TemplateField, TemplateInfo, TemplateList
@@ -53,7 +54,7 @@ CustomerName = Annotated[
     ),
 ]
 TicketNumber = Annotated[str, StringConstraints(pattern=r"^TKT-[0-9A-Z]{4,16}$")]
-OrderId = Annotated[str, StringConstraints(pattern=r"^ord_[a-z2-7]{26}$")]
+OrderId = Annotated[str, StringConstraints(pattern=id_pattern("ord"))]
 ConfirmationCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{3,31}$")]
 DeclineCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,63}$")]
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from servers.core.clock import Clock, utc_now
 from servers.core.db import Database, Transaction
 from servers.core.errors import DomainError, invalid_argument
 from servers.core.idempotency import IdempotencyStore
@@ -27,14 +27,8 @@ from .rendering import Templates
 MESSAGE_NOT_FOUND = "MESSAGE_NOT_FOUND"
 MAX_LIST = 500
 
-Clock = Callable[[], datetime]
-
 _RECIPIENT: TypeAdapter[str] = TypeAdapter(Recipient)
 _REFERENCE: TypeAdapter[str] = TypeAdapter(Reference)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def refuse_line_breaks(name: str, value: str) -> None:

@@ -9,14 +9,16 @@ import secrets
 import httpx
 
 from servers.core.app import build_http_app, run, serve
+from servers.core.backoff import Backoff
+from servers.core.clock import utc_now
 from servers.core.db.connect import open_database, ping
 from servers.core.logs import configure_logging
 from servers.core.settings import load_settings
 
 from .server import RESOURCE, SCOPES, build_server
-from .service import Faults, PaymentService, utc_now
+from .service import Faults, PaymentService
 from .settings import PaymentSettings
-from .webhooks import Backoff, WebhookWorker, configure_endpoints
+from .webhooks import WebhookWorker, configure_endpoints
 
 
 async def main() -> None:

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from servers.core.ids import ID_BODY, id_pattern
+
 IntentStatus = Literal[
     "requires_payment_method", "requires_action", "processing", "succeeded", "canceled"
 ]
@@ -19,10 +21,10 @@ EventType = Literal[
     "charge.refunded",
 ]
 
-PaymentIntentId = Annotated[str, StringConstraints(pattern=r"^pi_[a-z2-7]{26}$")]
-EventId = Annotated[str, StringConstraints(pattern=r"^evt_[a-z2-7]{26}$")]
+PaymentIntentId = Annotated[str, StringConstraints(pattern=id_pattern("pi"))]
+EventId = Annotated[str, StringConstraints(pattern=id_pattern("evt"))]
 PaymentMethodRef = Annotated[
-    str, StringConstraints(pattern=r"^(pm_[a-z2-7]{26}|pm_card_[A-Za-z]{1,60})$")
+    str, StringConstraints(pattern=rf"^(pm_{ID_BODY}|pm_card_[A-Za-z]{{1,60}})$")
 ]
 CardNumber = Annotated[str, StringConstraints(pattern=r"^([0-9 \-]{1,40}|pm_card_[A-Za-z]{1,60})$")]
 Cvc = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,8}$")]

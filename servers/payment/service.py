@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from servers.core.clock import Clock, utc_now
 from servers.core.db import Database, Transaction
 from servers.core.errors import DomainError, invalid_argument
 from servers.core.idempotency import IdempotencyStore
@@ -50,12 +50,6 @@ PERMISSION_DENIED = "PERMISSION_DENIED"
 INVALID_AMOUNT = "INVALID_AMOUNT"
 
 MAX_EVENTS = 100
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

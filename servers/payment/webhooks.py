@@ -1,26 +1,39 @@
 """Delivery of the events' outbox to the webhook endpoints: signed, retried with exponential
-backoff and jitter until acknowledged (any 2xx) or out of attempts; at least once per endpoint."""
+backoff and jitter until acknowledged (any 2xx), refused (a 4xx that no retry can change) or
+out of attempts; at least once per endpoint."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import httpx
 
+from servers.core.backoff import Backoff
+from servers.core.clock import Clock, utc_now
 from servers.core.db import Database, Row, Transaction
 from servers.core.ids import new_id
 from servers.core.webhooks import SIGNATURE_HEADER, sign_webhook
 
 from . import repository as repo
-from .service import Clock, utc_now
 
 log = logging.getLogger(__name__)
+
+# Client errors that say "not now" rather than "never": time-out, too early, too many requests.
+_RETRYABLE_CLIENT_ERRORS = frozenset({408, 425, 429})
+
+
+def refused(status_code: int | None) -> bool:
+    """Whether the endpoint answered that it will never accept the event: retrying it would
+    only repeat the same answer."""
+    return (
+        status_code is not None
+        and 400 <= status_code < 500
+        and status_code not in _RETRYABLE_CLIENT_ERRORS
+    )
 
 
 async def configure_endpoints(
@@ -34,18 +47,6 @@ async def configure_endpoints(
         for url in urls:
             assert secret is not None
             await repo.ensure_endpoint(tx, new_id("we"), url, secret, now)
-
-
-@dataclass
-class Backoff:
-    base_seconds: float = 2.0
-    max_seconds: float = 3600.0
-    rand: Callable[[], float] = random.random
-
-    def delay(self, attempt: int) -> timedelta:
-        """Wait before attempt ``attempt + 1``: base·2^(attempt-1), capped, plus up to 10%."""
-        seconds = min(self.max_seconds, self.base_seconds * 2 ** (attempt - 1))
-        return timedelta(seconds=seconds * (1 + 0.1 * self.rand()))
 
 
 def payload_of(event: Row) -> bytes:
@@ -63,7 +64,7 @@ class WebhookWorker:
     db: Database
     http: httpx.AsyncClient
     clock: Clock = utc_now
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = field(default_factory=lambda: Backoff(2.0, 3600.0))
     max_attempts: int = 10
     batch: int = 20
 
@@ -134,13 +135,14 @@ class WebhookWorker:
         )
         if error is None:
             status, next_at, delivered = "delivered", now, now
-        elif attempt >= self.max_attempts:
+        elif refused(status_code) or attempt >= self.max_attempts:
             status, next_at, delivered = "failed", now, None
             log.warning(
-                "webhook %s to endpoint %s given up after %d attempts",
+                "webhook %s to endpoint %s given up after %d attempts (%s)",
                 due["event_id"],
                 due["endpoint_id"],
                 attempt,
+                error,
             )
         else:
             status, next_at, delivered = "pending", now + self.backoff.delay(attempt), None

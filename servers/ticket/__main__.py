@@ -22,8 +22,9 @@ from servers.core.scopes import (
 from servers.core.settings import load_settings
 
 from .gateways import DataGateway, NotifyGateway, PaymentGateway
+from .journey import Journey
 from .server import RESOURCE, SCOPES, build_server
-from .service import Journey, TicketService
+from .service import TicketService
 from .settings import TicketSettings
 from .webhooks import WEBHOOK_PATH, PaymentWebhook
 

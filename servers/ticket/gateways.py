@@ -1,7 +1,10 @@
 """The other servers as the ticket server sees them: typed calls over a ServiceClient.
 
 Records are parsed into this server's own small models (extra fields ignored) rather than
-imported from the data server, so that each server deploys and evolves on its own.
+imported from the data server, so that each server deploys and evolves on its own. The other
+servers' error codes this server acts on are part of that contract and are read only here: a
+refusal the service must handle comes back as ``None`` or as one of the exceptions below,
+never as a code for the service to compare.
 """
 
 from __future__ import annotations
@@ -10,9 +13,28 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from servers.core.client import ToolCaller
+from servers.core.client import RemoteToolError, ToolCaller
 
 from .rules import TicketType, Tier
+
+# The data server's refusals this server handles.
+DATA_CUSTOMER_NOT_FOUND = "CUSTOMER_NOT_FOUND"
+DATA_TICKET_NOT_FOUND = "TICKET_NOT_FOUND"
+DATA_ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+DATA_HOLD_EXPIRED = "HOLD_EXPIRED"
+# The payment server's refusal of an intent that is past being confirmed (or cancelled).
+PAYMENT_INVALID_STATE = "INVALID_STATE"
+# The codes of a payment error that says the processor failed, not the card: worth a retry.
+PAYMENT_TRANSIENT_ERRORS = frozenset({"processing_error"})
+
+
+class HoldLapsed(Exception):
+    """The data server will not confirm the order: its hold expired and the date filled up."""
+
+
+class IntentPastConfirming(Exception):
+    """The payment server will not confirm (or cancel) the intent: something else already
+    moved it on (paid, cancelled or in progress). Its own wording stays in the log."""
 
 
 class Remote(BaseModel):
@@ -88,17 +110,28 @@ class DataGateway:
     def __init__(self, client: ToolCaller):
         self.client = client
 
-    async def get_ticket(self, ticket_number: str, owner: str) -> RemoteTicketDetail:
+    async def get_ticket(self, ticket_number: str, owner: str) -> RemoteTicketDetail | None:
         """The owner's ticket with its open order (live hold or confirmed upgrade), in one
-        call; anyone else's is TICKET_NOT_FOUND, answered by the data server as a missing one."""
-        return RemoteTicketDetail.model_validate(
-            await self.client.call(
+        call; None when there is none, or it is anyone else's (the data server answers both
+        alike)."""
+        try:
+            found = await self.client.call(
                 "get_ticket", {"ticket_number": ticket_number, "customer_id": owner}
             )
-        )
+        except RemoteToolError as exc:
+            if exc.code == DATA_TICKET_NOT_FOUND:
+                return None
+            raise
+        return RemoteTicketDetail.model_validate(found)
 
     async def list_tickets(self, customer_id: str) -> list[RemoteTicket]:
-        found = await self.client.call("list_tickets", {"customer_id": customer_id})
+        """The customer's tickets; none for a customer the data server does not know."""
+        try:
+            found = await self.client.call("list_tickets", {"customer_id": customer_id})
+        except RemoteToolError as exc:
+            if exc.code == DATA_CUSTOMER_NOT_FOUND:
+                return []
+            raise
         return [RemoteTicket.model_validate(t) for t in found["tickets"]]
 
     async def seats(self, start: date, end: date, tier: Tier) -> dict[date, int]:
@@ -140,14 +173,21 @@ class DataGateway:
             )
         )
 
-    async def get_order(self, order_id: str, owner: str | None = None) -> RemoteOrder:
-        """The order; with ``owner``, anyone else's is ORDER_NOT_FOUND, as a missing one."""
+    async def get_order(self, order_id: str, owner: str | None = None) -> RemoteOrder | None:
+        """The order, or None when there is none; with ``owner``, also None when it is anyone
+        else's (the data server answers both alike)."""
         arguments = (
             {"order_id": order_id}
             if owner is None
             else {"order_id": order_id, "customer_id": owner}
         )
-        return RemoteOrder.model_validate(await self.client.call("get_order", arguments))
+        try:
+            found = await self.client.call("get_order", arguments)
+        except RemoteToolError as exc:
+            if exc.code == DATA_ORDER_NOT_FOUND:
+                return None
+            raise
+        return RemoteOrder.model_validate(found)
 
     async def awaiting_payment(self) -> list[RemoteOrder]:
         found = await self.client.call("list_orders", {"status": "awaiting_payment"})
@@ -167,8 +207,10 @@ class DataGateway:
     async def confirm_order(
         self, order_id: str, payment_intent_id: str, amount_cents: int
     ) -> RemoteOrder:
-        return RemoteOrder.model_validate(
-            await self.client.call(
+        """The confirmed order (confirming twice is harmless); raises :class:`HoldLapsed` when
+        the hold expired and its seat went to someone else."""
+        try:
+            found = await self.client.call(
                 "confirm_order",
                 {
                     "order_id": order_id,
@@ -176,7 +218,11 @@ class DataGateway:
                     "amount_cents": amount_cents,
                 },
             )
-        )
+        except RemoteToolError as exc:
+            if exc.code == DATA_HOLD_EXPIRED:
+                raise HoldLapsed(exc.message) from exc
+            raise
+        return RemoteOrder.model_validate(found)
 
     async def release_order(self, order_id: str, reason: str) -> RemoteOrder:
         return RemoteOrder.model_validate(
@@ -227,8 +273,11 @@ class PaymentGateway:
         *,
         authenticated: bool = False,
     ) -> RemoteIntent:
-        return RemoteIntent.model_validate(
-            await self.client.call(
+        """The intent after the attempt (a decline is an answer, with its error); raises
+        :class:`IntentPastConfirming` when the intent was already paid, cancelled or is being
+        paid by another call."""
+        try:
+            found = await self.client.call(
                 "confirm_payment_intent",
                 {
                     "payment_intent_id": payment_intent_id,
@@ -237,7 +286,11 @@ class PaymentGateway:
                     "authenticated": authenticated,
                 },
             )
-        )
+        except RemoteToolError as exc:
+            if exc.code == PAYMENT_INVALID_STATE:
+                raise IntentPastConfirming(exc.message) from exc
+            raise
+        return RemoteIntent.model_validate(found)
 
     async def get_intent(self, payment_intent_id: str) -> RemoteIntent:
         return RemoteIntent.model_validate(
@@ -245,12 +298,18 @@ class PaymentGateway:
         )
 
     async def cancel(self, payment_intent_id: str, idempotency_key: str) -> RemoteIntent:
-        return RemoteIntent.model_validate(
-            await self.client.call(
+        """The cancelled intent; raises :class:`IntentPastConfirming` when it was paid (or is
+        being paid) first."""
+        try:
+            found = await self.client.call(
                 "cancel_payment_intent",
                 {"payment_intent_id": payment_intent_id, "idempotency_key": idempotency_key},
             )
-        )
+        except RemoteToolError as exc:
+            if exc.code == PAYMENT_INVALID_STATE:
+                raise IntentPastConfirming(exc.message) from exc
+            raise
+        return RemoteIntent.model_validate(found)
 
     async def refund(self, payment_intent_id: str, idempotency_key: str) -> RemoteRefund:
         return RemoteRefund.model_validate(

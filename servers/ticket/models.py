@@ -7,10 +7,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from servers.core.ids import ID_BODY, id_pattern
+
 from .rules import Band, TicketType, Tier
 
 TicketNumber = Annotated[str, StringConstraints(pattern=r"^TKT-[0-9A-Z]{4,16}$")]
-CustomerId = Annotated[str, StringConstraints(pattern=r"^cus_[a-z2-7]{26}$")]
+CustomerId = Annotated[str, StringConstraints(pattern=id_pattern("cus"))]
 
 
 class Answer(BaseModel):
@@ -89,9 +91,9 @@ class Quote(Answer):
     hold_minutes: int
 
 
-OrderId = Annotated[str, StringConstraints(pattern=r"^ord_[a-z2-7]{26}$")]
+OrderId = Annotated[str, StringConstraints(pattern=id_pattern("ord"))]
 PaymentMethodRef = Annotated[
-    str, StringConstraints(pattern=r"^(pm_[a-z2-7]{26}|pm_card_[A-Za-z]{1,60})$")
+    str, StringConstraints(pattern=rf"^(pm_{ID_BODY}|pm_card_[A-Za-z]{{1,60}})$")
 ]
 
 

@@ -6,6 +6,7 @@ so that every rule is unit- and property-tested on its own.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -77,7 +78,8 @@ MULTIPLIERS: Final[dict[Band, Decimal]] = {
 
 _PEAK_RANGES: Final = (((12, 20), (12, 31)), ((7, 1), (7, 15)), ((11, 20), (11, 30)))
 _OFF_PEAK_MONTHS: Final = frozenset({1, 2, 3, 9, 10})
-_TUESDAY, _WEDNESDAY, _FRIDAY = 1, 2, 4
+_OFF_PEAK_WEEKDAYS: Final = (calendar.TUESDAY, calendar.WEDNESDAY)
+_WEEKEND_WEEKDAYS: Final = (calendar.FRIDAY, calendar.SATURDAY, calendar.SUNDAY)
 
 
 def base_price(ticket_type: TicketType, tier: Tier) -> int | None:
@@ -89,9 +91,9 @@ def band(day: date) -> Band:
     """The price band of a date; the first matching rule wins."""
     if any(start <= (day.month, day.day) <= end for start, end in _PEAK_RANGES):
         return "peak"
-    if day.weekday() >= _FRIDAY:
+    if day.weekday() in _WEEKEND_WEEKDAYS:
         return "weekend"
-    if day.month in _OFF_PEAK_MONTHS and day.weekday() in (_TUESDAY, _WEDNESDAY):
+    if day.month in _OFF_PEAK_MONTHS and day.weekday() in _OFF_PEAK_WEEKDAYS:
         return "off_peak"
     return "standard"
 
@@ -105,6 +107,47 @@ def price(ticket_type: TicketType, tier: Tier, day: date) -> int | None:
     """The upgrade's price in cents on ``day``, or None when there is no upgrade path."""
     base = base_price(ticket_type, tier)
     return None if base is None else apply_multiplier(base, MULTIPLIERS[band(day)])
+
+
+def _months(months: frozenset[int]) -> str:
+    return ", ".join(calendar.month_abbr[m] for m in sorted(months))
+
+
+def _weekdays(days: tuple[int, ...], joint: str) -> str:
+    return joint.join(calendar.day_name[d] for d in days)
+
+
+def pricing_rules_text(hold_minutes: int) -> str:
+    """The pricing rules in words (the ``tickets://pricing-rules`` resource), written from the
+    values above so that the text cannot say anything the rules do not do."""
+    peak = ", ".join(
+        f"{calendar.month_abbr[start[0]]} {start[1]}-{end[1]}"
+        if start[0] == end[0]
+        else f"{calendar.month_abbr[start[0]]} {start[1]}-{calendar.month_abbr[end[0]]} {end[1]}"
+        for start, end in _PEAK_RANGES
+    )
+    rows = {
+        "peak": peak,
+        "weekend": _weekdays(_WEEKEND_WEEKDAYS, ", "),
+        "off_peak": f"{_weekdays(_OFF_PEAK_WEEKDAYS, ' and ')} in {_months(_OFF_PEAK_MONTHS)}",
+        "standard": "every other date",
+    }
+    table = "\n".join(f"| {b} | {rows[b]} | x{MULTIPLIERS[b]} |" for b in MULTIPLIERS)
+    cutoff_hours = int(UPGRADE_CUTOFF.total_seconds() // 3600)
+    return f"""# Upgrade pricing
+
+Price = base price of the tier for the ticket type x the date's multiplier, rounded half-up to
+the cent. The first matching band wins:
+
+| band | dates | multiplier |
+|---|---|---|
+{table}
+
+Upgrades (and cancellations of them) close {cutoff_hours} hours before the visit, which starts
+at {VISIT_STARTS_AT:%H:%M} on its date at the venue. An upgrade can be booked for the dates from
+the first one more than {cutoff_hours} hours ahead, for up to {MAX_CALENDAR_DAYS} days. A
+selected date is held for {hold_minutes} minutes while the customer pays.
+"""
 
 
 def visit_start(day: date, venue_tz: ZoneInfo) -> datetime:
@@ -123,6 +166,18 @@ def first_bookable_date(now: datetime, venue_tz: ZoneInfo) -> date:
     while not bookable(day, now, venue_tz):
         day += timedelta(days=1)
     return day
+
+
+def last_bookable_date(now: datetime, venue_tz: ZoneInfo) -> date:
+    """The last date the calendar offers: the end of its longest range (MAX_CALENDAR_DAYS
+    dates) from the first bookable date."""
+    return first_bookable_date(now, venue_tz) + timedelta(days=MAX_CALENDAR_DAYS - 1)
+
+
+def offered(day: date, now: datetime, venue_tz: ZoneInfo) -> bool:
+    """Whether the calendar offers ``day`` at ``now``: the only dates an upgrade may be
+    selected for (ARCHITECTURE: "accepts only a date the calendar would offer")."""
+    return bookable(day, now, venue_tz) and day <= last_bookable_date(now, venue_tz)
 
 
 # Eligibility ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from servers.core.auth import current_caller
 from servers.core.scopes import TICKETS_READ, TICKETS_WRITE
 from servers.core.types import IdempotencyKey, IsoDate
 
+from .journey import Journey
 from .models import (
     Calendar,
     CustomerId,
@@ -29,18 +30,27 @@ from .models import (
     UpgradeOptions,
     UpgradeOrder,
 )
-from .rules import BASE_PRICES, CATALOGUE, CURRENCY, Tier
-from .service import Caller, Journey, TicketService
+from .rules import (
+    BASE_PRICES,
+    CATALOGUE,
+    CURRENCY,
+    UPGRADE_CUTOFF,
+    VISIT_STARTS_AT,
+    Tier,
+    pricing_rules_text,
+)
+from .service import Caller, TicketService
 
 RESOURCE = "tickets"
 SCOPES = (TICKETS_READ, TICKETS_WRITE)
 
-INSTRUCTIONS = """\
+INSTRUCTIONS = f"""\
 Ticket upgrades for the customer whose token this is. Look the ticket up, offer all three tiers
 (Standard, Non-stop, Double Fun) with get_upgrade_options, show dates and prices with
 get_availability_calendar, and quote before anything is booked. Prices are integer cents in
-USD. Upgrades close 24 hours before the visit (10:00 on the visit date at the venue). Errors
-start with a stable code such as TICKET_NOT_FOUND, TOO_LATE or NO_UPGRADE_PATH."""
+{CURRENCY}. Upgrades close {UPGRADE_CUTOFF.total_seconds() / 3600:.0f} hours before the visit \
+({VISIT_STARTS_AT:%H:%M} on the visit date at the venue). Errors start with a stable code such \
+as TICKET_NOT_FOUND, TOO_LATE or NO_UPGRADE_PATH."""
 
 _TICKET = Field(description="Ticket number, e.g. TKT-JD0001.")
 _FOR = Field(description="Operators only: the customer to act for. Customers leave it out.")
@@ -220,7 +230,7 @@ def build_server(
         mime_type="text/markdown",
     )
     def pricing_rules() -> str:
-        return PRICING_RULES
+        return pricing_rules_text(hold_minutes=service.hold_minutes)
 
     @mcp.prompt(
         name="upgrade_ticket",
@@ -233,22 +243,6 @@ def build_server(
 
     return mcp
 
-
-PRICING_RULES = """# Upgrade pricing
-
-Price = base price of the tier for the ticket type x the date's multiplier, rounded half-up to
-the cent. The first matching band wins:
-
-| band | dates | multiplier |
-|---|---|---|
-| peak | Dec 20-31, Jul 1-15, Nov 20-30 | x1.5 |
-| weekend | Friday, Saturday, Sunday | x1.2 |
-| off_peak | Tuesday and Wednesday in Jan, Feb, Mar, Sep, Oct | x0.9 |
-| standard | every other date | x1.0 |
-
-Upgrades (and cancellations of them) close 24 hours before the visit, which starts at 10:00 on
-its date at the venue. A selected date is held for 15 minutes while the customer pays.
-"""
 
 UPGRADE_PROMPT = """Help the customer upgrade ticket {ticket_number}.
 

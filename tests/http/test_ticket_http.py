@@ -4,6 +4,7 @@ cancellation with a refund, isolation between customers, and 200 buyers racing f
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
+import httpx
 import psycopg
 import pytest
 from fastmcp import Client
@@ -19,7 +21,9 @@ from fastmcp.client.client import CallToolResult
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp_types import TextContent
 
+from servers.core.webhooks import SIGNATURE_HEADER, sign_webhook
 from servers.data.seed import seed_id
+from servers.devidp.keys import SigningKey
 from ticketing.mailsink import Received
 
 pytestmark = pytest.mark.http
@@ -45,6 +49,8 @@ class ServerProcess(Protocol):
 class Base(Protocol):
     @property
     def data(self) -> ServerProcess: ...
+    @property
+    def key(self) -> SigningKey: ...
 
 
 class Mailbox(Protocol):
@@ -593,3 +599,39 @@ async def test_a_payment_made_while_the_ticket_server_is_down_confirms_once_afte
     received = await settled_mail(full_stack, email, 1)
     assert len(received) == 1, subjects(received)
     assert final["confirmation_code"] in received[0].subject
+
+
+@pytest.mark.parametrize(
+    ("metadata", "status"),
+    [
+        ({"order_id": "ord_" + "a" * 26}, 200),  # well-formed, but no such order
+        ({"order_id": "ord_x"}, 200),  # malformed: the data server refuses it
+        ("not-an-object", 200),
+        (None, 400),  # no intent at all: not a payment event
+    ],
+    ids=["unknown-order", "malformed-order", "malformed-metadata", "no-intent"],
+)
+async def test_a_signed_webhook_about_no_order_of_ours_is_never_a_500(
+    full_stack: FullStack, metadata: Any, status: int
+) -> None:
+    """Such events answered 500, and the payment server retried each ten times."""
+    intent = None if metadata is None else {"id": "pi_" + "b" * 26, "metadata": metadata}
+    body = json.dumps(
+        {
+            "id": f"evt_{uuid.uuid4().hex}",
+            "type": "payment_intent.succeeded",
+            "created": int(time.time()),
+            "data": {"object": intent},
+        }
+    ).encode()
+    secret = full_stack.base.key.derive_secret("payment-webhook")
+    async with httpx.AsyncClient(base_url=full_stack.ticket.url, timeout=10) as http:
+        answer = await http.post(
+            "/webhooks/payment",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign_webhook(body, secret, int(time.time())),
+            },
+        )
+    assert answer.status_code == status, answer.text

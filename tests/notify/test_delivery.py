@@ -17,11 +17,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from servers.core.backoff import Backoff
+from servers.core.clock import utc_now
 from servers.core.db import Database, DatabaseUnavailable, Params, Row, Transaction, fetch_value
 from servers.notify import repository as repo
-from servers.notify.delivery import Backoff, DeliveryWorker, Mailer
+from servers.notify.delivery import DeliveryWorker, Mailer
 from servers.notify.mailers import SesMailer, SmtpMailer
-from servers.notify.service import NotifyService, utc_now
+from servers.notify.service import NotifyService
 from servers.notify.ses_local import LocalSes
 from ticketing.mailsink import Mailbox, SinkHandler
 from ticketing.procs import free_port
@@ -381,16 +383,3 @@ async def test_ses_backend_against_the_botocore_validated_stand_in(
     assert await deliverer.run_once() == 1
     assert (await svc.get_message(failed.message_id)).status == "sent"
     assert len(ses.sent) == 2
-
-
-def test_backoff_doubles_with_jitter_up_to_its_cap() -> None:
-    backoff = Backoff(10.0, 100.0, random.Random(42))
-    delays = [backoff.delay(n).total_seconds() for n in range(1, 9)]
-    for n, delay in enumerate(delays, start=1):
-        ceiling = min(100.0, 10.0 * 2 ** (n - 1))
-        assert ceiling / 2 <= delay <= ceiling
-    assert delays == [
-        d.total_seconds() for d in map(Backoff(10.0, 100.0, random.Random(42)).delay, range(1, 9))
-    ]
-    assert len(set(delays)) == len(delays)
-    assert Backoff(1.0, 5.0, random.Random(0)).delay(1000) <= timedelta(seconds=5)

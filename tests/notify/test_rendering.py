@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from servers.core.errors import INVALID_ARGUMENT, DomainError
+from servers.core.ids import id_pattern
 from servers.notify.rendering import (
     MAX_CONTEXT_BYTES,
     SPECS,
@@ -57,7 +58,7 @@ confirmation_contexts = st.fixed_dictionaries(
             alphabet=string.ascii_letters + " '-.&<>\"éøß", min_size=1, max_size=60
         ).filter(lambda s: s.strip() != ""),
         "ticket_number": st.from_regex(r"\ATKT-[0-9A-Z]{4,16}\Z"),
-        "order_id": st.from_regex(r"\Aord_[a-z2-7]{26}\Z"),
+        "order_id": st.from_regex(id_pattern("ord"), fullmatch=True),
         "tier": st.sampled_from(["standard", "non_stop", "double_fun"]),
         "visit_date": st.dates(date(2000, 1, 1), date(2200, 12, 31)).map(date.isoformat),
         "amount_cents": st.integers(0, 100_000_000),

@@ -8,7 +8,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from servers.core.backoff import Backoff
 from servers.core.db import Database
 from servers.core.webhooks import (
     SIGNATURE_HEADER,
@@ -27,7 +27,7 @@ from servers.core.webhooks import (
     verify_webhook,
 )
 from servers.payment.service import PaymentService
-from servers.payment.webhooks import Backoff, WebhookWorker, configure_endpoints
+from servers.payment.webhooks import WebhookWorker, configure_endpoints
 from ticketing.procs import free_port
 
 from .support import ALICE, FakeClock, key, new_intent
@@ -69,19 +69,14 @@ def test_any_of_several_signatures_may_match() -> None:
     verify_webhook(BODY, f"t={NOW}, {good} , v0=ignored", SECRET, now=NOW)
 
 
-def test_backoff_doubles_up_to_the_cap() -> None:
-    backoff = Backoff(base_seconds=2, max_seconds=30, rand=lambda: 0.0)
-    assert [backoff.delay(n).total_seconds() for n in range(1, 6)] == [2, 4, 8, 16, 30]
-    jittered = Backoff(base_seconds=2, max_seconds=30, rand=lambda: 1.0)
-    assert jittered.delay(1) == timedelta(seconds=2.2)
-
-
 @dataclass
 class Receiver:
-    """A webhook endpoint over real HTTP that fails its first ``failures`` requests."""
+    """A webhook endpoint over real HTTP that fails its first ``failures`` requests, with
+    ``failure_status``."""
 
     clock: FakeClock
     failures: int
+    failure_status: int = 500
     port: int = field(default_factory=free_port)
     received: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
@@ -103,7 +98,7 @@ class Receiver:
             self.statuses.append(400)
             return Response(status_code=400)
         self.received.append(json.loads(body))
-        status = 500 if len(self.received) <= self.failures else 200
+        status = self.failure_status if len(self.received) <= self.failures else 200
         self.statuses.append(status)
         return Response(status_code=status)
 
@@ -144,7 +139,7 @@ async def test_a_receiver_failing_twice_gets_the_event_on_the_third_try(
     )
     async with httpx.AsyncClient(timeout=5) as http:
         worker = WebhookWorker(
-            db, http, clock=clock, backoff=Backoff(2, 3600, rand=lambda: 0.0), max_attempts=5
+            db, http, clock=clock, backoff=Backoff(2, 3600, jitter=0), max_attempts=5
         )
         assert await worker.deliver_due() == 1
         assert await worker.deliver_due() == 0, "not due again before the backoff"
@@ -176,7 +171,7 @@ async def test_delivery_stops_at_the_cap_and_every_event_has_its_own_id(
         )
     async with httpx.AsyncClient(timeout=5) as http:
         worker = WebhookWorker(
-            db, http, clock=clock, backoff=Backoff(1, 10, rand=lambda: 0.0), max_attempts=3
+            db, http, clock=clock, backoff=Backoff(1, 10, jitter=0), max_attempts=3
         )
         for _ in range(5):
             await worker.deliver_due()
@@ -184,6 +179,35 @@ async def test_delivery_stops_at_the_cap_and_every_event_has_its_own_id(
     assert receiver.statuses == [500] * 6
     assert len({r["id"] for r in receiver.received}) == 2
     assert await deliveries(db) == [{"status": "failed", "attempts": 3, "logged": 3}] * 2
+
+
+@pytest.mark.parametrize(
+    ("status", "attempts"),
+    [(400, 1), (404, 1), (422, 1), (408, 3), (429, 3), (500, 3), (503, 3)],
+)
+async def test_a_refusal_is_not_retried_but_a_failure_is(
+    service: PaymentService,
+    db: Database,
+    clock: FakeClock,
+    receiver: Receiver,
+    status: int,
+    attempts: int,
+) -> None:
+    """A 4xx says the event will never be accepted: retrying it ten times only adds load.
+    Time-outs, throttling and server errors may pass: they are retried."""
+    receiver.failures, receiver.failure_status = 1000, status
+    await configure_endpoints(db, [receiver.url], SECRET, clock())
+    intent = await new_intent(service)
+    await service.cancel_payment_intent(ALICE, payment_intent_id=intent.id, idempotency_key=key())
+    async with httpx.AsyncClient(timeout=5) as http:
+        worker = WebhookWorker(
+            db, http, clock=clock, backoff=Backoff(1, 10, jitter=0), max_attempts=3
+        )
+        for _ in range(4):
+            await worker.deliver_due()
+            clock.advance(seconds=60)
+    assert receiver.statuses == [status] * attempts
+    assert await deliveries(db) == [{"status": "failed", "attempts": attempts, "logged": attempts}]
 
 
 async def test_endpoints_follow_the_settings(

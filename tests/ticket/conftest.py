@@ -20,7 +20,8 @@ from servers.notify.service import NotifyService
 from servers.payment.server import build_server as build_payment_server
 from servers.payment.service import PaymentService
 from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
-from servers.ticket.service import Journey, TicketService
+from servers.ticket.journey import Journey
+from servers.ticket.service import TicketService
 
 from .support import NOW, TICKET_SERVER, TODAY
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import pytest
 
 from servers.core.errors import DomainError
 from servers.payment.service import TRUSTED
+from servers.ticket.models import Payment
 
 from .conftest import Servers
 from .support import JANE, JOHN
@@ -157,3 +159,80 @@ async def test_a_card_needing_authentication_is_paid_once_approved(servers: Serv
     )
     assert paid.payment_status == "succeeded"
     assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+
+
+async def test_twenty_parallel_payments_all_end_in_the_ticket_servers_own_answer(
+    servers: Servers,
+) -> None:
+    """The losers of the race find the intent already paid: the payment server refuses them
+    (INVALID_STATE, in its own words), and the ticket server must answer with the paid order."""
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0011")
+    answers = await asyncio.gather(
+        *(
+            journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", f"pay-race-{i:04d}")
+            for i in range(20)
+        ),
+        return_exceptions=True,
+    )
+    refusals = [a for a in answers if isinstance(a, BaseException)]
+    assert not refusals, [str(r) for r in refusals]
+    paid = [a for a in answers if isinstance(a, Payment)]
+    assert {(p.payment_status, p.order.status) for p in paid} == {("succeeded", "confirmed")}
+    assert len({p.order.confirmation_code for p in paid}) == 1
+    assert order.payment_intent_id is not None
+    intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
+    assert intent.amount_received_cents == order.amount_cents, "charged once"
+    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+
+
+@pytest.mark.parametrize("paid", [False, True], ids=["held", "confirmed"])
+async def test_twenty_parallel_cancellations_all_end_in_the_ticket_servers_own_answer(
+    servers: Servers, paid: bool
+) -> None:
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0012")
+    if paid:
+        await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-00000012")
+    answers = await asyncio.gather(
+        *(journey.cancel_upgrade(JOHN, order.order_id, f"cancel-race-{i:04d}") for i in range(20)),
+        return_exceptions=True,
+    )
+    refusals = [a for a in answers if isinstance(a, BaseException)]
+    assert not refusals, [str(r) for r in refusals]
+    expected = "refunded" if paid else "cancelled"
+    assert {a.status for a in answers if not isinstance(a, BaseException)} == {expected}
+    assert order.payment_intent_id is not None
+    intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
+    assert intent.amount_refunded_cents == (order.amount_cents if paid else 0)
+    assert (await emails(servers, order.order_id)).count("upgrade_cancelled") == 1
+
+
+async def test_a_hold_whose_payment_was_never_opened_says_to_select_again(
+    servers: Servers,
+) -> None:
+    """A selection that stopped between holding the seat and opening the payment: paying it
+    was an AssertionError (an INTERNAL answer) before; selecting again with the same key
+    finishes it."""
+    journey = servers.journey
+    assert JOHN.customer_id is not None
+    held = await servers.data.reserve_upgrade(
+        ticket_number="TKT-JD0001",
+        tier="standard",
+        visit_date=DAY,
+        amount_cents=3750,
+        currency="USD",
+        hold_minutes=15,
+        idempotency_key=f"select:{JOHN.customer_id}:select-0013",
+        caller="in-process",  # as the journey's in-memory calls are named
+    )
+    assert held.payment_intent_id is None
+    with pytest.raises(DomainError) as refused:
+        await journey.pay_upgrade(JOHN, held.order_id, "pm_card_visa", "pay-00000013")
+    assert refused.value.code == "PAYMENT_NOT_OPENED"
+    assert "same idempotency_key" in refused.value.message
+    again = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0013")
+    assert again.order_id == held.order_id
+    assert again.payment_intent_id is not None
+    paid = await journey.pay_upgrade(JOHN, held.order_id, "pm_card_visa", "pay-00000014")
+    assert paid.payment_status == "succeeded"

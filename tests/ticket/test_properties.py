@@ -7,11 +7,14 @@ caller's own ticket, with the eligibility the rules give for it at that moment, 
 
 Properties 7 and 8, tier consistency and calendar integration: whatever the ticket, tier, clock
 and range, the options are the three tiers in order, each available or with a reason, and every
-calendar day is priced by the rules, in its band, bookable, with the data server's seats.
+calendar day is priced by the rules, in its band, bookable, with the data server's seats; the
+calendar offers only the dates from the first bookable one for at most 92 days, and a range
+starting after them is refused ``DATE_NOT_BOOKABLE``.
 
 Property 9, selection processing: a valid selection holds exactly one seat at the quoted (and
 calendar) price for the hold time and opens a payment of that amount, once per idempotency key;
-an invalid one is refused with its stable code and writes nothing.
+an invalid one (a date the calendar would not offer among them, up to 9999-12-31) is refused
+with its stable code and writes nothing.
 
 Property 10, validation error handling: bad input through the ticket MCP server is refused with
 a stable ``CODE: `` (never ``INTERNAL``, never a traceback or SQL) and writes nothing.
@@ -39,6 +42,7 @@ from hypothesis import strategies as st
 
 from servers.core.auth import Principal, acting_as
 from servers.core.errors import DomainError
+from servers.core.ids import ID_BODY, id_pattern
 from servers.data.seed import CUSTOMERS, SeedTicket, seed_id
 from servers.payment.cards import TEST_TOKENS
 from servers.payment.service import TRUSTED
@@ -61,6 +65,11 @@ SEEDED: dict[str, tuple[str, SeedTicket]] = {
 CUSTOMER_IDS = sorted(seed_id("cus", email) for email in CUSTOMERS)
 ALICE_ID = seed_id("cus", "alice.brown@example.com")
 JANE_ID = seed_id("cus", "jane.smith@example.com")
+# The dates the calendar offers at NOW, in days from TODAY: from the first bookable date for
+# MAX_CALENDAR_DAYS dates.
+FIRST_IN = (rules.first_bookable_date(NOW, UTC_TZ) - TODAY).days
+LAST_IN = (rules.last_bookable_date(NOW, UTC_TZ) - TODAY).days
+END_OF_TIME_IN = (date.max - TODAY).days
 COUNTED = (
     "data.upgrade_orders",
     "data.idempotency_keys",
@@ -276,10 +285,11 @@ def calendar_asks(draw: st.DrawFn) -> CalendarAsk:
 async def test_properties_7_and_8_options_and_calendar_follow_the_rules(servers: Servers) -> None:
     """Property 7: every ticket's options are the three tiers in order, each available or with
     a reason, priced from the cheapest bookable day. Property 8: every calendar day is priced
-    base x band multiplier rounded half-up, in its band, never inside the 24-hour cut-off, and
-    available exactly when the tier is and seats are left."""
+    base x band multiplier rounded half-up, in its band, never inside the 24-hour cut-off nor
+    past the last date that can be selected, and available exactly when the tier is and seats
+    are left."""
     tickets = servers.journey.tickets
-    seen_days = 0
+    seen_days = too_far = 0
     try:
         for ask in examples(calendar_asks(), 60):
             now = NOW + timedelta(minutes=ask.minutes_on)
@@ -309,19 +319,31 @@ async def test_properties_7_and_8_options_and_calendar_follow_the_rules(servers:
                     await tickets.get_availability_calendar(caller, ask.ticket_number, ask.tier)
                 assert caught.value.code == rules.NO_UPGRADE_PATH
                 continue
+            last = rules.last_bookable_date(now, UTC_TZ)
+            if max(start or first, first) > last:
+                with pytest.raises(DomainError) as caught:
+                    await tickets.get_availability_calendar(
+                        caller, ask.ticket_number, ask.tier, start, end
+                    )
+                assert caught.value.code == "DATE_NOT_BOOKABLE", (ask, caught.value)
+                assert f"{first} to {last}" in caught.value.message, "it names the window"
+                too_far += 1
+                continue
             calendar = await tickets.get_availability_calendar(
                 caller, ask.ticket_number, ask.tier, start, end
             )
-            expected_days = ask.days or rules.DEFAULT_CALENDAR_DAYS
-            assert len(calendar.days) == expected_days, ask
-            assert calendar.days[0].date == max(start or first, first), ask
+            first_day = max(start or first, first)
+            last_day = min(end or first_day + timedelta(days=rules.DEFAULT_CALENDAR_DAYS - 1), last)
+            assert len(calendar.days) == (last_day - first_day).days + 1, ask
+            assert calendar.days[0].date == first_day, ask
+            assert calendar.days[-1].date == last_day, ask
             inventory = await servers.data.get_date_inventory(
                 calendar.days[0].date, calendar.days[-1].date, ask.tier
             )
             left = {d.date: d.seats_left for d in inventory.days}
             for day in calendar.days:
                 assert day.seats_left == left[day.date], (ask, day)
-                assert rules.bookable(day.date, now, UTC_TZ), (ask, day)
+                assert rules.offered(day.date, now, UTC_TZ), (ask, day)
                 assert day.band == rules.band(day.date)
                 base = rules.base_price(ticket_type, ask.tier)
                 assert base is not None
@@ -333,6 +355,7 @@ async def test_properties_7_and_8_options_and_calendar_follow_the_rules(servers:
     finally:
         servers.clock.now = NOW
     assert seen_days > 0
+    assert too_far > 0, "examples of a range starting after the last date offered"
 
 
 # Property 9: selection processing ----------------------------------------------------------
@@ -358,7 +381,7 @@ def selections(draw: st.DrawFn) -> Selection:
         ticket_type=ticket_type,
         tier=tier,
         visit_in=draw(st.integers(2, 120)),
-        day_in=draw(st.integers(2, 120)),
+        day_in=draw(st.integers(FIRST_IN, LAST_IN)),
     )
 
 
@@ -432,6 +455,7 @@ class BadSelection:
 # What each kind of invalid selection is refused with.
 REFUSALS = {
     "date_too_soon": "DATE_NOT_BOOKABLE",
+    "date_too_far": "DATE_NOT_BOOKABLE",
     "no_upgrade_path": "NO_UPGRADE_PATH",
     "held": "ORDER_EXISTS",
     "upgraded": "ORDER_EXISTS",
@@ -444,9 +468,12 @@ REFUSALS = {
 def bad_selections(draw: st.DrawFn) -> BadSelection:
     kind = draw(st.sampled_from(sorted(REFUSALS)))
     tier = draw(st.sampled_from(rules.TIERS))
-    day_in = draw(st.integers(2, 120))
+    day_in = draw(st.integers(FIRST_IN, LAST_IN))
     if kind == "date_too_soon":
-        return BadSelection(kind, tier, draw(st.integers(-60, 1)))
+        return BadSelection(kind, tier, draw(st.integers(-60, FIRST_IN - 1)))
+    if kind == "date_too_far":  # up to the last date there is, which a customer once booked
+        far = st.integers(LAST_IN + 1, LAST_IN + 400) | st.integers(LAST_IN + 1, END_OF_TIME_IN)
+        return BadSelection(kind, tier, draw(far | st.just(END_OF_TIME_IN)))
     if kind == "no_upgrade_path":
         ticket_type = draw(
             st.sampled_from(
@@ -474,6 +501,7 @@ async def test_property_9_an_invalid_selection_is_refused_and_writes_nothing(
     await journey.select_upgrade(JOHN, held, "standard", visit, "p9-bad-hold-01")
     target: dict[str, tuple[Caller, str]] = {
         "date_too_soon": (JOHN, fresh["general"]),
+        "date_too_far": (JOHN, fresh["general"]),
         "held": (JOHN, held),
         "upgraded": (Caller(customer_id=JANE_ID), "TKT-JS0003"),
         "not_active": (Caller(customer_id=JANE_ID), "TKT-JS0002"),
@@ -496,9 +524,9 @@ async def test_property_9_an_invalid_selection_is_refused_and_writes_nothing(
 # Property 10: validation error handling ----------------------------------------------------
 
 KEY = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
-PAYMENT_METHOD = re.compile(r"^(pm_[a-z2-7]{26}|pm_card_[A-Za-z]{1,60})$")
-CUSTOMER_ID = re.compile(r"^cus_[a-z2-7]{26}$")
-ORDER_ID = re.compile(r"^ord_[a-z2-7]{26}$")
+PAYMENT_METHOD = re.compile(rf"^(pm_{ID_BODY}|pm_card_[A-Za-z]{{1,60}})$")
+CUSTOMER_ID = re.compile(id_pattern("cus"))
+ORDER_ID = re.compile(id_pattern("ord"))
 CONTROL = st.characters(min_codepoint=0, max_codepoint=0x1F) | st.sampled_from(["\x7f", "\u2028"])
 UNKNOWN_PAYMENT_METHOD = ("UNKNOWN_TEST_CARD", "PAYMENT_METHOD_NOT_FOUND")
 LEAKS = ("Traceback", 'File "', "SELECT ", "INSERT ", "UPDATE ", "psycopg", "sqlstate", "\n  ")
@@ -567,7 +595,7 @@ class BadCall:
 def bad_calls(draw: st.DrawFn, order_id: str) -> BadCall:
     """One tool call with exactly one bad argument; every other argument is valid."""
     assert JOHN.customer_id is not None
-    day = (TODAY + timedelta(days=draw(st.integers(2, 90)))).isoformat()
+    day = (TODAY + timedelta(days=draw(st.integers(FIRST_IN, LAST_IN)))).isoformat()
     ticket = {"ticket_number": "TKT-JD0001", "customer_id": JOHN.customer_id}
     good: dict[str, dict[str, Any]] = {
         "get_ticket": ticket,
@@ -671,16 +699,45 @@ async def test_property_10_bad_input_is_refused_with_a_code_and_writes_nothing(
     assert answer.status == "awaiting_payment", "the order was left as it was"
 
 
-async def test_a_calendar_starting_at_the_end_of_time_is_not_an_internal_error(
-    client: MCPClient,
+@pytest.mark.parametrize(
+    ("tool", "extra"),
+    [
+        ("get_availability_calendar", {"start_date": "9999-12-31"}),
+        ("quote_upgrade", {"date": "9999-12-31"}),
+        ("select_upgrade", {"date": "9999-12-31", "idempotency_key": "end-of-time-01"}),
+    ],
+)
+async def test_the_end_of_time_is_refused_with_the_window_not_booked(
+    servers: Servers, client: MCPClient, tool: str, extra: dict[str, str]
 ) -> None:
-    args = {
-        "ticket_number": "TKT-JD0001",
-        "tier": "standard",
-        "start_date": "9999-12-31",
-        "customer_id": JOHN.customer_id,
-    }
-    result = await client.call_tool("get_availability_calendar", args, raise_on_error=False)
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    assert [d["date"] for d in result.structured_content["days"]] == ["9999-12-31"]
+    """A visit was once moved to 9999-12-31 through select_upgrade, confirmed and e-mailed."""
+    args = {"ticket_number": "TKT-JD0001", "tier": "standard", "customer_id": JOHN.customer_id}
+    before = await rows(servers)
+    result = await client.call_tool(tool, {**args, **extra}, raise_on_error=False)
+    first, last = rules.first_bookable_date(NOW, UTC_TZ), rules.last_bookable_date(NOW, UTC_TZ)
+    assert result.is_error
+    assert text_of(result) == (
+        f"DATE_NOT_BOOKABLE: 9999-12-31 is too far ahead; upgrades can be booked for {first} "
+        f"to {last} (from more than 24 hours ahead, for up to {rules.MAX_CALENDAR_DAYS} days)"
+    )
+    assert await rows(servers) == before, "nothing was held"
+
+
+async def test_the_last_date_offered_can_be_selected_and_the_next_cannot(
+    servers: Servers,
+) -> None:
+    first, last = rules.first_bookable_date(NOW, UTC_TZ), rules.last_bookable_date(NOW, UTC_TZ)
+    assert (last - first).days + 1 == rules.MAX_CALENDAR_DAYS
+    calendar = await servers.journey.tickets.get_availability_calendar(
+        JOHN, "TKT-JD0002", "non_stop", last - timedelta(days=5)
+    )
+    assert calendar.days[-1].date == last, "the calendar stops at the last date offered"
+    order = await servers.journey.select_upgrade(
+        JOHN, "TKT-JD0002", "non_stop", last, "last-day-01"
+    )
+    assert order.visit_date == last
+    with pytest.raises(DomainError) as refused:
+        await servers.journey.select_upgrade(
+            JOHN, "TKT-JD0001", "standard", last + timedelta(days=1), "last-day-02"
+        )
+    assert refused.value.code == "DATE_NOT_BOOKABLE"

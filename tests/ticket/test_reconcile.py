@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import date, timedelta
+from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from servers.core.client import RemoteUnavailable
+from servers.core.ids import new_id
 from servers.core.webhooks import SIGNATURE_HEADER, sign_webhook
 from servers.payment.service import TRUSTED
+from servers.ticket.gateways import DataGateway
+from servers.ticket.journey import Journey
 from servers.ticket.webhooks import WEBHOOK_PATH, PaymentWebhook
 
 from .conftest import Servers
@@ -112,3 +119,85 @@ async def test_a_signed_webhook_confirms_and_a_tampered_one_is_refused(servers: 
         again = await post(body, signed)
         assert again.json() == {"received": True, "duplicate": True}
     assert await templates(servers, order_id) == ["upgrade_confirmed"]
+
+
+def event(object_: Any, *, event_id: str = "evt_test0002") -> bytes:
+    return json.dumps(
+        {
+            "id": event_id,
+            "type": "payment_intent.succeeded",
+            "created": int(time.time()),
+            "data": {"object": object_},
+        }
+    ).encode()
+
+
+async def post_signed(journey: Journey, body: bytes) -> httpx.Response:
+    webhook = PaymentWebhook(journey, SECRET)
+    app = Starlette(routes=[Route(WEBHOOK_PATH, webhook.handle, methods=["POST"])])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://ticket"
+    ) as http:
+        return await http.post(
+            WEBHOOK_PATH,
+            content=body,
+            headers={
+                SIGNATURE_HEADER: sign_webhook(body, SECRET, int(time.time())),
+                "Content-Type": "application/json",
+            },
+        )
+
+
+@pytest.mark.parametrize(
+    "order_id",
+    [new_id("ord"), "ord_x", "", 42, None, "x" * 300],
+    ids=["unknown", "malformed", "empty", "number", "none", "long"],
+)
+async def test_a_signed_event_about_no_order_of_ours_is_acknowledged_and_ignored(
+    servers: Servers, order_id: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Answered 500 before, so the payment server retried it ten times for nothing."""
+    intent = {"id": new_id("pi"), "status": "succeeded", "metadata": {"order_id": order_id}}
+    with caplog.at_level(logging.WARNING, logger="servers.ticket.webhooks"):
+        answer = await post_signed(servers.journey, event(intent))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"received": True}
+    assert "ignored" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]",
+        b"not json",
+        event([]),
+        event("pi_x"),
+        json.dumps({"id": "evt_1", "type": "payment_intent.succeeded"}).encode(),
+        json.dumps({"id": 7, "type": "payment_intent.succeeded", "data": {}}).encode(),
+    ],
+    ids=["array", "not-json", "object-list", "object-string", "no-data", "id-not-text"],
+)
+async def test_a_signed_body_that_is_no_payment_event_is_a_400(
+    servers: Servers, body: bytes
+) -> None:
+    answer = await post_signed(servers.journey, body)
+    assert answer.status_code == 400, answer.text
+
+
+class Unreachable:
+    """A data server that cannot be reached: every call fails as the HTTP client's would."""
+
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        raise RemoteUnavailable(tool, "connection refused")
+
+
+async def test_an_event_that_cannot_be_handled_now_is_a_503_to_retry(servers: Servers) -> None:
+    journey = servers.journey
+    down = DataGateway(Unreachable())
+    cut_off = Journey(journey.tickets, down, journey.payments, journey.notify)
+    intent = {"id": new_id("pi"), "status": "succeeded", "metadata": {"order_id": new_id("ord")}}
+    answer = await post_signed(cut_off, event(intent, event_id="evt_test0003"))
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"].isdigit()
+    again = await post_signed(journey, event(intent, event_id="evt_test0003"))
+    assert again.status_code == 200, "not remembered as handled: the retry is handled"

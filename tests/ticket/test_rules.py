@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -11,16 +13,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from servers.data.seed import CUSTOMERS
 from servers.ticket.rules import (
     ALREADY_UPGRADED,
     BASE_PRICES,
     HOLD_EXISTS,
+    MAX_CALENDAR_DAYS,
     MULTIPLIERS,
     NO_UPGRADE_PATH,
     TICKET_NOT_ACTIVE,
     TICKET_TYPES,
     TIERS,
     TOO_LATE,
+    UPGRADE_CUTOFF,
+    VISIT_STARTS_AT,
     TicketFacts,
     TicketType,
     Tier,
@@ -29,7 +35,10 @@ from servers.ticket.rules import (
     base_price,
     bookable,
     first_bookable_date,
+    last_bookable_date,
+    offered,
     price,
+    pricing_rules_text,
     tier_refusal,
     visit_start,
 )
@@ -146,3 +155,83 @@ def test_the_24_hour_cutoff_is_measured_from_10_00_at_the_venue() -> None:
     visit = date(2026, 12, 2)  # starts 2026-12-02 10:00 PST = 18:00 UTC
     assert bookable(visit, datetime(2026, 12, 1, 17, 59, tzinfo=UTC), la)
     assert not bookable(visit, datetime(2026, 12, 1, 18, 0, tzinfo=UTC), la)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(9000, 1, 1), timezones=st.just(UTC)
+    ),
+    st.sampled_from([ZoneInfo("UTC"), ZoneInfo("Pacific/Kiritimati"), ZoneInfo("America/Adak")]),
+)
+def test_the_dates_offered_are_the_calendars_longest_range(now: datetime, tz: ZoneInfo) -> None:
+    first, last = first_bookable_date(now, tz), last_bookable_date(now, tz)
+    assert (last - first).days + 1 == MAX_CALENDAR_DAYS
+    assert offered(first, now, tz)
+    assert offered(last, now, tz)
+    assert not offered(first - timedelta(days=1), now, tz)
+    assert not offered(last + timedelta(days=1), now, tz)
+    assert not offered(date.max, now, tz)
+
+
+def test_the_seed_stays_inside_the_window_whenever_it_is_seeded() -> None:
+    """Seeded upgrades are dates the calendar would offer, and no visit lies past them."""
+    today = date(2026, 11, 25)
+    for now in (
+        datetime(2026, 11, 25, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 25, 23, 59, tzinfo=UTC),
+    ):
+        last = last_bookable_date(now, ZoneInfo("UTC"))
+        for _, tickets in CUSTOMERS.values():
+            for ticket in tickets:
+                visit = today + timedelta(days=ticket.days_ahead)
+                assert visit <= last, ticket
+                if ticket.upgraded_to is not None:
+                    assert offered(visit, now, ZoneInfo("UTC")), ticket
+
+
+def _text_band(rows: dict[str, str], day: date) -> str:
+    """The band of ``day`` as the pricing-rules text describes it: first matching row wins."""
+    months = {calendar.month_abbr[m]: m for m in range(1, 13)}
+    weekdays = {calendar.day_name[d]: d for d in range(7)}
+    for name, dates in rows.items():
+        if name == "peak":
+            for span in dates.split(", "):
+                month, days = span.split(" ")
+                first, last = (int(d) for d in days.split("-"))
+                if day.month == months[month] and first <= day.day <= last:
+                    return name
+        elif name == "weekend":
+            if day.weekday() in {weekdays[d] for d in dates.split(", ")}:
+                return name
+        elif name == "off_peak":
+            names, in_months = dates.split(" in ")
+            if day.month in {months[m] for m in in_months.split(", ")} and day.weekday() in {
+                weekdays[d] for d in names.split(" and ")
+            }:
+                return name
+        else:
+            assert dates == "every other date"
+            return name
+    raise AssertionError(f"no row for {day}")
+
+
+def test_the_pricing_rules_text_says_what_the_rules_do() -> None:
+    """The text is written from rules.py; read back, it prices every day of two years (a leap
+    one among them) in the band band() gives, with MULTIPLIERS' multiplier."""
+    text = pricing_rules_text(hold_minutes=15)
+    table = re.findall(r"^\| (\w+) \| ([^|]+) \| x([\d.]+) \|$", text, re.MULTILINE)
+    rows = {name: dates for name, dates, _ in table}
+    assert list(rows) == list(MULTIPLIERS)
+    assert {name: Decimal(m) for name, _, m in table} == MULTIPLIERS
+    day = date(2027, 1, 1)
+    while day < date(2029, 1, 1):
+        assert _text_band(rows, day) == band(day), day
+        day += timedelta(days=1)
+    assert f"close {UPGRADE_CUTOFF.total_seconds() / 3600:.0f} hours before" in text
+    assert f"starts\nat {VISIT_STARTS_AT:%H:%M}" in text
+    assert f"for up to {MAX_CALENDAR_DAYS} days" in text
+
+
+def test_the_pricing_rules_text_gives_the_configured_hold() -> None:
+    assert "held for 15 minutes" in pricing_rules_text(hold_minutes=15)
+    assert "held for 40 minutes" in pricing_rules_text(hold_minutes=40)

@@ -19,7 +19,8 @@ from servers.notify.server import build_server as build_notify_server
 from servers.payment.server import build_server as build_payment_server
 from servers.ticket import rules
 from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
-from servers.ticket.service import Caller, Journey, TicketService
+from servers.ticket.journey import Journey
+from servers.ticket.service import Caller, TicketService
 
 from .conftest import Servers
 from .support import JANE, JOHN, NOW, OPS, TICKET_SERVER, TODAY

@@ -1,0 +1,100 @@
+"""Pins on FastMCP and the MCP SDK internals the kit relies on.
+
+``servers/core/app.py`` sets ``mcp._mcp_server.get_tool_input_schema`` so that the SDK checks a
+``tools/call``'s ``Mcp-Param-*`` headers against a fixed lookup instead of listing every tool
+on each call (which tripled the CPU cost of a call). Neither FastMCP nor the SDK documents
+that attribute: these tests fail if an upgrade renames it, stops reading it, or no longer
+routes HTTP calls through that server object, rather than letting the cost come back silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import httpx
+from fastmcp import FastMCP
+from mcp.server.lowlevel.server import Server
+from pydantic import BaseModel, Field
+
+from servers.core.app import READ_ONLY, build_http_app, create_mcp, requires
+from servers.core.client import tool_call_body, tool_call_headers
+from servers.core.settings import ServerSettings
+
+
+class Echo(BaseModel):
+    text: str
+
+
+def echo_server(name: str) -> FastMCP:
+    mcp = create_mcp(name, instructions="pin")
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires("data/read"))
+    async def echo(text: Annotated[str, Field(description="Text to echo.")]) -> Echo:
+        """Echo the text."""
+        return Echo(text=text)
+
+    return mcp
+
+
+async def test_the_kit_installs_a_lookup_of_every_tools_schema() -> None:
+    mcp = echo_server("pinned")
+    await build_http_app(
+        mcp,
+        ServerSettings(_env_file=None),
+        resource="data",
+        scopes=["data/read"],
+        health=_healthy,
+    )
+    server = mcp._mcp_server
+    assert isinstance(server, Server), "FastMCP's low-level server moved"
+    [tool] = await mcp.list_tools()
+    assert server.get_tool_input_schema is not None
+    assert server.get_tool_input_schema("echo") == tool.parameters
+    assert server.get_tool_input_schema("no_such_tool") is None
+
+
+async def test_the_sdk_checks_mcp_param_headers_with_the_installed_lookup() -> None:
+    """The lookup below claims ``text`` travels in an ``Mcp-Param-Text`` header, which the
+    tool's real schema does not say: a call without the header is refused only if the SDK
+    asked the lookup rather than listing the tools."""
+    mcp = echo_server("consulted")
+    asked: list[str] = []
+
+    def lookup(name: str) -> Mapping[str, Any] | None:
+        asked.append(name)
+        return {
+            "type": "object",
+            "properties": {"text": {"type": "string", "x-mcp-header": "Text"}},
+            "required": ["text"],
+        }
+
+    mcp._mcp_server.get_tool_input_schema = lookup
+    app = mcp.http_app(path="/mcp", stateless_http=True, json_response=True)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+        ) as http,
+    ):
+
+        async def call(headers: dict[str, str]) -> httpx.Response:
+            return await http.post(
+                "/mcp",
+                content=json.dumps(
+                    tool_call_body("echo", {"text": "hi"}, 1, client_name="pin-test")
+                ),
+                headers={**tool_call_headers("echo"), **headers},
+            )
+
+        refused = await call({})
+        assert refused.status_code == 400, refused.text
+        assert asked == ["echo"]
+        accepted = await call({"Mcp-Param-Text": "hi"})
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["result"]["structuredContent"] == {"text": "hi"}
+
+
+async def _healthy() -> None:
+    return None
