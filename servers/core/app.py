@@ -12,6 +12,7 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolRequestParams, ToolAnnotations
 from pydantic import ValidationError as PydanticValidationError
@@ -65,13 +66,18 @@ HealthCheck = Callable[[], Awaitable[None]]
 
 def create_mcp(name: str, *, instructions: str, version: str = "0.1.0") -> FastMCP:
     """A FastMCP server with the kit's error mapping; tools are added by the caller."""
-    return FastMCP(
+    mcp = FastMCP(
         name,
         instructions=instructions,
         version=version,
         mask_error_details=True,
         middleware=[ErrorMapping()],
     )
+    # Served stateless with one JSON response per request, so no stream ever carries a
+    # notification: advertise neither listChanged nor logging (capabilities follow handlers).
+    mcp._mcp_server.notification_options = NotificationOptions()
+    del mcp._mcp_server._request_handlers["logging/setLevel"]
+    return mcp
 
 
 class ErrorMapping(Middleware):
