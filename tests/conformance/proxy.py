@@ -9,7 +9,9 @@ own DNS-rebinding protection still judges what the suite sends.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -109,3 +111,21 @@ def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> bool:
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.02)
     return server.started
+
+
+def main() -> None:
+    """By hand, in front of a server of ``make run``; the token comes from the environment so
+    that it stays out of the process list."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("upstream", help="the server's base URL, e.g. http://127.0.0.1:8001")
+    parser.add_argument("--port", type=int, default=8101, help="where the proxy listens")
+    args = parser.parse_args()
+    token = os.environ.get("MCP_TOKEN")
+    if not token:
+        parser.error("set MCP_TOKEN to an access token for the server's scopes")
+    print(f"proxy on http://{HOST}:{args.port}/mcp -> {args.upstream}/mcp (Ctrl-C stops it)")
+    uvicorn.run(proxy_app(args.upstream, token), host=HOST, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
