@@ -10,7 +10,7 @@ UV_VERSION := 0.13.9
 run: $(SYNCED)
 	@$(BIN)/ticketing run
 
-test: $(SYNCED) lint typecheck pytest
+test: $(SYNCED) tools lint typecheck pytest
 
 lint: $(SYNCED)
 	@echo "==> ruff"
@@ -47,6 +47,18 @@ $(SYNCED): pyproject.toml uv.lock Makefile
 		$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 	@echo "==> Installing the locked dependencies into $(VENV)"
 	@$(BIN)/uv sync --locked --quiet --compile-bytecode
+	@touch $@
+
+# Node 22 with the MCP conformance suite and Inspector, installed from tools/node's lockfile (the
+# system Node may be older than the Inspector's >= 22.19); reinstalled only when the lock changes.
+NODE_TOOLS := tools/node
+NODE_INSTALLED := $(NODE_TOOLS)/node_modules/.installed
+.PHONY: tools
+tools: $(NODE_INSTALLED)
+
+$(NODE_INSTALLED): $(NODE_TOOLS)/package.json $(NODE_TOOLS)/package-lock.json
+	@echo "==> Installing Node 22, the MCP conformance suite and the Inspector into $(NODE_TOOLS)"
+	@cd $(NODE_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 clean:

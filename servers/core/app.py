@@ -14,7 +14,9 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
-from mcp_types import CallToolRequestParams, ToolAnnotations
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolRequestParams, ToolAnnotations
 from pydantic import ValidationError as PydanticValidationError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware as AsgiMiddleware
@@ -112,17 +114,23 @@ class Readiness:
 
 def create_mcp(name: str, *, instructions: str, version: str = "0.1.0") -> FastMCP:
     """A FastMCP server with the kit's error mapping; tools are added by the caller."""
-    return FastMCP(
+    mcp = FastMCP(
         name,
         instructions=instructions,
         version=version,
         mask_error_details=True,
         middleware=[ErrorMapping()],
     )
+    # Served stateless with one JSON response per request, so no stream ever carries a
+    # notification: advertise neither listChanged nor logging (capabilities follow handlers).
+    mcp._mcp_server.notification_options = NotificationOptions()
+    del mcp._mcp_server._request_handlers["logging/setLevel"]
+    return mcp
 
 
 class ErrorMapping(Middleware):
-    """Turns every failure of a tool call into a ``CODE: message`` tool error.
+    """Turns every failure of a tool call into a ``CODE: message`` tool error (an unknown tool
+    into a ``CODE: message`` JSON-RPC error, as MCP asks).
 
     Domain errors keep their code; bad arguments become ``INVALID_ARGUMENT``; anything else is
     logged with its traceback and answered ``INTERNAL`` with only the request id.
@@ -144,7 +152,7 @@ class ErrorMapping(Middleware):
             raise _map(tool, exc) from None
 
 
-def _map(tool: str, exc: BaseException) -> ToolError:
+def _map(tool: str, exc: BaseException) -> ToolError | MCPError:
     if isinstance(exc, DomainError):
         log.info("tool %s refused: %s", tool, exc.code)
         return ToolError(str(exc))
@@ -153,7 +161,8 @@ def _map(tool: str, exc: BaseException) -> ToolError:
     if isinstance(exc, PydanticValidationError):
         return ToolError(f"{INVALID_ARGUMENT}: {describe_validation(exc)}")
     if isinstance(exc, NotFoundError):
-        return ToolError(f"{UNKNOWN_TOOL}: there is no tool named {tool!r}")
+        # MCP answers an unknown tool with JSON-RPC error -32602, not with a tool result.
+        return MCPError(INVALID_PARAMS, f"{UNKNOWN_TOOL}: there is no tool named {tool!r}")
     if isinstance(exc, ToolError) and exc.__cause__ is None and split_code(str(exc)):
         return exc
     rid = current_request_id()

@@ -6,7 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import httpx
+import mcp_types
 import pytest
+from fastmcp import Client
+from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, Field
 
 from servers.core.app import READ_ONLY, HealthCheck, build_http_app, create_mcp, requires
@@ -107,3 +110,39 @@ async def test_a_well_formed_request_id_is_kept(client: httpx.AsyncClient) -> No
     assert response.headers["x-request-id"] == "abcdef1234567890"
     odd = await client.get("/health", headers={"X-Request-ID": "a b\r\nc"})
     assert odd.headers["x-request-id"] != "a b\r\nc"
+
+
+# The client warns that logging is deprecated from protocol 2026-07-28; it is still asked here.
+@pytest.mark.filterwarnings("ignore:The logging capability is deprecated")
+async def test_advertises_only_what_a_stateless_json_server_delivers() -> None:
+    """No stream carries notifications, so neither listChanged nor logging is advertised, and
+    logging/setLevel is not served."""
+    mcp = create_mcp("test", instructions="test server")
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def echo(text: str) -> Echo:
+        return Echo(text=text)
+
+    @mcp.resource("test://static")
+    def static() -> str:
+        return "static"
+
+    @mcp.prompt
+    def greet() -> str:
+        return "hello"
+
+    # The initialize handshake, as the conformance suite and the Inspector connect.
+    async with Client(mcp, mode="legacy") as client:
+        assert client.initialize_result is not None
+        capabilities = client.initialize_result.capabilities
+        with pytest.raises(MCPError) as refused:
+            await client.set_logging_level("debug")
+    assert capabilities.tools is not None
+    assert not capabilities.tools.list_changed
+    assert capabilities.resources is not None
+    assert not capabilities.resources.list_changed
+    assert not capabilities.resources.subscribe
+    assert capabilities.prompts is not None
+    assert not capabilities.prompts.list_changed
+    assert capabilities.logging is None
+    assert refused.value.code == mcp_types.METHOD_NOT_FOUND

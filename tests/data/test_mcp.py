@@ -16,6 +16,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.client.client import CallToolResult
 from fastmcp.client.transports import FastMCPTransport
+from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
 from servers.core.auth import Principal, acting_as
@@ -386,10 +387,13 @@ async def test_sold_out_and_order_exists_through_the_tools(client: MCPClient) ->
     assert hold.startswith("HOLD_ACTIVE: ")
 
 
-async def test_an_unknown_tool_is_named(offline: MCPClient) -> None:
-    text = await error(offline, "drop_everything")
-    assert text.startswith("UNKNOWN_TOOL: ")
-    assert "drop_everything" in text
+async def test_an_unknown_tool_is_a_protocol_error_naming_it(offline: MCPClient) -> None:
+    """MCP answers an unknown tool with JSON-RPC error -32602, not with a tool result."""
+    with pytest.raises(MCPError) as refused:
+        await offline.call_tool("drop_everything", {}, raise_on_error=False)
+    assert refused.value.code == mcp_types.INVALID_PARAMS
+    assert refused.value.message.startswith("UNKNOWN_TOOL: ")
+    assert "drop_everything" in refused.value.message
 
 
 BAD_ARGUMENTS: list[tuple[str, dict[str, Any], str]] = [

@@ -314,7 +314,8 @@ async def test_errors_are_codes_without_internals(http_stack: HttpStack) -> None
             assert leak not in text, f"{name}: {text}"
 
 
-async def test_unknown_tool_is_a_tool_error(http_stack: HttpStack) -> None:
+async def test_unknown_tool_is_a_json_rpc_error(http_stack: HttpStack) -> None:
+    """MCP answers an unknown tool with JSON-RPC error -32602 (invalid params)."""
     async with httpx.AsyncClient(timeout=30) as http:
         response = await post_call(http, http_stack, http_stack.ops_token(), "drop_tables", {})
     assert response.status_code == 200, response.text
@@ -322,8 +323,9 @@ async def test_unknown_tool_is_a_tool_error(http_stack: HttpStack) -> None:
     text = json.dumps(body)
     for leak in LEAKS:
         assert leak not in text
-    assert body["result"]["isError"] is True
-    assert body["result"]["content"][0]["text"].startswith("UNKNOWN_TOOL: ")
+    assert "result" not in body
+    assert body["error"]["code"] == -32602
+    assert body["error"]["message"].startswith("UNKNOWN_TOOL: ")
 
 
 async def test_request_id_in_header_and_on_the_refusal_log_line(http_stack: HttpStack) -> None:
