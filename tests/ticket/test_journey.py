@@ -12,7 +12,7 @@ from servers.payment.service import TRUSTED
 from servers.ticket.models import Payment
 
 from .conftest import Servers
-from .support import JANE, JOHN
+from .support import JANE, JOHN, TICKET_SERVER
 
 DAY = date(2026, 12, 24)  # peak: x1.5
 
@@ -224,7 +224,7 @@ async def test_a_hold_whose_payment_was_never_opened_says_to_select_again(
         currency="USD",
         hold_minutes=15,
         idempotency_key=f"select:{JOHN.customer_id}:select-0013",
-        caller="in-process",  # as the journey's in-memory calls are named
+        caller=TICKET_SERVER.client_id,  # the journey's own calls, as the stack names them
     )
     assert held.payment_intent_id is None
     with pytest.raises(DomainError) as refused:
