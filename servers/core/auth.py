@@ -231,6 +231,55 @@ class _BearerBackend(AuthenticationBackend):
         return AuthCredentials(access.scopes), AuthenticatedUser(access)
 
 
+NEEDS_ACCESS = "This resource needs a bearer access token from its authorization server."
+
+
+class _MissingTokenBody:
+    """Gives the ``401`` for a request with no token a JSON body like every other refusal.
+
+    FastMCP answers it with an empty body and, as RFC 6750 §3.1 asks, a challenge without an
+    ``error`` attribute (the start of discovery, not a failure); the challenge is kept as it
+    is and only the body is added, naming where the resource metadata is.
+    """
+
+    def __init__(self, app: ASGIApp, *, path: str, resource_metadata_url: str):
+        self.app = app
+        self.path = path
+        self.body = json.dumps(
+            {
+                "error": "unauthorized",
+                "error_description": f"{NEEDS_ACCESS} Its metadata: {resource_metadata_url}",
+            }
+        ).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/") != self.path:
+            await self.app(scope, receive, send)
+            return
+        replacing = False
+
+        async def send_with_body(message: Message) -> None:
+            nonlocal replacing
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                replacing = message["status"] == 401 and (b"content-length", b"0") in headers
+                if replacing:
+                    headers = [h for h in headers if h[0].lower() != b"content-length"]
+                    message = {
+                        **message,
+                        "headers": [
+                            *headers,
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(self.body)).encode()),
+                        ],
+                    }
+            elif message["type"] == "http.response.body" and replacing:
+                message = {**message, "body": self.body}
+            await send(message)
+
+        await self.app(scope, receive, send_with_body)
+
+
 class ResourceServerAuth(RemoteAuthProvider):
     """FastMCP's remote-auth provider whose ``401`` says what is wrong with a refused token."""
 
@@ -248,6 +297,11 @@ class ResourceServerAuth(RemoteAuthProvider):
 
     def get_middleware(self) -> list[Any]:
         return [
+            AsgiMiddleware(
+                _MissingTokenBody,
+                path=self._backend.protected_path,
+                resource_metadata_url=self._resource_metadata_url,
+            ),
             AsgiMiddleware(AuthenticationMiddleware, backend=self._backend, on_error=self._refuse),
             AsgiMiddleware(AuthContextMiddleware),
         ]

@@ -324,8 +324,20 @@ async def test_a_refused_token_gets_a_json_401_naming_the_class_of_problem() -> 
             "/.well-known/oauth-protected-resource/mcp",
             headers={"Authorization": f"Bearer {expired}"},
         )
+        missing = await http.post(
+            "/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Accept": "application/json"},
+        )
     assert refused.status_code == 401
     assert refused.json() == {"error": "invalid_token", "error_description": EXPIRED}
+    # With no token at all: discovery starts here, so no error attribute in the challenge
+    # (RFC 6750 §3.1), but the body is JSON like every other refusal.
+    assert missing.status_code == 401
+    assert missing.json()["error"] == "unauthorized"
+    assert "/.well-known/oauth-protected-resource/mcp" in missing.json()["error_description"]
+    assert "error=" not in missing.headers["www-authenticate"]
+    assert "resource_metadata=" in missing.headers["www-authenticate"]
     challenge = refused.headers["www-authenticate"]
     assert challenge.startswith('Bearer error="invalid_token", ')
     assert f'error_description="{EXPIRED}"' in challenge
