@@ -42,7 +42,11 @@ async def test_the_kit_installs_a_lookup_of_every_tools_schema() -> None:
     mcp = echo_server("pinned")
     await build_http_app(
         mcp,
-        ServerSettings(_env_file=None),
+        ServerSettings(
+            _env_file=None,
+            auth_issuer="http://127.0.0.1:9000/",
+            auth_jwks_url="http://127.0.0.1:9000/.well-known/jwks.json",
+        ),
         resource="data",
         scopes=["data/read"],
         health=_healthy,
