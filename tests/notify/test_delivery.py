@@ -22,7 +22,7 @@ from servers.notify import repository as repo
 from servers.notify.delivery import Backoff, DeliveryWorker, Mailer
 from servers.notify.mailers import SesMailer, SmtpMailer
 from servers.notify.service import NotifyService, utc_now
-from servers.notify.ses_local import LocalSes
+from ticketing.local_aws.ses import LocalSes
 from ticketing.mailsink import Mailbox, SinkHandler
 from ticketing.procs import free_port
 
