@@ -293,14 +293,14 @@ class Supervisor:
                 member.start()
             except Exception as exc:  # any failure to start is retried, not the end of the stack
                 watch.failures += 1
-                watch.restart_at = time.monotonic() + self.delay(watch.failures)
+                watch.restart_at = now + self.delay(watch.failures)
                 self.say(
                     f"    the {member.name} did not start ({exc}); trying again in "
                     f"{self.delay(watch.failures):g} s"
                 )
                 continue
             watch.restart_at = None
-            watch.up_since = time.monotonic()
+            watch.up_since = now
             self.say(f"    the {member.name} restarted")
 
 
