@@ -61,6 +61,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct free ports: each is held until all are picked, so none repeats."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    probes = [socket.socket(family, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind((host, 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     """Whether something already listens on ``host:port``."""
     try:
