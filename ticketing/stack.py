@@ -45,6 +45,12 @@ DATABASE_NAME = "ticketing"
 IDP_PORT = 9000
 
 
+def dev_cluster_dir() -> Path:
+    """Where ``make run`` keeps its PostgreSQL cluster: ``.dev/pg``, or, as root in a checkout
+    the unprivileged PostgreSQL user cannot reach, ``/var/tmp/ticketing-<hash>/pg``."""
+    return cluster_dir(DEV_DIR / "pg")
+
+
 @dataclass(frozen=True)
 class Service:
     name: str
@@ -254,7 +260,7 @@ class Stack:
             yield external
             return
         port = os.environ.get(PORT_ENV)
-        data_dir = cluster_dir(DEV_DIR / "pg")
+        data_dir = dev_cluster_dir()
         pg = EmbeddedPostgres(
             data_dir, port=int(port) if port else None, log=lambda m: self.say(f"    {m}")
         )
