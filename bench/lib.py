@@ -92,7 +92,7 @@ class Children:
         try:
             wait_healthy(self.children, timeout)
         except ChildFailed as exc:
-            raise SystemExit(f"The {exc}") from None
+            raise SystemExit(f"The servers did not start: {exc}") from None
 
     def check_alive(self) -> None:
         for server in self.children:

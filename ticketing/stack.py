@@ -313,7 +313,7 @@ class Stack:
         try:
             wait_healthy(self.children, timeout)
         except ChildFailed as exc:
-            raise SystemExit(f"{str(exc)[0].upper()}{str(exc)[1:]}") from None
+            raise SystemExit(f"The stack did not start: {exc}") from None
 
     def stop(self) -> None:
         stop_all(self.children)
