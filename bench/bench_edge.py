@@ -35,7 +35,6 @@ from typing import Any
 
 import aiohttp
 
-from bench.bench_get_ticket import _free_ports, _raise_on_term, say
 from bench.bench_journey import (
     Mcp,
     Stack,
@@ -44,11 +43,12 @@ from bench.bench_journey import (
     customer_token,
     process_name,
 )
+from bench.lib import raise_on_term, say
 from servers.core.client import tool_call_body, tool_call_headers
 from servers.core.scopes import OPS_SCOPES
 from servers.devidp.keys import load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
-from ticketing.procs import descendants
+from ticketing.procs import descendants, free_ports
 
 HOST = "127.0.0.1"
 SLOW_CAP_SECONDS = 35.0
@@ -275,10 +275,10 @@ async def scenario(stack: Stack, args: argparse.Namespace, ops: str, key: Any) -
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_on_term)
+    signal.signal(signal.SIGTERM, raise_on_term)
     workdir = Path(tempfile.mkdtemp(prefix="bench-edge-"))
     workdir.chmod(0o755)  # reachable by the unprivileged user PostgreSQL runs as under root
-    stack = Stack(workdir, dict(zip(PORTS, _free_ports(len(PORTS)), strict=True)))
+    stack = Stack(workdir, dict(zip(PORTS, free_ports(len(PORTS)), strict=True)))
     try:
         say(f"==> Starting `ticketing run` in {workdir}")
         stack.start()

@@ -26,16 +26,12 @@ import math
 import os
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -52,21 +48,16 @@ from mcp_types.version import (
     MODERN_PROTOCOL_VERSIONS,
 )
 
+from bench.lib import Children, raise_on_term, say, start_idp, throwaway_postgres
 from servers.core.auth import CognitoAccessTokenVerifier
 from servers.core.db.postgres import PostgresDatabase
-from servers.core.settings import canonical_issuer
 from servers.data.server import build_server
 from servers.data.service import DataService
 from servers.devidp.clients import ClientRegistry
-from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
-from ticketing.db import migrate_all, seed_all
-from ticketing.pg import EmbeddedPostgres
-from ticketing.procs import parent_death_signal, tail
+from ticketing.procs import free_ports
 
-REPO = Path(__file__).resolve().parents[1]
 TICKET_NUMBER = "TKT-JD0001"
-DATABASE_NAME = "ticketing"
 CLIENT_ID = "ops"
 
 DATA = "data server"
@@ -74,115 +65,6 @@ DATA_HANDSHAKE = f"data @{LATEST_HANDSHAKE_VERSION}"
 BARE_MCP = "bare mcp SDK"
 STARLETTE = "starlette"
 W = 18  # width of the target column
-
-
-def say(message: str = "") -> None:
-    print(message, flush=True)
-
-
-# --------------------------------------------------------------------------------------------
-# Child processes
-
-
-def _free_ports(count: int) -> list[int]:
-    """Distinct free ports: all are held open until every one is picked."""
-    probes = [socket.socket() for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [int(probe.getsockname()[1]) for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
-
-
-def _clean_environ() -> dict[str, str]:
-    dropped = ("DATA_", "IDP_", "DATABASE_URL", "DEV_MODE", "PYTHONPATH")
-    return {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
-
-
-@dataclass
-class Child:
-    name: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-@dataclass
-class Children:
-    """Server processes of this run; each logs to its own file and dies with this process."""
-
-    log_dir: Path
-    children: list[Child] = field(default_factory=list)
-
-    def start(self, name: str, argv: list[str], port: int, env: Mapping[str, str]) -> Child:
-        log = self.log_dir / f"{name.replace(' ', '-')}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, *argv],
-                # Not the repository: a developer's .env there must not change what is measured,
-                # nor any DATA_*/IDP_* variables of this shell.
-                cwd=self.log_dir,
-                env={**_clean_environ(), "PYTHONPATH": str(REPO), **env},
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                # SIGTERM from the kernel when this process dies, even by SIGKILL.
-                preexec_fn=parent_death_signal(),
-            )
-        child = Child(name, port, proc, log)
-        self.children.append(child)
-        return child
-
-    def wait_healthy(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        pending = list(self.children)
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while pending:
-                for child in list(pending):
-                    if child.proc.poll() is not None:
-                        raise SystemExit(
-                            f"The {child.name} exited with status {child.proc.returncode}; "
-                            f"{child.log} says:\n{tail(child.log)}"
-                        )
-                    try:
-                        if client.get(f"{child.base_url}/health").status_code == 200:
-                            pending.remove(child)
-                    except httpx.HTTPError:
-                        pass
-                if pending and time.monotonic() > deadline:
-                    names = ", ".join(c.name for c in pending)
-                    raise SystemExit(f"Timed out waiting for {names} to answer GET /health")
-                time.sleep(0.1)
-
-    def check_alive(self) -> None:
-        for child in self.children:
-            if child.proc.poll() is not None:
-                raise SystemExit(
-                    f"The {child.name} stopped (status {child.proc.returncode}); "
-                    f"{child.log} says:\n{tail(child.log)}"
-                )
-
-    def stop(self) -> None:
-        for child in self.children:
-            if child.proc.poll() is None:
-                child.proc.terminate()
-        for child in self.children:
-            try:
-                child.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.proc.kill()
-                child.proc.wait()
-        self.children.clear()
-
-
-def _raise_on_term(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------------------------
@@ -648,47 +530,6 @@ def choose_best(runs: list[Run]) -> dict[str, Run]:
 # Set-up and the whole run
 
 
-def start_idp(
-    children: Children, base: Path, database_url: str, port: int
-) -> tuple[str, SigningKey]:
-    """The dev identity provider on ``port``, keys under ``base``: its issuer and key."""
-    issuer = canonical_issuer(f"http://127.0.0.1:{port}")
-    key_dir = base / "idp"
-    key = load_or_create_signing_key(key_dir)
-    children.start(
-        "identity provider",
-        ["-m", "servers.devidp"],
-        port,
-        {
-            "DEV_MODE": "1",
-            "IDP_PORT": str(port),
-            "IDP_ISSUER": issuer,
-            "IDP_KEY_DIR": str(key_dir),
-            "IDP_DATABASE_URL": database_url,
-        },
-    )
-    return issuer, key
-
-
-@contextmanager
-def throwaway_postgres(base: Path) -> Iterator[tuple[EmbeddedPostgres, str]]:
-    pg = EmbeddedPostgres(base / "pg", persistent=False, log=lambda m: say(f"    {m}"))
-    with pg:
-        pg.create_database(DATABASE_NAME)
-        url = pg.url(DATABASE_NAME)
-
-        async def prepare() -> None:
-            db = await PostgresDatabase(url, max_size=2).open()
-            try:
-                await migrate_all(db)
-                await seed_all(db, date.today())
-            finally:
-                await db.close()
-
-        asyncio.run(prepare())
-        yield pg, url
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.bench_get_ticket",
@@ -725,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C and SIGTERM both end in KeyboardInterrupt, so every process gets stopped (SIGINT
     # explicitly too: a shell starting us in the background would have it ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_on_term)
+    signal.signal(signal.SIGTERM, raise_on_term)
     # As root, PostgreSQL runs as an unprivileged user who must reach its data directory.
     base = Path(tempfile.mkdtemp(prefix="bench-get-ticket-"))
     base.chmod(0o755)
@@ -766,7 +607,7 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
     say()
     say("==> Starting PostgreSQL (throwaway), migrating and seeding")
     with throwaway_postgres(base) as (pg, database_url):
-        idp_port, data_port, mcp_port, star_port = _free_ports(4)
+        idp_port, data_port, mcp_port, star_port = free_ports(4)
         say("==> Starting the dev identity provider, the data server and the two baselines")
         issuer, key = start_idp(children, base, database_url, idp_port)
         data = children.start(
@@ -806,10 +647,10 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
                 f"{data.base_url}/mcp",
                 {**headers, "Authorization": f"Bearer {token}"},
                 body,
-                data.proc.pid,
+                data.pid,
             ),
-            Target(BARE_MCP, f"{bare.base_url}/mcp", headers, body, bare.proc.pid),
-            Target(STARLETTE, f"{star.base_url}/mcp", headers, body, star.proc.pid),
+            Target(BARE_MCP, f"{bare.base_url}/mcp", headers, body, bare.pid),
+            Target(STARLETTE, f"{star.base_url}/mcp", headers, body, star.pid),
         ]
         if args.protocol_version in MODERN_PROTOCOL_VERSIONS and not args.no_handshake_row:
             # The data server once more at the newest handshake-era version: the difference is
@@ -818,7 +659,7 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
             authorization = {"Authorization": f"Bearer {token}"}
             url = f"{data.base_url}/mcp"
             targets.insert(
-                1, Target(DATA_HANDSHAKE, url, {**headers, **authorization}, body, data.proc.pid)
+                1, Target(DATA_HANDSHAKE, url, {**headers, **authorization}, body, data.pid)
             )
         return asyncio.run(_measure(args, targets, children, pg.pid, database_url, token, issuer))
 

@@ -56,13 +56,13 @@ from typing import Any
 import aiohttp
 from mcp_types.version import LATEST_MODERN_VERSION
 
-from bench.bench_get_ticket import _free_ports, _raise_on_term, say
+from bench.lib import raise_on_term, say
 from servers.core.client import tool_call_body, tool_call_headers
 from servers.core.scopes import CUSTOMER_SCOPES, OPS_SCOPES
 from servers.core.settings import canonical_issuer
 from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
-from ticketing.procs import descendants, parent_death_signal, tail
+from ticketing.procs import descendants, free_ports, parent_death_signal, tail
 
 REPO = Path(__file__).resolve().parents[1]
 TIER = "standard"
@@ -570,7 +570,7 @@ def report(measured: Measured, args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_on_term)
+    signal.signal(signal.SIGTERM, raise_on_term)
     # Reachable by the unprivileged user PostgreSQL runs as when this runs as root.
     workdir = Path(tempfile.mkdtemp(prefix="bench-journey-"))
     workdir.chmod(0o755)
@@ -583,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         "MAIL_SINK_PORT",
         "MAIL_SINK_HTTP_PORT",
     )
-    stack = Stack(workdir, dict(zip(names, _free_ports(len(names)), strict=True)))
+    stack = Stack(workdir, dict(zip(names, free_ports(len(names)), strict=True)))
     code = 1
     try:
         code = _run(args, stack)

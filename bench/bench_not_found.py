@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 from fastmcp import Client
 
-from bench.bench_get_ticket import throwaway_postgres
+from bench.lib import throwaway_postgres
 from servers.core.auth import Principal
 from servers.core.client import ServiceClient
 from servers.core.db.postgres import PostgresDatabase

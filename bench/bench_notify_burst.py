@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,8 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
-
+from bench.lib import Children
 from servers.core.db import fetch_value
 from servers.core.db.postgres import PostgresDatabase
 from servers.notify.rendering import SPECS
@@ -31,35 +29,9 @@ from servers.notify.service import NotifyService
 from ticketing.db import migrate_all
 from ticketing.mailsink import INDEX, Mailbox
 from ticketing.pg import EmbeddedPostgres
-from ticketing.procs import free_port, parent_death_signal, tail
+from ticketing.procs import free_ports
 
 HOST = "127.0.0.1"
-
-
-def start(name: str, module: str, env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "MAIL_SINK_"))}
-    with (workdir / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", module],
-            cwd=workdir,  # not the repository: its .env must not change what is measured
-            env={**clean, "DEV_MODE": "1", **env},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=parent_death_signal(),
-        )
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.02)
-    raise SystemExit(f"{url} did not answer:\n{tail(log)}")
 
 
 async def queue_burst(url: str, count: int) -> float:
@@ -118,30 +90,32 @@ def run(args: argparse.Namespace, base: Path) -> int:
 
         asyncio.run(migrate())
         mailbox = Mailbox(base / "mail")
-        smtp_port, sink_http, notify_port = free_port(), free_port(), free_port()
-        children = [
-            start(
+        smtp_port, sink_http, notify_port = free_ports(3)
+        children = Children(base)
+        try:
+            children.start(
                 "sink",
-                "ticketing.mailsink",
+                ["-m", "ticketing.mailsink"],
+                sink_http,  # where /health is; SMTP is on smtp_port
                 {
+                    "DEV_MODE": "1",
                     "MAIL_SINK_PORT": str(smtp_port),
                     "MAIL_SINK_HTTP_PORT": str(sink_http),
                     "MAIL_SINK_DIR": str(mailbox.directory),
                 },
-                base,
             )
-        ]
-        try:
-            wait_healthy(f"http://{HOST}:{sink_http}/health", children[0], base / "sink.log")
+            children.wait_healthy()
             queue_seconds = asyncio.run(queue_burst(url, args.messages))
             print(
                 f"queued   {args.messages} e-mails in {queue_seconds:.2f} s: "
                 f"{args.messages / queue_seconds:.0f} /s (send_email, 16 at a time)"
             )
-            notify = start(
+            children.start(
                 "notify",
-                "servers.notify",
+                ["-m", "servers.notify"],
+                notify_port,
                 {
+                    "DEV_MODE": "1",
                     "NOTIFY_PORT": str(notify_port),
                     "NOTIFY_DATABASE_URL": url,
                     "NOTIFY_SMTP_HOST": HOST,
@@ -150,10 +124,8 @@ def run(args: argparse.Namespace, base: Path) -> int:
                     "NOTIFY_WORKER_BATCH": str(args.batch),
                     "NOTIFY_LOG_LEVEL": "WARNING",
                 },
-                base,
             )
-            children.append(notify)
-            wait_healthy(f"http://{HOST}:{notify_port}/health", notify, base / "notify.log")
+            children.wait_healthy()
             started = time.perf_counter()
             deadline = started + args.timeout
             index = mailbox.directory / INDEX
@@ -171,9 +143,7 @@ def run(args: argparse.Namespace, base: Path) -> int:
             )
             return 0 if duplicates == 0 and missing == 0 else 1
         finally:
-            for child in children:
-                child.terminate()
-                child.wait(timeout=20)
+            children.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,13 +30,14 @@ from typing import Any
 
 import httpx
 
-from bench.bench_get_ticket import Children, _free_ports, _raise_on_term, say, start_idp
+from bench.lib import Children, raise_on_term, say, start_idp
 from servers.core.db.postgres import PostgresDatabase
 from servers.core.scopes import OPS_SCOPES
 from servers.devidp.tokens import mint_access_token
 from servers.payment.service import TRUSTED, PaymentService
 from ticketing.db import migrate_all
 from ticketing.pg import EmbeddedPostgres
+from ticketing.procs import free_ports
 
 AMOUNT = 2500
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -169,7 +170,7 @@ async def confirm_all(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_on_term)
+    signal.signal(signal.SIGTERM, raise_on_term)
     # As root, PostgreSQL runs as an unprivileged user who must reach its data directory.
     base = Path(tempfile.mkdtemp(prefix="bench-payment-"))
     base.chmod(0o755)
@@ -211,7 +212,7 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
         intents = asyncio.run(prepare())
         say(f"    {len(intents)} intents created in {time.perf_counter() - started:.1f} s")
 
-        idp_port, payment_port = _free_ports(2)
+        idp_port, payment_port = free_ports(2)
         say("==> Starting the dev identity provider and the payment server")
         issuer, key = start_idp(children, base, database_url, idp_port)
         payment = children.start(

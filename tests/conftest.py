@@ -14,9 +14,9 @@ import pytest
 
 from servers.core.db import Database
 from servers.core.db.dataapi import DataApiDatabase
-from servers.core.db.dataapi_local import LOCAL_RESOURCE_ARN, LOCAL_SECRET_ARN, LocalDataApi
 from servers.core.db.postgres import PostgresDatabase
 from ticketing.db import migrate_all
+from ticketing.local_aws.dataapi import LOCAL_RESOURCE_ARN, LOCAL_SECRET_ARN, LocalDataApi
 from ticketing.pg import EmbeddedPostgres
 
 TEMPLATE = "ticketing_template"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from servers.devidp.cli import app as token_app
-from ticketing.layout import DATABASE_NAME, DEV_DIR
+from ticketing.layout import DATABASE_NAME, dev_cluster_dir
 
 if TYPE_CHECKING:
     from servers.core.db import Database
@@ -40,9 +40,11 @@ T = TypeVar("T")
 @app.callback()
 def _defaults() -> None:
     # Commands that read customers (``token --user``) find the dev cluster without being told.
-    remembered = DEV_DIR / "pg" / "ticketing-port"
     configured = os.environ.get("IDP_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if not configured and remembered.exists():
+    if configured:
+        return
+    remembered = dev_cluster_dir() / "ticketing-port"
+    if remembered.exists():
         port = remembered.read_text().strip()
         os.environ["IDP_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{port}/{DATABASE_NAME}"
 
@@ -65,11 +67,11 @@ def _database_url() -> Iterator[str]:
     if external:
         yield external
         return
-    pg = EmbeddedPostgres(DEV_DIR / "pg", log=lambda m: typer.echo(m, err=True))
+    pg = EmbeddedPostgres(dev_cluster_dir(), log=lambda m: typer.echo(m, err=True))
     try:
         pg.start()
     except EmbeddedPostgresError as exc:
-        remembered = DEV_DIR / "pg" / "ticketing-port"
+        remembered = dev_cluster_dir() / "ticketing-port"
         if "already running" in str(exc) and remembered.exists():
             port = int(remembered.read_text().strip())
             yield f"postgresql://postgres@127.0.0.1:{port}/{DATABASE_NAME}"

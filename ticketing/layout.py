@@ -12,3 +12,12 @@ from typing import Final
 
 DEV_DIR: Final = Path(".dev")
 DATABASE_NAME: Final = "ticketing"
+
+
+def dev_cluster_dir() -> Path:
+    """Where ``make run`` keeps its PostgreSQL cluster: ``.dev/pg``, or, as root in a checkout
+    the unprivileged PostgreSQL user cannot reach, ``/var/tmp/ticketing-<hash>/pg``."""
+    # Imported here: psycopg comes with it, which commands that never touch the cluster skip.
+    from ticketing.pg import cluster_dir
+
+    return cluster_dir(DEV_DIR / "pg")

@@ -15,6 +15,7 @@ import atexit
 import errno
 import functools
 import glob
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -41,6 +42,8 @@ from ticketing.procs import alive, free_port, parent_death_signal
 PORT_ENV: Final = "TICKETING_PG_PORT"
 PORT_FILE: Final = "ticketing-port"
 LOG_FILE: Final = "postgres.log"
+# Reachable by every user and kept across reboots, unlike /tmp on many systems.
+SHARED_CLUSTER_ROOT: Final = Path("/var/tmp")  # noqa: S108 - ownership checked in cluster_dir
 SYSTEM_BIN_GLOBS: Final[tuple[str, ...]] = (
     "/usr/lib/postgresql/*/bin",
     "/usr/local/pgsql/bin",
@@ -236,6 +239,37 @@ def _check_reachable(path: Path, run_as: _RunAs, what: str = "data directory") -
             )
 
 
+def cluster_dir(preferred: Path) -> Path:
+    """Where a persistent cluster meant for ``preferred`` lives: there, unless this runs as root
+    and the unprivileged user PostgreSQL runs as cannot reach it (a checkout in a 0700
+    directory such as ``mktemp -d`` or ``/root``). Then it is ``/var/tmp/ticketing-<hash>/pg``,
+    the hash naming the preferred path, so each checkout keeps its own cluster from run to run.
+    """
+    preferred = preferred.expanduser().absolute()
+    if os.geteuid() != 0:
+        return preferred
+    run_as = _unprivileged_user()
+    # Directories still to be made are made searchable; what exists must be already.
+    nearest = next(parent for parent in preferred.parents if parent.exists())
+    try:
+        _check_reachable(nearest / "probe", run_as)
+    except EmbeddedPostgresError:
+        pass
+    else:
+        return preferred
+    digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:16]
+    home = SHARED_CLUSTER_ROOT / f"ticketing-{digest}"
+    home.mkdir(mode=0o755, exist_ok=True)
+    info = home.lstat()
+    # /var/tmp is writable by everyone: use the directory only if it is ours, not a planted one.
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise EmbeddedPostgresError(
+            f"{home} exists but is not a directory owned by root and writable only by it; "
+            f"remove it, or set DATABASE_URL to a PostgreSQL of your own."
+        )
+    return home / "pg"
+
+
 def _stderr_log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -306,6 +340,11 @@ class EmbeddedPostgres:
     @property
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """How the postmaster ended, once it has (``None`` while it runs or before it started)."""
+        return self._proc.returncode if self._proc is not None else None
 
     @property
     def pid(self) -> int | None:

@@ -2,8 +2,9 @@
 
 Starts (or reuses) the embedded PostgreSQL, migrates and seeds, starts the dev identity provider
 and every server as child processes, waits until each answers ``GET /health``, prints where
-everything is, and stops all of it on Ctrl-C or SIGTERM. Children get a parent-death signal, so
-even a SIGKILL of this process leaves nothing running.
+everything is, and supervises: a server or PostgreSQL that dies is restarted with back-off and
+said so. Only Ctrl-C or SIGTERM stops the stack. Every port is checked before anything starts.
+Children get a parent-death signal, so even a SIGKILL of this process leaves nothing running.
 """
 
 from __future__ import annotations
@@ -11,17 +12,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any, TextIO
 
-import httpx
 import psycopg
 
 from servers.core.db.postgres import PostgresDatabase
@@ -29,12 +27,19 @@ from servers.core.settings import canonical_issuer
 from servers.devidp.clients import ClientRegistry
 from servers.devidp.keys import load_or_create_signing_key
 from ticketing.db import migrate_all, seed_all
-from ticketing.pg import EmbeddedPostgres
-from ticketing.procs import parent_death_signal, port_in_use, tail
+from ticketing.layout import DATABASE_NAME, DEV_DIR, dev_cluster_dir
+from ticketing.pg import PORT_ENV, EmbeddedPostgres
+from ticketing.procs import (
+    Child,
+    ChildFailed,
+    Restartable,
+    Supervisor,
+    port_in_use,
+    stop_all,
+    wait_healthy,
+)
 
-DEV_DIR = Path(".dev")
 IDP_KEY_DIR = DEV_DIR / "idp"
-DATABASE_NAME = "ticketing"
 IDP_PORT = 9000
 
 
@@ -48,10 +53,18 @@ class Service:
     # For a service whose own port does not speak HTTP (the SMTP sink): where /health is.
     health_port: int | None = None
     shown_url: str | None = None
+    health_port_variable: str | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def ports(self) -> list[tuple[int, str]]:
+        """Each port it listens on, with the variable that moves it."""
+        ports = [(self.port, self.port_variable)]
+        if self.health_port is not None and self.health_port_variable is not None:
+            ports.append((self.health_port, self.health_port_variable))
+        return ports
 
     @property
     def health_url(self) -> str:
@@ -149,6 +162,7 @@ def services() -> list[Service]:
                 "MAIL_SINK_DIR": str(DEV_DIR / "mail"),
             },
             health_port=mail_http_port,
+            health_port_variable="MAIL_SINK_HTTP_PORT",
             shown_url=f"smtp://127.0.0.1:{mail_port}",
         ),
         Service(
@@ -180,12 +194,55 @@ def services() -> list[Service]:
 
 
 @dataclass
+class _Postgres:
+    """The embedded PostgreSQL as the supervisor sees it."""
+
+    pg: EmbeddedPostgres
+    name: str = "PostgreSQL server"
+
+    @property
+    def returncode(self) -> int | None:
+        return self.pg.returncode
+
+    def running(self) -> bool:
+        # Polls, so a postmaster that died is reaped: its zombie would keep postmaster.pid
+        # "in use" and the new postmaster would refuse to start.
+        return self.pg.is_running
+
+    def start(self) -> None:
+        self.pg.start()
+
+
+@dataclass
 class Stack:
     out: TextIO = field(default_factory=lambda: sys.stdout)
-    procs: list[tuple[Service, subprocess.Popen[bytes]]] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)
+    postgres: EmbeddedPostgres | None = None
 
     def say(self, message: str) -> None:
         print(message, file=self.out, flush=True)
+
+    def check_ports(self) -> None:
+        """Every port the stack will listen on must be free before anything starts."""
+        wanted = [
+            (port, service.name, variable)
+            for service in services()
+            for port, variable in service.ports()
+        ]
+        pg_port = os.environ.get(PORT_ENV)
+        if pg_port and not os.environ.get("DATABASE_URL"):
+            wanted.append((int(pg_port), "PostgreSQL", PORT_ENV))
+        taken = [
+            f"port {port}, where the {name} should listen ({variable}=...)"
+            for port, name, variable in wanted
+            if port_in_use(port)
+        ]
+        if taken:
+            raise SystemExit(
+                "Nothing was started: another program (another `make run`?) already listens on "
+                + "; ".join(taken)
+                + ". Stop it, or choose other ports with the variables named."
+            )
 
     @contextmanager
     def database(self) -> Iterator[str]:
@@ -194,12 +251,19 @@ class Stack:
             self.say("==> Using the PostgreSQL at DATABASE_URL")
             yield external
             return
-        port = os.environ.get("TICKETING_PG_PORT")
+        port = os.environ.get(PORT_ENV)
+        data_dir = dev_cluster_dir()
         pg = EmbeddedPostgres(
-            DEV_DIR / "pg", port=int(port) if port else None, log=lambda m: self.say(f"    {m}")
+            data_dir, port=int(port) if port else None, log=lambda m: self.say(f"    {m}")
         )
-        self.say(f"==> Starting PostgreSQL (data in {DEV_DIR / 'pg'})")
+        self.say(f"==> Starting PostgreSQL (data in {data_dir})")
+        if data_dir != (DEV_DIR / "pg").absolute():
+            self.say(
+                "    (PostgreSQL runs as an unprivileged user, who cannot reach this checkout, so "
+                "its data is kept there instead)"
+            )
         with pg:
+            self.postgres = pg
             with _autocommit(pg.url()) as conn:
                 exists = conn.execute(
                     "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
@@ -226,70 +290,37 @@ class Stack:
         logs = DEV_DIR / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         for service in services():
-            if port_in_use(service.port):
-                raise SystemExit(
-                    f"Port {service.port}, where the {service.name} should listen, is taken by "
-                    "another program (another `make run`?). Stop it, or choose another port with "
-                    f"{service.port_variable}=..."
-                )
-            env = {**os.environ, "DEV_MODE": "1", **service.env(stack_env)}
-            log = (logs / f"{service.module.rsplit('.', 1)[-1]}.log").open("ab")
-            self.say(f"==> Starting the {service.name} on {service.shown_url or service.url}")
-            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", service.module],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=parent_death_signal(),
+            child = Child(
+                service.name,
+                ["-m", service.module],
+                {**os.environ, "DEV_MODE": "1", **service.env(stack_env)},
+                logs / f"{service.module.rsplit('.', 1)[-1]}.log",
+                health_url=service.health_url,
             )
-            self.procs.append((service, proc))
+            self.say(f"==> Starting the {service.name} on {service.shown_url or service.url}")
+            child.start()
+            self.children.append(child)
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        pending = {service.name: service for service, _ in self.procs}
-        with httpx.Client(timeout=2.0) as client:
-            while pending:
-                for service, proc in self.procs:
-                    if proc.poll() is not None:
-                        log = DEV_DIR / "logs" / f"{service.module.rsplit('.', 1)[-1]}.log"
-                        raise SystemExit(
-                            f"The {service.name} exited with status {proc.returncode}. "
-                            f"Its log, {log}, says:\n{tail(log)}"
-                        )
-                for name, service in list(pending.items()):
-                    try:
-                        if client.get(service.health_url).status_code == 200:
-                            del pending[name]
-                    except httpx.HTTPError:
-                        pass
-                if time.monotonic() > deadline:
-                    raise SystemExit(
-                        f"Timed out waiting for {', '.join(pending)} to answer /health; "
-                        f"see the logs in {DEV_DIR / 'logs'}"
-                    )
-                time.sleep(0.2)
+        try:
+            wait_healthy(self.children, timeout)
+        except ChildFailed as exc:
+            raise SystemExit(f"The stack did not start: {exc}") from None
 
     def stop(self) -> None:
-        for _, proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for _, proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.procs.clear()
+        stop_all(self.children)
+        self.children.clear()
 
-    def supervise(self) -> None:
+    def supervise(self, poll: float = 0.5) -> None:
+        """Until Ctrl-C or SIGTERM: whatever dies (a server, PostgreSQL) is restarted, with
+        back-off, and said so; nothing else stops."""
+        members: list[Restartable] = [*self.children]
+        if self.postgres is not None:
+            members.insert(0, _Postgres(self.postgres))
+        supervisor = Supervisor(members, say=self.say)
         while True:
-            for service, proc in self.procs:
-                if proc.poll() is not None:
-                    raise SystemExit(
-                        f"The {service.name} stopped unexpectedly (status {proc.returncode}); "
-                        f"see {DEV_DIR / 'logs'}"
-                    )
-            time.sleep(0.5)
+            supervisor.check()
+            time.sleep(poll)
 
 
 @contextmanager
@@ -306,6 +337,7 @@ def run() -> None:
     """Run the stack in the foreground until interrupted."""
     signal.signal(signal.SIGTERM, _raise_on_term)
     stack = Stack()
+    stack.check_ports()
     try:
         with stack.database() as database_url:
             stack.prepare(database_url)
@@ -325,7 +357,7 @@ def run() -> None:
 
 def _banner(stack: Stack, issuer: str) -> None:
     stack.say("")
-    for service, _ in stack.procs:
+    for service in services():
         path = "" if service.module == "servers.devidp" else "/mcp"
         stack.say(f"    {service.name:<20} {service.shown_url or service.url + path}")
     stack.say(f"    {'logs':<20} {DEV_DIR / 'logs'}/")

@@ -22,14 +22,14 @@ from servers.core.db.dataapi import (
     parse_timestamp,
     translate_client_error,
 )
-from servers.core.db.dataapi_local import (
+from servers.core.db.postgres import PostgresDatabase
+from ticketing.local_aws.botocore_shapes import validate_shape
+from ticketing.local_aws.dataapi import (
     LOCAL_RESOURCE_ARN,
     LOCAL_SECRET_ARN,
     LocalDataApi,
     format_timestamp,
 )
-from servers.core.db.postgres import PostgresDatabase
-from servers.core.local_aws import validate_shape
 
 if TYPE_CHECKING:
     from mypy_boto3_rds_data.type_defs import SqlParameterTypeDef

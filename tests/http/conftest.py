@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -36,12 +33,10 @@ from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token, mint_id_token
 from ticketing.mailsink import Mailbox
 from ticketing.pg import EmbeddedPostgres
-from ticketing.procs import alive, descendants, free_port, parent_death_signal, tail
+from ticketing.procs import Child, ChildFailed, alive, free_port, wait_healthy
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
-LOG_TAIL_LINES = 40
 
 # Variables that would change how the children behave if inherited from the caller's shell.
 _INHERITED_PREFIXES = (
@@ -58,59 +53,18 @@ _INHERITED_PREFIXES = (
 
 
 @dataclass
-class ServerProcess:
-    """One child process: its command, where it listens and where it logs."""
+class ServerProcess(Child):
+    """A server on ``HOST:port`` (``ticketing.procs.Child``), healthy once ``/health`` answers."""
 
-    name: str
-    module: str
-    port: int
-    log: Path
-    env: dict[str, str]
-    proc: subprocess.Popen[bytes] | None = None
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        if self.health_url is None:
+            self.health_url = f"{self.url}/health"
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
-
-    def start(self, cwd: Path) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module],
-                cwd=cwd,  # not the repo: its .env must not leak into the test servers
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=parent_death_signal(),
-            )
-
-    def log_tail(self) -> str:
-        return f"--- {self.name} ({self.log}) ---\n{tail(self.log, LOG_TAIL_LINES)}"
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would, and reap it; ``start`` may then run it again."""
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
-
-    def stop(self) -> set[int]:
-        """SIGTERM, wait, SIGKILL if it will not go; returns the descendants it had."""
-        proc = self.proc
-        if proc is None:
-            return set()
-        below = descendants(proc.pid)
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT)
-        for pid in below:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        return below
 
 
 @dataclass
@@ -190,7 +144,7 @@ class HttpStack:
         )
 
     def log_tails(self) -> str:
-        return "\n".join(server.log_tail() for server in self.servers)
+        return "\n".join(server.log_tail(40) for server in self.servers)
 
 
 def forge_key(real: SigningKey) -> SigningKey:
@@ -206,31 +160,48 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
 
 
 def _wait_healthy(servers: list[ServerProcess], timeout: float = STARTUP_TIMEOUT) -> None:
+    try:
+        wait_healthy(servers, timeout)
+    except ChildFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def _wait_accepting_tokens(stack: HttpStack, timeout: float = STARTUP_TIMEOUT) -> None:
+    """Until the data server accepts the identity provider's tokens.
+
+    ``/health`` answers before the data server has the provider's keys: its first token makes it
+    fetch the JWKS, and should that fetch fail (a loaded machine, the provider's first request),
+    it refetches only 30 s later and until then refuses every token with no log line but a debug
+    one. Tests that check *why* a token was refused must never meet that window.
+    """
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "get_ticket", "arguments": {"ticket_number": "TKT-ZZZZ0000"}},
+    }
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {stack.ops_token()}",
+    }
     deadline = time.monotonic() + timeout
-    pending = list(servers)
-    with httpx.Client(timeout=2.0) as client:
-        while pending:
-            for server in servers:
-                assert server.proc is not None
-                if server.proc.poll() is not None:
-                    pytest.fail(
-                        f"the {server.name} exited with status {server.proc.returncode} "
-                        f"while starting\n{server.log_tail()}",
-                        pytrace=False,
-                    )
-            for server in list(pending):
-                try:
-                    if client.get(f"{server.url}/health").status_code == 200:
-                        pending.remove(server)
-                except httpx.HTTPError:
-                    pass
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                tails = "\n".join(s.log_tail() for s in servers)
-                names = ", ".join(s.name for s in pending)
-                pytest.fail(f"{names} did not answer /health in {timeout:.0f} s\n{tails}")
-            time.sleep(0.1)
+    last = "no answer"
+    with httpx.Client(timeout=10.0, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            try:
+                answer = client.post(stack.mcp_url, json=call, headers=headers)
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            else:
+                if answer.status_code == 200:
+                    return
+                last = f"HTTP {answer.status_code}"
+            time.sleep(0.5)
+    pytest.fail(
+        f"the data server did not accept the identity provider's tokens in {timeout:g} s "
+        f"({last})\n{stack.log_tails()}",
+        pytrace=False,
+    )
 
 
 @contextmanager
@@ -252,9 +223,7 @@ def _running_stack(
     issuer = canonical_issuer(f"http://{HOST}:{idp_port}")
     idp = ServerProcess(
         "identity provider",
-        "servers.devidp",
-        idp_port,
-        workdir / "idp.log",
+        ["-m", "servers.devidp"],
         _child_env(
             {
                 "IDP_HOST": HOST,
@@ -264,12 +233,13 @@ def _running_stack(
                 "IDP_DATABASE_URL": database_url,
             }
         ),
+        workdir / "idp.log",
+        cwd=workdir,
+        port=idp_port,
     )
     data = ServerProcess(
         "data server",
-        "servers.data",
-        data_port,
-        workdir / "data.log",
+        ["-m", "servers.data"],
         _child_env(
             {
                 "DATA_HOST": HOST,
@@ -279,6 +249,9 @@ def _running_stack(
                 "DATA_AUTH_ISSUER": issuer,
             }
         ),
+        workdir / "data.log",
+        cwd=workdir,
+        port=data_port,
     )
     stack = HttpStack(
         idp=idp,
@@ -291,8 +264,9 @@ def _running_stack(
     )
     try:
         for server in stack.servers:
-            server.start(workdir)
+            server.start()
         _wait_healthy(stack.servers)
+        _wait_accepting_tokens(stack)
         yield stack
     finally:
         leftovers: list[str] = []
@@ -334,9 +308,7 @@ def payment_server(http_stack: HttpStack, payment_env: dict[str, str]) -> Server
     port = free_port(HOST)
     server = ServerProcess(
         "payment server",
-        "servers.payment",
-        port,
-        http_stack.workdir / "payment.log",
+        ["-m", "servers.payment"],
         _child_env(
             {
                 "PAYMENT_HOST": HOST,
@@ -348,9 +320,12 @@ def payment_server(http_stack: HttpStack, payment_env: dict[str, str]) -> Server
                 **payment_env,
             }
         ),
+        http_stack.workdir / "payment.log",
+        cwd=http_stack.workdir,
+        port=port,
     )
     http_stack.servers.append(server)
-    server.start(http_stack.workdir)
+    server.start()
     _wait_healthy([server])
     return server
 
@@ -383,7 +358,7 @@ class FullStack:
         return self.base.token(CUSTOMER_SCOPES, client_id="web", sub=customer_id)
 
     def restart_ticket(self) -> None:
-        self.ticket.start(self.base.workdir)
+        self.ticket.start()
         _wait_healthy([self.ticket])
 
 
@@ -412,9 +387,7 @@ def full_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[FullStack, N
 
         payment = ServerProcess(
             "payment server",
-            "servers.payment",
-            payment_port,
-            workdir / "payment.log",
+            ["-m", "servers.payment"],
             _child_env(
                 {
                     **server_env("PAYMENT", payment_port),
@@ -426,12 +399,13 @@ def full_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[FullStack, N
                     "PAYMENT_WEBHOOK_MAX_ATTEMPTS": "30",
                 }
             ),
+            workdir / "payment.log",
+            cwd=workdir,
+            port=payment_port,
         )
         sink = ServerProcess(
             "SMTP sink",
-            "ticketing.mailsink",
-            sink_http_port,  # where /health is; SMTP is on smtp_port
-            workdir / "mailsink.log",
+            ["-m", "ticketing.mailsink"],
             _child_env(
                 {
                     "MAIL_SINK_HOST": HOST,
@@ -440,12 +414,13 @@ def full_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[FullStack, N
                     "MAIL_SINK_DIR": str(mail_dir),
                 }
             ),
+            workdir / "mailsink.log",
+            cwd=workdir,
+            port=sink_http_port,
         )
         notify = ServerProcess(
             "notify server",
-            "servers.notify",
-            notify_port,
-            workdir / "notify.log",
+            ["-m", "servers.notify"],
             _child_env(
                 {
                     **server_env("NOTIFY", notify_port),
@@ -454,12 +429,13 @@ def full_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[FullStack, N
                     "NOTIFY_WORKER_POLL_SECONDS": "0.2",
                 }
             ),
+            workdir / "notify.log",
+            cwd=workdir,
+            port=notify_port,
         )
         ticket = ServerProcess(
             "ticket server",
-            "servers.ticket",
-            ticket_port,
-            workdir / "ticket.log",
+            ["-m", "servers.ticket"],
             _child_env(
                 {
                     **server_env("TICKET", ticket_port),
@@ -470,11 +446,14 @@ def full_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[FullStack, N
                     "TICKET_WEBHOOK_SECRET": webhook_secret,
                 }
             ),
+            workdir / "ticket.log",
+            cwd=workdir,
+            port=ticket_port,
         )
         started = [payment, sink, notify, ticket]
         base.servers.extend(started)  # stopped, newest first, with the base stack
         for server in started:
-            server.start(workdir)
+            server.start()
         _wait_healthy(started)
         yield FullStack(
             base=base,

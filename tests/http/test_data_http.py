@@ -4,6 +4,7 @@ race for the last seats, against real PostgreSQL."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
@@ -56,6 +57,7 @@ pytestmark = pytest.mark.http
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 LEAKS = ("Traceback", "SELECT", "psycopg")
 MISSING_TICKET = "TKT-ZZZZ0000"
+LOG_DEADLINE = 10.0
 
 
 def rpc_call(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -109,19 +111,26 @@ async def call_error(
     return text_of(result)
 
 
-def log_messages(stack: HttpStack, request_id: str) -> list[str]:
-    """The data server's log messages of one request (JSON lines, each with its request id).
+def log_messages(stack: HttpStack, request_id: str, expected: str) -> list[str]:
+    """The data server's log messages of one request (JSON lines, each with its request id),
+    once one of them contains ``expected`` or ``LOG_DEADLINE`` passed.
 
-    Lines are written before the response is sent, so they are there once it arrived."""
-    messages = []
-    for line in stack.data_log.read_text(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("request_id") == request_id:
-            messages.append(str(record.get("message")))
-    return messages
+    The server writes a request's lines before it answers; reading until the line is there (not
+    once) keeps these tests right should a line ever be written after the answer, and costs
+    nothing when it is there at once."""
+    deadline = time.monotonic() + LOG_DEADLINE
+    while True:
+        messages = []
+        for line in stack.data_log.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("request_id") == request_id:
+                messages.append(str(record.get("message")))
+        if any(expected in message for message in messages) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.05)
 
 
 def unique(prefix: str) -> str:
@@ -216,7 +225,7 @@ async def test_refused_tokens_get_401_with_resource_metadata(
         assert f'error="invalid_token", error_description="{told}"' in challenge
     if reason is not None:
         # Refused by the intended check, not by an earlier one.
-        logged = log_messages(http_stack, response.headers["x-request-id"])
+        logged = log_messages(http_stack, response.headers["x-request-id"], reason)
         assert any(reason in message for message in logged), logged
     if tool == "set_capacity":
         assert await refused_capacity_untouched(http_stack)
@@ -350,10 +359,11 @@ async def test_request_id_in_header_and_on_the_refusal_log_line(http_stack: Http
     assert refused_id != rejected_id
     assert chosen.headers["x-request-id"] == "testchosen0123456789"
 
-    assert "tool get_ticket refused: TICKET_NOT_FOUND" in log_messages(http_stack, refused_id)
-    rejected_lines = log_messages(http_stack, rejected_id)
+    refused_lines = log_messages(http_stack, refused_id, "refused")
+    assert "tool get_ticket refused: TICKET_NOT_FOUND" in refused_lines
+    rejected_lines = log_messages(http_stack, rejected_id, "stranger")
     assert any("bearer token rejected" in m and "stranger" in m for m in rejected_lines)
-    chosen_lines = log_messages(http_stack, "testchosen0123456789")
+    chosen_lines = log_messages(http_stack, "testchosen0123456789", "refused")
     assert "tool get_ticket refused: TICKET_NOT_FOUND" in chosen_lines
 
 

@@ -52,7 +52,7 @@ class Process(Protocol):
     def log(self) -> Path: ...
     @property
     def proc(self) -> subprocess.Popen[bytes] | None: ...
-    def start(self, cwd: Path) -> None: ...
+    def start(self) -> None: ...
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -299,7 +299,7 @@ async def test_kill_9_mid_confirms_then_restart_leaves_every_intent_consistent(
         assert after_crash["bad"] == []
         assert after_crash["unfinished_keys"] == 0
 
-        payment_server.start(http_stack.workdir)
+        payment_server.start()
         deadline = time.monotonic() + 60
         while True:
             try:

@@ -24,7 +24,7 @@ from servers.notify import repository as repo
 from servers.notify.delivery import DeliveryWorker, Mailer
 from servers.notify.mailers import SesMailer, SmtpMailer
 from servers.notify.service import NotifyService
-from servers.notify.ses_local import LocalSes
+from ticketing.local_aws.ses import LocalSes
 from ticketing.mailsink import Mailbox, SinkHandler
 from ticketing.procs import free_port
 

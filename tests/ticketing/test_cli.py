@@ -11,7 +11,6 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from ticketing import layout, stack
 from ticketing.cli import app
 from ticketing.pg import EmbeddedPostgres
 
@@ -99,8 +98,3 @@ def test_a_command_imports_only_what_it_needs(command: list[str], tmp_path: Path
         check=False,
     )
     assert json.loads(result.stderr.strip().splitlines()[-1]) == []
-
-
-def test_the_cli_and_the_runner_agree_where_the_dev_cluster_is() -> None:
-    assert layout.DEV_DIR == stack.DEV_DIR
-    assert layout.DATABASE_NAME == stack.DATABASE_NAME

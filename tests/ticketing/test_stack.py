@@ -37,7 +37,12 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 class RunningStack:
     def __init__(
-        self, workdir: Path, *, data_port: int | None = None, database_url: str | None = None
+        self,
+        workdir: Path,
+        *,
+        data_port: int | None = None,
+        database_url: str | None = None,
+        extra_env: dict[str, str] | None = None,
     ):
         self.workdir = workdir
         self.idp_port = free_port()
@@ -54,6 +59,7 @@ class RunningStack:
             "MAIL_SINK_HTTP_PORT": str(free_port()),
             "PAYMENT_PORT": str(self.payment_port),
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
         env.pop("DATABASE_URL", None)
         if database_url:
@@ -204,17 +210,125 @@ def test_a_second_run_keeps_the_data_and_a_killed_run_leaves_no_orphans(workdir:
         second.proc.wait(timeout=60)
 
 
-def test_a_taken_port_is_named_with_the_variable_to_change(workdir: Path) -> None:
+def test_a_taken_port_stops_the_run_before_anything_starts(workdir: Path) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         taken = squatter.getsockname()[1]
-        stack = RunningStack(workdir, data_port=taken)
+        # The ticket server starts last: its port used to be checked after everything else ran.
+        stack = RunningStack(workdir, extra_env={"TICKET_PORT": str(taken)})
         assert stack.proc.wait(timeout=120) != 0
     out = stack.text()
-    assert f"Port {taken}, where the data server should listen, is taken" in out
-    assert "DATA_PORT=" in out
+    assert f"port {taken}, where the ticket server should listen (TICKET_PORT=...)" in out
+    assert "Nothing was started" in out
+    assert "Starting" not in out
+    assert not (workdir / ".dev" / "pg").exists()
     assert "Traceback" not in out
+
+
+def _child_running(stack: RunningStack, module: str) -> int:
+    for pid in descendants(stack.proc.pid):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if module.encode() in argv:
+            return pid
+    raise AssertionError(f"no process runs {module}")
+
+
+def _ops_get_ticket(stack: RunningStack, key: SigningKey) -> httpx.Response:
+    token = mint_access_token(
+        key=key,
+        issuer=canonical_issuer(f"http://127.0.0.1:{stack.idp_port}"),
+        sub="ops",
+        client_id="ops",
+        scopes=["data/read"],
+    )
+    return httpx.post(
+        f"http://127.0.0.1:{stack.data_port}/mcp",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+        },
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "get_ticket", "arguments": {"ticket_number": "TKT-JD0001"}},
+        },
+        timeout=10,
+    )
+
+
+def _serves(stack: RunningStack, key: SigningKey) -> bool:
+    try:
+        reply = _ops_get_ticket(stack, key)
+    except httpx.HTTPError:
+        return False
+    if reply.status_code != 200:
+        return False
+    result = reply.json().get("result", {})
+    return bool(result.get("structuredContent", {}).get("ticket_number") == "TKT-JD0001")
+
+
+def test_a_killed_server_and_a_killed_postgresql_are_restarted(workdir: Path) -> None:
+    stack = RunningStack(workdir)
+    try:
+        stack.wait_ready()
+        key = load_or_create_signing_key(workdir / ".dev" / "idp")
+        assert _serves(stack, key)
+
+        data = _child_running(stack, "servers.data")
+        os.kill(data, signal.SIGKILL)
+        wait_until(lambda: "The data server stopped" in stack.text(), 30, "the crash noticed")
+        wait_until(lambda: _serves(stack, key), 120, "the data server to serve again")
+        assert _child_running(stack, "servers.data") != data
+
+        postmaster = int((workdir / ".dev" / "pg" / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        wait_until(lambda: "The PostgreSQL server stopped" in stack.text(), 30, "the crash noticed")
+        wait_until(
+            lambda: "the PostgreSQL server restarted" in stack.text(), 120, "PostgreSQL back"
+        )
+        wait_until(lambda: _serves(stack, key), 120, "the data server to read from it again")
+        assert int((workdir / ".dev" / "pg" / "postmaster.pid").read_text().split()[0]) != (
+            postmaster
+        )
+        out = stack.text()
+        assert "The data server stopped (killed by SIGKILL); restarting it in" in out
+        assert "The PostgreSQL server stopped (killed by SIGKILL); restarting it in" in out
+        assert stack.proc.poll() is None, "the stack itself keeps running"
+        assert "Traceback" not in out
+    finally:
+        stack.proc.send_signal(signal.SIGTERM)
+        stack.proc.wait(timeout=60)
+    assert "Stopped." in stack.text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="PostgreSQL runs as another user only for root")
+def test_as_root_in_a_private_directory_the_cluster_lives_where_postgresql_can_reach_it(
+    workdir: Path,
+) -> None:
+    workdir.chmod(0o700)  # what `mktemp -d` and /root give
+    stack = RunningStack(workdir)
+    home: Path | None = None
+    try:
+        stack.wait_ready()
+        out = stack.text()
+        [line] = [line for line in out.splitlines() if "Starting PostgreSQL (data in" in line]
+        home = Path(line.split("(data in ", 1)[1].rstrip(")"))
+        assert home.parent.parent == Path("/var/tmp")
+        assert home.parent.name.startswith("ticketing-")
+        assert (home / "PG_VERSION").exists()
+        assert not (workdir / ".dev" / "pg").exists()
+        assert "cannot reach this checkout" in out
+    finally:
+        stack.proc.send_signal(signal.SIGTERM)
+        stack.proc.wait(timeout=60)
+        if home is not None:
+            subprocess.run(["rm", "-rf", str(home.parent)], check=True)
+    assert "Stopped." in stack.text()
 
 
 def test_database_url_switches_to_another_postgresql(workdir: Path, database_url: str) -> None:

@@ -1,12 +1,13 @@
 """A local stand-in for Amazon SES v2 ``SendEmail``, held to the service's model by botocore.
 
 :meth:`LocalSes.client` returns a real boto3 ``sesv2`` client whose calls never leave the
-process, as :mod:`servers.core.db.dataapi_local` does for the RDS Data API (both are built on
-:mod:`servers.core.local_aws`): botocore validates and serializes each request against the
-``sesv2`` model before its ``before-call`` event, where the stand-in answers; every answer is
-checked against the operation's output (or error) shape before botocore parses it. On top of the
-model, it checks what the service checks: exactly one kind of content, a raw message that parses
-as MIME with the headers a delivery needs, and, without ``FromEmailAddress``, a From header.
+process, as :mod:`ticketing.local_aws.dataapi` does for the RDS Data API (both are built on
+:mod:`ticketing.local_aws.botocore_shapes`): botocore validates and serializes each request
+against the ``sesv2`` model before its ``before-call`` event, where the stand-in answers; every
+answer is checked against the operation's output (or error) shape before botocore parses it.
+On top of the model, it checks what the service checks: exactly one kind of content, a raw
+message that parses as MIME with the headers a delivery needs, and, without
+``FromEmailAddress``, a From header.
 Errors to answer with can be queued with :meth:`fail_next`.
 """
 
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.awsrequest import AWSResponse
 
-from servers.core.local_aws import (
+from ticketing.local_aws.botocore_shapes import (
     LOCAL_CONFIG,
     Body,
     enum_violations,

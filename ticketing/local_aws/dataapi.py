@@ -7,7 +7,7 @@ emits that event only after it has validated and serialized the request, so ever
 against the ``rds-data`` service model first (types, required members, unions; botocore leaves
 enum values to the service, so the stand-in checks those); every response the stand-in produces is
 checked against the operation's output (or error) shape by
-:func:`~servers.core.local_aws.validate_shape` before botocore parses it.
+:func:`~ticketing.local_aws.botocore_shapes.validate_shape` before botocore parses it.
 
 What it reproduces of the service (Aurora PostgreSQL, Serverless v2 / provisioned):
 
@@ -44,7 +44,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.numeric import Int8Dumper
 from psycopg.types.string import StrDumper, StrDumperUnknown, StrDumperVarchar, TextLoader
 
-from ..local_aws import (
+from servers.core.db.postgres import to_pyformat
+
+from .botocore_shapes import (
     LOCAL_CONFIG,
     Body,
     enum_violations,
@@ -54,7 +56,6 @@ from ..local_aws import (
     require,
     validate_shape,
 )
-from .postgres import to_pyformat
 
 if TYPE_CHECKING:
     from mypy_boto3_rds_data import RDSDataServiceClient

@@ -1,5 +1,5 @@
 """What the local stand-ins of AWS services share (the RDS Data API's in
-:mod:`servers.core.db.dataapi_local`, SES v2's in :mod:`servers.notify.ses_local`).
+:mod:`ticketing.local_aws.dataapi`, SES v2's in :mod:`ticketing.local_aws.ses`).
 
 Each hands out a real boto3 client (:func:`local_session`, :data:`LOCAL_CONFIG`) whose calls never
 leave the process: botocore validates and serializes every request against the service model,
