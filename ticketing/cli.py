@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from servers.devidp.cli import app as token_app
-from ticketing.layout import DATABASE_NAME, dev_cluster_dir
+from ticketing.layout import DATABASE_NAME, DEV_DIR, dev_cluster_dir, shared_cluster_dir
 
 if TYPE_CHECKING:
     from servers.core.db import Database
@@ -43,8 +43,12 @@ def _defaults() -> None:
     configured = os.environ.get("IDP_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if configured:
         return
-    remembered = dev_cluster_dir() / "ticketing-port"
-    if remembered.exists():
+    # Both places the cluster may be (see ticketing.pg.cluster_dir), looked at without
+    # importing the PostgreSQL tooling every command would then load.
+    for cluster in (DEV_DIR / "pg", shared_cluster_dir(DEV_DIR / "pg")):
+        remembered = cluster / "ticketing-port"
+        if not remembered.exists():
+            continue
         port = remembered.read_text().strip()
         os.environ["IDP_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{port}/{DATABASE_NAME}"
 

@@ -7,11 +7,20 @@ otherwise slow every command's start-up.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Final
 
 DEV_DIR: Final = Path(".dev")
 DATABASE_NAME: Final = "ticketing"
+SHARED_CLUSTER_ROOT: Final = Path("/var/tmp")  # noqa: S108 - ownership checked in pg.cluster_dir
+
+
+def shared_cluster_dir(preferred: Path) -> Path:
+    """The place under /var/tmp for a cluster meant for ``preferred`` that PostgreSQL's user
+    cannot reach (root in a 0700 checkout); the hash names the checkout, so each keeps its own."""
+    digest = hashlib.sha256(str(preferred.expanduser().absolute()).encode()).hexdigest()[:16]
+    return SHARED_CLUSTER_ROOT / f"ticketing-{digest}" / "pg"
 
 
 def dev_cluster_dir() -> Path:

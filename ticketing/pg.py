@@ -15,7 +15,6 @@ import atexit
 import errno
 import functools
 import glob
-import hashlib
 import importlib.util
 import os
 import pwd
@@ -37,13 +36,13 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
+from ticketing.layout import shared_cluster_dir
 from ticketing.procs import alive, free_port, parent_death_signal
 
 PORT_ENV: Final = "TICKETING_PG_PORT"
 PORT_FILE: Final = "ticketing-port"
 LOG_FILE: Final = "postgres.log"
 # Reachable by every user and kept across reboots, unlike /tmp on many systems.
-SHARED_CLUSTER_ROOT: Final = Path("/var/tmp")  # noqa: S108 - ownership checked in cluster_dir
 SYSTEM_BIN_GLOBS: Final[tuple[str, ...]] = (
     "/usr/lib/postgresql/*/bin",
     "/usr/local/pgsql/bin",
@@ -257,8 +256,8 @@ def cluster_dir(preferred: Path) -> Path:
         pass
     else:
         return preferred
-    digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:16]
-    home = SHARED_CLUSTER_ROOT / f"ticketing-{digest}"
+    shared = shared_cluster_dir(preferred)
+    home = shared.parent
     home.mkdir(mode=0o755, exist_ok=True)
     info = home.lstat()
     # /var/tmp is writable by everyone: use the directory only if it is ours, not a planted one.
@@ -267,7 +266,7 @@ def cluster_dir(preferred: Path) -> Path:
             f"{home} exists but is not a directory owned by root and writable only by it; "
             f"remove it, or set DATABASE_URL to a PostgreSQL of your own."
         )
-    return home / "pg"
+    return shared
 
 
 def _stderr_log(message: str) -> None:
