@@ -58,6 +58,7 @@ from .settings import CLOCK_SKEW_SECONDS
 log = logging.getLogger(__name__)
 
 ACCEPTED_TOKENS_CACHED = 4096
+JWKS_RETRY_SECONDS = 1.0
 SERVICE_ONLY = frozenset(SERVICE_ONLY_SCOPES)
 
 # What a refused client is told: the class of problem, never which key, claim value or rule.
@@ -101,6 +102,7 @@ class CognitoAccessTokenVerifier(JWTVerifier):
         service_client_ids: Iterable[str],
         client_ids: Iterable[str] = (),
         jwks_refresh_interval: float = 30.0,
+        jwks_retry_seconds: float = JWKS_RETRY_SECONDS,
         http_client: httpx2.AsyncClient | None = None,
     ):
         super().__init__(
@@ -114,10 +116,26 @@ class CognitoAccessTokenVerifier(JWTVerifier):
         self.audiences = _audiences(base_url)
         self.service_client_ids = frozenset(service_client_ids)
         self.client_ids = frozenset(client_ids)
+        self.jwks_retry_seconds = jwks_retry_seconds
         # A client sends the same token on every call until it expires; checking its RS256
         # signature each time was ~8% of a call's CPU (py-spy, make bench). Only tokens that
         # passed every check are kept, and only until they expire.
         self._accepted: OrderedDict[str, AccessToken] = OrderedDict()
+
+    async def _refresh_jwks_key(self, kid: str | None) -> str:
+        # FastMCP waits jwks_refresh_interval (30 s) after any refresh attempt, even one that
+        # never reached the issuer: one failed first fetch (a loaded machine, the issuer still
+        # starting) then refused every token, valid ones included, for 30 s. A fetch that
+        # failed is retried after jwks_retry_seconds; a successful one keeps the interval,
+        # which bounds how often a stream of unknown key ids can make us fetch.
+        try:
+            return await super()._refresh_jwks_key(kid)
+        except ValueError as exc:
+            if isinstance(exc.__cause__, httpx2.HTTPError):
+                self._jwks_last_refresh_attempt = (
+                    time.monotonic() - self._jwks_refresh_interval + self.jwks_retry_seconds
+                )
+            raise
 
     async def verify_token(self, token: str) -> AccessToken | None:
         try:

@@ -57,6 +57,16 @@ class Jwks:
         return httpx2.Response(200, json={"keys": [k.public_jwk() for k in self.keys]})
 
 
+class FlakyJwks(Jwks):
+    """A JWKS endpoint whose first fetch fails, as when the issuer is not reachable yet."""
+
+    def handler(self, request: httpx2.Request) -> httpx2.Response:
+        self.fetches += 1
+        if self.fetches == 1:
+            raise httpx2.ConnectError("connection refused", request=request)
+        return httpx2.Response(200, json={"keys": [k.public_jwk() for k in self.keys]})
+
+
 def verifier(jwks: Jwks, **overrides: Any) -> CognitoAccessTokenVerifier:
     options: dict[str, Any] = {
         "issuer": ISSUER,
@@ -345,3 +355,29 @@ async def test_a_refused_token_gets_a_json_401_naming_the_class_of_problem() -> 
     assert "re-register" not in refused.text
     # Discovery still works for a client holding a stale token.
     assert metadata.status_code == 200
+
+
+async def test_a_failed_jwks_fetch_is_retried_soon_not_after_the_refresh_interval() -> None:
+    # Before, FastMCP's 30 s between refresh attempts also followed a fetch that never reached
+    # the issuer: every token, valid ones included, was refused for 30 s (a flaky CI failure).
+    key = new_key()
+    jwks = FlakyJwks(key)
+    checker = verifier(jwks, jwks_refresh_interval=30, jwks_retry_seconds=0)
+    token = access(key)
+    with pytest.raises(TokenRefused):
+        await checker.check(token)
+    accepted = await checker.check(token)
+    assert accepted.client_id == "ops"
+    assert jwks.fetches == 2
+
+
+async def test_a_successful_fetch_keeps_the_refresh_interval_for_unknown_keys() -> None:
+    known, unknown = new_key(), new_key()
+    jwks = Jwks(known)
+    checker = verifier(jwks, jwks_refresh_interval=30, jwks_retry_seconds=0)
+    await checker.check(access(known))
+    for _ in range(3):
+        with pytest.raises(TokenRefused):
+            await checker.check(access(unknown))
+    # One fetch for the known key and at most one for the unknown kid, not one per token.
+    assert jwks.fetches <= 2
