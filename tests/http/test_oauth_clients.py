@@ -34,7 +34,6 @@ import uvicorn
 from fastmcp import Client
 from fastmcp.client.auth import OAuth
 from fastmcp.client.transports import StreamableHttpTransport
-from key_value.aio.stores.memory import MemoryStore
 from mcp.client.auth import OAuthClientProvider
 from mcp.shared.auth import (
     AuthorizationCodeResult,
@@ -299,34 +298,24 @@ class ScriptedOAuth(OAuth):
 async def test_fastmcp_oauth_signs_in_refreshes_an_expired_token_and_upgrades(
     stack: FullStack,
 ) -> None:
-    browser, store = Browser(), MemoryStore()
-    url = ticket_mcp_url(stack)
-
-    def oauth() -> ScriptedOAuth:
-        return ScriptedOAuth(
-            browser, mcp_url=url, client_name="FastMCP dance test", token_storage=store
-        )
-
-    first = oauth()
-    async with Client(StreamableHttpTransport(url, auth=first), timeout=60) as mcp:
+    browser, url = Browser(), ticket_mcp_url(stack)
+    oauth = ScriptedOAuth(browser, mcp_url=url, client_name="FastMCP dance test")
+    async with Client(StreamableHttpTransport(url, auth=oauth), timeout=60) as mcp:
         assert await my_ticket_numbers(mcp) == JOHN_TICKETS
-    assert len(browser.callbacks) == 1
-    stored = await first.token_storage_adapter.get_tokens()
-    assert stored is not None
-    assert stored.refresh_token
+        assert len(browser.callbacks) == 1
+        stored = await oauth.token_storage_adapter.get_tokens()
+        assert stored is not None
+        assert stored.refresh_token
+        expiry = await oauth.token_storage_adapter.get_token_expiry()
+        assert expiry is not None
 
-    # A later session finds the stored access token expired (FastMCP keeps an absolute expiry
-    # next to it) and refreshes instead of sending the user to the login page again.
-    expiry = await first.token_storage_adapter.get_token_expiry()
-    assert expiry is not None
-    await store.put(
-        key=first.token_storage_adapter._get_token_expiry_cache_key(),
-        value={"expires_at": time.time() - 1},
-        collection="mcp-oauth-token-expiry",
-    )
-    second = oauth()
-    async with Client(StreamableHttpTransport(url, auth=second), timeout=60) as mcp:
-        refreshed = await second.token_storage_adapter.get_tokens()
+        # FastMCP refreshes once the absolute expiry it stored has passed.
+        deadline = time.monotonic() + EXPIRY_DEADLINE
+        while time.time() <= expiry:
+            assert time.monotonic() < deadline, "the access token never expired"
+            await anyio.sleep(0.5)
+        assert await my_ticket_numbers(mcp) == JOHN_TICKETS
+        refreshed = await oauth.token_storage_adapter.get_tokens()
         assert refreshed is not None
         assert refreshed.access_token != stored.access_token
         assert refreshed.refresh_token
@@ -359,7 +348,7 @@ async def test_fastmcp_oauth_signs_in_refreshes_an_expired_token_and_upgrades(
         ticket = await ok(mcp, "get_ticket", ticket_number="TKT-JD0001")
         assert ticket["upgrade_tier"] == "double_fun"
 
-    client_info = await second.token_storage_adapter.get_client_info()
+    client_info = await oauth.token_storage_adapter.get_client_info()
     assert client_info is not None
     server = await authorization_server(stack)
     await revoke(server, client_info.client_id or "", refreshed.refresh_token)
