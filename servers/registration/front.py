@@ -31,7 +31,9 @@ from servers.registration.service import (
     REGISTRABLE_SCOPES,
     TEMPORARILY_UNAVAILABLE,
     ClientRegistration,
+    RateLimited,
     RegistrationError,
+    SourceRateLimiter,
     validate_request,
 )
 from servers.registration.settings import RegistrationSettings
@@ -127,24 +129,31 @@ class DocumentClient:
 
 
 class MetadataDocuments:
-    """Fetches and validates documents and keeps their app clients in step with them."""
+    """Fetches and validates documents and keeps their app clients in step with them.
+
+    Each URL not in this instance's cache counts against the caller's address in ``limiter``:
+    a new URL costs a fetch and may cost an app client from the pool's quota, and anybody can
+    make up URLs, so document resolution is held to the registration rate.
+    """
 
     def __init__(
         self,
         settings: RegistrationSettings,
         app_clients: AppClients,
+        limiter: SourceRateLimiter,
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._settings = settings
         self._app_clients = app_clients
+        self._limiter = limiter
         self._transport = transport
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, DocumentClient]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def resolve(self, url: str) -> DocumentClient:
+    def resolve(self, url: str, source: str) -> DocumentClient:
         """The app client for the document at ``url``; the document is fetched again once the
         cached one is ``CACHE_SECONDS`` old, and the app client updated if it changed."""
         now = self._clock()
@@ -155,6 +164,9 @@ class MetadataDocuments:
         problem = url_problem(url)
         if problem:
             raise RegistrationError(INVALID_CLIENT, f"the client_id URL {problem}")
+        retry_after = self._limiter.admit(source)
+        if retry_after is not None:
+            raise RateLimited(retry_after)
         registration = self._validate(url, self._fetch(url))
         client = DocumentClient(
             url, self._app_clients.ensure_public_client(registration), registration
@@ -260,7 +272,7 @@ class OAuthFront:
         self._documents = documents
         self._transport = transport
 
-    def authorize(self, query: str) -> str:
+    def authorize(self, query: str, source: str) -> str:
         """The Cognito ``/oauth2/authorize`` URL to redirect the browser to.
 
         Refusals are raised, not redirected: until the client and its redirect URI are known to
@@ -279,7 +291,7 @@ class OAuthFront:
                     INVALID_REQUEST, "PKCE with code_challenge_method S256 is required"
                 )
             redirect_uri = _single(params, "redirect_uri")
-            client = self._documents.resolve(client_id)
+            client = self._documents.resolve(client_id, source)
             if redirect_uri not in client.registration.redirect_uris:
                 raise RegistrationError(
                     INVALID_REQUEST, "redirect_uri is not one of the client metadata document's"
@@ -288,16 +300,21 @@ class OAuthFront:
             scope = _optional(params, "scope")
             if scope is not None:
                 substitutes["scope"] = _customer_scope(scope)
-            params = [(k, substitutes.get(k, v)) for k, v in params]
+            # With no scope left, none is sent: Cognito then grants the client's own scopes.
+            params = [
+                (k, substitutes.get(k, v))
+                for k, v in params
+                if not (k == "scope" and not substitutes["scope"])
+            ]
         return f"{self._settings.cognito_domain}/oauth2/authorize?{urlencode(params)}"
 
-    def token(self, form: bytes, authorization: str | None) -> Forwarded:
-        return self._forward("/oauth2/token", form, authorization)
+    def token(self, form: bytes, authorization: str | None, source: str) -> Forwarded:
+        return self._forward("/oauth2/token", form, authorization, source)
 
-    def revoke(self, form: bytes, authorization: str | None) -> Forwarded:
-        return self._forward("/oauth2/revoke", form, authorization)
+    def revoke(self, form: bytes, authorization: str | None, source: str) -> Forwarded:
+        return self._forward("/oauth2/revoke", form, authorization, source)
 
-    def _forward(self, path: str, form: bytes, authorization: str | None) -> Forwarded:
+    def _forward(self, path: str, form: bytes, authorization: str | None, source: str) -> Forwarded:
         try:
             params = parse_qsl(
                 form.decode("ascii"), keep_blank_values=True, strict_parsing=bool(form)
@@ -306,7 +323,7 @@ class OAuthFront:
             raise RegistrationError(INVALID_REQUEST, "the body is not a form") from None
         client_id = _optional(params, "client_id")
         if client_id is not None and is_document_url(client_id):
-            cognito_id = self._documents.resolve(client_id).cognito_client_id
+            cognito_id = self._documents.resolve(client_id, source).cognito_client_id
             params = [(k, cognito_id if k == "client_id" else v) for k, v in params]
         headers = {"content-type": "application/x-www-form-urlencoded"}
         if authorization:

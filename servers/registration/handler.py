@@ -77,15 +77,15 @@ class Edge:
         if path == REGISTER_PATH:
             if method != "POST":
                 return _refusal(RegistrationError(INVALID_REQUEST, "use POST", 405))
-            return self._register(event, http.get("sourceIp", "unknown"))
+            return self._register(event, _source(http))
         if path == AUTHORIZE_PATH:
             if method != "GET":
                 return _refusal(RegistrationError(INVALID_REQUEST, "use GET", 405))
-            return self._guarded(lambda: self._authorize(event))
+            return self._guarded(lambda: self._authorize(event, _source(http)))
         if path in (TOKEN_PATH, REVOKE_PATH):
             if method != "POST":
                 return _refusal(RegistrationError(INVALID_REQUEST, "use POST", 405))
-            return self._guarded(lambda: self._forward(event, path))
+            return self._guarded(lambda: self._forward(event, path, _source(http)))
         return _refusal(RegistrationError(INVALID_REQUEST, "no such endpoint", 404))
 
     def _register(self, event: Event, source: str) -> Response:
@@ -102,8 +102,8 @@ class Edge:
             return _refusal(RegistrationError(SERVER_ERROR, "registration failed", 500))
         return {"statusCode": 201, "headers": dict(_JSON), "body": client.model_dump_json()}
 
-    def _authorize(self, event: Event) -> Response:
-        location = self._front.authorize(event.get("rawQueryString") or "")
+    def _authorize(self, event: Event, source: str) -> Response:
+        location = self._front.authorize(event.get("rawQueryString") or "", source)
         # no-store: the location carries the client's state and PKCE challenge.
         return {
             "statusCode": 302,
@@ -111,7 +111,7 @@ class Edge:
             "body": "",
         }
 
-    def _forward(self, event: Event, path: str) -> Response:
+    def _forward(self, event: Event, path: str, source: str) -> Response:
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
         if not form_of(headers):
             raise RegistrationError(
@@ -120,9 +120,9 @@ class Edge:
         form = _body(event, self._settings)
         authorization = headers.get("authorization")
         answer = (
-            self._front.token(form, authorization)
+            self._front.token(form, authorization, source)
             if path == TOKEN_PATH
-            else self._front.revoke(form, authorization)
+            else self._front.revoke(form, authorization, source)
         )
         # Tokens are never cached anywhere on the way (RFC 6749 §5.1).
         response_headers = {**_JSON, "pragma": "no-cache"}
@@ -140,6 +140,10 @@ class Edge:
         except Exception:
             log.exception("request failed")
             return _refusal(RegistrationError(SERVER_ERROR, "the request failed", 500))
+
+
+def _source(http: Mapping[str, Any]) -> str:
+    return str(http.get("sourceIp", "unknown"))
 
 
 def _body(event: Event, settings: RegistrationSettings) -> bytes:
@@ -172,7 +176,12 @@ def _edge() -> Edge:
     cognito = boto3.client("cognito-idp", region_name=settings.region)
     limiter = SourceRateLimiter(settings.rate_per_source, settings.rate_window_seconds)
     app_clients = CognitoAppClients(cognito, settings)
-    front = OAuthFront(settings, MetadataDocuments(settings, app_clients))
+    documents = MetadataDocuments(
+        settings,
+        app_clients,
+        SourceRateLimiter(settings.rate_per_source, settings.rate_window_seconds),
+    )
+    front = OAuthFront(settings, documents)
     return Edge(settings, Registrar(settings, app_clients, limiter), front)
 
 

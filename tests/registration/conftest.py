@@ -53,4 +53,4 @@ def registrar(settings: RegistrationSettings, cognito: LocalCognito) -> Registra
 def front(settings: RegistrationSettings, cognito: LocalCognito) -> OAuthFront:
     """The OAuth front with no network: for tests of the other routes."""
     app_clients = CognitoAppClients(cognito.client(), settings)
-    return OAuthFront(settings, MetadataDocuments(settings, app_clients))
+    return OAuthFront(settings, MetadataDocuments(settings, app_clients, SourceRateLimiter(10, 60)))

@@ -102,7 +102,13 @@ def make_front(
     settings: RegistrationSettings, cognito: LocalCognito, world: World, clock: Clock
 ) -> OAuthFront:
     app_clients = CognitoAppClients(cognito.client(), settings)
-    documents = MetadataDocuments(settings, app_clients, transport=world.transport(), clock=clock)
+    documents = MetadataDocuments(
+        settings,
+        app_clients,
+        SourceRateLimiter(settings.rate_per_source, settings.rate_window_seconds),
+        transport=world.transport(),
+        clock=clock,
+    )
     return OAuthFront(settings, documents, transport=world.transport())
 
 
@@ -186,9 +192,11 @@ def test_authorize_creates_an_app_client_and_redirects_with_its_id(
 def test_a_known_document_reuses_its_app_client_even_on_a_cold_instance(
     settings: RegistrationSettings, cognito: LocalCognito, world: World, clock: Clock
 ) -> None:
-    first = make_front(settings, cognito, world, clock).authorize(authorize_query())
+    first = make_front(settings, cognito, world, clock).authorize(authorize_query(), "198.51.100.7")
     # Another Lambda instance: nothing cached, it finds the client by its name.
-    second = make_front(settings, cognito, world, clock).authorize(authorize_query())
+    second = make_front(settings, cognito, world, clock).authorize(
+        authorize_query(), "198.51.100.7"
+    )
     assert first == second
     assert len(document_clients(cognito)) == 1
     assert operations(cognito).count("CreateUserPoolClient") == 1
@@ -197,7 +205,7 @@ def test_a_known_document_reuses_its_app_client_even_on_a_cold_instance(
 def test_the_app_client_is_found_beyond_the_first_page(
     settings: RegistrationSettings, cognito: LocalCognito, world: World, clock: Clock
 ) -> None:
-    make_front(settings, cognito, world, clock).authorize(authorize_query())
+    make_front(settings, cognito, world, clock).authorize(authorize_query(), "198.51.100.7")
     app_clients = CognitoAppClients(cognito.client(), settings)
     for n in range(70):  # registered clients made after it push it onto another page
         cognito.clients[f"filler{n:020d}"] = {
@@ -206,8 +214,10 @@ def test_the_app_client_is_found_beyond_the_first_page(
             "ClientName": f"dcr filler {n}",
         }
     cognito.clients = dict(reversed(cognito.clients.items()))
-    documents = MetadataDocuments(settings, app_clients, transport=world.transport(), clock=clock)
-    resolved = documents.resolve(DOC_URL)
+    documents = MetadataDocuments(
+        settings, app_clients, SourceRateLimiter(10, 60), transport=world.transport(), clock=clock
+    )
+    resolved = documents.resolve(DOC_URL, "198.51.100.7")
     assert resolved.cognito_client_id == document_clients(cognito)[0]["ClientId"]
     assert operations(cognito).count("CreateUserPoolClient") == 1
 
@@ -351,9 +361,11 @@ def test_a_document_dripped_past_the_deadline_is_cut_off(
 )
 def test_a_cognito_client_id_passes_through_unchanged(params: list[tuple[str, str]]) -> None:
     settings = make_settings()
-    front = OAuthFront(settings, MetadataDocuments(settings, Unreachable()))
+    front = OAuthFront(
+        settings, MetadataDocuments(settings, Unreachable(), SourceRateLimiter(1, 60))
+    )
     query = urlencode([("client_id", "5jm3tq0bq0ffgbvmpoi3q4f2ab"), *params])
-    location = urlsplit(front.authorize(query))
+    location = urlsplit(front.authorize(query, "198.51.100.7"))
     assert parse_qsl(location.query, keep_blank_values=True) == parse_qsl(
         query, keep_blank_values=True
     )
@@ -474,3 +486,33 @@ def test_authorize_needs_a_client_id(edge: Edge) -> None:
     answer = edge.handle(get("/authorize", "response_type=code"))
     assert answer["statusCode"] == 400
     assert json.loads(answer["body"])["error_description"] == "client_id is required"
+
+
+def test_new_document_urls_are_held_to_the_registration_rate_per_source(
+    settings: RegistrationSettings, cognito: LocalCognito, world: World, clock: Clock
+) -> None:
+    # Anybody can make up URLs, and each new one may cost an app client from the pool's quota.
+    edge = Edge(
+        settings,
+        Registrar(
+            settings, CognitoAppClients(cognito.client(), settings), SourceRateLimiter(1, 60)
+        ),
+        make_front(make_settings(rate_per_source=2), cognito, world, clock),
+    )
+    for n in range(3):
+        url = f"https://app.example.org/clients/{n}.json"
+        world.serve(document(client_id=url), url)
+        answer = edge.handle(get("/authorize", authorize_query(client_id=url)))
+    assert answer["statusCode"] == 429
+    assert answer["headers"]["retry-after"]
+    assert len(document_clients(cognito)) == 2
+    assert len(world.fetched) == 2
+    # A document already resolved on this instance costs nothing more.
+    again = get("/authorize", authorize_query(client_id="https://app.example.org/clients/0.json"))
+    assert edge.handle(again)["statusCode"] == 302
+
+
+def test_a_scope_with_nothing_left_for_customers_is_not_sent(edge: Edge) -> None:
+    answer = edge.handle(get("/authorize", authorize_query(scope="data/read notify/send")))
+    sent = dict(parse_qsl(urlsplit(answer["headers"]["location"]).query))
+    assert "scope" not in sent
