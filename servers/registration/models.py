@@ -37,7 +37,7 @@ class RegisteredClient(BaseModel):
 
 
 class AuthorizationServerMetadata(BaseModel):
-    """RFC 8414 metadata: this edge's registration endpoint, Cognito's everything else."""
+    """RFC 8414 metadata: this edge's endpoints in front of Cognito, Cognito's keys."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -345,20 +345,21 @@ class Registrar:
 
 
 def authorization_server_metadata(settings: RegistrationSettings) -> AuthorizationServerMetadata:
-    """The RFC 8414 document the MCP clients discover: registration here, the rest at Cognito.
+    """The RFC 8414 document the MCP clients discover: this edge's endpoints, Cognito's keys.
 
     ``issuer`` is this edge's identifier, not Cognito's: a client fetches the document from
     ``ISSUER/.well-known/oauth-authorization-server`` and must find that same ``issuer`` in it
     (RFC 8414 §3.3; the MCP SDK refuses a mismatch), and Cognito's own issuer URL serves
-    Cognito's document, which names no registration endpoint. The tokens' ``iss`` stays
-    Cognito's; a client does not read access tokens.
+    Cognito's document, which names no registration endpoint. The authorize, token and
+    revocation endpoints are the edge's too, because a client using a metadata document sends
+    its URL as ``client_id`` to each of them and only the edge can put Cognito's id in its
+    place. The tokens' ``iss`` stays Cognito's; a client does not read access tokens.
     """
-    domain = settings.cognito_domain
     return AuthorizationServerMetadata(
         issuer=settings.issuer,
-        authorization_endpoint=f"{domain}/oauth2/authorize",
-        token_endpoint=f"{domain}/oauth2/token",
-        revocation_endpoint=f"{domain}/oauth2/revoke",
+        authorization_endpoint=settings.endpoint("/authorize"),
+        token_endpoint=settings.endpoint("/token"),
+        revocation_endpoint=settings.endpoint("/revoke"),
         jwks_uri=f"{settings.cognito_issuer}/.well-known/jwks.json",
         registration_endpoint=settings.registration_endpoint,
         scopes_supported=[*REGISTRABLE_SCOPES, *OIDC_SCOPES],
@@ -366,13 +367,12 @@ def authorization_server_metadata(settings: RegistrationSettings) -> Authorizati
         response_modes_supported=["query"],
         grant_types_supported=["authorization_code", "refresh_token"],
         code_challenge_methods_supported=["S256"],
-        # Cognito's token endpoint also takes the service clients' secrets.
+        # Cognito's token endpoint, behind ours, also takes the service clients' secrets.
         token_endpoint_auth_methods_supported=["none", "client_secret_basic", "client_secret_post"],
         revocation_endpoint_auth_methods_supported=[
             "none",
             "client_secret_basic",
             "client_secret_post",
         ],
-        # See the README: Cognito's endpoints know only its own client ids.
-        client_id_metadata_document_supported=False,
+        client_id_metadata_document_supported=True,
     )

@@ -70,6 +70,10 @@ class RegistrationSettings(BaseSettings):
         """The ``iss`` of the tokens Cognito issues (what the MCP servers verify)."""
         return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
 
+    def endpoint(self, path: str) -> str:
+        """The URL of one of this edge's routes (``/register``, ``/authorize``, ...)."""
+        return self.issuer.rstrip("/") + path
+
     @property
     def registration_endpoint(self) -> str:
-        return self.issuer.rstrip("/") + "/register"
+        return self.endpoint("/register")

@@ -71,6 +71,8 @@ class LocalCognito:
         self._operations = {
             "CreateUserPoolClient": self._create_user_pool_client,
             "DescribeUserPoolClient": self._describe_user_pool_client,
+            "ListUserPoolClients": self._list_user_pool_clients,
+            "UpdateUserPoolClient": self._update_user_pool_client,
         }
 
     def client(self) -> CognitoIdentityProviderClient:
@@ -113,8 +115,7 @@ class LocalCognito:
         if request["UserPoolId"] != self.user_pool_id:
             raise ServiceError("ResourceNotFoundException", "User pool does not exist.")
 
-    def _create_user_pool_client(self, request: Body) -> Body:
-        self._pool(request)
+    def _check_client(self, request: Body) -> None:
         unknown = sorted(set(request.get("AllowedOAuthScopes", [])) - self.scopes)
         if unknown:
             raise ServiceError("ScopeDoesNotExistException", f"Invalid scope requested: {unknown}")
@@ -127,6 +128,10 @@ class LocalCognito:
                 raise ServiceError("InvalidParameterException", "http is for localhost only")
         if "code" in request.get("AllowedOAuthFlows", []) and not callbacks:
             raise ServiceError("InvalidOAuthFlowException", "code grant needs callback URLs")
+
+    def _create_user_pool_client(self, request: Body) -> Body:
+        self._pool(request)
+        self._check_client(request)
         if len(self.clients) >= self.max_clients:
             raise ServiceError("LimitExceededException", "app client limit exceeded")
         now = datetime.now(UTC)
@@ -146,6 +151,42 @@ class LocalCognito:
         client = self.clients.get(request["ClientId"])
         if client is None:
             raise ServiceError("ResourceNotFoundException", "User pool client does not exist.")
+        return {"UserPoolClient": client}
+
+    def _list_user_pool_clients(self, request: Body) -> Body:
+        # Pages in creation order; the token is the index of the next client.
+        self._pool(request)
+        start = int(request.get("NextToken") or 0)
+        size = request.get("MaxResults", 60)
+        page = list(self.clients.values())[start : start + size]
+        body: Body = {
+            "UserPoolClients": [
+                {
+                    "ClientId": c["ClientId"],
+                    "UserPoolId": c["UserPoolId"],
+                    "ClientName": c["ClientName"],
+                }
+                for c in page
+            ]
+        }
+        if start + size < len(self.clients):
+            body["NextToken"] = str(start + size)
+        return body
+
+    def _update_user_pool_client(self, request: Body) -> Body:
+        # Like the service: what the request leaves out is reset, not kept.
+        self._pool(request)
+        old = self.clients.get(request["ClientId"])
+        if old is None:
+            raise ServiceError("ResourceNotFoundException", "User pool client does not exist.")
+        self._check_client(request)
+        client: Body = {
+            **request,
+            "ClientName": request.get("ClientName", old["ClientName"]),
+            "CreationDate": old["CreationDate"],
+            "LastModifiedDate": datetime.now(UTC),
+        }
+        self.clients[client["ClientId"]] = client
         return {"UserPoolClient": client}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from servers.registration.cognito import CognitoAppClients
+from servers.registration.front import MetadataDocuments, OAuthFront
 from servers.registration.service import REGISTRABLE_SCOPES, Registrar, SourceRateLimiter
 from servers.registration.settings import RegistrationSettings
 from tests.registration.cognito_local import LocalCognito
@@ -46,3 +47,10 @@ def cognito() -> LocalCognito:
 def registrar(settings: RegistrationSettings, cognito: LocalCognito) -> Registrar:
     limiter = SourceRateLimiter(settings.rate_per_source, settings.rate_window_seconds)
     return Registrar(settings, CognitoAppClients(cognito.client(), settings), limiter)
+
+
+@pytest.fixture
+def front(settings: RegistrationSettings, cognito: LocalCognito) -> OAuthFront:
+    """The OAuth front with no network: for tests of the other routes."""
+    app_clients = CognitoAppClients(cognito.client(), settings)
+    return OAuthFront(settings, MetadataDocuments(settings, app_clients, SourceRateLimiter(10, 60)))

@@ -17,6 +17,7 @@ from pydantic import AnyUrl
 
 from servers.registration import handler as lambda_module
 from servers.registration.cognito import CognitoAppClients
+from servers.registration.front import OAuthFront
 from servers.registration.handler import Edge, handler
 from servers.registration.service import (
     ClientRegistration,
@@ -60,8 +61,8 @@ def event(
 
 
 @pytest.fixture
-def edge(settings: RegistrationSettings, registrar: Registrar) -> Edge:
-    return Edge(settings, registrar)
+def edge(settings: RegistrationSettings, registrar: Registrar, front: OAuthFront) -> Edge:
+    return Edge(settings, registrar, front)
 
 
 def test_a_client_registers_and_the_sdk_reads_the_answer(edge: Edge, cognito: LocalCognito) -> None:
@@ -135,11 +136,11 @@ def test_refusals_are_json_with_an_oauth_error(
 
 
 def test_a_source_over_its_quota_gets_429_and_cognito_is_not_called(
-    settings: RegistrationSettings, cognito: LocalCognito
+    settings: RegistrationSettings, cognito: LocalCognito, front: OAuthFront
 ) -> None:
     limiter = SourceRateLimiter(2, 3600)
     registrar = Registrar(settings, CognitoAppClients(cognito.client(), settings), limiter)
-    edge = Edge(settings, registrar)
+    edge = Edge(settings, registrar, front)
     for _ in range(2):
         assert (
             edge.handle(event("POST", "/register", json.dumps(REGISTRATION)))["statusCode"] == 201
@@ -178,9 +179,9 @@ class Exploding:
 
 
 def test_an_unexpected_failure_answers_500_without_internals(
-    settings: RegistrationSettings,
+    settings: RegistrationSettings, front: OAuthFront
 ) -> None:
-    edge = Edge(settings, Registrar(settings, Exploding(), SourceRateLimiter(10, 60)))
+    edge = Edge(settings, Registrar(settings, Exploding(), SourceRateLimiter(10, 60)), front)
     answer = edge.handle(event("POST", "/register", json.dumps(REGISTRATION)))
     assert answer["statusCode"] == 500
     assert json.loads(answer["body"]) == {

@@ -290,19 +290,19 @@ def test_the_limiter_forgets_the_oldest_source_past_its_memory() -> None:
 # Metadata ----------------------------------------------------------------------------------
 
 
-def test_metadata_advertises_registration_here_and_everything_else_at_cognito() -> None:
+def test_metadata_advertises_the_edges_endpoints_and_cognitos_keys() -> None:
     cfg = make_settings()
     document = authorization_server_metadata(cfg).model_dump(mode="json")
-    domain = "https://tickets.auth.eu-west-1.amazoncognito.com"
-    assert document["registration_endpoint"] == "https://auth.tickets.example.com/register"
-    assert document["authorization_endpoint"] == f"{domain}/oauth2/authorize"
-    assert document["token_endpoint"] == f"{domain}/oauth2/token"
-    assert document["revocation_endpoint"] == f"{domain}/oauth2/revoke"
+    edge = "https://auth.tickets.example.com"
+    assert document["registration_endpoint"] == f"{edge}/register"
+    assert document["authorization_endpoint"] == f"{edge}/authorize"
+    assert document["token_endpoint"] == f"{edge}/token"
+    assert document["revocation_endpoint"] == f"{edge}/revoke"
     assert document["jwks_uri"] == (
         "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Local1234/.well-known/jwks.json"
     )
     assert document["code_challenge_methods_supported"] == ["S256"]
-    assert document["client_id_metadata_document_supported"] is False
+    assert document["client_id_metadata_document_supported"] is True
     assert not set(SERVICE_ONLY) & set(document["scopes_supported"])
 
 
