@@ -21,9 +21,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -64,19 +63,17 @@ McpClient = Client[StreamableHttpTransport]
 class ServerProcess(Protocol):
     """What these tests use of one server process (``tests/http/conftest.py``)."""
 
-    env: dict[str, str]
+    env: Mapping[str, str]
 
     @property
     def url(self) -> str: ...
     def stop(self) -> set[int]: ...
-    def start(self, cwd: Path) -> None: ...
+    def start(self) -> None: ...
 
 
 class Base(Protocol):
     @property
     def idp(self) -> ServerProcess: ...
-    @property
-    def workdir(self) -> Path: ...
 
 
 class FullStack(Protocol):
@@ -92,8 +89,8 @@ def stack(full_stack: FullStack) -> FullStack:
     client meets an expired token without the test faking the clock)."""
     idp = full_stack.base.idp
     idp.stop()
-    idp.env["IDP_TOKEN_TTL_SECONDS"] = str(ACCESS_TOKEN_TTL)
-    idp.start(full_stack.base.workdir)
+    idp.env = {**idp.env, "IDP_TOKEN_TTL_SECONDS": str(ACCESS_TOKEN_TTL)}
+    idp.start()
     deadline = time.monotonic() + STARTUP_DEADLINE
     with httpx.Client(timeout=2.0) as http:
         while True:
