@@ -52,6 +52,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import NOT_ALLOWED, DomainError
+from .limits import send_error
 from .scopes import SERVICE_ONLY_SCOPES, resource_server
 from .settings import CLOCK_SKEW_SECONDS
 
@@ -412,7 +413,7 @@ class ScopeGate:
         body, messages = await _read_body(receive)
         called = _called_tools(body)
         if called is None:
-            await _send_json(send, 400, PARSE_ERROR)
+            await send_error(send, 400, PARSE_ERROR)
             return
         granted = set(scope["auth"].scopes)
         for name in called:
@@ -429,7 +430,7 @@ class ScopeGate:
             f'Bearer error="insufficient_scope", error_description="{description}", '
             f'scope="{named}", resource_metadata="{self.resource_metadata_url}"'
         )
-        await _send_json(
+        await send_error(
             send,
             403,
             {"error": "insufficient_scope", "error_description": description},
@@ -479,24 +480,6 @@ def _called_tools(body: bytes) -> list[str] | None:
             if isinstance(params, dict) and isinstance(params.get("name"), str):
                 names.append(params["name"])
     return names
-
-
-async def _send_json(
-    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
 
 
 @dataclass(frozen=True)
