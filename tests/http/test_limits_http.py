@@ -20,13 +20,10 @@ import pytest
 
 from servers.core.client import tool_call_body, tool_call_headers
 from servers.core.scopes import PAYMENTS_READ
+from tests.http.raw import GIVE_UP_SECONDS, HOST, exchange, status_of
 
 pytestmark = pytest.mark.http
 
-HOST = "127.0.0.1"
-# Safety nets only: a server that holds a connection fails the test after this, rather than
-# hanging it; no test asserts on time.
-GIVE_UP_SECONDS = 30.0
 RATE_BURST = 100
 HEADER_TIMEOUT = 0.5
 BODY_TIMEOUT = 0.5
@@ -64,26 +61,6 @@ def payment_env() -> dict[str, str]:
         "PAYMENT_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
         "PAYMENT_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
     }
-
-
-async def exchange(port: int, request: bytes, *, then_close: bool = False) -> bytes:
-    """Sends ``request`` (and keeps the connection open unless ``then_close``) and returns all
-    the server sends until it closes the connection."""
-    reader, writer = await asyncio.open_connection(HOST, port)
-    try:
-        writer.write(request)
-        await writer.drain()
-        if then_close:
-            writer.write_eof()
-        async with asyncio.timeout(GIVE_UP_SECONDS):
-            return await reader.read()
-    finally:
-        writer.close()
-
-
-def status_of(answer: bytes) -> int:
-    assert answer.startswith(b"HTTP/1.1 "), answer[:200]
-    return int(answer.split(b" ", 2)[1])
 
 
 def body_of(answer: bytes) -> Any:

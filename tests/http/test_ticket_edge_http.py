@@ -14,11 +14,10 @@ import httpx
 import pytest
 
 from servers.data.seed import seed_id
+from tests.http.raw import GIVE_UP_SECONDS, HOST, exchange, status_of
 
 pytestmark = pytest.mark.http
 
-HOST = "127.0.0.1"
-GIVE_UP_SECONDS = 30.0  # a safety net against a server that holds on; nothing is timed
 JOHN = seed_id("cus", "john.doe@example.com")
 
 
@@ -39,29 +38,11 @@ class FullStack(Protocol):
     def customer_token(self, customer_id: str) -> str: ...
 
 
-async def exchange(port: int, request: bytes) -> bytes:
-    """Sends ``request``, keeps the connection open, returns what the server sends until it
-    closes it."""
-    reader, writer = await asyncio.open_connection(HOST, port)
-    try:
-        writer.write(request)
-        await writer.drain()
-        async with asyncio.timeout(GIVE_UP_SECONDS):
-            return await reader.read()
-    finally:
-        writer.close()
-
-
 def webhook(headers: str) -> bytes:
     return (
         f"POST /webhooks/payment HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
         f"Webhook-Signature: t=1,v1=00\r\n{headers}\r\n"
     ).encode()
-
-
-def status_of(answer: bytes) -> int:
-    assert answer.startswith(b"HTTP/1.1 "), answer[:200]
-    return int(answer.split(b" ", 2)[1])
 
 
 async def test_a_huge_webhook_body_is_refused_before_it_is_read(full_stack: FullStack) -> None:
