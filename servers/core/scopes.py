@@ -9,6 +9,8 @@ from typing import Final
 
 TICKETS_READ: Final = "tickets/read"
 TICKETS_WRITE: Final = "tickets/write"
+TICKETS_CATALOGUE: Final = "tickets/catalogue"
+"""Public prices and the tier catalogue: nothing about any customer."""
 PAYMENTS_READ: Final = "payments/read"
 PAYMENTS_WRITE: Final = "payments/write"
 PAYMENTS_REFUND: Final = "payments/refund"
@@ -21,6 +23,7 @@ CONCIERGE_CHAT: Final = "concierge/chat"
 ALL_SCOPES: Final[tuple[str, ...]] = (
     TICKETS_READ,
     TICKETS_WRITE,
+    TICKETS_CATALOGUE,
     PAYMENTS_READ,
     PAYMENTS_WRITE,
     PAYMENTS_REFUND,
@@ -34,6 +37,7 @@ ALL_SCOPES: Final[tuple[str, ...]] = (
 CUSTOMER_SCOPES: Final[tuple[str, ...]] = (
     TICKETS_READ,
     TICKETS_WRITE,
+    TICKETS_CATALOGUE,
     PAYMENTS_READ,
     PAYMENTS_WRITE,
     CONCIERGE_CHAT,

@@ -28,6 +28,7 @@ from servers.core.scopes import (
     PAYMENTS_READ,
     PAYMENTS_REFUND,
     PAYMENTS_WRITE,
+    TICKETS_CATALOGUE,
     TICKETS_READ,
     TICKETS_WRITE,
 )
@@ -135,7 +136,7 @@ DEFAULT_CLIENTS: tuple[ClientSpec, ...] = (
     ClientSpec(
         name="host-agent",
         confidential=True,
-        scopes=(TICKETS_READ, TICKETS_WRITE, PAYMENTS_READ, PAYMENTS_WRITE),
+        scopes=(TICKETS_READ, TICKETS_WRITE, TICKETS_CATALOGUE, PAYMENTS_READ, PAYMENTS_WRITE),
         grant_types=(CLIENT_CREDENTIALS,),
     ),
     ClientSpec(

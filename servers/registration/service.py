@@ -24,13 +24,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from servers.core.scopes import (
-    CONCIERGE_CHAT,
-    PAYMENTS_READ,
-    PAYMENTS_WRITE,
-    TICKETS_READ,
-    TICKETS_WRITE,
-)
+from servers.core.scopes import CUSTOMER_SCOPES
 from servers.registration.models import (
     AuthorizationServerMetadata,
     RegisteredClient,
@@ -38,16 +32,8 @@ from servers.registration.models import (
 )
 from servers.registration.settings import RegistrationSettings
 
-# Customer scopes (ARCHITECTURE, "Scopes"); ``tickets/catalogue`` is not in servers.core.scopes
-# yet, so it is spelled here.
-REGISTRABLE_SCOPES: Final[tuple[str, ...]] = (
-    TICKETS_READ,
-    TICKETS_WRITE,
-    "tickets/catalogue",
-    PAYMENTS_READ,
-    PAYMENTS_WRITE,
-    CONCIERGE_CHAT,
-)
+# What a registered client may ask for: the customer scopes (ARCHITECTURE, "Scopes").
+REGISTRABLE_SCOPES: Final[tuple[str, ...]] = CUSTOMER_SCOPES
 # What Cognito's managed login also grants a public client; ``email`` and ``profile`` need
 # ``openid`` beside them.
 OIDC_SCOPES: Final[tuple[str, ...]] = ("openid", "email", "profile")
