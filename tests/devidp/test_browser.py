@@ -6,7 +6,6 @@ client's idea of a browser is not enough here.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -19,30 +18,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
+
 from .live import serve
 from .support import DEV_PASSWORD, callback_query, pkce_pair
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-# Playwright's own browser download is never used: the system chromium, with nothing that
-# reaches out to the network or needs a sandbox (CI runs as root).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"no chromium at {CHROMIUM}: apt-get install chromium (CI installs it), "
-        "or set CHROMIUM to its path",
-    ),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture
