@@ -48,7 +48,14 @@ from mcp_types.version import (
     MODERN_PROTOCOL_VERSIONS,
 )
 
-from bench.lib import Children, raise_on_term, say, start_idp, throwaway_postgres
+from bench.lib import (
+    Children,
+    raise_on_term,
+    say,
+    start_idp,
+    throwaway_postgres,
+    tree_cpu_seconds,
+)
 from servers.core.auth import CognitoAccessTokenVerifier
 from servers.core.db.postgres import PostgresDatabase
 from servers.data.server import build_server
@@ -68,32 +75,7 @@ W = 18  # width of the target column
 
 
 # --------------------------------------------------------------------------------------------
-# CPU accounting from /proc (Linux; elsewhere the CPU columns read n/a)
-
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name, in parentheses, may hold spaces; the fields after it do not.
-    return text[text.rindex(")") + 2 :].split()
-
-
-def tree_cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) of ``pid``, its reaped children and its live children."""
-    fields = _stat_fields(pid)
-    if fields is None:
-        return None
-    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and entry.name != str(pid):
-            child = _stat_fields(int(entry.name))
-            if child is not None and child[1] == str(pid):  # ppid
-                ticks += int(child[11]) + int(child[12])
-    return ticks / _TICK
+# CPU of a server and its PostgreSQL around a measured window (bench.lib.tree_cpu_seconds)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.lib import Children
+from bench.lib import Children, tree_cpu_seconds
 from servers.core.db import fetch_value
 from servers.core.db.postgres import PostgresDatabase
 from servers.notify.rendering import SPECS
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace, base: Path) -> int:
         smtp_port, sink_http, notify_port = free_ports(3)
         children = Children(base)
         try:
-            children.start(
+            sink = children.start(
                 "sink",
                 ["-m", "ticketing.mailsink"],
                 sink_http,  # where /health is; SMTP is on smtp_port
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace, base: Path) -> int:
                 f"queued   {args.messages} e-mails in {queue_seconds:.2f} s: "
                 f"{args.messages / queue_seconds:.0f} /s (send_email, 16 at a time)"
             )
-            children.start(
+            notify = children.start(
                 "notify",
                 ["-m", "servers.notify"],
                 notify_port,
@@ -126,6 +126,8 @@ def run(args: argparse.Namespace, base: Path) -> int:
                 },
             )
             children.wait_healthy()
+            pids = {"notify": notify.pid, "sink": sink.pid, "postgres": pg.pid}
+            cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items() if pid}
             started = time.perf_counter()
             deadline = started + args.timeout
             index = mailbox.directory / INDEX
@@ -133,6 +135,7 @@ def run(args: argparse.Namespace, base: Path) -> int:
             while time.perf_counter() < deadline and _lines(index) < args.messages:
                 time.sleep(0.02)
             seconds = time.perf_counter() - started
+            cpu_after = {name: tree_cpu_seconds(pid) for name, pid in pids.items() if pid}
             copies = Counter(r.message_id for r in mailbox.messages())
             duplicates = sum(n - 1 for n in copies.values())
             missing = asyncio.run(not_sent(url))
@@ -141,6 +144,12 @@ def run(args: argparse.Namespace, base: Path) -> int:
                 f"{len(copies) / seconds:.0f} /s (worker concurrency {args.concurrency}, "
                 f"batch {args.batch}); duplicates {duplicates}, not sent {missing}"
             )
+            per_email = ", ".join(
+                f"{name} {1e6 * (after - before) / max(1, len(copies)):.0f}"
+                for name, before in cpu_before.items()
+                if before is not None and (after := cpu_after.get(name)) is not None
+            )
+            print(f"CPU per e-mail delivered (µs): {per_email}")
             return 0 if duplicates == 0 and missing == 0 else 1
         finally:
             children.stop()

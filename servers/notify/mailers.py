@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from email.message import EmailMessage
+import time
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ import anyio.to_thread
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .delivery import DeliveryError, Mailer
+from .delivery import DeliveryError, Mailer, OutgoingEmail
 from .settings import NotifySettings
 
 if TYPE_CHECKING:
@@ -21,13 +22,19 @@ if TYPE_CHECKING:
 
 
 class SmtpMailer:
-    """One SMTP connection per e-mail: nothing to keep alive, nothing stale after a restart.
+    """SMTP sessions kept open and reused: at most one per send under way (the delivery worker
+    bounds how many run at once), each taking e-mail after e-mail.
 
-    :meth:`send` returns as soon as the server has answered the end of DATA: the QUIT that ends
-    the session happens afterwards, in the background, so that the caller records ``sent``
-    without waiting a round trip more. Between the server taking an e-mail and that record, a
-    crash means the e-mail is sent again (see ``delivery.py``); this keeps that window as short as
-    SMTP allows. :meth:`aclose` waits for the sessions still saying goodbye."""
+    Opening a session costs the TCP handshake, the greeting and EHLO (and STARTTLS and the login
+    where configured) before the first byte of an e-mail; a relay, like the local sink, sees a
+    few long sessions, as from any mail server. :meth:`send` returns as soon as the server has
+    answered the end of DATA, so the caller records ``sent`` at once (see ``delivery.py``).
+
+    A session the server closed while it sat idle shows when the next e-mail starts (its MAIL
+    FROM finds the connection gone, before anything was taken), and that e-mail goes out on a new
+    session. A session left in an unknown state by an error is dropped, never reused; sessions
+    idle longer than ``max_idle_seconds`` are ended with a QUIT. :meth:`aclose` QUITs the rest.
+    """
 
     def __init__(
         self,
@@ -39,6 +46,8 @@ class SmtpMailer:
         username: str | None = None,
         password: str | None = None,
         timeout: float = 30.0,
+        max_idle_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self._host = host
         self._port = port
@@ -47,9 +56,23 @@ class SmtpMailer:
         self._username = username
         self._password = password
         self._timeout = timeout
+        self._max_idle = max_idle_seconds
+        self._clock = clock
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []  # (session, idle since), LIFO
         self._closing: set[asyncio.Task[None]] = set()
 
-    async def send(self, email: EmailMessage) -> str | None:
+    async def send(self, email: OutgoingEmail) -> str | None:
+        while (client := self._take_idle()) is not None:
+            try:
+                await _transmit(client, email)
+            except aiosmtplib.SMTPServerDisconnected:
+                client.close()  # gone while idle; nothing was taken: on to another session
+                continue
+            except BaseException as exc:
+                client.close()
+                raise _delivery_error(exc, self._host, self._port) from None
+            self._idle.append((client, self._clock()))
+            return None
         client = aiosmtplib.SMTP(
             hostname=self._host,
             port=self._port,
@@ -61,38 +84,57 @@ class SmtpMailer:
         )
         try:
             await client.connect()
-            await client.send_message(email)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
+            await _transmit(client, email)
+        except BaseException as exc:
             client.close()
-            codes = [r.code for r in exc.recipients]
-            detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
-            raise DeliveryError(
-                f"recipient refused: {detail}", permanent=all(500 <= c < 600 for c in codes)
-            ) from None
-        except aiosmtplib.SMTPResponseException as exc:
-            client.close()
-            raise DeliveryError(
-                f"SMTP {exc.code} {exc.message}", permanent=500 <= exc.code < 600
-            ) from None
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            client.close()
-            raise DeliveryError(
-                f"SMTP server {self._host}:{self._port} unreachable: {type(exc).__name__}: {exc}",
-                permanent=False,
-            ) from None
-        except BaseException:
-            client.close()
-            raise
-        # Accepted: the e-mail is the server's now, whatever becomes of the QUIT.
+            raise _delivery_error(exc, self._host, self._port) from None
+        self._idle.append((client, self._clock()))
+        return None
+
+    def _take_idle(self) -> aiosmtplib.SMTP | None:
+        """The most recently used open session; those idle too long are ended on the way."""
+        now = self._clock()
+        while self._idle:
+            client, since = self._idle.pop()
+            if now - since <= self._max_idle and client.is_connected:
+                return client
+            self._quit_later(client)
+        return None
+
+    def _quit_later(self, client: aiosmtplib.SMTP) -> None:
         task = asyncio.create_task(_quit(client))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
-        return None
 
     async def aclose(self) -> None:
-        """Wait for the QUITs still under way (each bounded by the timeout)."""
+        """QUIT every open session and wait for the goodbyes (each bounded by the timeout)."""
+        while self._idle:
+            self._quit_later(self._idle.pop()[0])
         while self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+async def _transmit(client: aiosmtplib.SMTP, email: OutgoingEmail) -> None:
+    await client.sendmail(email.envelope_sender, [email.to], email.data)
+
+
+def _delivery_error(exc: BaseException, host: str, port: int) -> BaseException:
+    """What a failed SMTP step means for the e-mail: refused for good (5xx), refused for now
+    (4xx), or the server out of reach. Anything else (a cancellation) passes through."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+        return DeliveryError(
+            f"recipient refused: {detail}", permanent=all(500 <= c < 600 for c in codes)
+        )
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return DeliveryError(f"SMTP {exc.code} {exc.message}", permanent=500 <= exc.code < 600)
+    if isinstance(exc, aiosmtplib.SMTPException | OSError):
+        return DeliveryError(
+            f"SMTP server {host}:{port} unreachable: {type(exc).__name__}: {exc}",
+            permanent=False,
+        )
+    return exc
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:
@@ -125,11 +167,11 @@ class SesMailer:
         self._client = client
         self._configuration_set = configuration_set
 
-    async def send(self, email: EmailMessage) -> str | None:
+    async def send(self, email: OutgoingEmail) -> str | None:
         request: SendEmailRequestTypeDef = {
-            "FromEmailAddress": str(email["From"]),
-            "Destination": {"ToAddresses": [str(email["To"])]},
-            "Content": {"Raw": {"Data": email.as_bytes()}},
+            "FromEmailAddress": email.sender,
+            "Destination": {"ToAddresses": [email.to]},
+            "Content": {"Raw": {"Data": email.data}},
         }
         if self._configuration_set:
             request["ConfigurationSetName"] = self._configuration_set

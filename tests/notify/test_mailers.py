@@ -9,7 +9,11 @@ import ipaddress
 import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
-from servers.notify.delivery import DeliveryError, build_email
+from servers.notify.delivery import DeliveryError, OutgoingEmail, build_email
 from servers.notify.mailers import SesMailer, SmtpMailer, build_mailer
 from servers.notify.models import Message
 from servers.notify.settings import NotifySettings
@@ -97,42 +101,93 @@ async def test_smtp_logs_in_with_the_configured_credentials(
     assert received.message_id == message().header_message_id
 
 
-class HeldQuit(SinkHandler):
-    """Answers QUIT only once the test lets it."""
+class Sessions(SinkHandler):
+    """Notes the SMTP session (client address) each e-mail came over; optionally hangs up
+    right after answering a DATA, as a server closing an idle session would; answers QUIT only
+    once the test lets it."""
 
-    def __init__(self, mailbox: Mailbox):
+    def __init__(self, mailbox: Mailbox, *, hang_up: bool = False):
         super().__init__(mailbox)
-        self.quit_seen = threading.Event()
+        self.peers: list[object] = []
+        self.hang_up = hang_up
+        self.quits = 0
         self.release = threading.Event()
+        self.release.set()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.peers.append(session.peer)
+        if self.hang_up:
+            transport = server.transport
+            assert transport is not None
+            asyncio.get_running_loop().call_soon(transport.close)
+        return await super().handle_DATA(server, session, envelope)
 
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.quit_seen.set()
+        self.quits += 1
         await asyncio.to_thread(self.release.wait, 10)
         return "221 Bye"
 
 
-async def test_smtp_send_returns_on_the_data_reply_and_quits_afterwards(tmp_path: Path) -> None:
-    """The caller records ``sent`` without waiting for the QUIT round trip: the shorter the time
-    between the server taking an e-mail and that record, the fewer repeats after a crash."""
-    handler = HeldQuit(Mailbox(tmp_path / "mail"))
+@contextmanager
+def smtp_server(handler: Sessions) -> Iterator[int]:
     port = free_port(HOST)
     controller = Controller(handler, hostname=HOST, port=port)
     controller.start()
     try:
+        yield port
+    finally:
+        handler.release.set()
+        controller.stop()
+
+
+def other(n: int) -> Message:
+    return message().model_copy(update={"header_message_id": f"<msg_{n}@tickets.example.com>"})
+
+
+async def test_smtp_keeps_one_session_for_e_mail_after_e_mail(tmp_path: Path) -> None:
+    """A session costs the handshake, greeting and EHLO before the first byte of an e-mail: one
+    session carries them all, and only aclose says goodbye (waiting for the answer)."""
+    handler = Sessions(Mailbox(tmp_path / "mail"))
+    with smtp_server(handler) as port:
         mailer = SmtpMailer(HOST, port, timeout=5)
-        sending = asyncio.create_task(mailer.send(build_email(message())))
-        assert await asyncio.to_thread(handler.quit_seen.wait, 5), "the QUIT never came"
-        assert sending.done(), "send waited for the answer to QUIT"
-        assert sending.result() is None
-        assert [r.message_id for r in handler.mailbox.messages()] == [message().header_message_id]
+        for n in range(5):
+            assert await mailer.send(build_email(other(n))) is None
+        assert len(handler.mailbox.messages()) == 5
+        assert len(set(handler.peers)) == 1
+        assert handler.quits == 0
+
+        handler.release.clear()
         closing = asyncio.create_task(mailer.aclose())
         done, _ = await asyncio.wait({closing}, timeout=0.2)
         assert not done, "aclose returned before the QUIT was answered"
         handler.release.set()
         await asyncio.wait_for(closing, 5)
-    finally:
-        handler.release.set()
-        controller.stop()
+        assert handler.quits == 1
+
+
+async def test_smtp_sends_on_a_new_session_when_the_server_hung_up(tmp_path: Path) -> None:
+    handler = Sessions(Mailbox(tmp_path / "mail"), hang_up=True)
+    with smtp_server(handler) as port:
+        mailer = SmtpMailer(HOST, port, timeout=5)
+        for n in range(3):
+            await mailer.send(build_email(other(n)))
+        await mailer.aclose()
+    received = [r.message_id for r in handler.mailbox.messages()]
+    assert received == [other(n).header_message_id for n in range(3)]
+    assert len(set(handler.peers)) == 3
+
+
+async def test_smtp_ends_sessions_left_idle_too_long(tmp_path: Path) -> None:
+    now = [0.0]
+    handler = Sessions(Mailbox(tmp_path / "mail"))
+    with smtp_server(handler) as port:
+        mailer = SmtpMailer(HOST, port, timeout=5, max_idle_seconds=30, clock=lambda: now[0])
+        await mailer.send(build_email(other(1)))
+        now[0] = 31.0
+        await mailer.send(build_email(other(2)))
+        await mailer.aclose()
+    assert len(set(handler.peers)) == 2
+    assert handler.quits == 2  # the stale session's goodbye, then the last one's
 
 
 async def test_smtp_wrong_credentials_are_permanent(guarded: tuple[Mailbox, int]) -> None:
@@ -242,10 +297,44 @@ async def test_plain_smtp_is_refused_by_a_server_that_requires_starttls(
     assert handler.mailbox.messages() == []
 
 
+def parsed(email: OutgoingEmail) -> EmailMessage:
+    result = message_from_bytes(email.data, policy=default)
+    assert isinstance(result, EmailMessage)
+    return result
+
+
 def test_the_email_carries_reply_to_only_when_configured() -> None:
-    assert build_email(message())["Reply-To"] is None
-    email = build_email(message(), reply_to="help@tickets.example.com")
+    assert parsed(build_email(message()))["Reply-To"] is None
+    email = parsed(build_email(message(), reply_to="help@tickets.example.com"))
     assert email["Reply-To"] == "help@tickets.example.com"
+
+
+def test_headers_and_bodies_that_are_not_ascii_arrive_intact() -> None:
+    text = message().model_copy(
+        update={
+            "sender": "Billets Évasion <no-reply@tickets.example.com>",
+            "to": "zoe@example.com",
+            "subject": "Votre surclassement « Non-stop » est confirmé",
+            "text": "Bonjour Zoë,\nà bientôt — l'équipe\n",
+            "html": "<p>Bonjour Zoë, à bientôt</p>\n",
+        }
+    )
+    wire = build_email(text)
+    assert wire.data.isascii()
+    assert all(line.endswith(b"\r") for line in wire.data.split(b"\n")[:-1])
+    email = parsed(wire)
+    assert email["From"] == text.sender
+    assert email["Subject"] == text.subject
+    body = email.get_body(("plain",))
+    assert body is not None
+    assert isinstance(body, EmailMessage)
+    assert body.get_content().replace("\r\n", "\n") == text.text
+    assert wire.envelope_sender == "no-reply@tickets.example.com"
+
+
+def test_a_line_break_in_a_header_is_refused() -> None:
+    with pytest.raises(ValueError, match="Subject"):
+        build_email(message().model_copy(update={"subject": "Hi\r\nBcc: all@example.com"}))
 
 
 @pytest.fixture
