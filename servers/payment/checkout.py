@@ -149,9 +149,7 @@ class Checkout:
                 if approve:
                     method = await repo.method(tx, intent.payment_method)
                     assert method is not None
-                    intent = await self.payments.charge(
-                        tx, intent, dict(method), now, authenticated=True
-                    )
+                    intent = await self.payments.charge(tx, intent, method, now, authenticated=True)
                 else:
                     intent = await self.payments.fail_authentication(tx, intent, now)
         return CheckoutPage(self._view(row, intent, now), intent)

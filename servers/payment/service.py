@@ -354,7 +354,8 @@ class PaymentService:
                     "success_url": None,
                     "cancel_url": None,
                     "expires_at": now + CHALLENGE_TIME,
-                    "created_by": "3ds",
+                    # Opened by this server itself, for the challenge.
+                    "created_by": "payment-server",
                     "created_at": now,
                 },
             )
