@@ -40,6 +40,7 @@ async def main() -> None:
                 error_rate=settings.fault_error_rate,
                 seed=settings.fault_seed,
             ),
+            public_url=settings.base_url,
         )
         app = await build_http_app(
             build_server(service),

@@ -43,7 +43,9 @@ TEST_CARDS: dict[str, Behavior] = {
     "4000000000000069": "expired_card",
     "4000000000000127": "incorrect_cvc",
     "4000000000000119": "processing_error",
+    # 3-D Secure: the payment waits for the customer's approval on the hosted page.
     "4000000000003220": "authentication_required",
+    "4000002500003155": "authentication_required",
     # Not a Stripe number: fails with processing_error twice per intent, then succeeds.
     "4000000000007775": "transient_processing_error",
 }

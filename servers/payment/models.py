@@ -22,6 +22,11 @@ EventType = Literal[
 ]
 
 PaymentIntentId = Annotated[str, StringConstraints(pattern=id_pattern("pi"))]
+PaymentMethodId = Annotated[str, StringConstraints(pattern=id_pattern("pm"))]
+CheckoutSessionId = Annotated[str, StringConstraints(pattern=id_pattern("cs"))]
+CheckoutStatus = Literal["open", "complete", "expired"]
+# Where the page sends the customer afterwards: a web address, never a script or data URL.
+ReturnUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s<>\"']+$")]
 EventId = Annotated[str, StringConstraints(pattern=id_pattern("evt"))]
 PaymentMethodRef = Annotated[
     str, StringConstraints(pattern=rf"^(pm_{ID_BODY}|pm_card_[A-Za-z]{{1,60}})$")
@@ -53,6 +58,13 @@ class PaymentMethod(Record):
     exp_year: int
     fingerprint: str
     created_at: datetime
+    detached_at: datetime | None = Field(
+        None, description="When the customer removed it; a detached card cannot pay."
+    )
+
+
+class PaymentMethodList(Record):
+    payment_methods: list[PaymentMethod] = Field(description="Newest first; none detached.")
 
 
 class PaymentError(Record):
@@ -65,6 +77,9 @@ class PaymentError(Record):
 class NextAction(Record):
     type: Literal["authenticate"]
     message: str
+    url: str = Field(
+        description="The payment server's page where the customer passes the challenge."
+    )
 
 
 class PaymentIntent(Record):
@@ -109,3 +124,21 @@ class Event(Record):
 class EventList(Record):
     events: list[Event]
     has_more: bool
+
+
+class CheckoutSession(Record):
+    id: str
+    url: str = Field(description="The hosted page to send the customer to; its id is secret.")
+    status: CheckoutStatus = Field(
+        description="open; complete once paid; expired after expires_at or when the payment "
+        "was canceled."
+    )
+    payment_intent_id: str
+    amount_cents: int
+    currency: str
+    description: str | None
+    customer_ref: str | None
+    success_url: str | None
+    cancel_url: str | None
+    expires_at: datetime
+    created_at: datetime

@@ -18,7 +18,8 @@ _INTENT_COLS = (
     " ORDER BY c.created_at DESC, c.charge_id LIMIT 1) AS latest_charge"
 )
 _METHOD_COLS = (
-    "payment_method_id, owner, brand, last4, exp_month, exp_year, fingerprint, behavior, created_at"
+    "payment_method_id, owner, brand, last4, exp_month, exp_year, fingerprint, behavior, "
+    "created_at, detached_at"
 )
 _REFUND_COLS = (
     "refund_id, payment_intent_id, charge_id, amount_cents, currency, reason, status, created_at"
@@ -49,8 +50,9 @@ def _event(row: Row) -> Event:
 async def insert_method(tx: Transaction, values: dict[str, Any]) -> None:
     await tx.execute(
         f"INSERT INTO payment.payment_methods ({_METHOD_COLS}) VALUES (:payment_method_id, "
-        ":owner, :brand, :last4, :exp_month, :exp_year, :fingerprint, :behavior, :created_at)",
-        values,
+        ":owner, :brand, :last4, :exp_month, :exp_year, :fingerprint, :behavior, :created_at, "
+        ":detached_at)",
+        {"detached_at": None, **values},
     )
 
 
@@ -58,6 +60,25 @@ async def method(tx: Transaction, payment_method_id: str) -> Row | None:
     return await tx.fetch_one(
         f"SELECT {_METHOD_COLS} FROM payment.payment_methods WHERE payment_method_id = :id",
         {"id": payment_method_id},
+    )
+
+
+async def methods_of(tx: Transaction, owner: str) -> list[Row]:
+    """The owner's saved (not detached) methods, newest first."""
+    return await tx.fetch_all(
+        f"SELECT {_METHOD_COLS} FROM payment.payment_methods "
+        "WHERE owner = :owner AND detached_at IS NULL "
+        "ORDER BY created_at DESC, payment_method_id",
+        {"owner": owner},
+    )
+
+
+async def detach_method(tx: Transaction, payment_method_id: str, now: datetime) -> None:
+    """Detaches a method once; detaching it again keeps the first time."""
+    await tx.execute(
+        "UPDATE payment.payment_methods SET detached_at = COALESCE(detached_at, :now) "
+        "WHERE payment_method_id = :id",
+        {"id": payment_method_id, "now": now},
     )
 
 
@@ -93,6 +114,38 @@ async def update_intent(tx: Transaction, payment_intent_id: str, values: dict[st
     await tx.execute(
         f"UPDATE payment.payment_intents SET {assignments} WHERE payment_intent_id = :id",
         {**params, "id": payment_intent_id},
+    )
+
+
+# Checkout sessions ----------------------------------------------------------------------------
+
+
+async def insert_session(tx: Transaction, values: dict[str, Any]) -> None:
+    await tx.execute(
+        "INSERT INTO payment.checkout_sessions (checkout_session_id, payment_intent_id, "
+        " success_url, cancel_url, expires_at, created_by, created_at) "
+        "VALUES (:checkout_session_id, :payment_intent_id, :success_url, :cancel_url, "
+        " :expires_at, :created_by, :created_at)",
+        values,
+    )
+
+
+async def session(tx: Transaction, checkout_session_id: str) -> Row | None:
+    return await tx.fetch_one(
+        "SELECT checkout_session_id, payment_intent_id, success_url, cancel_url, expires_at, "
+        " created_at FROM payment.checkout_sessions WHERE checkout_session_id = :id",
+        {"id": checkout_session_id},
+    )
+
+
+async def open_session_of(tx: Transaction, payment_intent_id: str, now: datetime) -> Row | None:
+    """The intent's session that expires last, if it has not expired yet."""
+    return await tx.fetch_one(
+        "SELECT checkout_session_id, payment_intent_id, success_url, cancel_url, expires_at, "
+        " created_at FROM payment.checkout_sessions "
+        "WHERE payment_intent_id = :id AND expires_at > :now "
+        "ORDER BY expires_at DESC LIMIT 1",
+        {"id": payment_intent_id, "now": now},
     )
 
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Annotated
 
 from fastmcp import FastMCP
 from mcp_types import ToolAnnotations
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from servers.core.app import CREATES, READ_ONLY, UPDATES, create_mcp, requires
 from servers.core.auth import current_caller
 from servers.core.scopes import PAYMENTS_READ, PAYMENTS_REFUND, PAYMENTS_WRITE
 from servers.core.types import Cents, Currency, IdempotencyKey, StrictInt
 
+from .checkout import Checkout
 from .models import (
     CardNumber,
+    CheckoutSession,
     CustomerRef,
     Cvc,
     Description,
@@ -25,10 +29,14 @@ from .models import (
     PaymentIntent,
     PaymentIntentId,
     PaymentMethod,
+    PaymentMethodId,
+    PaymentMethodList,
     PaymentMethodRef,
     Refund,
     RefundReason,
+    ReturnUrl,
 )
+from .pages import CHECKOUT_PATH, CheckoutPages
 from .service import Caller, PaymentService
 
 RESOURCE = "payments"
@@ -36,14 +44,16 @@ SCOPES = (PAYMENTS_READ, PAYMENTS_WRITE, PAYMENTS_REFUND)
 
 INSTRUCTIONS = """\
 A test payment gateway that behaves like Stripe's PaymentIntents. A service creates an intent
-for an amount; the payer adds a card (create_payment_method, or a test token such as
-pm_card_visa) and confirms the intent with it. A declined card is a normal result: the intent
-comes back requires_payment_method with last_payment_error. Test cards: 4242424242424242
-succeeds; 4000000000000002 generic_decline; 4000000000009995 insufficient_funds;
-4000000000000069 expired_card; 4000000000000127 incorrect_cvc; 4000000000000119
-processing_error; 4000000000003220 requires authentication (confirm again with
-authenticated=true); 4000000000007775 fails with processing_error twice, then succeeds.
-Writes take an idempotency_key: retrying with it returns the first result."""
+for an amount; the payer pays it with a saved card (list_payment_methods), a test token such as
+pm_card_visa, or on the hosted checkout page whose URL create_checkout_session gives, so that no
+card number goes through a conversation. A declined card is a normal result: the intent comes
+back requires_payment_method with last_payment_error. Test cards: 4242424242424242 succeeds;
+4000000000000002 generic_decline; 4000000000009995 insufficient_funds; 4000000000000069
+expired_card; 4000000000000127 incorrect_cvc; 4000000000000119 processing_error;
+4000000000003220 and 4000002500003155 need 3-D Secure (the intent is requires_action and
+next_action.url is the page where the customer approves it); 4000000000007775 fails with
+processing_error twice, then succeeds. Writes take an idempotency_key: retrying with it returns
+the first result."""
 
 _KEY = Field(
     description="A unique key per intended write (8-128 of A-Z a-z 0-9 _ . : -). "
@@ -64,7 +74,15 @@ def _caller() -> Caller:
 
 
 def build_server(service: PaymentService) -> FastMCP:
+    """The tools, and the hosted checkout page's routes beside them."""
     mcp = create_mcp("payment", instructions=INSTRUCTIONS)
+    checkout = Checkout(service)
+    pages = CheckoutPages(
+        checkout,
+        csrf_key=hmac.new(service.fingerprint_key, b"checkout-csrf", hashlib.sha256).digest(),
+    )
+    mcp.custom_route(CHECKOUT_PATH, methods=["GET"])(pages.show)
+    mcp.custom_route(CHECKOUT_PATH, methods=["POST"])(pages.submit)
 
     @mcp.tool(annotations=ADDS, meta=requires(PAYMENTS_WRITE))
     async def create_payment_method(
@@ -95,6 +113,22 @@ def build_server(service: PaymentService) -> FastMCP:
         return await service.create_payment_method(
             _caller(), card_number=card_number, exp_month=exp_month, exp_year=exp_year, cvc=cvc
         )
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(PAYMENTS_READ))
+    async def list_payment_methods() -> PaymentMethodList:
+        """List the calling customer's saved cards (brand, last four, expiry), newest first."""
+        return await service.list_payment_methods(_caller())
+
+    @mcp.tool(annotations=UPDATES, meta=requires(PAYMENTS_WRITE))
+    async def detach_payment_method(
+        payment_method_id: Annotated[
+            PaymentMethodId, Field(description="One of the customer's saved cards, pm_...")
+        ],
+    ) -> PaymentMethod:
+        """Remove one of the calling customer's saved cards: it can no longer pay.
+
+        PAYMENT_METHOD_NOT_FOUND for a card that is not the caller's."""
+        return await service.detach_payment_method(_caller(), payment_method_id)
 
     @mcp.tool(annotations=CREATES, meta=requires(PAYMENTS_WRITE))
     async def create_payment_intent(
@@ -133,22 +167,50 @@ def build_server(service: PaymentService) -> FastMCP:
             Field(description="A pm_ id from create_payment_method, or a test token."),
         ],
         idempotency_key: Annotated[IdempotencyKey, _KEY],
-        authenticated: Annotated[
-            bool,
-            Field(description="True once the customer has authenticated a card that asked."),
-        ] = False,
     ) -> PaymentIntent:
         """Pay an intent with a card. A decline is a result, not an error: the intent comes
         back requires_payment_method with last_payment_error {code, decline_code, message}.
 
-        A card that needs authentication leaves it requires_action. INVALID_STATE when the
-        intent is already succeeded or canceled."""
+        A card that needs 3-D Secure leaves it requires_action: the customer approves it on the
+        page at next_action.url. INVALID_STATE when the intent is already succeeded or
+        canceled."""
         return await service.confirm_payment_intent(
             _caller(),
             payment_intent_id=payment_intent_id,
             payment_method=payment_method,
             idempotency_key=idempotency_key,
-            authenticated=authenticated,
+        )
+
+    @mcp.tool(annotations=CREATES, meta=requires(PAYMENTS_WRITE))
+    async def create_checkout_session(
+        payment_intent_id: Annotated[PaymentIntentId, _INTENT],
+        expires_at: Annotated[
+            AwareDatetime,
+            Field(
+                description="When the page stops taking payments (ISO 8601 with offset; "
+                "within 24 hours), e.g. the end of the order's hold."
+            ),
+        ],
+        idempotency_key: Annotated[IdempotencyKey, _KEY],
+        success_url: Annotated[
+            ReturnUrl | None, Field(description="Offered to the customer once paid.")
+        ] = None,
+        cancel_url: Annotated[
+            ReturnUrl | None, Field(description="Offered to the customer who gives up.")
+        ] = None,
+    ) -> CheckoutSession:
+        """Open a hosted checkout page for an intent (services only): send the customer to its
+        url to enter a card there; card data never passes through the caller.
+
+        Paid on the page, the intent succeeds and its webhook follows as for any payment.
+        INVALID_EXPIRY, or INVALID_STATE for an intent no longer waiting for payment."""
+        return await checkout.create_checkout_session(
+            _caller(),
+            payment_intent_id=payment_intent_id,
+            expires_at=expires_at,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            idempotency_key=idempotency_key,
         )
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(PAYMENTS_READ))

@@ -11,7 +11,7 @@ import asyncio
 import random
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -37,6 +37,7 @@ from .models import (
     EventType,
     PaymentIntent,
     PaymentMethod,
+    PaymentMethodList,
     Refund,
     RefundReason,
 )
@@ -50,6 +51,14 @@ PERMISSION_DENIED = "PERMISSION_DENIED"
 INVALID_AMOUNT = "INVALID_AMOUNT"
 
 MAX_EVENTS = 100
+CHALLENGE_TIME = timedelta(minutes=15)
+"""How long a 3-D Secure challenge page opened by confirm_payment_intent stays open."""
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def checkout_url(public_url: str, checkout_session_id: str) -> str:
+    """The hosted page of a checkout session: where a card is entered or a challenge passed."""
+    return f"{public_url.rstrip('/')}/checkout/{checkout_session_id}"
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,7 @@ class PaymentService:
     db: Database
     fingerprint_key: bytes
     clock: Clock = utc_now
+    public_url: str = DEFAULT_PUBLIC_URL
     faults: Faults = field(default_factory=Faults)
     idempotency: IdempotencyStore = field(default_factory=lambda: IdempotencyStore("payment"))
 
@@ -116,14 +126,22 @@ class PaymentService:
         else:
             card = validate_card(card_number, exp_month, exp_year, cvc, now)
         async with self.db.transaction() as tx:
-            return await self._store_method(tx, caller, card, now)
+            return await self.store_method(tx, caller.customer, card, now)
 
-    async def _store_method(
-        self, tx: Transaction, caller: Caller, card: Card, now: datetime
+    async def store_method(
+        self,
+        tx: Transaction,
+        owner: str | None,
+        card: Card,
+        now: datetime,
+        *,
+        saved: bool = True,
     ) -> PaymentMethod:
+        """Keeps what may be kept of a card (never its number or CVC); a card not ``saved``
+        is detached at once, so it pays only the payment it was entered for."""
         values = {
             "payment_method_id": new_id("pm"),
-            "owner": caller.customer,
+            "owner": owner,
             "brand": card.brand,
             "last4": card.last4,
             "exp_month": card.exp_month,
@@ -131,9 +149,36 @@ class PaymentService:
             "fingerprint": card.fingerprint(self.fingerprint_key),
             "behavior": card.behavior,
             "created_at": now,
+            "detached_at": None if saved else now,
         }
         await repo.insert_method(tx, values)
         return PaymentMethod.model_validate(values)
+
+    async def list_payment_methods(self, caller: Caller) -> PaymentMethodList:
+        owner = self._customer_only(caller, "saved payment methods")
+        async with self.db.read() as tx:
+            rows = await repo.methods_of(tx, owner)
+        return PaymentMethodList(payment_methods=[PaymentMethod.model_validate(r) for r in rows])
+
+    async def detach_payment_method(self, caller: Caller, payment_method_id: str) -> PaymentMethod:
+        """Detaches the caller's method; detaching it again answers the same."""
+        owner = self._customer_only(caller, "saved payment methods")
+        async with self.db.transaction() as tx:
+            row = await repo.method(tx, payment_method_id)
+            if row is None or row["owner"] != owner:
+                raise DomainError(
+                    PAYMENT_METHOD_NOT_FOUND, f"no payment method {payment_method_id}"
+                )
+            await repo.detach_method(tx, payment_method_id, self.clock())
+            detached = await repo.method(tx, payment_method_id)
+        return PaymentMethod.model_validate(detached)
+
+    def _customer_only(self, caller: Caller, what: str) -> str:
+        if caller.customer is None:
+            raise DomainError(
+                PERMISSION_DENIED, f"{what} belong to a customer: call with the customer's token"
+            )
+        return caller.customer
 
     # Payment intents --------------------------------------------------------------------------
 
@@ -189,7 +234,7 @@ class PaymentService:
 
     async def get_payment_intent(self, caller: Caller, payment_intent_id: str) -> PaymentIntent:
         async with self.db.read() as tx:
-            return await self._visible_intent(tx, caller, payment_intent_id)
+            return await self.visible_intent(tx, caller, payment_intent_id)
 
     async def confirm_payment_intent(
         self,
@@ -198,13 +243,14 @@ class PaymentService:
         payment_intent_id: str,
         payment_method: str,
         idempotency_key: str,
-        authenticated: bool = False,
     ) -> PaymentIntent:
         """Charges the card once. A decline is a result (the intent with its error), not an
-        exception; the intent row stays locked from the state check to the charge."""
+        exception; the intent row stays locked from the state check to the charge. A card that
+        asks for 3-D Secure leaves the intent requires_action with the hosted page where the
+        customer passes the challenge: no caller can vouch for that instead."""
 
         async def work(tx: Transaction) -> PaymentIntent:
-            intent = await self._visible_intent(tx, caller, payment_intent_id, lock=True)
+            intent = await self.visible_intent(tx, caller, payment_intent_id, lock=True)
             if intent.status not in ("requires_payment_method", "requires_action"):
                 raise DomainError(
                     INVALID_STATE,
@@ -213,42 +259,32 @@ class PaymentService:
                 )
             now = self.clock()
             method = await self._usable_method(tx, caller, intent, payment_method, now)
-            if method["behavior"] == "authentication_required" and not authenticated:
-                await repo.update_intent(
-                    tx,
-                    intent.id,
-                    {
-                        "status": "requires_action",
-                        "payment_method_id": method["payment_method_id"],
-                        "next_action": {
-                            "type": "authenticate",
-                            "message": "the card needs authentication: once the customer has "
-                            "authenticated, confirm again with authenticated=true",
-                        },
-                        "last_payment_error": None,
-                        "updated_at": now,
-                    },
-                )
-                return await self._reread(tx, intent.id)
-            return await self._charge(tx, intent, method, now)
+            return await self.charge(tx, intent, method, now)
 
         return await self.idempotency.run_once(
             self.db,
             caller=caller.namespace,
             tool="confirm_payment_intent",
             key=idempotency_key,
-            arguments={
-                "payment_intent_id": payment_intent_id,
-                "payment_method": payment_method,
-                "authenticated": authenticated,
-            },
+            arguments={"payment_intent_id": payment_intent_id, "payment_method": payment_method},
             model=PaymentIntent,
             work=work,
         )
 
-    async def _charge(
-        self, tx: Transaction, intent: PaymentIntent, method: dict[str, Any], now: datetime
+    async def charge(
+        self,
+        tx: Transaction,
+        intent: PaymentIntent,
+        method: dict[str, Any],
+        now: datetime,
+        *,
+        authenticated: bool = False,
     ) -> PaymentIntent:
+        """Charges the locked intent with the method, or asks for 3-D Secure when its card
+        needs it and the customer has not passed the challenge (``authenticated``, said only by
+        the hosted page)."""
+        if method["behavior"] == "authentication_required" and not authenticated:
+            return await self._require_action(tx, intent, method, now)
         # The simulated processor answers inside this transaction, so "processing" is never
         # committed; a real processor's adapter would commit it before calling out.
         decline: Decline | None
@@ -304,11 +340,71 @@ class PaymentService:
         await self._event(tx, kind, after, after, now)
         return after
 
+    async def _require_action(
+        self, tx: Transaction, intent: PaymentIntent, method: dict[str, Any], now: datetime
+    ) -> PaymentIntent:
+        page = await repo.open_session_of(tx, intent.id, now)
+        if page is None:
+            page = {"checkout_session_id": new_id("cs")}
+            await repo.insert_session(
+                tx,
+                {
+                    **page,
+                    "payment_intent_id": intent.id,
+                    "success_url": None,
+                    "cancel_url": None,
+                    "expires_at": now + CHALLENGE_TIME,
+                    # Opened by this server itself, for the challenge.
+                    "created_by": "payment-server",
+                    "created_at": now,
+                },
+            )
+        await repo.update_intent(
+            tx,
+            intent.id,
+            {
+                "status": "requires_action",
+                "payment_method_id": method["payment_method_id"],
+                "next_action": {
+                    "type": "authenticate",
+                    "message": "the card needs 3-D Secure: the customer approves the payment "
+                    "on the page at url",
+                    "url": checkout_url(self.public_url, page["checkout_session_id"]),
+                },
+                "last_payment_error": None,
+                "updated_at": now,
+            },
+        )
+        return await self._reread(tx, intent.id)
+
+    async def fail_authentication(
+        self, tx: Transaction, intent: PaymentIntent, now: datetime
+    ) -> PaymentIntent:
+        """The customer refused the 3-D Secure challenge: the intent waits for another card."""
+        await repo.update_intent(
+            tx,
+            intent.id,
+            {
+                "status": "requires_payment_method",
+                "next_action": None,
+                "last_payment_error": {
+                    "code": "payment_intent_authentication_failure",
+                    "decline_code": "authentication_required",
+                    "message": "The card's 3-D Secure authentication was not approved.",
+                    "charge_id": None,
+                },
+                "updated_at": now,
+            },
+        )
+        after = await self._reread(tx, intent.id)
+        await self._event(tx, "payment_intent.payment_failed", after, after, now)
+        return after
+
     async def cancel_payment_intent(
         self, caller: Caller, *, payment_intent_id: str, idempotency_key: str
     ) -> PaymentIntent:
         async def work(tx: Transaction) -> PaymentIntent:
-            intent = await self._visible_intent(tx, caller, payment_intent_id, lock=True)
+            intent = await self.visible_intent(tx, caller, payment_intent_id, lock=True)
             if intent.status == "canceled":
                 return intent
             if intent.status not in ("requires_payment_method", "requires_action"):
@@ -352,7 +448,7 @@ class PaymentService:
         refunds, and the refund chain's constraints stop an excess even without it."""
 
         async def work(tx: Transaction) -> Refund:
-            intent = await self._visible_intent(tx, caller, payment_intent_id, lock=True)
+            intent = await self.visible_intent(tx, caller, payment_intent_id, lock=True)
             charge = await repo.successful_charge(tx, intent.id)
             if intent.status != "succeeded" or charge is None:
                 raise DomainError(
@@ -423,7 +519,7 @@ class PaymentService:
 
     # Helpers ----------------------------------------------------------------------------------
 
-    async def _visible_intent(
+    async def visible_intent(
         self, tx: Transaction, caller: Caller, payment_intent_id: str, *, lock: bool = False
     ) -> PaymentIntent:
         """The intent, or the same NOT_FOUND for a missing one and another customer's."""
@@ -440,10 +536,15 @@ class PaymentService:
         """The payment method row if this caller may pay this intent with it; a test token
         becomes a new method of the caller's."""
         if ref.startswith("pm_card_"):
-            method = await self._store_method(tx, caller, card_of_token(ref, now), now)
+            # A test token pays this payment only: it is not saved as one of the customer's.
+            card = card_of_token(ref, now)
+            method = await self.store_method(tx, caller.customer, card, now, saved=False)
             row = await repo.method(tx, method.payment_method_id)
         else:
             row = await repo.method(tx, ref)
+            # A detached card pays no more, except the payment it is already attached to.
+            if row is not None and row["detached_at"] and ref != intent.payment_method:
+                row = None
         owner = None if row is None else row["owner"]
         if (
             row is None

@@ -88,6 +88,10 @@ class RemotePaymentError(Remote):
     message: str
 
 
+class RemoteNextAction(Remote):
+    url: str
+
+
 class RemoteIntent(Remote):
     id: str
     status: str
@@ -97,6 +101,14 @@ class RemoteIntent(Remote):
     client_secret: str
     latest_charge: str | None
     last_payment_error: RemotePaymentError | None
+    next_action: RemoteNextAction | None = None
+
+
+class RemoteCheckout(Remote):
+    id: str
+    url: str
+    status: str
+    expires_at: datetime
 
 
 class RemoteRefund(Remote):
@@ -270,8 +282,6 @@ class PaymentGateway:
         payment_intent_id: str,
         payment_method: str,
         idempotency_key: str,
-        *,
-        authenticated: bool = False,
     ) -> RemoteIntent:
         """The intent after the attempt (a decline is an answer, with its error); raises
         :class:`IntentPastConfirming` when the intent was already paid, cancelled or is being
@@ -283,7 +293,6 @@ class PaymentGateway:
                     "payment_intent_id": payment_intent_id,
                     "payment_method": payment_method,
                     "idempotency_key": idempotency_key,
-                    "authenticated": authenticated,
                 },
             )
         except RemoteToolError as exc:
@@ -291,6 +300,26 @@ class PaymentGateway:
                 raise IntentPastConfirming(exc.message) from exc
             raise
         return RemoteIntent.model_validate(found)
+
+    async def open_checkout(
+        self, payment_intent_id: str, expires_at: datetime, idempotency_key: str
+    ) -> RemoteCheckout:
+        """The payment server's hosted page where the customer pays the intent by card: the
+        card never reaches this server."""
+        try:
+            found = await self.client.call(
+                "create_checkout_session",
+                {
+                    "payment_intent_id": payment_intent_id,
+                    "expires_at": expires_at.isoformat(),
+                    "idempotency_key": idempotency_key,
+                },
+            )
+        except RemoteToolError as exc:
+            if exc.code == PAYMENT_INVALID_STATE:
+                raise IntentPastConfirming(exc.message) from exc
+            raise
+        return RemoteCheckout.model_validate(found)
 
     async def get_intent(self, payment_intent_id: str) -> RemoteIntent:
         return RemoteIntent.model_validate(

@@ -111,12 +111,12 @@ class Journey:
         self,
         caller: Caller,
         order_id: str,
-        payment_method: str,
+        payment_method: str | None,
         idempotency_key: str,
         customer_id: str | None = None,
-        *,
-        authenticated: bool = False,
     ) -> Payment:
+        """Pays with a saved or new payment method; without one, answers with the payment
+        server's checkout page, where the customer enters the card themself."""
         order = await self._order(caller, order_id, customer_id)
         if order.status == "confirmed":
             return _paid(order)
@@ -136,11 +136,10 @@ class Journey:
                 "idempotency_key to open it",
             )
         try:
+            if payment_method is None:
+                return await self._checkout(order, order.payment_intent_id)
             intent = await self._charge(
-                order.payment_intent_id,
-                payment_method,
-                f"pay:{order_id}:{idempotency_key}",
-                authenticated,
+                order.payment_intent_id, payment_method, f"pay:{order_id}:{idempotency_key}"
             )
         except IntentPastConfirming as exc:
             # Another call (a parallel pay, a cancel) moved the payment on first.
@@ -153,8 +152,10 @@ class Journey:
                 order=_order_view(order),
                 payment_status="requires_action",
                 decline_code=None,
-                message="The card needs the customer's authentication (3-D Secure): once they "
-                "have approved it, pay again with authenticated=true and a new idempotency key.",
+                message="The card needs the customer's approval (3-D Secure): they open "
+                "checkout_url and approve the payment there; the upgrade is then confirmed and "
+                "e-mailed.",
+                checkout_url=intent.next_action.url if intent.next_action else None,
             )
         error = intent.last_payment_error
         transient = error is not None and error.code in PAYMENT_TRANSIENT_ERRORS
@@ -171,14 +172,29 @@ class Journey:
             ),
         )
 
-    async def _charge(
-        self, payment_intent_id: str, payment_method: str, key: str, authenticated: bool
-    ) -> RemoteIntent:
+    async def _checkout(self, order: RemoteOrder, payment_intent_id: str) -> Payment:
+        """The order's one checkout page, open until its hold ends; paid there, the payment
+        webhook confirms the order as for any payment."""
+        page = await self.payments.open_checkout(
+            payment_intent_id, order.hold_expires_at, f"checkout:{order.order_id}"
+        )
+        return Payment(
+            order=_order_view(order),
+            payment_status="requires_checkout",
+            decline_code=None,
+            message="Open checkout_url to pay by card on the secure payment page (never type "
+            f"a card number into the chat). It is open until {page.expires_at:%H:%M UTC}; "
+            "once paid, the upgrade is confirmed and e-mailed.",
+            checkout_url=page.url,
+            checkout_expires_at=page.expires_at,
+        )
+
+    async def _charge(self, payment_intent_id: str, payment_method: str, key: str) -> RemoteIntent:
         """Confirms the intent, retrying the processor's own failures with backoff."""
         attempt = 1
         while True:
             intent = await self.payments.confirm(
-                payment_intent_id, payment_method, f"{key}:{attempt}", authenticated=authenticated
+                payment_intent_id, payment_method, f"{key}:{attempt}"
             )
             error = intent.last_payment_error
             if error is None or error.code not in PAYMENT_TRANSIENT_ERRORS:

@@ -120,7 +120,16 @@ class MyOrders(Answer):
 class Payment(Answer):
     order: UpgradeOrder
     payment_status: str = Field(
-        description="succeeded, declined, requires_action or failed (try again)."
+        description="succeeded, declined, requires_checkout (pay at checkout_url), "
+        "requires_action (approve 3-D Secure at checkout_url) or failed (try again)."
     )
     decline_code: str | None
     message: str = Field(description="What happened, for the customer.")
+    checkout_url: str | None = Field(
+        None,
+        description="requires_checkout: the payment page where the customer enters a card; "
+        "requires_action: where they approve 3-D Secure. Give it to the customer to open.",
+    )
+    checkout_expires_at: datetime | None = Field(
+        None, description="requires_checkout: when the payment page closes (the hold's end)."
+    )

@@ -151,26 +151,22 @@ def build_server(
     @mcp.tool(annotations=PAYS, meta=requires(TICKETS_WRITE))
     async def pay_upgrade(
         order_id: Annotated[OrderId, _ORDER],
-        payment_method: Annotated[
-            PaymentMethodRef,
-            Field(description="A payment method id (pm_...) or a test token such as pm_card_visa."),
-        ],
         idempotency_key: Annotated[IdempotencyKey, _KEY],
+        payment_method: Annotated[
+            PaymentMethodRef | None,
+            Field(
+                description="A saved payment method (pm_...) or a test token such as "
+                "pm_card_visa; leave it out to get a checkout page for the customer instead."
+            ),
+        ] = None,
         customer_id: Annotated[CustomerId | None, _FOR] = None,
-        authenticated: Annotated[
-            bool,
-            Field(description="True once the customer approved a 3-D Secure challenge."),
-        ] = False,
     ) -> Payment:
-        """Pay a held upgrade. A declined card is a normal answer (payment_status 'declined'
-        with the decline code); the order stays payable until its hold expires."""
+        """Pay a held upgrade. Without payment_method the answer is requires_checkout with a
+        checkout_url: the customer pays there, and no card number passes through here. A
+        declined card is a normal answer (payment_status 'declined' with the decline code); the
+        order stays payable until its hold expires."""
         return await journey.pay_upgrade(
-            caller(),
-            order_id,
-            payment_method,
-            idempotency_key,
-            customer_id,
-            authenticated=authenticated,
+            caller(), order_id, payment_method, idempotency_key, customer_id
         )
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
@@ -254,8 +250,10 @@ UPGRADE_PROMPT = """Help the customer upgrade ticket {ticket_number}.
    their prices and price bands; mention cheaper nearby dates.
 4. Call quote_upgrade for the chosen date and read the total back. Do not go on until the
    customer clearly confirms the tier, the date and the amount.
-5. Call select_upgrade (a new idempotency_key), then pay_upgrade with the customer's payment
-   method. A declined card is a normal answer: tell them the reason and that the seat stays
-   held until hold_expires_at, and offer to try another card.
+5. Call select_upgrade (a new idempotency_key), then pay_upgrade: with a saved payment method
+   of the customer's, or without one to get a checkout_url where they enter a card themselves
+   (never ask for a card number in the conversation). A declined card is a normal answer:
+   tell them the reason and that the seat stays held until hold_expires_at, and offer to try
+   another card. For requires_checkout or requires_action, give them checkout_url to open.
 6. On success, give the confirmation code and say a confirmation e-mail is on its way.
 """

@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import mcp_types
@@ -23,16 +24,26 @@ from pydantic import BaseModel
 from servers.core.auth import Principal
 from servers.core.auth import acting_as as act
 from servers.core.db import Database
-from servers.payment.models import Event, EventList, PaymentIntent, PaymentMethod, Refund
+from servers.payment.models import (
+    CheckoutSession,
+    Event,
+    EventList,
+    PaymentIntent,
+    PaymentMethod,
+    PaymentMethodList,
+    Refund,
+)
 from servers.payment.server import build_server
 from servers.payment.service import PaymentService
 from ticketing.pg import find_pg_bin
 
 MCPClient = Client[FastMCPTransport]
 
-READ_TOOLS = {"get_payment_intent", "list_events", "get_event"}
+READ_TOOLS = {"get_payment_intent", "list_events", "get_event", "list_payment_methods"}
 WRITE_TOOLS = {
     "create_payment_method",
+    "detach_payment_method",
+    "create_checkout_session",
     "create_payment_intent",
     "confirm_payment_intent",
     "cancel_payment_intent",
@@ -280,6 +291,100 @@ async def test_customers_see_and_pay_only_their_own(client: MCPClient) -> None:
         assert (await error(client, "get_event", event_id=events[0].id)).startswith(
             "EVENT_NOT_FOUND: "
         )
+
+
+async def test_saved_cards_are_listed_and_detached_by_their_owner_only(
+    client: MCPClient,
+) -> None:
+    with acting_as(ALICE):
+        card = await ok(
+            client,
+            "create_payment_method",
+            PaymentMethod,
+            card_number="5555 5555 5555 4444",
+            exp_month=3,
+            exp_year=2036,
+            cvc="321",
+        )
+        assert (card.brand, card.last4, card.detached_at) == ("mastercard", "4444", None)
+    with acting_as(client_id="ticket-server"):
+        alices = await intent_for(client, ALICE)
+        refused = await error(client, "list_payment_methods")
+        assert refused.startswith("PERMISSION_DENIED: ")
+    with acting_as(ALICE):
+        paid = await ok(
+            client,
+            "confirm_payment_intent",
+            PaymentIntent,
+            payment_intent_id=alices.id,
+            payment_method="pm_card_visa",
+            idempotency_key=key(),
+        )
+        assert paid.status == "succeeded"
+        listed = await ok(client, "list_payment_methods", PaymentMethodList)
+        assert listed.payment_methods == [card], "a test token is not saved"
+    missing = "pm_" + "z" * 26
+    with acting_as(BOB):
+        assert (await ok(client, "list_payment_methods", PaymentMethodList)).payment_methods == []
+        for target in (card.payment_method_id, missing):
+            seen = await error(client, "detach_payment_method", payment_method_id=target)
+            assert seen == f"PAYMENT_METHOD_NOT_FOUND: no payment method {target}"
+    with acting_as(ALICE):
+        detached = await ok(
+            client, "detach_payment_method", PaymentMethod, payment_method_id=card.payment_method_id
+        )
+        assert detached.detached_at is not None
+        again = await ok(
+            client, "detach_payment_method", PaymentMethod, payment_method_id=card.payment_method_id
+        )
+        assert again == detached, "detaching twice answers the same"
+        assert (await ok(client, "list_payment_methods", PaymentMethodList)).payment_methods == []
+    with acting_as(client_id="ticket-server"):
+        later = await intent_for(client, ALICE)
+    with acting_as(ALICE):
+        with_detached = await error(
+            client,
+            "confirm_payment_intent",
+            payment_intent_id=later.id,
+            payment_method=card.payment_method_id,
+            idempotency_key=key(),
+        )
+        assert with_detached.startswith("PAYMENT_METHOD_NOT_FOUND: ")
+
+
+async def test_a_service_opens_a_checkout_page_for_an_intent(client: MCPClient) -> None:
+    intent = await intent_for(client, ALICE, 4250)
+    expires = (datetime.now(UTC) + timedelta(minutes=15)).isoformat()
+    args = {"payment_intent_id": intent.id, "expires_at": expires, "idempotency_key": key()}
+    page = await ok(client, "create_checkout_session", CheckoutSession, **args)
+    assert re.fullmatch(r"http://127\.0\.0\.1:8000/checkout/cs_[a-z2-7]{26}", page.url)
+    assert (page.status, page.amount_cents, page.customer_ref) == ("open", 4250, ALICE)
+    assert await ok(client, "create_checkout_session", CheckoutSession, **args) == page
+    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    too_late = await error(client, "create_checkout_session", **{**args, "expires_at": past})
+    assert too_late.startswith("INVALID_EXPIRY: ")
+    naive = await error(
+        client, "create_checkout_session", **{**args, "expires_at": "2030-01-01T10:00:00"}
+    )
+    assert naive.startswith("INVALID_ARGUMENT: ")
+    script = await error(
+        client, "create_checkout_session", **args, success_url="javascript:alert(1)"
+    )
+    assert script.startswith("INVALID_ARGUMENT: ")
+    with acting_as(ALICE):
+        refused = await error(
+            client, "create_checkout_session", **{**args, "idempotency_key": key()}
+        )
+        assert refused.startswith("PERMISSION_DENIED: ")
+    await ok(
+        client,
+        "cancel_payment_intent",
+        PaymentIntent,
+        payment_intent_id=intent.id,
+        idempotency_key=key(),
+    )
+    closed = await error(client, "create_checkout_session", **{**args, "idempotency_key": key()})
+    assert closed.startswith("INVALID_STATE: ")
 
 
 async def test_no_card_number_or_cvc_in_logs_or_database(

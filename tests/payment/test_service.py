@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from servers.core.db import CHECK_VIOLATION, Database, DatabaseError, fetch_value
 from servers.core.errors import IDEMPOTENCY_MISMATCH, INVALID_ARGUMENT, DomainError
 from servers.payment.cards import INVALID_CVC, TEST_CARDS, TEST_TOKENS, Behavior
+from servers.payment.checkout import Checkout
 from servers.payment.service import (
     EVENT_NOT_FOUND,
     INVALID_STATE,
@@ -219,7 +220,7 @@ async def test_a_declined_intent_can_be_paid_with_another_card(service: PaymentS
     ]
 
 
-async def test_authentication_required_until_confirmed_authenticated(
+async def test_authentication_is_passed_only_on_the_hosted_page(
     service: PaymentService, db: Database
 ) -> None:
     intent = await new_intent(service)
@@ -229,17 +230,22 @@ async def test_authentication_required_until_confirmed_authenticated(
     )
     assert first.status == "requires_action"
     assert first.next_action is not None
-    assert "authenticated=true" in first.next_action.message
+    session_id = first.next_action.url.rsplit("/", 1)[1]
+    assert first.next_action.url == f"http://127.0.0.1:8000/checkout/{session_id}"
     assert await charges(db, intent.id) == []
-    done = await service.confirm_payment_intent(
+    again = await service.confirm_payment_intent(
         ALICE,
         payment_intent_id=intent.id,
         payment_method=first.payment_method or "",
         idempotency_key=key(),
-        authenticated=True,
     )
-    assert done.status == "succeeded"
-    assert done.next_action is None
+    assert again.status == "requires_action", "confirming again is no approval"
+    assert again.next_action == first.next_action, "the same challenge page"
+    assert await charges(db, intent.id) == []
+    done = await Checkout(service).authenticate(session_id, approve=True)
+    assert done.intent.status == "succeeded"
+    assert done.intent.next_action is None
+    assert done.session.status == "complete"
     assert len(await charges(db, intent.id, "succeeded")) == 1
 
 

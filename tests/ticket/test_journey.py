@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from servers.core.errors import DomainError
+from servers.payment.checkout import Checkout
 from servers.payment.service import TRUSTED
 from servers.ticket.models import Payment
 
@@ -142,22 +143,53 @@ async def test_selecting_twice_with_one_key_holds_one_seat(servers: Servers) -> 
     assert refused.value.code in {"IDEMPOTENCY_MISMATCH", "HOLD_EXISTS"}
 
 
-async def test_a_card_needing_authentication_is_paid_once_approved(servers: Servers) -> None:
+async def test_a_card_needing_authentication_is_paid_once_approved_on_the_page(
+    servers: Servers,
+) -> None:
     journey = servers.journey
     order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0010")
     challenged = await journey.pay_upgrade(
         JOHN, order.order_id, "pm_card_authenticationRequired", "pay-00000009"
     )
     assert challenged.payment_status == "requires_action"
-    assert "authenticated=true" in challenged.message
-    paid = await journey.pay_upgrade(
-        JOHN,
-        order.order_id,
-        "pm_card_authenticationRequired",
-        "pay-00000010",
-        authenticated=True,
+    assert challenged.checkout_url is not None
+    assert "/checkout/cs_" in challenged.checkout_url
+    again = await journey.pay_upgrade(
+        JOHN, order.order_id, "pm_card_authenticationRequired", "pay-00000010"
     )
-    assert paid.payment_status == "succeeded"
+    assert again.payment_status == "requires_action", "no caller can vouch for the customer"
+    session_id = challenged.checkout_url.rsplit("/", 1)[1]
+    approved = await Checkout(servers.payments).authenticate(session_id, approve=True)
+    assert approved.intent.status == "succeeded"
+    assert await journey.reconcile(order.order_id) == "confirmed", "as the webhook does"
+    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+
+
+async def test_paying_without_a_method_answers_with_the_orders_checkout_page(
+    servers: Servers,
+) -> None:
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0012")
+    first = await journey.pay_upgrade(JOHN, order.order_id, None, "pay-00000011")
+    assert first.payment_status == "requires_checkout"
+    assert first.checkout_url is not None
+    assert first.checkout_expires_at == order.hold_expires_at
+    again = await journey.pay_upgrade(JOHN, order.order_id, None, "pay-00000012")
+    assert again.checkout_url == first.checkout_url, "one page per order"
+    session_id = first.checkout_url.rsplit("/", 1)[1]
+    paid = await Checkout(servers.payments).pay(
+        session_id,
+        card_number="4242 4242 4242 4242",
+        exp_month=12,
+        exp_year=2040,
+        cvc="123",
+        save_card=False,
+    )
+    assert paid.session.status == "complete"
+    assert await journey.reconcile(order.order_id) == "confirmed"
+    after = await journey.pay_upgrade(JOHN, order.order_id, None, "pay-00000013")
+    assert after.payment_status == "succeeded"
+    assert after.checkout_url is None
     assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
 
 
