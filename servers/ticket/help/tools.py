@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastmcp import FastMCP
 from fastmcp.resources.types import TextResource
+from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from servers.core.app import CREATES, READ_ONLY, requires
+from servers.core.app import READ_ONLY, requires
 from servers.core.auth import current_caller
 from servers.core.scopes import TICKETS_CATALOGUE, TICKETS_READ, TICKETS_WRITE
 from servers.core.types import IdempotencyKey, StrictInt
@@ -21,6 +22,10 @@ from .models import HelpAnswer, HelpQuery, PreferredContact, Summary, SupportReq
 
 INDEX_URI = "help://topics"
 MAX_RESULTS = 10
+# Opens a case and sends e-mails out of the system: an open world, retry-safe through its key.
+HANDS_OFF = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True
+)
 
 
 def register_help_tools(mcp: FastMCP, desk: HelpDesk) -> None:
@@ -66,7 +71,7 @@ def register_help_tools(mcp: FastMCP, desk: HelpDesk) -> None:
         snippet and the resource to read in full."""
         return desk.search(query, limit)
 
-    @mcp.tool(annotations=CREATES, meta=requires(TICKETS_WRITE))
+    @mcp.tool(annotations=HANDS_OFF, meta=requires(TICKETS_WRITE))
     async def request_human_help(
         summary: Annotated[
             Summary,
