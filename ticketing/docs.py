@@ -30,6 +30,9 @@ from servers.payment.server import build_server as build_payment_server
 from servers.payment.service import PaymentService
 from servers.payment.settings import PaymentSettings
 from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
+from servers.ticket.help.desk import HelpDesk, venue_library
+from servers.ticket.help.gateway import SupportGateway
+from servers.ticket.help.search import HelpIndex
 from servers.ticket.journey import Journey
 from servers.ticket.server import build_server as build_ticket_server
 from servers.ticket.service import TicketService
@@ -78,8 +81,19 @@ def _ticket_server() -> FastMCP:
     unused = ServiceClient(Client(FastMCP("unused")), caller=Principal("docs"))
     data = DataGateway(unused)
     service = TicketService(data)
-    journey = Journey(service, data, PaymentGateway(unused), NotifyGateway(unused))
-    return build_ticket_server(service, journey, operator_client_ids=frozenset())
+    notify = NotifyGateway(unused)
+    journey = Journey(service, data, PaymentGateway(unused), notify)
+    settings = TicketSettings.model_construct()
+    support = settings.support_hours
+    library = venue_library(
+        hold_minutes=settings.hold_minutes, support=support, support_email=settings.support_inbox
+    )
+    help_desk = HelpDesk(
+        HelpIndex(library), service, SupportGateway(unused), notify, support, settings.support_inbox
+    )
+    return build_ticket_server(
+        service, journey, operator_client_ids=frozenset(), help_desk=help_desk
+    )
 
 
 def _hints(annotations: object) -> str:

@@ -12,6 +12,8 @@ from servers.core.auth import current_caller
 from servers.core.scopes import DATA_READ, DATA_WRITE
 from servers.core.types import Cents, Currency, IdempotencyKey, IsoDate, StrictInt
 
+from .case_tools import register_support_case_tools
+from .cases import SupportCases
 from .models import (
     Customer,
     CustomerId,
@@ -242,4 +244,7 @@ def build_server(service: DataService) -> FastMCP:
         holds long past expiry still open."""
         return await service.check_integrity()
 
+    register_support_case_tools(
+        mcp, SupportCases(service.db, service.idempotency, clock=service.clock)
+    )
     return mcp

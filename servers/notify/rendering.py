@@ -23,7 +23,7 @@ from servers.core.errors import DomainError, invalid_argument
 from servers.core.ids import id_pattern
 from servers.core.types import Cents, Currency, IsoDate
 
-from .models import TemplateField, TemplateInfo, TemplateList
+from .models import Recipient, TemplateField, TemplateInfo, TemplateList
 
 UNKNOWN_TEMPLATE = "UNKNOWN_TEMPLATE"
 MAX_CONTEXT_BYTES = 16_384
@@ -57,6 +57,17 @@ TicketNumber = Annotated[str, StringConstraints(pattern=r"^TKT-[0-9A-Z]{4,16}$")
 OrderId = Annotated[str, StringConstraints(pattern=id_pattern("ord"))]
 ConfirmationCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{3,31}$")]
 DeclineCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,63}$")]
+SupportReference = Annotated[str, StringConstraints(pattern=r"^SUP-[0-9A-Z]{8}$")]
+CustomerText = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=2000,
+        pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$",
+    ),
+]
+PreferredContact = Annotated[str, StringConstraints(pattern=r"^(email|\+?[0-9][0-9 ().\-]{5,30})$")]
 
 
 # Formatting for people -----------------------------------------------------------------------
@@ -156,6 +167,24 @@ class HoldExpired(Context):
     visit_date: IsoDate = Field(description="Date that was held (ISO date).")
 
 
+class SupportRequestReceived(Context):
+    customer_name: CustomerName = Field(description="Name to greet the customer by.")
+    reference: SupportReference = Field(description="The case reference, SUP-XXXXXXXX.")
+    summary: CustomerText = Field(description="What the customer asked, in their words.")
+    preferred_contact: PreferredContact = Field(
+        description="'email' (the address on file) or the phone number to call."
+    )
+    answer_by: IsoDateTime = Field(description="When someone will have answered (ISO 8601).")
+    ticket_number: TicketNumber | None = Field(None, description="The ticket it is about.")
+    order_id: OrderId | None = Field(None, description="The upgrade order it is about.")
+
+
+class SupportCaseOpened(SupportRequestReceived):
+    """For the support inbox: the same facts, and how to reach the customer."""
+
+    customer_email: Recipient = Field(description="The customer's e-mail address.")
+
+
 # What a decline means to a customer, and what they can do about it.
 DECLINES: dict[str, tuple[str, str]] = {
     "generic_decline": (
@@ -194,6 +223,15 @@ def decline_advice(code: str) -> str:
 
 
 _ORDER = "ord_" + "a" * 26
+_SUPPORT_EXAMPLE: dict[str, Any] = {
+    "customer_name": "Jane Smith",
+    "reference": "SUP-7KQ2M9XD",
+    "summary": "I upgraded the wrong ticket and want to move it to my other one.",
+    "preferred_contact": "email",
+    "answer_by": "2030-06-03T13:00:00Z",
+    "ticket_number": "TKT-JS0003",
+    "order_id": _ORDER,
+}
 
 
 @dataclass(frozen=True)
@@ -264,6 +302,20 @@ SPECS: dict[str, TemplateSpec] = {
                 "tier": "double_fun",
                 "visit_date": "2030-06-20",
             },
+        ),
+        TemplateSpec(
+            "support_request_received",
+            "Sent to a customer who asked for a person: their case reference and when someone "
+            "will answer.",
+            SupportRequestReceived,
+            _SUPPORT_EXAMPLE,
+        ),
+        TemplateSpec(
+            "support_case_opened",
+            "Sent to the support inbox when a customer asks for a person: who, about what, how "
+            "to reach them and by when.",
+            SupportCaseOpened,
+            {**_SUPPORT_EXAMPLE, "customer_email": "jane.smith@example.com"},
         ),
     )
 }

@@ -22,6 +22,9 @@ from servers.core.scopes import (
 from servers.core.settings import load_settings
 
 from .gateways import DataGateway, NotifyGateway, PaymentGateway
+from .help.desk import HelpDesk, venue_library
+from .help.gateway import SupportGateway
+from .help.search import HelpIndex
 from .journey import Journey
 from .server import RESOURCE, SCOPES, build_server
 from .service import TicketService
@@ -51,8 +54,26 @@ async def main() -> None:
         data, venue_tz=ZoneInfo(settings.venue_tz), hold_minutes=settings.hold_minutes
     )
     journey = Journey(service, data, payments, notify)
+    support = settings.support_hours
+    help_desk = HelpDesk(
+        index=HelpIndex(
+            venue_library(
+                hold_minutes=settings.hold_minutes,
+                support=support,
+                support_email=settings.support_inbox,
+            )
+        ),
+        tickets=service,
+        cases=SupportGateway(data_client),
+        notify=notify,
+        support=support,
+        support_inbox=settings.support_inbox,
+    )
     mcp = build_server(
-        service, journey, operator_client_ids=frozenset(settings.operator_client_ids)
+        service,
+        journey,
+        operator_client_ids=frozenset(settings.operator_client_ids),
+        help_desk=help_desk,
     )
 
     data_health = settings.data_url.removesuffix("/mcp") + "/health"

@@ -14,6 +14,8 @@ from servers.core.auth import current_caller
 from servers.core.scopes import TICKETS_READ, TICKETS_WRITE
 from servers.core.types import IdempotencyKey, IsoDate
 
+from .help.desk import HelpDesk
+from .help.tools import register_help_tools
 from .journey import Journey
 from .models import (
     Calendar,
@@ -66,8 +68,14 @@ PAYS = ToolAnnotations(
 
 
 def build_server(
-    service: TicketService, journey: Journey, *, operator_client_ids: frozenset[str]
+    service: TicketService,
+    journey: Journey,
+    *,
+    operator_client_ids: frozenset[str],
+    help_desk: HelpDesk | None = None,
 ) -> FastMCP:
+    """The ticket server's tools; with ``help_desk``, also its help texts and the hand-off to a
+    person (tests of the upgrade journey leave them out)."""
     mcp = create_mcp("ticket", instructions=INSTRUCTIONS)
 
     def caller() -> Caller:
@@ -237,6 +245,8 @@ def build_server(
     ) -> str:
         return UPGRADE_PROMPT.format(ticket_number=ticket_number)
 
+    if help_desk is not None:
+        register_help_tools(mcp, help_desk)
     return mcp
 
 

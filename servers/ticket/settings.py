@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import EmailStr, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from servers.core.settings import CommaList, ServerSettings
+
+from .help.hours import SupportHours, parse_days
 
 
 class TicketSettings(ServerSettings):
@@ -50,6 +53,25 @@ class TicketSettings(ServerSettings):
         30.0, gt=0, description="How often holds past their expiry are reconciled."
     )
 
+    support_inbox: EmailStr = Field(
+        "support@example.com",
+        description="Where requests for a person (request_human_help) are e-mailed; the help "
+        "texts give it as the support address.",
+    )
+    support_opens: time = Field(
+        time(9, 0), description="Support's working day starts (venue time)."
+    )
+    support_closes: time = Field(
+        time(17, 0), description="Support's working day ends (venue time)."
+    )
+    support_days: CommaList = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"],
+        description="Support's working days (mon..sun).",
+    )
+    support_response_hours: int = Field(
+        4, ge=1, le=72, description="Working hours within which a person answers a request."
+    )
+
     @field_validator("venue_tz")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -58,6 +80,22 @@ class TicketSettings(ServerSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @property
+    def support_hours(self) -> SupportHours:
+        return SupportHours(
+            venue_tz=ZoneInfo(self.venue_tz),
+            opens=self.support_opens,
+            closes=self.support_closes,
+            days=parse_days(self.support_days),
+            response_hours=self.support_response_hours,
+        )
+
+    @model_validator(mode="after")
+    def _support_hours_make_sense(self) -> TicketSettings:
+        # Built once here so that hours that cannot be worked stop the start, naming why.
+        _ = self.support_hours
+        return self
 
     @property
     def secret(self) -> str:

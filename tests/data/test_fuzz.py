@@ -33,7 +33,14 @@ from tests.hypothesis_examples import EXAMPLES, JSON_VALUES, examples
 
 MCPClient = Client[FastMCPTransport]
 
-TABLES = ("customers", "tickets", "upgrade_orders", "daily_capacity", "idempotency_keys")
+TABLES = (
+    "customers",
+    "tickets",
+    "upgrade_orders",
+    "daily_capacity",
+    "idempotency_keys",
+    "support_cases",
+)
 # Formats hypothesis-jsonschema generates natively; a new one must be taught to the fuzzer
 # (``from_schema(..., custom_formats=...)``) or it would silently generate plain text.
 NATIVE_FORMATS = {"date", "email"}
@@ -214,7 +221,7 @@ class Prober:
 async def test_valid_shaped_calls_never_fail_unexpectedly(client: MCPClient, db: Database) -> None:
     known = await known_values(db)
     tools = await client.list_tools()
-    assert len(tools) == 17
+    assert len(tools) == 21
     prober = Prober(client, db)
     problems: list[str] = []
     outcomes: dict[str, set[bool]] = {}
@@ -248,7 +255,7 @@ async def test_invalid_calls_are_refused_and_write_nothing(client: MCPClient, db
             elif set(args) - properties and succeeded:
                 problems.append(f"unknown arguments accepted: {tool.name}({short(args)})")
     assert not problems, "\n".join(problems)
-    assert refused > 17 * EXAMPLES // 2
+    assert refused > 21 * EXAMPLES // 2
 
 
 # (b) Property 15: invalid data is rejected with a clear error and nothing is written -----------

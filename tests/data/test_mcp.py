@@ -51,6 +51,8 @@ READ_TOOLS = {
     "get_order",
     "list_orders",
     "check_integrity",
+    "get_support_case",
+    "list_support_cases",
 }
 WRITE_TOOLS = {
     "create_customer",
@@ -62,6 +64,8 @@ WRITE_TOOLS = {
     "release_order",
     "mark_refunded",
     "expire_holds",
+    "open_support_case",
+    "close_support_case",
 }
 CODE = re.compile(r"^[A-Z][A-Z_]+: \S")
 MISSING_CUSTOMER = "cus_" + "a" * 26
@@ -138,7 +142,7 @@ async def error(client: MCPClient, tool: str, **args: Any) -> str:
 
 async def test_the_tools_are_exactly_the_documented_ones(tools: dict[str, mcp_types.Tool]) -> None:
     assert set(tools) == READ_TOOLS | WRITE_TOOLS
-    assert len(tools) == 17
+    assert len(tools) == 21
 
 
 async def test_every_tool_and_parameter_is_described(tools: dict[str, mcp_types.Tool]) -> None:
