@@ -140,3 +140,13 @@ def test_the_sink_over_smtp_keeps_a_repeat_once_and_counts_it(
     received = mailbox.messages()
     assert [r.message_id for r in received] == ["<same@x>", "<same@x>"]
     assert mailbox.email(received[1])["Subject"] == "Hello"
+
+
+def test_the_index_decodes_encoded_and_folded_headers(mailbox: Mailbox) -> None:
+    subject = "Votre surclassement « Non-stop » est confirmé pour le 24 décembre, à bientôt !"
+    raw = email("Zoë Martin <zoe@example.com>", subject, "<d@x>")
+    assert b"=?utf-8?" in raw  # the subject really went as encoded words, and was folded
+    received = mailbox.add(["zoe@example.com"], raw)
+    assert received.subject == subject
+    assert received.to == "Zoë Martin <zoe@example.com>"
+    assert [m.subject for m in mailbox.messages()] == [subject]
