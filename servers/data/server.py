@@ -12,6 +12,8 @@ from servers.core.auth import current_caller
 from servers.core.scopes import DATA_READ, DATA_WRITE
 from servers.core.types import Cents, Currency, IdempotencyKey, IsoDate, StrictInt
 
+from .change_tools import register_change_tools
+from .changes import OrderChanges
 from .models import (
     Customer,
     CustomerId,
@@ -242,4 +244,5 @@ def build_server(service: DataService) -> FastMCP:
         holds long past expiry still open."""
         return await service.check_integrity()
 
+    register_change_tools(mcp, OrderChanges(service))
     return mcp

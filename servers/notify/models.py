@@ -10,7 +10,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, St
 from servers.core.ids import id_pattern
 
 MessageStatus = Literal["queued", "sending", "sent", "failed", "dead"]
-TemplateName = Literal["upgrade_confirmed", "payment_failed", "upgrade_cancelled", "hold_expired"]
+TemplateName = Literal[
+    "upgrade_confirmed", "payment_failed", "upgrade_cancelled", "hold_expired", "upgrade_changed"
+]
 
 MessageId = Annotated[str, StringConstraints(pattern=id_pattern("msg"))]
 
