@@ -17,6 +17,7 @@ from .changes import OrderChanges
 from .models import (
     ChangeId,
     ChangeReleaseReason,
+    DeclineCode,
     OrderChange,
     OrderId,
     OrderPayments,
@@ -71,7 +72,7 @@ def register_change_tools(mcp: FastMCP, changes: OrderChanges) -> None:
         change_id: Annotated[ChangeId, _CHANGE],
         reason: Annotated[ChangeReleaseReason, Field(description="declined, expired, cancelled.")],
         decline_code: Annotated[
-            str | None, Field(max_length=64, description="Why the card declined, if it did.")
+            DeclineCode | None, Field(description="Why the card declined, if it did.")
         ] = None,
     ) -> OrderChange:
         """Give a held change's seat back; the order and ticket stay as they are."""

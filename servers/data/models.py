@@ -121,6 +121,7 @@ class IntegrityReport(Record):
 ChangeId = Annotated[str, StringConstraints(pattern=id_pattern("chg"))]
 ChangeStatus = Literal["held", "applied", "released"]
 ChangeReleaseReason = Literal["declined", "expired", "cancelled"]
+DeclineCode = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,64}$")]
 
 
 class RefundPart(Record):
