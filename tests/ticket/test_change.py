@@ -300,3 +300,50 @@ async def test_two_upgrades_racing_for_the_last_seat_never_oversell(servers: Ser
     assert [a.code for a in answers if isinstance(a, DomainError)] == ["SOLD_OUT"]
     assert await seats_left(servers, PLAIN, "double_fun") == 0
     assert (await servers.data.check_integrity()).ok
+
+
+async def held_as_if_a_call_stopped(servers: Servers, order: UpgradeOrder, key: str) -> None:
+    """What a change_upgrade that stopped right after holding the seat leaves behind."""
+    await changes(servers).gateway.hold(
+        order_id=order.order_id,
+        tier="double_fun",
+        visit_date=PLAIN,
+        amount_cents=7500,
+        hold_minutes=15,
+        idempotency_key=f"change:{JOHN.customer_id}:{key}",
+    )
+
+
+async def test_a_change_that_stopped_half_way_carries_on_with_the_same_key(
+    servers: Servers,
+) -> None:
+    order = await upgraded(servers, "standard", PEAK)
+    await held_as_if_a_call_stopped(servers, order, "change-0011")
+    changed = await changes(servers).change_upgrade(
+        JOHN, order.order_id, PLAIN, "double_fun", "change-0011"
+    )
+    assert (changed.status, changed.charged_cents) == ("changed", 3750)
+    assert await net_paid(servers) == 7500
+    assert await seats_left(servers, PLAIN, "double_fun") == 49
+    assert await emails(servers, order.order_id) == ["upgrade_changed", "upgrade_confirmed"]
+
+
+async def test_a_paid_difference_whose_seat_lapsed_and_went_is_given_back(
+    servers: Servers,
+) -> None:
+    order = await upgraded(servers, "standard", PEAK)
+    await servers.data.set_capacity(PLAIN, "double_fun", 1)
+    await held_as_if_a_call_stopped(servers, order, "change-0012")
+    servers.clock.now += timedelta(minutes=16)
+    await servers.journey.select_upgrade(JOHN, "TKT-JD0002", "double_fun", PLAIN, "select-last")
+    for _ in range(2):  # the retry, and the retry of the retry
+        with pytest.raises(DomainError) as refused:
+            await changes(servers).change_upgrade(
+                JOHN, order.order_id, PLAIN, "double_fun", "change-0012"
+            )
+        assert refused.value.code == "HOLD_EXPIRED"
+    assert await net_paid(servers) == 3750, "the difference charged was refunded"
+    ticket = await servers.data.get_ticket("TKT-JD0001")
+    assert (ticket.upgrade_tier, ticket.visit_date) == ("standard", PEAK)
+    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+    assert (await servers.data.check_integrity()).ok
