@@ -266,8 +266,8 @@ class UpgradeChanges:
                 part.amount_cents,
                 f"change-refund:{change.change_id}:{part.payment_intent_id}",
             )
-            assert refund is not None  # an amount is always refunded or refused
-            refunded += refund.amount_cents
+            # None: a cancellation of the upgrade refunded everything first.
+            refunded += 0 if refund is None else refund.amount_cents
         charged = max(change.to_amount_cents - change.from_amount_cents, 0)
         moved = await self.journey._order(caller, change.order_id, None)
         assert moved.confirmation_code is not None  # a changed upgrade is a confirmed one

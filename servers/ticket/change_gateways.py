@@ -23,7 +23,7 @@ DATA_CHANGE_IN_PROGRESS = "CHANGE_IN_PROGRESS"
 DATA_INVALID_STATE = "INVALID_STATE"
 DATA_HOLD_EXPIRED = "HOLD_EXPIRED"
 IDEMPOTENCY_MISMATCH = "IDEMPOTENCY_MISMATCH"
-# The payment server's refusal of a refund of a payment with nothing left to refund.
+# The payment server's refusal of a refund beyond what is left of a payment.
 PAYMENT_NOTHING_LEFT = "REFUND_EXCEEDS_CHARGE"
 
 Refusal = Literal["sold_out", "no_change", "in_progress", "closed", "lapsed", "key_reused"]
@@ -138,8 +138,9 @@ class ChangeGateway:
     async def refund(
         self, payment_intent_id: str, amount_cents: int | None, idempotency_key: str
     ) -> RemoteRefund | None:
-        """The refund (all that is left when ``amount_cents`` is None); None when nothing is
-        left to refund of that payment and this key refunded nothing before."""
+        """The refund (all that is left when ``amount_cents`` is None); None when less is
+        left of that payment than asked (a cancellation refunded it all first) and this key
+        refunded nothing before."""
         arguments: dict[str, object] = {
             "payment_intent_id": payment_intent_id,
             "reason": "requested_by_customer",
@@ -150,7 +151,7 @@ class ChangeGateway:
         try:
             found = await self.payments.call("create_refund", arguments)
         except RemoteToolError as exc:
-            if exc.code == PAYMENT_NOTHING_LEFT and amount_cents is None:
+            if exc.code == PAYMENT_NOTHING_LEFT:
                 return None
             raise
         return RemoteRefund.model_validate(found)
