@@ -31,7 +31,7 @@ from servers.core.errors import IDEMPOTENCY_MISMATCH, DomainError
 from . import rules
 from .change_gateways import ChangeGateway, ChangeRefused, RemoteChange
 from .gateways import PAYMENT_TRANSIENT_ERRORS, RemoteOrder, RemoteTicketDetail
-from .journey import Journey, _order_view
+from .journey import ORDER_NOT_FOUND, Journey, _order_view
 from .models import Answer, UpgradeOrder
 from .rules import CATALOGUE, Band, Tier
 from .service import DATE_NOT_BOOKABLE, SOLD_OUT, TICKET_NOT_FOUND, Caller
@@ -157,10 +157,17 @@ class UpgradeChanges:
             change = await self._apply(change, charge_intent_id)
         return await self._finish(caller, target.order, change)
 
+    async def _order(self, caller: Caller, order_id: str) -> RemoteOrder:
+        """The caller's order; another customer's answers exactly like a missing one."""
+        order = await self.journey.data.get_order(order_id, caller.acting_for(None))
+        if order is None:
+            raise DomainError(ORDER_NOT_FOUND, f"no order {order_id}")
+        return order
+
     async def _target(self, caller: Caller, order_id: str, day: date, tier: Tier | None) -> _Target:
         """The caller's confirmed order, its ticket and the price of the date and tier it
         would move to, or why it cannot move there."""
-        order = await self.journey._order(caller, order_id, None)
+        order = await self._order(caller, order_id)
         if order.status != "confirmed":
             raise DomainError(
                 NOT_CONFIRMED,
@@ -215,6 +222,8 @@ class UpgradeChanges:
         if intent.status == "succeeded":
             return intent.id
         if method is not None:
+            # The journey's own charging: the processor's transient failures retried with
+            # backoff, each attempt under its own key derived from this one.
             intent = await self.journey._charge(
                 intent.id, method, f"change-pay:{change.change_id}", False
             )
@@ -269,7 +278,7 @@ class UpgradeChanges:
             # None: a cancellation of the upgrade refunded everything first.
             refunded += 0 if refund is None else refund.amount_cents
         charged = max(change.to_amount_cents - change.from_amount_cents, 0)
-        moved = await self.journey._order(caller, change.order_id, None)
+        moved = await self._order(caller, change.order_id)
         assert moved.confirmation_code is not None  # a changed upgrade is a confirmed one
         customer = await self.journey.data.get_customer(moved.customer_id)
         await self.journey.notify.send(
@@ -317,7 +326,7 @@ class UpgradeChanges:
 
     async def _released(self, caller: Caller, change: RemoteChange) -> UpgradeChange:
         """The answer again for a key whose change did not happen."""
-        order = await self.journey._order(caller, change.order_id, None)
+        order = await self._order(caller, change.order_id)
         if change.release_reason == "declined":
             return _declined(change, order)
         raise DomainError(

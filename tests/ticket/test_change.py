@@ -347,3 +347,14 @@ async def test_a_paid_difference_whose_seat_lapsed_and_went_is_given_back(
     assert (ticket.upgrade_tier, ticket.visit_date) == ("standard", PEAK)
     assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
     assert (await servers.data.check_integrity()).ok
+
+
+async def test_the_processors_passing_failures_are_retried_into_one_charge(
+    servers: Servers,
+) -> None:
+    order = await upgraded(servers, "standard", PEAK, card="pm_card_transientProcessingError")
+    changed = await changes(servers).change_upgrade(
+        JOHN, order.order_id, PLAIN, "double_fun", "change-0013"
+    )
+    assert (changed.status, changed.charged_cents) == ("changed", 3750)
+    assert await net_paid(servers) == 7500
