@@ -116,3 +116,51 @@ class Violation(Record):
 class IntegrityReport(Record):
     ok: bool
     violations: list[Violation]
+
+
+ChangeId = Annotated[str, StringConstraints(pattern=id_pattern("chg"))]
+ChangeStatus = Literal["held", "applied", "released"]
+ChangeReleaseReason = Literal["declined", "expired", "cancelled"]
+DeclineCode = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,64}$")]
+
+
+class RefundPart(Record):
+    payment_intent_id: str
+    amount_cents: int
+
+
+class OrderChange(Record):
+    change_id: str
+    order_id: str
+    status: ChangeStatus = Field(
+        description="held (a seat on the new date and tier is held), applied (the order and "
+        "ticket moved to it) or released (the old upgrade stands)."
+    )
+    from_tier: Tier
+    from_visit_date: date
+    from_amount_cents: int
+    to_tier: Tier
+    to_visit_date: date
+    to_amount_cents: int
+    currency: str
+    hold_expires_at: datetime
+    charge_intent_id: str | None = Field(description="The payment of a higher price's difference.")
+    refund_plan: list[RefundPart] = Field(
+        description="The refunds that give back a lower price's difference, newest payment first."
+    )
+    release_reason: ChangeReleaseReason | None
+    decline_code: str | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+class OrderPayment(Record):
+    payment_intent_id: str
+    charged_cents: int
+    refunded_cents: int = Field(description="Given back by changes to a lower price.")
+
+
+class OrderPayments(Record):
+    order_id: str
+    payments: list[OrderPayment] = Field(description="The order's first payment, then changes'.")

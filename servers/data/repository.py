@@ -7,7 +7,7 @@ from typing import Any
 
 from servers.core.db import Json, Row, Transaction
 
-from .models import Customer, InventoryDay, Order, Ticket, Tier
+from .models import Customer, InventoryDay, Order, OrderChange, Ticket, Tier
 
 _TICKET_COLS = (
     "ticket_number, customer_id, ticket_type, status, visit_date, upgrade_tier, "
@@ -144,14 +144,14 @@ async def set_capacity(
 async def seats_taken(
     tx: Transaction, day: date, tier: Tier, now: datetime, *, excluding: str | None = None
 ) -> tuple[int, int]:
-    """(held, sold): unexpired holds and confirmed upgrades of a date and tier."""
+    """(held, sold): unexpired holds (of orders and of changes) and confirmed upgrades of a
+    date and tier."""
     row = await tx.fetch_one(
         "SELECT count(*) FILTER (WHERE status = 'awaiting_payment' AND hold_expires_at > :now)"
         "   AS held,"
         " count(*) FILTER (WHERE status = 'confirmed') AS sold "
-        "FROM data.upgrade_orders WHERE visit_date = :d AND tier = :t "
-        "AND status IN ('awaiting_payment', 'confirmed') "
-        "AND order_id IS DISTINCT FROM CAST(:excluding AS text)",
+        "FROM data.seat_claims WHERE visit_date = :d AND tier = :t "
+        "AND claim_id IS DISTINCT FROM CAST(:excluding AS text)",
         {"d": day, "t": tier, "now": now, "excluding": excluding},
     )
     assert row is not None
@@ -180,8 +180,8 @@ async def inventory(
         "   count(*) FILTER (WHERE status = 'awaiting_payment' AND hold_expires_at > :now)"
         "     AS held,"
         "   count(*) FILTER (WHERE status = 'confirmed') AS sold"
-        "  FROM data.upgrade_orders WHERE status IN ('awaiting_payment', 'confirmed')"
-        "   AND visit_date BETWEEN :start AND :end GROUP BY visit_date, tier) "
+        "  FROM data.seat_claims WHERE visit_date BETWEEN :start AND :end"
+        "  GROUP BY visit_date, tier) "
         "SELECT days.day AS date, tiers.tier, COALESCE(c.capacity, tiers.default_cap) AS capacity,"
         " COALESCE(taken.held, 0) AS held, COALESCE(taken.sold, 0) AS sold "
         "FROM days CROSS JOIN tiers "
@@ -329,7 +329,7 @@ async def oversold(tx: Transaction, now: datetime, defaults: dict[str, int]) -> 
         " COALESCE(max(c.capacity), CASE o.tier WHEN 'standard' THEN CAST(:c_standard AS integer)"
         "  WHEN 'non_stop' THEN CAST(:c_non_stop AS integer)"
         "  ELSE CAST(:c_double_fun AS integer) END) AS capacity "
-        "FROM data.upgrade_orders o LEFT JOIN data.daily_capacity c"
+        "FROM data.seat_claims o LEFT JOIN data.daily_capacity c"
         " ON c.visit_date = o.visit_date AND c.tier = o.tier "
         "WHERE o.status = 'confirmed'"
         " OR (o.status = 'awaiting_payment' AND o.hold_expires_at > :now)"
@@ -368,4 +368,79 @@ async def stale_holds(tx: Transaction, cutoff: datetime) -> list[Row]:
         "SELECT order_id, hold_expires_at FROM data.upgrade_orders "
         "WHERE status = 'awaiting_payment' AND hold_expires_at <= :cutoff ORDER BY order_id",
         {"cutoff": cutoff},
+    )
+
+
+# Changes of confirmed upgrades ----------------------------------------------------------------
+
+_CHANGE_COLS = (
+    "change_id, order_id, status, from_tier, from_visit_date, from_amount_cents, to_tier, "
+    "to_visit_date, to_amount_cents, currency, hold_expires_at, charge_intent_id, refund_plan, "
+    "release_reason, decline_code, created_at, updated_at, closed_at"
+)
+
+
+def _change(row: Row) -> OrderChange:
+    return OrderChange.model_validate(row)
+
+
+async def insert_change(tx: Transaction, values: dict[str, Any]) -> OrderChange:
+    row = await tx.fetch_one(
+        "INSERT INTO data.order_changes (change_id, order_id, status, from_tier,"
+        " from_visit_date, from_amount_cents, to_tier, to_visit_date, to_amount_cents, currency,"
+        " hold_expires_at, refund_plan, created_at, updated_at) "
+        "VALUES (:change_id, :order_id, 'held', :from_tier, :from_visit_date,"
+        " :from_amount_cents, :to_tier, :to_visit_date, :to_amount_cents, :currency,"
+        f" :hold_expires_at, :refund_plan, :now, :now) RETURNING {_CHANGE_COLS}",
+        {**values, "refund_plan": Json(values["refund_plan"])},
+    )
+    assert row is not None
+    return _change(row)
+
+
+async def change(tx: Transaction, change_id: str, *, lock: bool = False) -> OrderChange | None:
+    row = await tx.fetch_one(
+        f"SELECT {_CHANGE_COLS} FROM data.order_changes WHERE change_id = :c"
+        + (" FOR UPDATE" if lock else ""),
+        {"c": change_id},
+    )
+    return None if row is None else _change(row)
+
+
+async def changes_of(tx: Transaction, order_id: str, status: str) -> list[OrderChange]:
+    """The order's changes in this status, in the order they were made."""
+    rows = await tx.fetch_all(
+        f"SELECT {_CHANGE_COLS} FROM data.order_changes WHERE order_id = :o AND status = :s "
+        "ORDER BY seq",
+        {"o": order_id, "s": status},
+    )
+    return [_change(r) for r in rows]
+
+
+async def update_change(tx: Transaction, change_id: str, changes: dict[str, Any]) -> OrderChange:
+    assignments = ", ".join(f"{column} = :{column}" for column in changes)
+    row = await tx.fetch_one(
+        f"UPDATE data.order_changes SET {assignments} WHERE change_id = :change_id "
+        f"RETURNING {_CHANGE_COLS}",
+        {**changes, "change_id": change_id},
+    )
+    assert row is not None
+    return _change(row)
+
+
+async def release_held_changes(tx: Transaction, order_id: str, reason: str, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE data.order_changes SET status = 'released', release_reason = :r,"
+        " closed_at = :now, updated_at = :now WHERE order_id = :o AND status = 'held'",
+        {"o": order_id, "r": reason, "now": now},
+    )
+
+
+async def move_order(
+    tx: Transaction, order_id: str, tier: str, visit_date: date, amount_cents: int, now: datetime
+) -> Order:
+    return await update_order(
+        tx,
+        order_id,
+        {"tier": tier, "visit_date": visit_date, "amount_cents": amount_cents, "updated_at": now},
     )

@@ -14,6 +14,8 @@ from servers.core.types import Cents, Currency, IdempotencyKey, IsoDate, StrictI
 
 from .case_tools import register_support_case_tools
 from .cases import SupportCases
+from .change_tools import register_change_tools
+from .changes import OrderChanges
 from .models import (
     Customer,
     CustomerId,
@@ -247,4 +249,5 @@ def build_server(service: DataService) -> FastMCP:
     register_support_case_tools(
         mcp, SupportCases(service.db, service.idempotency, clock=service.clock)
     )
+    register_change_tools(mcp, OrderChanges(service))
     return mcp

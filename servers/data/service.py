@@ -406,6 +406,8 @@ class DataService:
                 {"status": "refunded", "refund_id": refund_id, "closed_at": now, "updated_at": now},
             )
             await repo.apply_upgrade(tx, order.ticket_number, previous_tier, previous_date, now)
+            # A change under way of this upgrade cannot be applied any more: free its seat.
+            await repo.release_held_changes(tx, order_id, "cancelled", now)
             return refunded
 
     async def expire_holds(self, limit: int = MAX_LIST) -> ExpiredHolds:

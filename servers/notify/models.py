@@ -17,6 +17,7 @@ TemplateName = Literal[
     "hold_expired",
     "support_request_received",
     "support_case_opened",
+    "upgrade_changed",
 ]
 
 MessageId = Annotated[str, StringConstraints(pattern=id_pattern("msg"))]

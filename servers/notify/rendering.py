@@ -185,6 +185,21 @@ class SupportCaseOpened(SupportRequestReceived):
     customer_email: Recipient = Field(description="The customer's e-mail address.")
 
 
+class UpgradeChanged(Context):
+    customer_name: CustomerName = Field(description="Name to greet the customer by.")
+    ticket_number: TicketNumber = Field(description="The upgraded ticket, TKT-...")
+    order_id: OrderId = Field(description="The upgrade order, ord_...")
+    from_tier: Tier = Field(description="The tier before the change.")
+    from_visit_date: IsoDate = Field(description="The visit date before the change (ISO date).")
+    tier: Tier = Field(description="The tier after the change.")
+    visit_date: IsoDate = Field(description="The visit date after the change (ISO date).")
+    amount_cents: Cents = Field(description="The upgrade's price after the change, in cents.")
+    charged_cents: Cents = Field(description="The difference charged, in cents (0 if none).")
+    refunded_cents: Cents = Field(description="The difference refunded, in cents (0 if none).")
+    currency: Currency = Field("USD", description="ISO 4217 currency code.")
+    confirmation_code: ConfirmationCode = Field(description="Code to show at the entrance.")
+
+
 # What a decline means to a customer, and what they can do about it.
 DECLINES: dict[str, tuple[str, str]] = {
     "generic_decline": (
@@ -289,6 +304,26 @@ SPECS: dict[str, TemplateSpec] = {
                 "visit_date": "2030-06-20",
                 "refund_cents": 2500,
                 "currency": "USD",
+            },
+        ),
+        TemplateSpec(
+            "upgrade_changed",
+            "Sent when a confirmed upgrade moves to another date or tier: before and after, "
+            "and the difference charged or refunded.",
+            UpgradeChanged,
+            {
+                "customer_name": "Jane Smith",
+                "ticket_number": "TKT-JS0001",
+                "order_id": _ORDER,
+                "from_tier": "non_stop",
+                "from_visit_date": "2030-06-20",
+                "tier": "double_fun",
+                "visit_date": "2030-06-27",
+                "amount_cents": 7500,
+                "charged_cents": 2500,
+                "refunded_cents": 0,
+                "currency": "USD",
+                "confirmation_code": "UPG-7KQ2M9XD",
             },
         ),
         TemplateSpec(

@@ -18,6 +18,7 @@ from datetime import date
 from servers.core.errors import DomainError
 
 from . import rules
+from .change_gateways import ChangeGateway, refund_everything
 from .gateways import (
     PAYMENT_TRANSIENT_ERRORS,
     DataGateway,
@@ -305,7 +306,12 @@ class Journey:
                     f"order {order_id} is confirmed but has no payment on record; it cannot be "
                     "refunded automatically",
                 )
-            refund = await self.payments.refund(order.payment_intent_id, f"refund:{order_id}")
+            # Changes of the upgrade may have charged differences on payments of their own.
+            refund = await refund_everything(
+                ChangeGateway(self.data.client, self.payments.client),
+                order_id,
+                order.payment_intent_id,
+            )
             closed = await self.data.mark_refunded(order_id, refund.id)
             refunded_cents = refund.amount_cents
         customer = await self.data.get_customer(closed.customer_id)

@@ -14,6 +14,8 @@ from servers.core.auth import current_caller
 from servers.core.scopes import TICKETS_READ, TICKETS_WRITE
 from servers.core.types import IdempotencyKey, IsoDate
 
+from .change import UpgradeChanges
+from .change_tools import register_change_tools
 from .help.desk import HelpDesk
 from .help.tools import register_help_tools
 from .journey import Journey
@@ -201,6 +203,8 @@ def build_server(
         """Cancel an upgrade: releases a held seat, or refunds a confirmed upgrade (until 24
         hours before the visit) and puts the ticket back as it was."""
         return await journey.cancel_upgrade(caller(), order_id, idempotency_key, customer_id)
+
+    register_change_tools(mcp, UpgradeChanges.over(journey), caller)
 
     @mcp.resource(
         "tickets://tiers",

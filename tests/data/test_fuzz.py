@@ -26,6 +26,7 @@ from hypothesis_jsonschema import from_schema
 from servers.core.auth import Principal, acting_as
 from servers.core.db import CHECK_VIOLATION, Database, DatabaseError, fetch_value
 from servers.core.ids import id_pattern
+from servers.data.changes import OrderChanges
 from servers.data.seed import CUSTOMERS, seed, seed_id
 from servers.data.server import build_server
 from servers.data.service import DataService
@@ -37,6 +38,7 @@ TABLES = (
     "customers",
     "tickets",
     "upgrade_orders",
+    "order_changes",
     "daily_capacity",
     "idempotency_keys",
     "support_cases",
@@ -106,8 +108,18 @@ async def known_values(db: Database) -> dict[str, list[Any]]:
         caller="fuzz",
     )
     await service.attach_payment(hold.order_id, "pi_fuzz00000001")
+    change = await OrderChanges(service).hold(
+        order_id=seed_id("ord", "TKT-JS0003"),
+        tier="standard",
+        visit_date=today + timedelta(days=13),
+        amount_cents=2500,
+        hold_minutes=15,
+        idempotency_key="fuzz-setup-0002",
+        caller="fuzz",
+    )
     emails = list(CUSTOMERS)
     return {
+        "change_id": [change.change_id],
         "customer_id": [seed_id("cus", e) for e in emails],
         "email": emails + [e.upper() for e in emails],
         "ticket_number": [t.number for _, tickets in CUSTOMERS.values() for t in tickets],
@@ -221,7 +233,7 @@ class Prober:
 async def test_valid_shaped_calls_never_fail_unexpectedly(client: MCPClient, db: Database) -> None:
     known = await known_values(db)
     tools = await client.list_tools()
-    assert len(tools) == 21
+    assert len(tools) == 25
     prober = Prober(client, db)
     problems: list[str] = []
     outcomes: dict[str, set[bool]] = {}

@@ -33,34 +33,12 @@ from servers.data.service import (
     DataService,
 )
 
+from .conftest import START, FakeClock
+
 CALLER = "tests"
-START = datetime(2030, 6, 3, 9, 0, tzinfo=UTC)
 VISIT = date(2030, 6, 20)
 UPGRADE_DAY = date(2030, 6, 21)
 PRICE = 5000
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, *, minutes: float) -> None:
-        self.now += timedelta(minutes=minutes)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-def svc(db: Database, clock: FakeClock) -> DataService:
-    return DataService(db, clock=clock)
 
 
 def key() -> str:
