@@ -51,6 +51,8 @@ def _header(headers: Message, name: str) -> str:
     if value is None:
         return ""
     return str(make_header(decode_header(value))).replace("\r\n", "").replace("\n", "")
+
+
 SMTP_PORT = 1025
 HTTP_PORT = 8025
 INDEX = "index.jsonl"

@@ -224,9 +224,7 @@ class UpgradeChanges:
         if method is not None:
             # The journey's own charging: the processor's transient failures retried with
             # backoff, each attempt under its own key derived from this one.
-            intent = await self.journey._charge(
-                intent.id, method, f"change-pay:{change.change_id}", False
-            )
+            intent = await self.journey._charge(intent.id, method, f"change-pay:{change.change_id}")
         if intent.status == "succeeded":
             return intent.id
         error = intent.last_payment_error

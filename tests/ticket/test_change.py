@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from servers.core.errors import DomainError
+from servers.payment.checkout import Checkout
 from servers.payment.service import TRUSTED
 from servers.ticket.change import UpgradeChange, UpgradeChanges
 from servers.ticket.models import UpgradeOrder
@@ -31,14 +32,18 @@ async def upgraded(
     day: date,
     ticket: str = "TKT-JD0001",
     card: str = "pm_card_visa",
-    *,
-    authenticated: bool = False,
 ) -> UpgradeOrder:
+    """A confirmed upgrade; a card that asks for 3-D Secure is approved on the payment
+    server's page, as the customer would, and the order confirmed as the webhook does."""
     journey = servers.journey
     held = await journey.select_upgrade(JOHN, ticket, tier, day, f"select-{ticket}")
-    paid = await journey.pay_upgrade(
-        JOHN, held.order_id, card, f"pay-{ticket}", authenticated=authenticated
-    )
+    paid = await journey.pay_upgrade(JOHN, held.order_id, card, f"pay-{ticket}")
+    if paid.payment_status == "requires_action":
+        assert paid.checkout_url is not None
+        session_id = paid.checkout_url.rsplit("/", 1)[1]
+        await Checkout(servers.payments).authenticate(session_id, approve=True)
+        assert await journey.reconcile(held.order_id) == "confirmed"
+        return await journey.get_upgrade_order(JOHN, held.order_id)
     assert paid.payment_status == "succeeded", paid.message
     return paid.order
 
@@ -172,9 +177,7 @@ async def test_a_card_that_refuses_the_difference_leaves_the_upgrade_untouched(
 ) -> None:
     """A card that asks for authentication cannot be charged without the customer: the
     difference is refused like a decline."""
-    order = await upgraded(
-        servers, "standard", PEAK, card="pm_card_authenticationRequired", authenticated=True
-    )
+    order = await upgraded(servers, "standard", PEAK, card="pm_card_authenticationRequired")
     declined = await changes(servers).change_upgrade(
         JOHN, order.order_id, PLAIN, "double_fun", "change-0006"
     )

@@ -131,10 +131,9 @@ async def step(servers: Servers, changes: UpgradeChanges, run: Run, action: Step
         if run.order_id is None:
             return "nothing to act on"
         if isinstance(action, Pay):
-            authenticated = action.card == "pm_card_authenticationRequired"
-            paid = await journey.pay_upgrade(
-                JOHN, run.order_id, action.card, run.key("pay"), authenticated=authenticated
-            )
+            # A card that asks for 3-D Secure answers requires_action and pays nothing: only
+            # the customer's approval on the payment server's page would charge it.
+            paid = await journey.pay_upgrade(JOHN, run.order_id, action.card, run.key("pay"))
             return f"paid {paid.payment_status}"
         if isinstance(action, Cancel):
             cancelled = await journey.cancel_upgrade(JOHN, run.order_id, run.key("cancel"))
