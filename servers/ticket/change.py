@@ -26,11 +26,17 @@ from typing import Literal
 
 from pydantic import Field
 
+from servers.core.client import RemoteToolError
 from servers.core.errors import IDEMPOTENCY_MISMATCH, DomainError
 
 from . import rules
 from .change_gateways import ChangeGateway, ChangeRefused, RemoteChange
-from .gateways import PAYMENT_TRANSIENT_ERRORS, RemoteOrder, RemoteTicketDetail
+from .gateways import (
+    PAYMENT_METHOD_NOT_FOUND,
+    PAYMENT_TRANSIENT_ERRORS,
+    RemoteOrder,
+    RemoteTicketDetail,
+)
 from .journey import ORDER_NOT_FOUND, Journey, _order_view
 from .models import Answer, UpgradeOrder
 from .rules import CATALOGUE, Band, Tier
@@ -221,18 +227,29 @@ class UpgradeChanges:
         )
         if intent.status == "succeeded":
             return intent.id
+        unusable = method is None
         if method is not None:
             # The journey's own charging: the processor's transient failures retried with
             # backoff, each attempt under its own key derived from this one.
-            intent = await self.journey._charge(intent.id, method, f"change-pay:{change.change_id}")
+            try:
+                intent = await self.journey._charge(
+                    intent.id, method, f"change-pay:{change.change_id}"
+                )
+            except RemoteToolError as exc:
+                # A card given for that one payment (a test token, a card not saved) or since
+                # removed by the customer cannot be charged again without them.
+                if exc.code != PAYMENT_METHOD_NOT_FOUND:
+                    raise
+                unusable = True
         if intent.status == "succeeded":
             return intent.id
         error = intent.last_payment_error
-        decline = (
-            error.decline_code
-            if error
-            else ("authentication_required" if method else "no_payment_method")
-        )
+        if unusable:
+            decline = NO_SAVED_CARD
+        elif error is not None and error.decline_code:
+            decline = error.decline_code
+        else:
+            decline = "authentication_required"
         await self.gateway.cancel_intent(intent.id, f"change-cancel:{change.change_id}")
         released = await self.gateway.release(change.change_id, "declined", decline)
         log.info("change %s of order %s declined: %s", change.change_id, order.order_id, decline)
@@ -334,6 +351,10 @@ class UpgradeChanges:
         )
 
 
+# The decline code of a dearer change whose first payment's card cannot be charged again.
+NO_SAVED_CARD = "no_saved_card"
+
+
 def _declined(change: RemoteChange, order: RemoteOrder) -> UpgradeChange:
     """The answer to a change whose difference the card refused (the same on every retry)."""
     transient = change.decline_code in PAYMENT_TRANSIENT_ERRORS
@@ -352,6 +373,10 @@ def _declined(change: RemoteChange, order: RemoteOrder) -> UpgradeChange:
         message="The payment processor had a problem; nothing was charged and your upgrade is "
         "unchanged. Try again in a moment with a new idempotency_key."
         if transient
+        else "The card that paid the upgrade was not saved for later payments (or was removed), "
+        "so the difference cannot be charged to it; nothing was charged and your upgrade is "
+        "unchanged. To move it, cancel it (refunded in full) and upgrade for the new date."
+        if change.decline_code == NO_SAVED_CARD
         else "The card that paid the upgrade did not accept the difference "
         f"({change.decline_code}); nothing was charged and your upgrade is unchanged.",
     )

@@ -24,6 +24,7 @@ DATA_ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
 DATA_HOLD_EXPIRED = "HOLD_EXPIRED"
 # The payment server's refusal of an intent that is past being confirmed (or cancelled).
 PAYMENT_INVALID_STATE = "INVALID_STATE"
+PAYMENT_METHOD_NOT_FOUND = "PAYMENT_METHOD_NOT_FOUND"
 # The codes of a payment error that says the processor failed, not the card: worth a retry.
 PAYMENT_TRANSIENT_ERRORS = frozenset({"processing_error"})
 

@@ -31,8 +31,18 @@ async def test_a_change_of_date_and_tier_charges_the_difference_once_and_mails_o
     token = full_stack.customer_token(customer)
     order = await select(full_stack, token, number, tier="standard")
     new_day = (date.fromisoformat(order["visit_date"]) + timedelta(days=7)).isoformat()
+    # A saved card, as the web app's card form makes it: the difference is charged to it.
+    async with client(full_stack, full_stack.payment, token) as payment:
+        card = await ok(
+            payment,
+            "create_payment_method",
+            card_number="4242424242424242",
+            exp_month=12,
+            exp_year=2040,
+            cvc="123",
+        )
     async with client(full_stack, full_stack.ticket, token) as ticket:
-        paid = await pay(ticket, order["order_id"], "pm_card_visa")
+        paid = await pay(ticket, order["order_id"], card["payment_method_id"])
         assert paid["payment_status"] == "succeeded", paid
         quote = await ok(
             ticket, "quote_change", order_id=order["order_id"], date=new_day, tier="double_fun"

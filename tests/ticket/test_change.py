@@ -10,6 +10,7 @@ import pytest
 from servers.core.errors import DomainError
 from servers.payment.checkout import Checkout
 from servers.payment.service import TRUSTED
+from servers.payment.service import Caller as PaymentCaller
 from servers.ticket.change import UpgradeChange, UpgradeChanges
 from servers.ticket.models import UpgradeOrder
 from servers.ticket.rules import Tier
@@ -26,18 +27,37 @@ def changes(servers: Servers) -> UpgradeChanges:
     return UpgradeChanges.over(servers.journey)
 
 
+VISA = "4242424242424242"
+NEEDS_3DS = "4000000000003220"
+
+
+async def saved_card(servers: Servers, number: str) -> str:
+    """One of John's saved cards, created as the web app's card form does."""
+    assert JOHN.customer_id is not None
+    method = await servers.payments.create_payment_method(
+        PaymentCaller("web", JOHN.customer_id),
+        card_number=number,
+        exp_month=12,
+        exp_year=2040,
+        cvc="123",
+    )
+    return method.payment_method_id
+
+
 async def upgraded(
     servers: Servers,
     tier: Tier,
     day: date,
     ticket: str = "TKT-JD0001",
-    card: str = "pm_card_visa",
+    card: str = VISA,
 ) -> UpgradeOrder:
-    """A confirmed upgrade; a card that asks for 3-D Secure is approved on the payment
-    server's page, as the customer would, and the order confirmed as the webhook does."""
+    """A confirmed upgrade paid with a card John saved (a change charges its difference to
+    it); a card that asks for 3-D Secure is approved on the payment server's page, as John
+    would, and the order confirmed as the webhook does."""
     journey = servers.journey
     held = await journey.select_upgrade(JOHN, ticket, tier, day, f"select-{ticket}")
-    paid = await journey.pay_upgrade(JOHN, held.order_id, card, f"pay-{ticket}")
+    method = card if card.startswith("pm_card_") else await saved_card(servers, card)
+    paid = await journey.pay_upgrade(JOHN, held.order_id, method, f"pay-{ticket}")
     if paid.payment_status == "requires_action":
         assert paid.checkout_url is not None
         session_id = paid.checkout_url.rsplit("/", 1)[1]
@@ -177,7 +197,7 @@ async def test_a_card_that_refuses_the_difference_leaves_the_upgrade_untouched(
 ) -> None:
     """A card that asks for authentication cannot be charged without the customer: the
     difference is refused like a decline."""
-    order = await upgraded(servers, "standard", PEAK, card="pm_card_authenticationRequired")
+    order = await upgraded(servers, "standard", PEAK, card=NEEDS_3DS)
     declined = await changes(servers).change_upgrade(
         JOHN, order.order_id, PLAIN, "double_fun", "change-0006"
     )
@@ -355,9 +375,22 @@ async def test_a_paid_difference_whose_seat_lapsed_and_went_is_given_back(
 async def test_the_processors_passing_failures_are_retried_into_one_charge(
     servers: Servers,
 ) -> None:
-    order = await upgraded(servers, "standard", PEAK, card="pm_card_transientProcessingError")
+    order = await upgraded(servers, "standard", PEAK, card="4000000000007775")
     changed = await changes(servers).change_upgrade(
         JOHN, order.order_id, PLAIN, "double_fun", "change-0013"
     )
     assert (changed.status, changed.charged_cents) == ("changed", 3750)
     assert await net_paid(servers) == 7500
+
+
+async def test_a_card_given_for_one_payment_is_not_charged_again(servers: Servers) -> None:
+    """A test token (or a card the customer did not save) paid for that payment only: the
+    difference is not charged to it, and the upgrade stays as it was."""
+    order = await upgraded(servers, "standard", PEAK, card="pm_card_visa")
+    declined = await changes(servers).change_upgrade(
+        JOHN, order.order_id, PLAIN, "double_fun", "change-0011"
+    )
+    assert declined.status == "declined"
+    assert declined.decline_code == "no_saved_card"
+    assert "cancel it" in declined.message
+    await assert_untouched(servers, order, declined)

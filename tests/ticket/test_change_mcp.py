@@ -15,6 +15,7 @@ from servers.ticket.server import build_server
 
 from .conftest import Servers
 from .support import JOHN
+from .test_change import saved_card
 
 MCPClient = Client[FastMCPTransport]
 PEAK = date(2026, 12, 24)
@@ -35,7 +36,8 @@ async def customer(servers: Servers) -> AsyncIterator[MCPClient]:
 async def order_id(servers: Servers) -> str:
     journey = servers.journey
     held = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", PEAK, "select-mcp-01")
-    paid = await journey.pay_upgrade(JOHN, held.order_id, "pm_card_visa", "pay-mcp-0001")
+    card = await saved_card(servers, "4242424242424242")
+    paid = await journey.pay_upgrade(JOHN, held.order_id, card, "pay-mcp-0001")
     assert paid.payment_status == "succeeded"
     return held.order_id
 

@@ -26,17 +26,21 @@ import pytest
 from hypothesis import strategies as st
 
 from servers.core.errors import DomainError
+from servers.payment.checkout import Checkout
 from servers.ticket.change import UpgradeChanges
 from servers.ticket.rules import TIERS, Tier
 from tests.hypothesis_examples import examples
 
 from .conftest import Servers
 from .support import JOHN, TODAY
+from .test_change import saved_card
 
 DAYS = (date(2026, 12, 1), date(2026, 12, 5), date(2026, 12, 24), date(2027, 1, 12))
 # Small enough that sequences fill them and meet SOLD_OUT, in selects and in changes.
 SCARCE: dict[tuple[date, Tier], int] = {(DAYS[0], "double_fun"): 2, (DAYS[2], "standard"): 3}
-CARDS = ("pm_card_visa", "pm_card_chargeDeclined", "pm_card_authenticationRequired")
+# Cards John saved (as the web app's card form does): one that pays, one declined, one that
+# asks for 3-D Secure; a change charges its difference to the card that paid.
+CARDS = ("4242424242424242", "4000000000000002", "4000000000003220")
 EXPECTED = {
     "SOLD_OUT",
     "ALREADY_UPGRADED",
@@ -133,7 +137,14 @@ async def step(servers: Servers, changes: UpgradeChanges, run: Run, action: Step
         if isinstance(action, Pay):
             # A card that asks for 3-D Secure answers requires_action and pays nothing: only
             # the customer's approval on the payment server's page would charge it.
-            paid = await journey.pay_upgrade(JOHN, run.order_id, action.card, run.key("pay"))
+            method = await saved_card(servers, action.card)
+            paid = await journey.pay_upgrade(JOHN, run.order_id, method, run.key("pay"))
+            if paid.payment_status == "requires_action" and paid.checkout_url is not None:
+                # John approves the 3-D Secure challenge on the payment server's page; the
+                # order is confirmed as the webhook would.
+                session_id = paid.checkout_url.rsplit("/", 1)[1]
+                await Checkout(servers.payments).authenticate(session_id, approve=True)
+                return f"paid after 3-D Secure, {await journey.reconcile(run.order_id)}"
             return f"paid {paid.payment_status}"
         if isinstance(action, Cancel):
             cancelled = await journey.cancel_upgrade(JOHN, run.order_id, run.key("cancel"))
