@@ -14,14 +14,16 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict
 
 from servers.core.client import RemoteToolError, ToolCaller
+from servers.core.errors import DomainError
 
-from .rules import TicketType, Tier
+from .rules import HOLD_EXISTS, TicketType, Tier
 
 # The data server's refusals this server handles.
 DATA_CUSTOMER_NOT_FOUND = "CUSTOMER_NOT_FOUND"
 DATA_TICKET_NOT_FOUND = "TICKET_NOT_FOUND"
 DATA_ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
 DATA_HOLD_EXPIRED = "HOLD_EXPIRED"
+DATA_ORDER_EXISTS = "ORDER_EXISTS"
 # The payment server's refusal of an intent that is past being confirmed (or cancelled).
 PAYMENT_INVALID_STATE = "INVALID_STATE"
 PAYMENT_METHOD_NOT_FOUND = "PAYMENT_METHOD_NOT_FOUND"
@@ -171,8 +173,8 @@ class DataGateway:
         hold_minutes: int,
         idempotency_key: str,
     ) -> RemoteOrder:
-        return RemoteOrder.model_validate(
-            await self.client.call(
+        try:
+            found = await self.client.call(
                 "reserve_upgrade",
                 {
                     "ticket_number": ticket_number,
@@ -184,7 +186,17 @@ class DataGateway:
                     "idempotency_key": idempotency_key,
                 },
             )
-        )
+        except RemoteToolError as exc:
+            # Another selection of the same ticket got there between the eligibility check and
+            # this reservation: the customer hears it in this server's terms.
+            if exc.code == DATA_ORDER_EXISTS:
+                raise DomainError(
+                    HOLD_EXISTS,
+                    "another upgrade of this ticket was started or completed a moment ago; "
+                    "see list_my_orders",
+                ) from exc
+            raise
+        return RemoteOrder.model_validate(found)
 
     async def get_order(self, order_id: str, owner: str | None = None) -> RemoteOrder | None:
         """The order, or None when there is none; with ``owner``, also None when it is anyone

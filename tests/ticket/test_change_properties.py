@@ -50,9 +50,6 @@ EXPECTED = {
     "NO_CHANGE",
     "IDEMPOTENCY_MISMATCH",
     "CHANGE_IN_PROGRESS",
-    # A second selection beside an open order: select_upgrade passes the data server's refusal
-    # on as it is (a select-path matter, outside the change flow).
-    "ORDER_EXISTS",
 }
 SEQUENCES = 60
 
