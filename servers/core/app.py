@@ -36,6 +36,7 @@ from .errors import (
     split_code,
 )
 from .limits import BodyLimit, RateLimit, http_protocol
+from .listing import ScopedListing, tool_scopes
 from .logs import current_request_id, new_request_id, request_id_var
 from .settings import ServerSettings
 
@@ -119,7 +120,7 @@ def create_mcp(name: str, *, instructions: str, version: str = "0.1.0") -> FastM
         instructions=instructions,
         version=version,
         mask_error_details=True,
-        middleware=[ErrorMapping()],
+        middleware=[ErrorMapping(), ScopedListing()],
     )
     # Served stateless with one JSON response per request, so no stream ever carries a
     # notification: advertise neither listChanged nor logging (capabilities follow handlers).
@@ -253,7 +254,7 @@ async def build_http_app(
 
     mcp.custom_route(HEALTH_PATH, methods=["GET"])(health_route)
     tools = await mcp.list_tools()
-    scopes_of = {t.name: tuple((t.meta or {}).get("scopes", ())) for t in tools}
+    scopes_of = {t.name: tool_scopes(t) for t in tools}
     schemas = {t.name: t.parameters for t in tools}
     # Without this lookup the MCP SDK lists every tool on each tools/call to check Mcp-Param
     # headers (protocol 2026-07-28), which tripled the CPU cost of a call (bench/README.md).
