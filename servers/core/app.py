@@ -261,13 +261,13 @@ async def build_http_app(
     # FastMCP 4.1.6 does not provide it; the tools of our servers are fixed once built.
     mcp._mcp_server.get_tool_input_schema = schemas.get
 
-    async def tool_scopes(name: str) -> tuple[str, ...] | None:
+    async def scopes_by_name(name: str) -> tuple[str, ...] | None:
         return scopes_of.get(name)
 
     gate = AsgiMiddleware(
         ScopeGate,
         path=MCP_PATH,
-        tool_scopes=tool_scopes,
+        tool_scopes=scopes_by_name,
         resource_metadata_url=resource_metadata_url(settings.base_url, MCP_PATH),
     )
     # After authentication (FastMCP puts its own first), so a caller is known by its token.
