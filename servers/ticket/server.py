@@ -112,8 +112,9 @@ def build_server(
 
 UPGRADE_PROMPT = """Help the customer upgrade ticket {ticket_number}.
 
-1. Call get_ticket and check_upgrade_eligibility. If no tier is available, explain the reason
-   in plain words and stop.
+1. Call get_ticket and check_upgrade_eligibility (the number may be written loosely; if the
+   customer is unsure of it, find_my_ticket by visit date or ticket type). If no tier is
+   available, explain the reason in plain words and stop.
 2. Call get_upgrade_options and present all three tiers in order (Standard, Non-stop, Double
    Fun): what each includes, the from-price, and why any is unavailable.
 3. When the customer picks a tier, call get_availability_calendar for it and offer dates with
