@@ -475,6 +475,17 @@ async def test_the_catalogue_scope_reaches_public_prices_and_nothing_else(
             assert answer.json()["error"] == "insufficient_scope"
 
 
+async def test_a_service_token_on_a_customer_tool_is_not_allowed_in_plain_words(
+    full_stack: FullStack,
+) -> None:
+    token = full_stack.base.token(["tickets/read"], client_id="host-agent")
+    async with client(full_stack, full_stack.ticket, token) as host:
+        refused = await error(host, "get_ticket", ticket_number="TKT-JD0001")
+    assert refused.startswith("NOT_ALLOWED: "), refused
+    assert "customer_id" not in refused
+    assert "INVALID_ARGUMENT" not in refused
+
+
 async def test_the_seeded_confirmed_upgrade_is_cancelled_with_a_refund(
     full_stack: FullStack,
 ) -> None:
