@@ -36,6 +36,7 @@ from .errors import (
     split_code,
 )
 from .limits import BodyLimit, RateLimit, http_protocol
+from .listing import ScopedListing, tool_scopes
 from .logs import current_request_id, new_request_id, request_id_var
 from .settings import ServerSettings
 
@@ -119,7 +120,7 @@ def create_mcp(name: str, *, instructions: str, version: str = "0.1.0") -> FastM
         instructions=instructions,
         version=version,
         mask_error_details=True,
-        middleware=[ErrorMapping()],
+        middleware=[ErrorMapping(), ScopedListing()],
     )
     # Served stateless with one JSON response per request, so no stream ever carries a
     # notification: advertise neither listChanged nor logging (capabilities follow handlers).
@@ -253,20 +254,20 @@ async def build_http_app(
 
     mcp.custom_route(HEALTH_PATH, methods=["GET"])(health_route)
     tools = await mcp.list_tools()
-    scopes_of = {t.name: tuple((t.meta or {}).get("scopes", ())) for t in tools}
+    scopes_of = {t.name: tool_scopes(t) for t in tools}
     schemas = {t.name: t.parameters for t in tools}
     # Without this lookup the MCP SDK lists every tool on each tools/call to check Mcp-Param
     # headers (protocol 2026-07-28), which tripled the CPU cost of a call (bench/README.md).
     # FastMCP 4.1.6 does not provide it; the tools of our servers are fixed once built.
     mcp._mcp_server.get_tool_input_schema = schemas.get
 
-    async def tool_scopes(name: str) -> tuple[str, ...] | None:
+    async def scopes_by_name(name: str) -> tuple[str, ...] | None:
         return scopes_of.get(name)
 
     gate = AsgiMiddleware(
         ScopeGate,
         path=MCP_PATH,
-        tool_scopes=tool_scopes,
+        tool_scopes=scopes_by_name,
         resource_metadata_url=resource_metadata_url(settings.base_url, MCP_PATH),
     )
     # After authentication (FastMCP puts its own first), so a caller is known by its token.

@@ -492,6 +492,8 @@ class Principal:
 
     client_id: str
     subject: str | None = None
+    scopes: frozenset[str] | None = None
+    """The scopes granted; None for a call made in process, which no token limits."""
 
     @property
     def customer_id(self) -> str | None:
@@ -517,12 +519,22 @@ def acting_as(principal: Principal) -> Iterator[Principal]:
         _in_process.reset(reset)
 
 
+def granted_scopes() -> frozenset[str] | None:
+    """The scopes of the request under way: its token's, or those an in-process
+    :func:`acting_as` names; None when nothing limits it (the server's own listing at start)."""
+    token = get_access_token()
+    if token is not None:
+        return frozenset(token.scopes)
+    principal = _in_process.get()
+    return None if principal is None else principal.scopes
+
+
 def current_caller() -> Principal:
     """The caller of the tool call under way, from its access token; failing closed: a call with
     neither a token nor an explicit :func:`acting_as` is ``NOT_ALLOWED``."""
     token = get_access_token()
     if token is not None:
-        return Principal(token.client_id, token.subject or token.client_id)
+        return Principal(token.client_id, token.subject or token.client_id, frozenset(token.scopes))
     principal = _in_process.get()
     if principal is None:
         raise DomainError(NOT_ALLOWED, "this call carries no access token")

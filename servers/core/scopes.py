@@ -11,6 +11,8 @@ TICKETS_READ: Final = "tickets/read"
 TICKETS_WRITE: Final = "tickets/write"
 TICKETS_CATALOGUE: Final = "tickets/catalogue"
 """Public prices and the tier catalogue: nothing about any customer."""
+TICKETS_OPERATE: Final = "tickets/operate"
+"""The operators' variants of the customer tools, which name the customer they act for."""
 PAYMENTS_READ: Final = "payments/read"
 PAYMENTS_WRITE: Final = "payments/write"
 PAYMENTS_REFUND: Final = "payments/refund"
@@ -24,6 +26,7 @@ ALL_SCOPES: Final[tuple[str, ...]] = (
     TICKETS_READ,
     TICKETS_WRITE,
     TICKETS_CATALOGUE,
+    TICKETS_OPERATE,
     PAYMENTS_READ,
     PAYMENTS_WRITE,
     PAYMENTS_REFUND,
@@ -49,6 +52,7 @@ SERVICE_ONLY_SCOPES: Final[tuple[str, ...]] = (
     NOTIFY_SEND,
     NOTIFY_READ,
     PAYMENTS_REFUND,
+    TICKETS_OPERATE,
 )
 """Scopes only our own service clients may use, whatever the issuer granted; every other scope is
 a customer's, usable by any client registered with the issuer."""

@@ -3,12 +3,17 @@
 Idempotent (fixed ids, ``ON CONFLICT DO NOTHING``) and relative to the day it first runs, so a
 fresh database always has tickets to upgrade. A second run changes nothing, which keeps any
 upgrades made meanwhile.
+
+A seeded upgrade is paid through the payment server's own code (``pay``, which the caller
+supplies: this server does not know the payment server), so that its payment can be refunded
+like any other; a made-up payment id once made the seeded upgrade impossible to cancel.
 """
 
 from __future__ import annotations
 
 import hashlib
 from base64 import b32encode
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -70,16 +75,35 @@ CUSTOMERS: dict[str, tuple[str, list[SeedTicket]]] = {
 UPGRADE_PRICES = {("general", "non_stop"): 5000}
 
 
+@dataclass(frozen=True)
+class SeededUpgrade:
+    """A confirmed upgrade of the seed, to be paid before it is recorded."""
+
+    order_id: str
+    ticket_number: str
+    customer_id: str
+    tier: str
+    visit_date: date
+    amount_cents: int
+    currency: str
+
+
+PayForUpgrade = Callable[[SeededUpgrade], Awaitable[str]]
+"""Pays a seeded upgrade (idempotently: the same upgrade twice is one payment) and returns the
+id of its succeeded payment intent."""
+
+
 def seed_id(prefix: str, name: str) -> str:
     """A stable id of the same shape as random ones, so seeded rows pass every CHECK."""
     digest = b32encode(hashlib.sha256(name.encode()).digest()).decode().lower()
     return f"{prefix}_{digest[:26]}"
 
 
-async def seed(db: Database, today: date) -> int:
+async def seed(db: Database, today: date, *, pay: PayForUpgrade) -> int:
     """Insert whatever of the seed is missing; returns the number of rows inserted."""
     inserted = 0
     created = datetime.combine(today, time(0, 0), tzinfo=UTC)
+    paid = await _pay_missing_upgrades(db, today, pay)
     async with db.transaction() as tx:
         for email, (name, tickets) in CUSTOMERS.items():
             customer_id = seed_id("cus", email)
@@ -89,12 +113,50 @@ async def seed(db: Database, today: date) -> int:
                 {"id": customer_id, "email": email, "name": name, "at": created},
             )
             for t in tickets:
-                inserted += await _seed_ticket(tx, customer_id, t, today, created)
+                inserted += await _seed_ticket(tx, customer_id, t, today, created, paid)
     return inserted
 
 
+def _upgrade(customer_id: str, t: SeedTicket, today: date) -> SeededUpgrade | None:
+    if t.upgraded_to is None:
+        return None
+    return SeededUpgrade(
+        order_id=seed_id("ord", t.number),
+        ticket_number=t.number,
+        customer_id=customer_id,
+        tier=t.upgraded_to,
+        visit_date=today + timedelta(days=t.days_ahead),
+        amount_cents=UPGRADE_PRICES[(t.ticket_type, t.upgraded_to)],
+        currency="USD",
+    )
+
+
+async def _pay_missing_upgrades(db: Database, today: date, pay: PayForUpgrade) -> dict[str, str]:
+    """The payment intent of each seeded upgrade whose ticket is still to be inserted, paid
+    before the seed's transaction: paying goes through the payment server's own connections,
+    which a transaction held open here could starve."""
+    paid: dict[str, str] = {}
+    for email, (_, tickets) in CUSTOMERS.items():
+        for t in tickets:
+            upgrade = _upgrade(seed_id("cus", email), t, today)
+            if upgrade is None:
+                continue
+            async with db.read() as tx:
+                present = await tx.fetch_one(
+                    "SELECT 1 FROM data.tickets WHERE ticket_number = :n", {"n": t.number}
+                )
+            if present is None:
+                paid[t.number] = await pay(upgrade)
+    return paid
+
+
 async def _seed_ticket(
-    tx: Transaction, customer_id: str, t: SeedTicket, today: date, created: datetime
+    tx: Transaction,
+    customer_id: str,
+    t: SeedTicket,
+    today: date,
+    created: datetime,
+    paid: dict[str, str],
 ) -> int:
     visit = today + timedelta(days=t.days_ahead)
     count = await tx.execute(
@@ -114,7 +176,13 @@ async def _seed_ticket(
             "at": created,
         },
     )
-    if count and t.upgraded_to:
+    upgrade = _upgrade(customer_id, t, today)
+    if count and upgrade is not None:
+        payment_intent_id = paid.get(t.number)
+        if payment_intent_id is None:
+            # Inserted by this run though present when the payments were made: a concurrent
+            # seed removed it meanwhile. Rolling back leaves no unpaid upgrade behind.
+            raise RuntimeError(f"the seeded upgrade of {t.number} has not been paid")
         count += await tx.execute(
             "INSERT INTO data.upgrade_orders (order_id, ticket_number, customer_id, tier,"
             " visit_date, amount_cents, currency, status, hold_expires_at, payment_intent_id,"
@@ -123,14 +191,14 @@ async def _seed_ticket(
             "VALUES (:o, :n, :c, :tier, :visit, :amount, 'USD', 'confirmed', :hold, :pi, :code,"
             " NULL, :visit, :at, :at, :at) ON CONFLICT DO NOTHING",
             {
-                "o": seed_id("ord", t.number),
+                "o": upgrade.order_id,
                 "n": t.number,
                 "c": customer_id,
-                "tier": t.upgraded_to,
+                "tier": upgrade.tier,
                 "visit": visit,
-                "amount": UPGRADE_PRICES[(t.ticket_type, t.upgraded_to)],
+                "amount": upgrade.amount_cents,
                 "hold": created + timedelta(minutes=15),
-                "pi": "pi_seed" + t.number.replace("-", ""),
+                "pi": payment_intent_id,
                 "code": "UPG-SEED" + t.number[-4:],
                 "at": created,
             },

@@ -27,6 +27,8 @@ DATA_ORDER_EXISTS = "ORDER_EXISTS"
 # The payment server's refusal of an intent that is past being confirmed (or cancelled).
 PAYMENT_INVALID_STATE = "INVALID_STATE"
 PAYMENT_METHOD_NOT_FOUND = "PAYMENT_METHOD_NOT_FOUND"
+# The payment server's refusal of a key reused with other arguments (another card).
+PAYMENT_IDEMPOTENCY_MISMATCH = "IDEMPOTENCY_MISMATCH"
 # The codes of a payment error that says the processor failed, not the card: worth a retry.
 PAYMENT_TRANSIENT_ERRORS = frozenset({"processing_error"})
 
@@ -38,6 +40,11 @@ class HoldLapsed(Exception):
 class IntentPastConfirming(Exception):
     """The payment server will not confirm (or cancel) the intent: something else already
     moved it on (paid, cancelled or in progress). Its own wording stays in the log."""
+
+
+class KeyReused(Exception):
+    """The payment server refuses the confirmation: its key was used with other arguments.
+    Its wording names the derived key and its own tool, so it stays in the log."""
 
 
 class Remote(BaseModel):
@@ -298,7 +305,7 @@ class PaymentGateway:
     ) -> RemoteIntent:
         """The intent after the attempt (a decline is an answer, with its error); raises
         :class:`IntentPastConfirming` when the intent was already paid, cancelled or is being
-        paid by another call."""
+        paid by another call, and :class:`KeyReused` when the key was used for another card."""
         try:
             found = await self.client.call(
                 "confirm_payment_intent",
@@ -311,6 +318,8 @@ class PaymentGateway:
         except RemoteToolError as exc:
             if exc.code == PAYMENT_INVALID_STATE:
                 raise IntentPastConfirming(exc.message) from exc
+            if exc.code == PAYMENT_IDEMPOTENCY_MISMATCH:
+                raise KeyReused(exc.message) from exc
             raise
         return RemoteIntent.model_validate(found)
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from servers.core.errors import DomainError
+from servers.core.errors import IDEMPOTENCY_MISMATCH, DomainError
 
 from . import rules
 from .change_gateways import ChangeGateway, refund_everything
@@ -24,6 +24,7 @@ from .gateways import (
     DataGateway,
     HoldLapsed,
     IntentPastConfirming,
+    KeyReused,
     NotifyGateway,
     PaymentGateway,
     RemoteIntent,
@@ -79,6 +80,7 @@ class Journey:
         quote = await self.tickets.quote_upgrade(
             caller, ticket_number, tier, day, customer_id, open_order_allowed=True
         )
+        ticket_number = quote.ticket_number  # as resolved from however the customer wrote it
         order = await self.data.reserve(
             ticket_number=ticket_number,
             tier=tier,
@@ -146,6 +148,13 @@ class Journey:
             # Another call (a parallel pay, a cancel) moved the payment on first.
             log.info("payment of order %s raced another call: %s", order_id, exc)
             return await self._after_race(caller, order, order.payment_intent_id, customer_id)
+        except KeyReused as exc:
+            log.info("payment of order %s reused a key: %s", order_id, exc)
+            raise DomainError(
+                IDEMPOTENCY_MISMATCH,
+                "this idempotency_key was used for a different payment; use a new key for a "
+                "new attempt",
+            ) from None
         if intent.status == "succeeded":
             return _paid(await self._settle_paid(order, intent))
         if intent.status == "requires_action":

@@ -11,7 +11,9 @@ from servers.core.ids import ID_BODY, id_pattern
 
 from .rules import Band, TicketType, Tier
 
-TicketNumber = Annotated[str, StringConstraints(pattern=r"^TKT-[0-9A-Z]{4,16}$")]
+TicketRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 ._#/-]{1,40}$")]
+"""A ticket number as people write it (``TKT-JD0001``, ``tkt jd 0001``, ``jd0001``); the
+service resolves it among the caller's own tickets."""
 CustomerId = Annotated[str, StringConstraints(pattern=id_pattern("cus"))]
 
 
@@ -68,6 +70,7 @@ class CalendarDay(Answer):
     price_cents: int
     currency: str
     band: Band
+    multiplier: str = Field(description="Exact decimal, e.g. '1.5'.")
     seats_left: int
     available: bool
     reason: str | None
@@ -79,8 +82,18 @@ class Calendar(Answer):
     days: list[CalendarDay]
 
 
-class Quote(Answer):
-    ticket_number: str
+class PriceCalendar(Answer):
+    """Public prices: what an upgrade from a ticket type costs on each bookable date."""
+
+    ticket_type: TicketType
+    tier: Tier
+    days: list[CalendarDay]
+
+
+class PriceQuote(Answer):
+    """The price of an upgrade from a ticket type to a tier on a date."""
+
+    ticket_type: TicketType
     tier: Tier
     date: date
     base_cents: int
@@ -88,7 +101,19 @@ class Quote(Answer):
     multiplier: str = Field(description="Exact decimal, e.g. '1.5'.")
     total_cents: int
     currency: str
+
+
+class Quote(PriceQuote):
+    """The price of upgrading one ticket, and how long selecting it holds the seat."""
+
+    ticket_number: str
     hold_minutes: int
+
+
+class TicketSearch(Answer):
+    query: str
+    tickets: list[MyTicket] = Field(description="The customer's tickets that match, soonest first.")
+    message: str = Field(description="What was matched, or what to try when nothing was.")
 
 
 OrderId = Annotated[str, StringConstraints(pattern=id_pattern("ord"))]

@@ -233,9 +233,13 @@ def tier_refusal(
     ticket: TicketFacts, tier: Tier, now: datetime, venue_tz: ZoneInfo
 ) -> Refusal | None:
     """Why this ticket cannot be upgraded to ``tier`` now; None when it can."""
-    if base_price(ticket.ticket_type, tier) is None:
+    return path_refusal(ticket.ticket_type, tier) or ticket_refusal(ticket, now, venue_tz)
+
+
+def path_refusal(ticket_type: TicketType, tier: Tier) -> Refusal | None:
+    """Why no ticket of this type can be upgraded to ``tier`` at all; None when one can."""
+    if base_price(ticket_type, tier) is None:
         return Refusal(
-            NO_UPGRADE_PATH,
-            f"a {ticket.ticket_type} ticket has no upgrade to {CATALOGUE[tier].name}",
+            NO_UPGRADE_PATH, f"a {ticket_type} ticket has no upgrade to {CATALOGUE[tier].name}"
         )
-    return ticket_refusal(ticket, now, venue_tz)
+    return None

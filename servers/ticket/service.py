@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from servers.core.clock import Clock, utc_now
 from servers.core.errors import NOT_ALLOWED, DomainError, invalid_argument
 
-from . import rules
+from . import lookup, rules
 from .gateways import DataGateway, RemoteOrder, RemoteTicket, RemoteTicketDetail
 from .models import (
     Calendar,
@@ -22,16 +22,20 @@ from .models import (
     Eligibility,
     MyTicket,
     MyTickets,
+    PriceCalendar,
+    PriceQuote,
     Quote,
+    TicketSearch,
     TierOption,
     TierReason,
     UpgradeOptions,
 )
-from .rules import CATALOGUE, CURRENCY, TIERS, Tier
+from .rules import CATALOGUE, CURRENCY, TIERS, TicketType, Tier
 
 TICKET_NOT_FOUND = "TICKET_NOT_FOUND"
 SOLD_OUT = "SOLD_OUT"
 DATE_NOT_BOOKABLE = "DATE_NOT_BOOKABLE"
+LIST_HINT = "list_my_tickets shows your tickets and their numbers"
 
 
 @dataclass(frozen=True)
@@ -42,15 +46,16 @@ class Caller:
     operator: bool = False
 
     def acting_for(self, customer_id: str | None) -> str:
-        """The customer whose things this call is about."""
+        """The customer whose things this call is about: the caller's own (``customer_id``
+        None, the customer tools), or the one an operator names (the operator tools)."""
         if customer_id is None or customer_id == self.customer_id:
             if self.customer_id is None:
-                if not self.operator:
-                    # A service's own token (client credentials) is no customer's.
-                    raise DomainError(
-                        NOT_ALLOWED, "this tool acts for a customer: call it with their token"
-                    )
-                raise invalid_argument("operators must say which customer (customer_id)")
+                # A service's own token (client credentials) is no customer's.
+                hint = " (operators use the tools ending in _for_customer)" if self.operator else ""
+                raise DomainError(
+                    NOT_ALLOWED,
+                    f"this tool acts for the signed-in customer: call it with their token{hint}",
+                )
             return self.customer_id
         if not self.operator:
             raise DomainError(NOT_ALLOWED, "only operators may act for another customer")
@@ -84,7 +89,7 @@ class TicketService:
             refusal = rules.tier_refusal(facts, tier, now, self.venue_tz)
             reasons.append(TierReason(tier=tier, available=refusal is None, reason=_text(refusal)))
         return Eligibility(
-            ticket_number=ticket_number,
+            ticket_number=ticket.ticket_number,
             eligible=any(r.available for r in reasons),
             reasons=reasons,
         )
@@ -114,7 +119,7 @@ class TicketService:
                     reason=_text(refusal),
                 )
             )
-        return UpgradeOptions(ticket_number=ticket_number, tiers=options)
+        return UpgradeOptions(ticket_number=ticket.ticket_number, tiers=options)
 
     async def get_availability_calendar(
         self,
@@ -126,7 +131,33 @@ class TicketService:
         customer_id: str | None = None,
     ) -> Calendar:
         ticket = await self._ticket(caller, ticket_number, customer_id)
-        facts = self._facts(ticket)
+        refusal = rules.tier_refusal(self._facts(ticket), tier, self.clock(), self.venue_tz)
+        days = await self._days(ticket.ticket_type, tier, start_date, end_date, refusal)
+        return Calendar(ticket_number=ticket.ticket_number, tier=tier, days=days)
+
+    async def get_price_calendar(
+        self,
+        ticket_type: TicketType,
+        tier: Tier,
+        start_date: date | None = None,
+        end_date: date | None = None,
+    ) -> PriceCalendar:
+        """Public prices: the calendar of any ticket of ``ticket_type``, about no customer."""
+        refusal = rules.path_refusal(ticket_type, tier)
+        days = await self._days(ticket_type, tier, start_date, end_date, refusal)
+        return PriceCalendar(ticket_type=ticket_type, tier=tier, days=days)
+
+    async def _days(
+        self,
+        ticket_type: TicketType,
+        tier: Tier,
+        start_date: date | None,
+        end_date: date | None,
+        refusal: rules.Refusal | None,
+    ) -> list[CalendarDay]:
+        """The calendar both the ticket's and the public one show; ``refusal`` is why no
+        date can be booked (shown on every day), except that without an upgrade path there
+        is no calendar at all."""
         now = self.clock()
         first = rules.first_bookable_date(now, self.venue_tz)
         start = max(start_date or first, first)
@@ -142,7 +173,6 @@ class TicketService:
             raise DomainError(DATE_NOT_BOOKABLE, f"{start} is too far ahead; {self._window(now)}")
         # The calendar shows only dates that can be selected: it stops at the last one.
         end = min(end_date or start + timedelta(days=rules.DEFAULT_CALENDAR_DAYS - 1), last)
-        refusal = rules.tier_refusal(facts, tier, now, self.venue_tz)
         if refusal is not None and refusal.code == rules.NO_UPGRADE_PATH:
             raise DomainError(refusal.code, refusal.message)
         seats = await self.data.seats(start, end, tier)
@@ -153,20 +183,20 @@ class TicketService:
             reason = _text(refusal) or (
                 None if left > 0 else f"{SOLD_OUT}: no {CATALOGUE[tier].name} seats left"
             )
-            total = rules.price(ticket.ticket_type, tier, day)
-            assert total is not None
+            priced = _priced(ticket_type, tier, day)
             days.append(
                 CalendarDay(
                     date=day,
-                    price_cents=total,
+                    price_cents=priced.total_cents,
                     currency=CURRENCY,
-                    band=rules.band(day),
+                    band=priced.band,
+                    multiplier=priced.multiplier,
                     seats_left=left,
                     available=reason is None,
                     reason=reason,
                 )
             )
-        return Calendar(ticket_number=ticket_number, tier=tier, days=days)
+        return days
 
     async def quote_upgrade(
         self,
@@ -185,28 +215,31 @@ class TicketService:
         facts = self._facts(ticket)
         if open_order_allowed:
             facts = replace(facts, open_order=None)
-        now = self.clock()
-        refusal = rules.tier_refusal(facts, tier, now, self.venue_tz)
+        refusal = rules.tier_refusal(facts, tier, self.clock(), self.venue_tz)
         if refusal is not None:
             raise DomainError(refusal.code, refusal.message)
+        priced = self._bookable_price(ticket.ticket_type, tier, day)
+        return Quote(
+            **priced.model_dump(),
+            ticket_number=ticket.ticket_number,
+            hold_minutes=self.hold_minutes,
+        )
+
+    async def quote_price(self, ticket_type: TicketType, tier: Tier, day: date) -> PriceQuote:
+        """Public prices: the quote for any ticket of ``ticket_type``, about no customer."""
+        refusal = rules.path_refusal(ticket_type, tier)
+        if refusal is not None:
+            raise DomainError(refusal.code, refusal.message)
+        return self._bookable_price(ticket_type, tier, day)
+
+    def _bookable_price(self, ticket_type: TicketType, tier: Tier, day: date) -> PriceQuote:
+        """The price on ``day``, which must be a date the calendar offers."""
+        now = self.clock()
         if not rules.offered(day, now, self.venue_tz):
             soon = not rules.bookable(day, now, self.venue_tz)
             why = "less than 24 hours away or past" if soon else "too far ahead"
             raise DomainError(DATE_NOT_BOOKABLE, f"{day} is {why}; {self._window(now)}")
-        base = rules.base_price(ticket.ticket_type, tier)
-        assert base is not None
-        band = rules.band(day)
-        return Quote(
-            ticket_number=ticket_number,
-            tier=tier,
-            date=day,
-            base_cents=base,
-            band=band,
-            multiplier=str(rules.MULTIPLIERS[band]),
-            total_cents=rules.apply_multiplier(base, rules.MULTIPLIERS[band]),
-            currency=CURRENCY,
-            hold_minutes=self.hold_minutes,
-        )
+        return _priced(ticket_type, tier, day)
 
     def _window(self, now: datetime) -> str:
         """The dates that can be booked at ``now``, in words, for a refusal's message."""
@@ -217,15 +250,43 @@ class TicketService:
             f"for up to {rules.MAX_CALENDAR_DAYS} days)"
         )
 
+    async def find_my_ticket(
+        self, caller: Caller, query: str, customer_id: str | None = None
+    ) -> TicketSearch:
+        """The caller's tickets a loose query means: a visit date, a ticket type or part of
+        the number. Only the caller's own tickets are searched."""
+        tickets = await self.data.list_tickets(caller.acting_for(customer_id))
+        found = lookup.search(
+            query,
+            [lookup.Candidate(t.ticket_number, t.ticket_type, t.visit_date) for t in tickets],
+        )
+        hits = [_mine(t) for t in tickets if t.ticket_number in found.numbers]
+        if hits:
+            message = f"{len(hits)} of your tickets {found.criterion}"
+        else:
+            message = f"none of your tickets {found.criterion}; {LIST_HINT}"
+        return TicketSearch(query=query, tickets=hits, message=message)
+
     async def _ticket(
-        self, caller: Caller, ticket_number: str, customer_id: str | None
+        self, caller: Caller, reference: str, customer_id: str | None
     ) -> RemoteTicketDetail:
-        """The caller's ticket. Another customer's answers exactly like one that does not
-        exist: the data server is asked for the owner's ticket, so both are the same refusal
-        of the same query, with the same code and message here."""
-        ticket = await self.data.get_ticket(ticket_number, caller.acting_for(customer_id))
+        """The caller's ticket that ``reference`` writes, however loosely (see
+        :mod:`~servers.ticket.lookup`). Another customer's answers exactly like one that does
+        not exist: only the owner's tickets are ever asked for or matched, and the refusal's
+        text depends on the reference alone."""
+        owner = caller.acting_for(customer_id)
+        if lookup.is_canonical(reference):
+            ticket = await self.data.get_ticket(reference, owner)
+            if ticket is not None:
+                return ticket
+        number = lookup.resolve(
+            reference, [t.ticket_number for t in await self.data.list_tickets(owner)]
+        )
+        ticket = None if number is None else await self.data.get_ticket(number, owner)
         if ticket is None:
-            raise DomainError(TICKET_NOT_FOUND, f"no ticket {ticket_number}")
+            raise DomainError(
+                TICKET_NOT_FOUND, f"no ticket of yours matches {reference.strip()!r}; {LIST_HINT}"
+            )
         return ticket
 
     def _facts(self, ticket: RemoteTicketDetail) -> rules.TicketFacts:
@@ -246,6 +307,23 @@ def _open_order(order: RemoteOrder | None, now: datetime) -> rules.OrderState | 
     if order.status == "awaiting_payment" and order.hold_expires_at > now:
         return "awaiting_payment"
     return None
+
+
+def _priced(ticket_type: TicketType, tier: Tier, day: date) -> PriceQuote:
+    """The price of the upgrade on ``day``: the one place a date's price is worked out."""
+    base = rules.base_price(ticket_type, tier)
+    assert base is not None, "callers refuse a missing upgrade path first"
+    band = rules.band(day)
+    return PriceQuote(
+        ticket_type=ticket_type,
+        tier=tier,
+        date=day,
+        base_cents=base,
+        band=band,
+        multiplier=str(rules.MULTIPLIERS[band]),
+        total_cents=rules.apply_multiplier(base, rules.MULTIPLIERS[band]),
+        currency=CURRENCY,
+    )
 
 
 def _mine(ticket: RemoteTicket) -> MyTicket:

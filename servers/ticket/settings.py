@@ -24,7 +24,7 @@ class TicketSettings(ServerSettings):
     hold_minutes: int = Field(15, ge=1, le=60, description="How long a selected seat is held.")
     operator_client_ids: CommaList = Field(
         default_factory=lambda: ["ops"],
-        description="Client ids whose tokens may act for any customer (customer_id argument).",
+        description="Client ids whose tokens may act for any customer (the *_for_customer tools).",
     )
     data_url: str = Field(
         "http://127.0.0.1:8001/mcp", description="The data server's MCP endpoint."

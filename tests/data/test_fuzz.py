@@ -27,10 +27,11 @@ from servers.core.auth import Principal, acting_as
 from servers.core.db import CHECK_VIOLATION, Database, DatabaseError, fetch_value
 from servers.core.ids import id_pattern
 from servers.data.changes import OrderChanges
-from servers.data.seed import CUSTOMERS, seed, seed_id
+from servers.data.seed import CUSTOMERS, seed_id
 from servers.data.server import build_server
 from servers.data.service import DataService
 from tests.hypothesis_examples import EXAMPLES, JSON_VALUES, examples
+from ticketing.db import seed_all
 
 MCPClient = Client[FastMCPTransport]
 
@@ -95,7 +96,7 @@ async def client(db: Database) -> AsyncIterator[MCPClient]:
 async def known_values(db: Database) -> dict[str, list[Any]]:
     """Values of real records, mixed into generated arguments so calls reach the rules."""
     today = datetime.now(UTC).date()
-    await seed(db, today)
+    await seed_all(db, today)
     service = DataService(db)
     hold = await service.reserve_upgrade(
         ticket_number="TKT-JD0001",
@@ -377,7 +378,7 @@ async def test_invalid_tickets_are_refused(client: MCPClient, db: Database) -> N
 
 
 async def test_invalid_orders_and_capacity_are_refused(client: MCPClient, db: Database) -> None:
-    await seed(db, datetime.now(UTC).date())
+    await seed_all(db, datetime.now(UTC).date())
     valid_order = {
         "ticket_number": "TKT-JD0001",
         "tier": "standard",

@@ -14,7 +14,6 @@ import pytest
 from servers.core.db import Database, fetch_value
 from servers.core.errors import IDEMPOTENCY_MISMATCH, DomainError
 from servers.data.models import Order, Ticket, TicketStatus, TicketType, Tier
-from servers.data.seed import seed
 from servers.data.service import (
     AMOUNT_MISMATCH,
     CAPACITY_BELOW_COMMITTED,
@@ -32,6 +31,7 @@ from servers.data.service import (
     TICKET_NOT_FOUND,
     DataService,
 )
+from ticketing.db import seed_all
 
 from .conftest import START, FakeClock
 
@@ -787,14 +787,14 @@ async def test_check_integrity_reports_a_hold_long_past_expiry(
 
 async def test_seed_is_idempotent_and_consistent(db: Database) -> None:
     today = datetime.now(UTC).date()
-    inserted = await seed(db, today)
+    inserted = await seed_all(db, today)
     assert inserted > 0
     counts = [
         await scalar(db, f"SELECT count(*) FROM data.{table}")
         for table in ("customers", "tickets", "upgrade_orders")
     ]
-    assert await seed(db, today) == 0
-    assert await seed(db, today + timedelta(days=1)) == 0
+    assert await seed_all(db, today) == 0
+    assert await seed_all(db, today + timedelta(days=1)) == 0
     assert [
         await scalar(db, f"SELECT count(*) FROM data.{table}")
         for table in ("customers", "tickets", "upgrade_orders")

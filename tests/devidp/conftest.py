@@ -12,12 +12,12 @@ from starlette.applications import Starlette
 
 from servers.core.db.postgres import PostgresDatabase
 from servers.core.settings import canonical_issuer
-from servers.data.seed import seed
 from servers.devidp.app import build_app
 from servers.devidp.clients import ClientRegistry
 from servers.devidp.keys import KEY_FILE_NAME, SigningKey, load_or_create_signing_key
 from servers.devidp.settings import IdpSettings
 from servers.devidp.users import PostgresUserDirectory
+from ticketing.db import seed_all
 
 from .live import serve
 from .support import DEV_PASSWORD, ISSUER, JANE, JOHN, FakeClock, FakeUsers
@@ -90,7 +90,7 @@ def seeded_database(database_url: str) -> str:
     async def fill() -> None:
         db = await PostgresDatabase(database_url, min_size=1, max_size=1).open()
         try:
-            await seed(db, date.today())
+            await seed_all(db, date.today())
         finally:
             await db.close()
 

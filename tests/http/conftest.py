@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from servers.core.db.postgres import PostgresDatabase
 from servers.core.scopes import CUSTOMER_SCOPES, OPS_SCOPES
 from servers.core.settings import canonical_issuer
-from servers.data.seed import seed
 from servers.devidp.clients import ClientRegistry
 from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token, mint_id_token
+from ticketing.db import seed_all
 from ticketing.mailsink import Mailbox
 from ticketing.pg import EmbeddedPostgres
 from ticketing.procs import Child, ChildFailed, alive, free_port, wait_healthy
@@ -283,7 +283,7 @@ def _running_stack(
 async def _seed(database_url: str) -> None:
     db = await PostgresDatabase(database_url, min_size=1, max_size=1).open()
     try:
-        await seed(db, date.today())
+        await seed_all(db, date.today())
     finally:
         await db.close()
 

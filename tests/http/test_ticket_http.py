@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ from fastmcp.client.client import CallToolResult
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp_types import TextContent
 
+from servers.core.scopes import TICKETS_CATALOGUE
 from servers.core.webhooks import SIGNATURE_HEADER, sign_webhook
 from servers.data.seed import seed_id
 from servers.devidp.keys import SigningKey
@@ -51,6 +52,7 @@ class Base(Protocol):
     def data(self) -> ServerProcess: ...
     @property
     def key(self) -> SigningKey: ...
+    def token(self, scopes: Iterable[str], *, client_id: str, sub: str | None = None) -> str: ...
 
 
 class Mailbox(Protocol):
@@ -394,10 +396,16 @@ async def test_another_customers_ticket_order_and_intent_look_missing(
             missing = await error(ticket, tool, order_id=made_up_order, **extra)
             assert theirs.startswith("ORDER_NOT_FOUND:"), theirs
             assert shape(theirs, order["order_id"]) == shape(missing, made_up_order)
-        # Naming John outright is refused, not answered with his things.
+        # Naming John outright is refused, not answered with his things: the customer tools
+        # have no such argument, and the operators' variants are not hers to call.
         for tool in ("list_my_tickets", "list_my_orders"):
             refused = await error(ticket, tool, customer_id=JOHN)
-            assert refused.startswith("NOT_ALLOWED:"), refused
+            assert refused.startswith("INVALID_ARGUMENT:"), refused
+    async with httpx.AsyncClient(timeout=30) as http:
+        for tool in ("list_tickets_for_customer", "list_orders_for_customer"):
+            answer = await post_call(http, full_stack, jane, tool, {"customer_id": JOHN})
+            assert answer.status_code == 403, answer.text
+            assert answer.json()["error"] == "insufficient_scope"
     async with client(full_stack, full_stack.payment, jane) as payment:
         for tool, extra in [
             ("get_payment_intent", {}),
@@ -417,6 +425,83 @@ async def test_another_customers_ticket_order_and_intent_look_missing(
         assert still["status"] == "awaiting_payment"
         await ok(ticket, "cancel_upgrade", order_id=order["order_id"], idempotency_key=key())
     assert (await intent(full_stack, order["payment_intent_id"]))["amount_received_cents"] == 0
+
+
+async def post_call(
+    http: httpx.AsyncClient, full: FullStack, token: str, tool: str, arguments: dict[str, Any]
+) -> httpx.Response:
+    """One tools/call over plain HTTP, to see the status a refused one gets."""
+    return await http.post(
+        full.mcp_url(full.ticket),
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments},
+        },
+        headers={
+            "Accept": "application/json, text/event-stream",
+            "Authorization": f"Bearer {token}",
+        },
+    )
+
+
+async def test_the_catalogue_scope_reaches_public_prices_and_nothing_else(
+    full_stack: FullStack,
+) -> None:
+    token = full_stack.base.token([TICKETS_CATALOGUE], client_id="host-agent", sub="host-agent")
+    async with client(full_stack, full_stack.ticket, token) as visitor:
+        listed = {t.name for t in await visitor.list_tools()}
+        assert listed == {"get_price_calendar", "quote_price"}
+        calendar = await ok(visitor, "get_price_calendar", ticket_type="general", tier="standard")
+        assert len(calendar["days"]) == 60
+        day = calendar["days"][0]
+        quote = await ok(
+            visitor, "quote_price", ticket_type="general", tier="standard", date=day["date"]
+        )
+        assert quote["total_cents"] == day["price_cents"]
+    async with client(full_stack, full_stack.ticket, full_stack.ops_token()) as ops:
+        everything = {t.name for t in await ops.list_tools()}
+    assert listed < everything
+    arguments: dict[str, Any] = {
+        "ticket_number": "TKT-JD0001",
+        "order_id": "ord_" + "a" * 26,
+        "customer_id": JOHN,
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        for tool in sorted(everything - listed):
+            answer = await post_call(http, full_stack, token, tool, arguments)
+            assert answer.status_code == 403, (tool, answer.text)
+            assert answer.json()["error"] == "insufficient_scope"
+
+
+async def test_a_service_token_on_a_customer_tool_is_not_allowed_in_plain_words(
+    full_stack: FullStack,
+) -> None:
+    token = full_stack.base.token(["tickets/read"], client_id="host-agent")
+    async with client(full_stack, full_stack.ticket, token) as host:
+        refused = await error(host, "get_ticket", ticket_number="TKT-JD0001")
+    assert refused.startswith("NOT_ALLOWED: "), refused
+    assert "customer_id" not in refused
+    assert "INVALID_ARGUMENT" not in refused
+
+
+async def test_the_seeded_confirmed_upgrade_is_cancelled_with_a_refund(
+    full_stack: FullStack,
+) -> None:
+    jane = full_stack.customer_token(JANE)
+    async with client(full_stack, full_stack.ticket, jane) as ticket:
+        orders = await ok(ticket, "list_my_orders")
+        [seeded] = [o for o in orders["orders"] if o["ticket_number"] == "TKT-JS0003"]
+        if seeded["status"] == "confirmed":  # the module's stack is shared: maybe done before
+            cancelled = await ok(
+                ticket, "cancel_upgrade", order_id=seeded["order_id"], idempotency_key=key()
+            )
+            assert cancelled["status"] == "refunded"
+        after = await ok(ticket, "get_ticket", ticket_number="js0003")
+    assert after["upgrade_tier"] is None
+    refunded = await intent(full_stack, seeded["payment_intent_id"])
+    assert refunded["amount_refunded_cents"] == seeded["amount_cents"]
 
 
 BUYERS = 200

@@ -12,7 +12,6 @@ from fastmcp import Client
 
 from servers.core.client import ServiceClient
 from servers.core.db.postgres import PostgresDatabase
-from servers.data.seed import seed
 from servers.data.server import build_server as build_data_server
 from servers.data.service import DataService
 from servers.notify.server import build_server as build_notify_server
@@ -22,6 +21,7 @@ from servers.payment.service import PaymentService
 from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
 from servers.ticket.journey import Journey
 from servers.ticket.service import TicketService
+from ticketing.db import seed_all
 
 from .support import NOW, TICKET_SERVER, TODAY
 
@@ -29,7 +29,7 @@ from .support import NOW, TICKET_SERVER, TODAY
 @pytest.fixture
 async def data(database_url: str) -> AsyncIterator[DataService]:
     db = await PostgresDatabase(database_url, max_size=5).open()
-    await seed(db, TODAY)
+    await seed_all(db, TODAY)
     try:
         yield DataService(db, clock=lambda: NOW)
     finally:
@@ -68,7 +68,7 @@ async def _no_wait(seconds: float) -> None:
 @pytest.fixture
 async def servers(database_url: str) -> AsyncIterator[Servers]:
     db = await PostgresDatabase(database_url, max_size=10).open()
-    await seed(db, TODAY)
+    await seed_all(db, TODAY)
     clock = MovableClock(NOW)
     data = DataService(db, clock=clock)
     payments = PaymentService(db, fingerprint_key=b"test-fingerprint-key", clock=clock)

@@ -268,3 +268,40 @@ async def test_a_hold_whose_payment_was_never_opened_says_to_select_again(
     assert again.payment_intent_id is not None
     paid = await journey.pay_upgrade(JOHN, held.order_id, "pm_card_visa", "pay-00000014")
     assert paid.payment_status == "succeeded"
+
+
+async def test_the_seeded_confirmed_upgrade_is_cancelled_with_a_refund(servers: Servers) -> None:
+    """Its seed once recorded a made-up payment id, which the payment server refused."""
+    journey = servers.journey
+    [seeded] = (await journey.list_my_orders(JANE)).orders
+    assert (seeded.ticket_number, seeded.status) == ("TKT-JS0003", "confirmed")
+    assert seeded.payment_intent_id is not None
+    paid = await servers.payments.get_payment_intent(TRUSTED, seeded.payment_intent_id)
+    assert (paid.status, paid.amount_received_cents) == ("succeeded", seeded.amount_cents)
+    refunded = await journey.cancel_upgrade(JANE, seeded.order_id, "cancel-seeded-01")
+    assert refunded.status == "refunded"
+    intent = await servers.payments.get_payment_intent(TRUSTED, seeded.payment_intent_id)
+    assert intent.amount_refunded_cents == seeded.amount_cents
+    ticket = await servers.data.get_ticket("TKT-JS0003")
+    assert ticket.upgrade_tier is None
+    assert await emails(servers, seeded.order_id) == ["upgrade_cancelled"]
+    assert (await servers.data.check_integrity()).ok
+
+
+async def test_a_used_key_with_another_card_is_refused_in_this_servers_words(
+    servers: Servers,
+) -> None:
+    journey = servers.journey
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "select-0020")
+    declined = await journey.pay_upgrade(
+        JOHN, order.order_id, "pm_card_chargeDeclined", "pay-00000020"
+    )
+    assert declined.payment_status == "declined"
+    with pytest.raises(DomainError) as refused:
+        await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-00000020")
+    assert str(refused.value) == (
+        "IDEMPOTENCY_MISMATCH: this idempotency_key was used for a different payment; use a "
+        "new key for a new attempt"
+    )
+    paid = await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-00000021")
+    assert paid.payment_status == "succeeded"

@@ -20,6 +20,7 @@ from servers.payment.server import build_server as build_payment_server
 from servers.ticket import rules
 from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
 from servers.ticket.journey import Journey
+from servers.ticket.rules import Tier
 from servers.ticket.service import Caller, TicketService
 
 from .conftest import Servers
@@ -136,7 +137,7 @@ async def test_only_operators_act_for_another_customer(tickets: TicketService) -
     assert JOHN.customer_id is not None
     for_john = await tickets.list_my_tickets(OPS, JOHN.customer_id)
     assert len(for_john.tickets) == 4
-    await refused("INVALID_ARGUMENT", tickets.list_my_tickets(OPS))
+    await refused("NOT_ALLOWED", tickets.list_my_tickets(OPS))
 
 
 @pytest.mark.parametrize(
@@ -223,3 +224,20 @@ async def test_quote_matches_the_rules_and_refuses_dates_inside_24_hours(
     await refused(
         "NO_UPGRADE_PATH", tickets.quote_upgrade(JOHN, "TKT-JD0003", "standard", christmas)
     )
+
+
+@pytest.mark.parametrize("tier", rules.TIERS)
+async def test_public_prices_are_the_ticket_bound_ones(tickets: TicketService, tier: Tier) -> None:
+    # TKT-JD0001 is an eligible general ticket: its calendar and the public one must agree.
+    public = await tickets.get_price_calendar("general", tier)
+    own = await tickets.get_availability_calendar(JOHN, "TKT-JD0001", tier)
+    assert public.days == own.days
+    assert len(public.days) == rules.DEFAULT_CALENDAR_DAYS
+    assert public.days[0].date == rules.first_bookable_date(NOW, ZoneInfo("UTC"))
+    day = public.days[-1].date
+    quoted = await tickets.quote_price("general", tier, day)
+    quote = await tickets.quote_upgrade(JOHN, "TKT-JD0001", tier, day)
+    assert quoted.model_dump() == quote.model_dump(exclude={"ticket_number", "hold_minutes"})
+    await refused("DATE_NOT_BOOKABLE", tickets.quote_price("general", tier, TODAY))
+    await refused("NO_UPGRADE_PATH", tickets.quote_price("premium", tier, day))
+    await refused("NO_UPGRADE_PATH", tickets.get_price_calendar("premium", tier))

@@ -70,9 +70,9 @@ class HelpDesk:
         idempotency_key: str,
     ) -> SupportRequest:
         owner = caller.acting_for(None)
-        customer, *_ = await asyncio.gather(
+        customer, ticket_number, _ = await asyncio.gather(
             self.tickets.data.get_customer(owner),
-            self._check_ticket(caller, ticket_number),
+            self._ticket(caller, ticket_number),
             self._check_order(owner, order_id),
         )
         case = await self.cases.open_case(
@@ -127,9 +127,12 @@ class HelpDesk:
             f"{case.reference}; an e-mail confirming it is on its way.",
         )
 
-    async def _check_ticket(self, caller: Caller, ticket_number: str | None) -> None:
-        if ticket_number is not None:
-            await self.tickets.get_ticket(caller, ticket_number)
+    async def _ticket(self, caller: Caller, reference: str | None) -> str | None:
+        """The caller's ticket as written loosely (``jd0001``), by its number; anyone else's
+        is the same TICKET_NOT_FOUND as a missing one."""
+        if reference is None:
+            return None
+        return (await self.tickets.get_ticket(caller, reference)).ticket_number
 
     async def _check_order(self, owner: str, order_id: str | None) -> None:
         # The owner's order only, as the journey asks: anyone else's is the same "no order".

@@ -15,7 +15,7 @@ from servers.core.auth import current_caller
 from servers.core.scopes import TICKETS_CATALOGUE, TICKETS_READ, TICKETS_WRITE
 from servers.core.types import IdempotencyKey, StrictInt
 
-from ..models import OrderId, TicketNumber
+from ..models import OrderId, TicketRef
 from ..service import Caller
 from .desk import HelpDesk
 from .models import HelpAnswer, HelpQuery, PreferredContact, Summary, SupportRequest
@@ -92,7 +92,8 @@ def register_help_tools(mcp: FastMCP, desk: HelpDesk) -> None:
             ),
         ],
         ticket_number: Annotated[
-            TicketNumber | None, Field(description="The ticket it is about, if any.")
+            TicketRef | None,
+            Field(description="The ticket it is about, if any (TKT-JD0001, or as written)."),
         ] = None,
         order_id: Annotated[
             OrderId | None, Field(description="The upgrade order it is about, if any.")
