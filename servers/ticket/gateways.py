@@ -14,9 +14,8 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict
 
 from servers.core.client import RemoteToolError, ToolCaller
-from servers.core.errors import DomainError
 
-from .rules import HOLD_EXISTS, TicketType, Tier
+from .rules import TicketType, Tier
 
 # The data server's refusals this server handles.
 DATA_CUSTOMER_NOT_FOUND = "CUSTOMER_NOT_FOUND"
@@ -35,6 +34,11 @@ PAYMENT_TRANSIENT_ERRORS = frozenset({"processing_error"})
 
 class HoldLapsed(Exception):
     """The data server will not confirm the order: its hold expired and the date filled up."""
+
+
+class OrderExists(Exception):
+    """The ticket already has an open upgrade order: a live hold or a confirmed upgrade (the
+    data server checks it atomically with the reservation)."""
 
 
 class IntentPastConfirming(Exception):
@@ -194,14 +198,8 @@ class DataGateway:
                 },
             )
         except RemoteToolError as exc:
-            # Another selection of the same ticket got there between the eligibility check and
-            # this reservation: the customer hears it in this server's terms.
             if exc.code == DATA_ORDER_EXISTS:
-                raise DomainError(
-                    HOLD_EXISTS,
-                    "another upgrade of this ticket was started or completed a moment ago; "
-                    "see list_my_orders",
-                ) from exc
+                raise OrderExists(exc.message) from exc
             raise
         return RemoteOrder.model_validate(found)
 

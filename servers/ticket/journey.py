@@ -26,12 +26,13 @@ from .gateways import (
     IntentPastConfirming,
     KeyReused,
     NotifyGateway,
+    OrderExists,
     PaymentGateway,
     RemoteIntent,
     RemoteOrder,
 )
 from .models import MyOrders, Payment, UpgradeOrder
-from .rules import CATALOGUE, Tier
+from .rules import ALREADY_UPGRADED, CATALOGUE, HOLD_EXISTS, Tier
 from .service import Caller, TicketService
 
 log = logging.getLogger(__name__)
@@ -81,15 +82,18 @@ class Journey:
             caller, ticket_number, tier, day, customer_id, open_order_allowed=True
         )
         ticket_number = quote.ticket_number  # as resolved from however the customer wrote it
-        order = await self.data.reserve(
-            ticket_number=ticket_number,
-            tier=tier,
-            visit_date=day,
-            amount_cents=quote.total_cents,
-            currency=quote.currency,
-            hold_minutes=quote.hold_minutes,
-            idempotency_key=f"select:{owner}:{idempotency_key}",
-        )
+        try:
+            order = await self.data.reserve(
+                ticket_number=ticket_number,
+                tier=tier,
+                visit_date=day,
+                amount_cents=quote.total_cents,
+                currency=quote.currency,
+                hold_minutes=quote.hold_minutes,
+                idempotency_key=f"select:{owner}:{idempotency_key}",
+            )
+        except OrderExists:
+            raise await self._open_order_refusal(ticket_number, owner) from None
         intent = await self.payments.create_intent(
             amount_cents=order.amount_cents,
             currency=order.currency,
@@ -100,6 +104,18 @@ class Journey:
         )
         order = await self.data.attach_payment(order.order_id, intent.id)
         return _order_view(order, client_secret=intent.client_secret)
+
+    async def _open_order_refusal(self, ticket_number: str, owner: str) -> DomainError:
+        """The refusal of a selection beside the ticket's open order, in this server's terms:
+        already upgraded, or an upgrade already awaiting payment."""
+        ticket = await self.data.get_ticket(ticket_number, owner)
+        if ticket is not None and ticket.upgrade_tier is not None:
+            return DomainError(ALREADY_UPGRADED, "the ticket has already been upgraded")
+        return DomainError(
+            HOLD_EXISTS,
+            "an upgrade of this ticket is already awaiting payment; pay or cancel it first "
+            "(list_my_orders)",
+        )
 
     async def get_upgrade_order(
         self, caller: Caller, order_id: str, customer_id: str | None = None

@@ -455,8 +455,8 @@ REFUSALS = {
     "date_too_soon": "DATE_NOT_BOOKABLE",
     "date_too_far": "DATE_NOT_BOOKABLE",
     "no_upgrade_path": "NO_UPGRADE_PATH",
-    "held": "ORDER_EXISTS",
-    "upgraded": "ORDER_EXISTS",
+    "held": "HOLD_EXISTS",
+    "upgraded": "ALREADY_UPGRADED",
     "not_active": "TICKET_NOT_ACTIVE",
     "visit_too_soon": "TOO_LATE",
 }
