@@ -365,9 +365,19 @@ def build_auth(
         resource_metadata_url=resource_metadata_url(base_url, mcp_path),
         authorization_servers=[AnyHttpUrl(issuer)],
         base_url=base_url,
-        scopes_supported=list(scopes),
+        scopes_supported=_requestable(scopes),
         resource_name=name,
     )
+
+
+def _requestable(scopes: Iterable[str]) -> list[str]:
+    """The scopes to advertise for authorization requests. MCP clients ask for every scope a
+    resource advertises, and a registered client may hold customer scopes only: advertising a
+    service-only one (``tickets/operate``, ``payments/refund``) makes their registration fail.
+    Service clients get those by client credentials. A resource with service scopes only (data,
+    notify) advertises them, for its service clients."""
+    every = list(scopes)
+    return [s for s in every if s not in SERVICE_ONLY] or every
 
 
 def resource_metadata_url(base_url: str, mcp_path: str) -> str:

@@ -28,6 +28,7 @@ from servers.core.auth import (
     ResourceServerAuth,
     TokenRefused,
     acting_as,
+    build_auth,
     current_caller,
 )
 from servers.core.auth import NOT_FOR_THIS_RESOURCE as NOT_FOR
@@ -381,3 +382,35 @@ async def test_a_successful_fetch_keeps_the_refresh_interval_for_unknown_keys() 
             await checker.check(access(unknown))
     # One fetch for the known key and at most one for the unknown kid, not one per token.
     assert jwks.fetches <= 2
+
+
+@pytest.mark.parametrize(
+    ("scopes", "advertised"),
+    [
+        (
+            ["tickets/read", "tickets/write", "tickets/catalogue", "tickets/operate"],
+            ["tickets/read", "tickets/write", "tickets/catalogue"],
+        ),
+        (
+            ["payments/read", "payments/write", "payments/refund"],
+            ["payments/read", "payments/write"],
+        ),
+        (["data/read", "data/write"], ["data/read", "data/write"]),
+    ],
+)
+def test_the_metadata_advertises_what_a_registered_client_may_request(
+    scopes: list[str], advertised: list[str]
+) -> None:
+    """MCP clients ask for every advertised scope, and registration refuses service-only ones:
+    a resource with customer scopes advertises only those."""
+    auth = build_auth(
+        issuer=ISSUER,
+        jwks_uri=f"{ISSUER}/.well-known/jwks.json",
+        resource=scopes[0].split("/")[0],
+        scopes=scopes,
+        base_url=BASE_URL,
+        mcp_path="/mcp",
+        name="server",
+        service_client_ids=["ops"],
+    )
+    assert auth.scopes_supported == advertised
