@@ -28,6 +28,7 @@ from servers.core.auth import (
     ResourceServerAuth,
     TokenRefused,
     acting_as,
+    build_auth,
     current_caller,
 )
 from servers.core.auth import NOT_FOR_THIS_RESOURCE as NOT_FOR
@@ -355,6 +356,30 @@ async def test_a_refused_token_gets_a_json_401_naming_the_class_of_problem() -> 
     assert "re-register" not in refused.text
     # Discovery still works for a client holding a stale token.
     assert metadata.status_code == 200
+
+
+async def test_the_metadata_names_the_authorization_server_given_not_the_issuer() -> None:
+    edge = "https://auth.tickets.example.com/"
+    mcp = FastMCP("data")
+    mcp.auth = build_auth(
+        issuer=ISSUER,
+        jwks_uri=f"{ISSUER}/.well-known/jwks.json",
+        resource="data",
+        scopes=["data/read"],
+        base_url=BASE_URL,
+        mcp_path="/mcp",
+        name="data",
+        service_client_ids=["ticket-server"],
+        authorization_servers=[edge],
+    )
+    app = mcp.http_app(path="/mcp", stateless_http=True, json_response=True)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http,
+    ):
+        metadata = await http.get("/.well-known/oauth-protected-resource/mcp")
+    assert metadata.status_code == 200
+    assert metadata.json()["authorization_servers"] == [edge]
 
 
 async def test_a_failed_jwks_fetch_is_retried_soon_not_after_the_refresh_interval() -> None:
