@@ -24,9 +24,7 @@ class MailStack(Stack):
         self, scope: Construct, construct_id: str, *, mail_domain: str, **kwargs: object
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        self.identity = ses.EmailIdentity(
-            self, "Domain", identity=ses.Identity.domain(mail_domain)
-        )
+        self.identity = ses.EmailIdentity(self, "Domain", identity=ses.Identity.domain(mail_domain))
         self.configuration_set = ses.ConfigurationSet(
             self,
             "Sending",

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from aws_cdk import IgnoreMode
 from constructs import Construct
 
 from .data import DATABASE_NAME, DataStack
 from .identity import IdentityStack
 from .mail import MailSettings
-from .servers import DATA, MCP_SERVERS, NOTIFY, PAYMENT, TICKET, McpServer, environment
+from .servers import DATA, NOTIFY, PAYMENT, TICKET, McpServer, environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DIR = "infra/docker"

@@ -31,7 +31,9 @@ class McpServer:
 
     @property
     def scopes(self) -> tuple[str, ...]:
-        return tuple(s for s in scopes.ALL_SCOPES if scopes.resource_server(s) == self.resource_server)
+        return tuple(
+            s for s in scopes.ALL_SCOPES if scopes.resource_server(s) == self.resource_server
+        )
 
     @property
     def customer_facing(self) -> bool:
