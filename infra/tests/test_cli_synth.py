@@ -44,6 +44,8 @@ def test_cdk_synth_lists_every_stack_offline(tmp_path_factory: pytest.TempPathFa
         "TicketingData",
         "TicketingIdentity",
         "TicketingMail",
+        "TicketingMemory",
         "TicketingRuntimes",
+        "TicketingWeb",
     ]
     assert (out / "TicketingRuntimes.template.json").exists()

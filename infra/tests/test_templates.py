@@ -17,7 +17,9 @@ def test_every_stack_is_synthesized(synth: Synth) -> None:
         "TicketingData",
         "TicketingIdentity",
         "TicketingMail",
+        "TicketingMemory",
         "TicketingRuntimes",
+        "TicketingWeb",
     }
 
 
@@ -160,3 +162,57 @@ def test_log_groups_have_a_retention(synth: Synth) -> None:
     assert groups
     for stack, logical, group in groups:
         assert group.get("RetentionInDays"), (stack, logical)
+
+
+def test_the_concierge_memory_has_summary_semantic_and_preference_strategies(
+    synth: Synth,
+) -> None:
+    [(_, _, memory)] = synth.resources("AWS::BedrockAgentCore::Memory")
+    kinds = {next(iter(strategy)) for strategy in memory["MemoryStrategies"]}
+    assert kinds == {
+        "SummaryMemoryStrategy",
+        "SemanticMemoryStrategy",
+        "UserPreferenceMemoryStrategy",
+    }
+
+
+def test_no_bucket_is_public_and_every_bucket_requires_tls(synth: Synth) -> None:
+    buckets = list(synth.resources("AWS::S3::Bucket"))
+    assert buckets
+    for _, _, bucket in buckets:
+        assert bucket["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert "WebsiteConfiguration" not in bucket
+    for _, _, policy in synth.resources("AWS::S3::BucketPolicy"):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow":
+                assert statement["Principal"] != "*", statement
+                assert statement["Principal"] != {"AWS": "*"}, statement
+
+
+def test_the_site_is_served_through_cloudfront_with_oac_headers_and_spa_fallback(
+    synth: Synth,
+) -> None:
+    [(_, _, oac)] = synth.resources("AWS::CloudFront::OriginAccessControl")
+    assert oac["OriginAccessControlConfig"]["SigningBehavior"] == "always"
+    [(_, _, cdn)] = synth.resources("AWS::CloudFront::Distribution")
+    config = cdn["DistributionConfig"]
+    [origin] = config["Origins"]
+    assert "OriginAccessControlId" in origin
+    assert origin["S3OriginConfig"]["OriginAccessIdentity"] == ""
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert "ResponseHeadersPolicyId" in behavior
+    assert {(e["ErrorCode"], e["ResponsePagePath"]) for e in config["CustomErrorResponses"]} == {
+        (403, "/index.html"),
+        (404, "/index.html"),
+    }
+    [(_, _, headers)] = synth.resources("AWS::CloudFront::ResponseHeadersPolicy")
+    security = headers["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    assert security["FrameOptions"]["FrameOption"] == "DENY"
+    assert "frame-ancestors 'none'" in security["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31_536_000

@@ -8,8 +8,10 @@ from cdk_nag import AwsSolutionsChecks
 from .data import DataStack
 from .identity import IdentityStack
 from .mail import MailStack
+from .memory import MemoryStack
 from .nag import acknowledge
-from .runtimes import RuntimesStack
+from .runtimes import RuntimesStack, invocation_url
+from .web import WebStack
 
 REGION = "us-west-2"
 PLACEHOLDER_ACCOUNT = "111111111111"
@@ -32,6 +34,7 @@ def build(app: App) -> App:
         env=env,
     )
     mail = MailStack(app, "TicketingMail", mail_domain=domain, env=env)
+    MemoryStack(app, "TicketingMemory", env=env)
     runtimes = RuntimesStack(
         app,
         "TicketingRuntimes",
@@ -42,6 +45,20 @@ def build(app: App) -> App:
         edge_issuer=edge_issuer,
         env=env,
     )
-    acknowledge(identity=identity, runtimes=runtimes)
+    web = WebStack(
+        app,
+        "TicketingWeb",
+        config={
+            # What the browser app needs to sign in and call the servers; nothing secret.
+            "region": REGION,
+            "userPoolId": identity.user_pool.user_pool_id,
+            "clientId": identity.web_client.user_pool_client_id,
+            "authDomain": identity.domain.base_url(),
+            "ticketUrl": invocation_url(runtimes, runtimes.runtimes["ticket"]),
+            "paymentUrl": invocation_url(runtimes, runtimes.runtimes["payment"]),
+        },
+        env=env,
+    )
+    acknowledge(identity=identity, runtimes=runtimes, web=web)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

@@ -14,6 +14,7 @@ from constructs import IConstruct
 
 from .identity import IdentityStack
 from .runtimes import RuntimesStack
+from .web import WebStack
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _runtime_role_findings(stack: Stack) -> dict[str, str]:
     }
 
 
-def acknowledge(*, identity: IdentityStack, runtimes: RuntimesStack) -> None:
+def acknowledge(*, identity: IdentityStack, runtimes: RuntimesStack, web: WebStack) -> None:
     ACKNOWLEDGED.clear()
     _ack(
         identity.user_pool,
@@ -81,6 +82,27 @@ def acknowledge(*, identity: IdentityStack, runtimes: RuntimesStack) -> None:
         "Customers are members of the public buying an upgrade: MFA is offered (TOTP) but not "
         "forced; the Plus plan's threat protection in full-function mode asks for a second "
         "factor when a sign-in looks risky.",
+    )
+    cdn = web.distribution.node.default_child
+    assert cdn is not None
+    _ack(
+        cdn,
+        "AwsSolutions-CFR1",
+        "The customer app is for visitors from anywhere; the venue sells to every country, so "
+        "there is no country to block.",
+    )
+    _ack(
+        cdn,
+        "AwsSolutions-CFR2",
+        "Not yet: a CloudFront web ACL must live in us-east-1, which needs a cross-region "
+        "stack (infra/README.md, what is left). The bucket behind it is private and static.",
+    )
+    _ack(
+        cdn,
+        "AwsSolutions-CFR4",
+        "The distribution still uses its cloudfront.net name, whose certificate CloudFront "
+        "serves with its default policy; TLSv1.2_2021 applies once the custom domain's "
+        "certificate is attached (infra/README.md, what is left).",
     )
     for role in runtimes.roles.values():
         policy = role.node.find_child("DefaultPolicy")
