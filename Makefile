@@ -102,6 +102,11 @@ synth: $(INFRA_SYNCED) $(INFRA_CLI)
 
 # Needs AWS credentials (the standard chain), a bootstrapped account (`cdk bootstrap`) and a
 # Docker daemon with buildx for the linux/arm64 images; see infra/README.md.
+# The web app's config.json is then made from the stacks' outputs (infra/cdk.out/config.json).
 deploy: $(INFRA_SYNCED) $(INFRA_CLI)
 	@cd $(INFRA) && PATH="$(NODE_PATH_BIN):$$PATH" CDK_DISABLE_VERSION_CHECK=1 \
-		node_modules/.bin/cdk deploy --all --context account=$${CDK_DEFAULT_ACCOUNT:?set CDK_DEFAULT_ACCOUNT}
+		node_modules/.bin/cdk deploy --all --require-approval broadening \
+		--context account=$${CDK_DEFAULT_ACCOUNT:?set CDK_DEFAULT_ACCOUNT} \
+		--outputs-file cdk.out/outputs.json
+	@cd $(INFRA) && PYTHONPATH=.. .venv/bin/python -m ticketing_infra.webconfig \
+		cdk.out/outputs.json > cdk.out/config.json && echo "==> $(INFRA)/cdk.out/config.json"

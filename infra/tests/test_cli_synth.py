@@ -40,11 +40,12 @@ def test_cdk_synth_lists_every_stack_offline(tmp_path_factory: pytest.TempPathFa
         check=False,
     )
     assert listed.returncode == 0, listed.stderr[-3000:]
-    assert listed.stdout.split() == [
+    assert sorted(listed.stdout.split()) == [
         "TicketingData",
         "TicketingIdentity",
         "TicketingMail",
         "TicketingMemory",
+        "TicketingObservability",
         "TicketingRuntimes",
         "TicketingWeb",
     ]

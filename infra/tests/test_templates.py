@@ -18,6 +18,7 @@ def test_every_stack_is_synthesized(synth: Synth) -> None:
         "TicketingIdentity",
         "TicketingMail",
         "TicketingMemory",
+        "TicketingObservability",
         "TicketingRuntimes",
         "TicketingWeb",
     }
@@ -216,3 +217,16 @@ def test_the_site_is_served_through_cloudfront_with_oac_headers_and_spa_fallback
     assert security["FrameOptions"]["FrameOption"] == "DENY"
     assert "frame-ancestors 'none'" in security["ContentSecurityPolicy"]["ContentSecurityPolicy"]
     assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31_536_000
+
+
+def test_every_runtime_alarms_on_system_errors_and_throttles(synth: Synth) -> None:
+    alarms = [p for _, _, p in synth.resources("AWS::CloudWatch::Alarm")]
+    names = {(a["MetricName"], json.dumps(a["Dimensions"])) for a in alarms}
+    for server in MCP_SERVERS:
+        for metric in ("SystemErrors", "Throttles"):
+            assert any(m == metric and server.name.capitalize() in d for m, d in names), (
+                server.name,
+                metric,
+            )
+    for alarm in alarms:
+        assert alarm["AlarmActions"], alarm

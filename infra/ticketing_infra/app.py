@@ -10,6 +10,7 @@ from .identity import IdentityStack
 from .mail import MailStack
 from .memory import MemoryStack
 from .nag import acknowledge
+from .observability import ObservabilityStack
 from .runtimes import RuntimesStack, invocation_url
 from .web import WebStack
 
@@ -45,6 +46,7 @@ def build(app: App) -> App:
         edge_issuer=edge_issuer,
         env=env,
     )
+    ObservabilityStack(app, "TicketingObservability", runtimes=runtimes, env=env)
     web = WebStack(
         app,
         "TicketingWeb",
