@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 from servers.core import scopes
@@ -122,6 +122,9 @@ class IdentityStack(Stack):
                 enable_token_revocation=True,
                 access_token_validity=Duration.minutes(60),
             )
+
+        CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
+        CfnOutput(self, "LoginUrl", value=self.domain.base_url())
 
     @property
     def issuer(self) -> str:
