@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 UV_VERSION := 0.13.9
 
-.PHONY: run test lint typecheck pytest bench test-slow docs audit clean
+.PHONY: run test lint typecheck pytest bench test-slow docs audit clean infra-test synth deploy
 
 run: $(SYNCED)
 	@$(BIN)/ticketing run
 
-test: $(SYNCED) tools lint typecheck pytest
+test: $(SYNCED) tools lint typecheck pytest infra-test
 
 lint: $(SYNCED)
 	@echo "==> ruff"
@@ -62,8 +62,51 @@ $(NODE_INSTALLED): $(NODE_TOOLS)/package.json $(NODE_TOOLS)/package-lock.json
 	@touch $@
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis infra/.venv infra/cdk.out
 
 # Needs the package index: lists the pins of pyproject.toml that have a newer release (exit 1).
 audit: $(SYNCED)
 	@$(BIN)/python -m ticketing.audit
+
+# The CDK app (infra/) has its own locked venv (aws-cdk-lib is ~430 MB, kept out of $(VENV)) and
+# the aws-cdk CLI from infra/package-lock.json, run on tools/node's Node 22.
+INFRA := infra
+INFRA_SYNCED := $(INFRA)/.venv/.synced
+INFRA_CLI := $(INFRA)/node_modules/.installed
+NODE_PATH_BIN := $(abspath $(NODE_TOOLS)/node_modules/node/bin)
+WITH_NODE := PATH="$(NODE_PATH_BIN):$$PATH" AWS_REGION=us-west-2 CDK_DISABLE_VERSION_CHECK=1
+
+$(INFRA_SYNCED): $(INFRA)/pyproject.toml $(INFRA)/uv.lock $(SYNCED)
+	@echo "==> Installing the CDK app's locked dependencies into $(INFRA)/.venv"
+	@$(BIN)/uv sync --project $(INFRA) --locked --quiet
+	@touch $@
+
+$(INFRA_CLI): $(INFRA)/package.json $(INFRA)/package-lock.json $(NODE_INSTALLED)
+	@echo "==> Installing the aws-cdk CLI into $(INFRA)"
+	@cd $(INFRA) && PATH="$(NODE_PATH_BIN):$$PATH" npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Lint, types and tests of the CDK app. The tests synthesize every stack, once in-process and once
+# through the CLI, inside a network namespace (loopback only) to prove synth needs no AWS; where
+# unshare is not allowed they run without it (the network test then says so).
+infra-test: $(INFRA_SYNCED) $(INFRA_CLI)
+	@echo "==> infra: ruff, mypy (strict), pytest (offline synth)"
+	@cd $(INFRA) && .venv/bin/ruff format --check . && .venv/bin/ruff check . && .venv/bin/mypy
+	@cd $(INFRA) && $(WITH_NODE) unshare --net --fork sh -c \
+		'ip link set lo up 2>/dev/null; exec .venv/bin/pytest -q'
+
+# Prints the stacks; templates in infra/cdk.out. Offline: no credentials needed.
+synth: $(INFRA_SYNCED) $(INFRA_CLI)
+	@cd $(INFRA) && $(WITH_NODE) node_modules/.bin/cdk synth --quiet --no-notices && \
+		$(WITH_NODE) node_modules/.bin/cdk list --no-notices
+
+# Needs AWS credentials (the standard chain), a bootstrapped account (`cdk bootstrap`) and a
+# Docker daemon with buildx for the linux/arm64 images; see infra/README.md.
+# The web app's config.json is then made from the stacks' outputs (infra/cdk.out/config.json).
+deploy: $(INFRA_SYNCED) $(INFRA_CLI)
+	@cd $(INFRA) && PATH="$(NODE_PATH_BIN):$$PATH" CDK_DISABLE_VERSION_CHECK=1 \
+		node_modules/.bin/cdk deploy --all --require-approval broadening \
+		--context account=$${CDK_DEFAULT_ACCOUNT:?set CDK_DEFAULT_ACCOUNT} \
+		--outputs-file cdk.out/outputs.json
+	@cd $(INFRA) && PYTHONPATH=.. .venv/bin/python -m ticketing_infra.webconfig \
+		cdk.out/outputs.json > cdk.out/config.json && echo "==> $(INFRA)/cdk.out/config.json"

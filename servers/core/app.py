@@ -243,6 +243,7 @@ async def build_http_app(
         name=mcp.name,
         service_client_ids=settings.auth_service_client_ids,
         client_ids=settings.auth_client_ids,
+        authorization_servers=settings.authorization_servers,
     )
 
     readiness = Readiness(health, ttl_seconds=settings.health_cache_seconds)

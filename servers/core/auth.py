@@ -349,8 +349,13 @@ def build_auth(
     name: str,
     service_client_ids: Iterable[str],
     client_ids: Iterable[str] = (),
+    authorization_servers: Sequence[str] = (),
 ) -> ResourceServerAuth:
-    """The auth provider of one MCP server: token validation, RFC 9728 metadata, accurate 401s."""
+    """The auth provider of one MCP server: token validation, RFC 9728 metadata, accurate 401s.
+
+    ``authorization_servers`` (default: the issuer) is what the metadata names; it differs from
+    the issuer where an edge in front of the issuer registers clients (Cognito has no RFC 7591).
+    """
     verifier = CognitoAccessTokenVerifier(
         issuer=issuer,
         jwks_uri=jwks_uri,
@@ -363,7 +368,7 @@ def build_auth(
         verifier=verifier,
         protected_path=mcp_path,
         resource_metadata_url=resource_metadata_url(base_url, mcp_path),
-        authorization_servers=[AnyHttpUrl(issuer)],
+        authorization_servers=[AnyHttpUrl(url) for url in authorization_servers or (issuer,)],
         base_url=base_url,
         scopes_supported=_requestable(scopes),
         resource_name=name,

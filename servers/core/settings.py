@@ -78,6 +78,13 @@ class ServerSettings(BaseSettings):
         description="JWKS URL of the issuer. Required unless DEV_MODE=1, which defaults it to "
         "ISSUER/.well-known/jwks.json.",
     )
+    auth_authorization_servers: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated authorization servers named in this server's RFC 9728 "
+        "metadata; default the issuer. In AWS the registration edge, which registers clients "
+        "and fronts Cognito's endpoints, while tokens still carry (and are verified against) "
+        "Cognito's issuer.",
+    )
     auth_service_client_ids: CommaList = Field(
         default_factory=lambda: ["ops", "ticket-server", "host-agent"],
         description="Comma-separated client ids of our own services: only their tokens may use "
@@ -95,7 +102,11 @@ class ServerSettings(BaseSettings):
     )
 
     _split_lists = field_validator(
-        "auth_service_client_ids", "auth_client_ids", "allowed_origins", mode="before"
+        "auth_authorization_servers",
+        "auth_service_client_ids",
+        "auth_client_ids",
+        "allowed_origins",
+        mode="before",
     )(_split)
 
     # Limits at the edge (servers/core/limits.py). The rate defaults stay far above what one
@@ -172,6 +183,11 @@ class ServerSettings(BaseSettings):
     def issuer(self) -> str:
         """The trusted issuer; the dev provider's only in dev mode (checked at validation)."""
         return self.auth_issuer or DEV_ISSUER
+
+    @property
+    def authorization_servers(self) -> list[str]:
+        """The authorization servers clients are sent to: the configured ones, else the issuer."""
+        return [canonical_issuer(url) for url in self.auth_authorization_servers] or [self.issuer]
 
     @property
     def jwks_url(self) -> str:

@@ -358,6 +358,30 @@ async def test_a_refused_token_gets_a_json_401_naming_the_class_of_problem() -> 
     assert metadata.status_code == 200
 
 
+async def test_the_metadata_names_the_authorization_server_given_not_the_issuer() -> None:
+    edge = "https://auth.tickets.example.com/"
+    mcp = FastMCP("data")
+    mcp.auth = build_auth(
+        issuer=ISSUER,
+        jwks_uri=f"{ISSUER}/.well-known/jwks.json",
+        resource="data",
+        scopes=["data/read"],
+        base_url=BASE_URL,
+        mcp_path="/mcp",
+        name="data",
+        service_client_ids=["ticket-server"],
+        authorization_servers=[edge],
+    )
+    app = mcp.http_app(path="/mcp", stateless_http=True, json_response=True)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http,
+    ):
+        metadata = await http.get("/.well-known/oauth-protected-resource/mcp")
+    assert metadata.status_code == 200
+    assert metadata.json()["authorization_servers"] == [edge]
+
+
 async def test_a_failed_jwks_fetch_is_retried_soon_not_after_the_refresh_interval() -> None:
     # Before, FastMCP's 30 s between refresh attempts also followed a fetch that never reached
     # the issuer: every token, valid ones included, was refused for 30 s (a flaky CI failure).

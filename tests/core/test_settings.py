@@ -42,6 +42,21 @@ def test_outside_dev_mode_the_issuer_must_be_configured(monkeypatch: pytest.Monk
     assert (settings.issuer, settings.jwks_url) == (ISSUER, JWKS)
 
 
+def test_metadata_names_the_registration_edge_while_tokens_stay_cognitos(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Cognito cannot register clients; in AWS the edge in front of it does, so clients are sent
+    # there, while the tokens they come back with carry Cognito's issuer.
+    monkeypatch.setenv("DATA_DATABASE_URL", "postgresql://db/data")
+    monkeypatch.setenv("DATA_AUTH_ISSUER", ISSUER)
+    monkeypatch.setenv("DATA_AUTH_JWKS_URL", JWKS)
+    assert DataSettings().authorization_servers == [ISSUER]
+    monkeypatch.setenv("DATA_AUTH_AUTHORIZATION_SERVERS", "https://auth.tickets.example.com")
+    settings = DataSettings()
+    assert settings.authorization_servers == ["https://auth.tickets.example.com/"]
+    assert settings.issuer == ISSUER
+
+
 def test_dev_mode_keeps_the_dev_providers_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEV_MODE", "1")
     monkeypatch.setenv("DATA_DATABASE_URL", "postgresql://db/data")

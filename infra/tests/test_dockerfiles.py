@@ -1,0 +1,95 @@
+"""The runtime images' Dockerfiles: pinned base, non-root, no dev dependencies, and a command
+that serves MCP where AgentCore expects it (0.0.0.0:8000, path /mcp)."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+
+import pytest
+
+from tests.conftest import INFRA, REPO
+from ticketing_infra.servers import MCP_SERVERS, McpServer
+
+PINNED = re.compile(r"^python:\d+\.\d+\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?$")
+
+
+def instructions(server: McpServer) -> list[tuple[str, str]]:
+    text = (INFRA / "docker" / f"{server.name}.Dockerfile").read_text()
+    text = re.sub(r"\\\n", " ", text)
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def final_stage(server: McpServer) -> list[tuple[str, str]]:
+    steps = instructions(server)
+    last_from = max(i for i, (op, _) in enumerate(steps) if op == "FROM")
+    return steps[last_from:]
+
+
+def env_of(steps: list[tuple[str, str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for op, args in steps:
+        if op == "ENV":
+            env |= dict(part.split("=", 1) for part in shlex.split(args))
+    return env
+
+
+def mcp_path() -> str:
+    """The kit's MCP path, read from its source (the infra venv does not install FastMCP)."""
+    tree = ast.parse((REPO / "servers" / "core" / "app.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "MCP_PATH":
+            assert isinstance(node.value, ast.Constant)
+            return str(node.value.value)
+    raise AssertionError("servers/core/app.py defines no MCP_PATH")
+
+
+@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
+def test_the_base_image_is_pinned_to_a_patch_release_for_arm64(server: McpServer) -> None:
+    steps = instructions(server)
+    [default] = [
+        a.split("=", 1)[1] for op, a in steps if op == "ARG" and a.startswith("PYTHON_IMAGE=")
+    ]
+    assert PINNED.match(default), default
+    froms = [a for op, a in steps if op == "FROM"]
+    assert froms
+    for args in froms:
+        assert args.startswith("--platform=linux/arm64 ${PYTHON_IMAGE}"), args
+
+
+@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
+def test_the_server_runs_as_a_non_root_user(server: McpServer) -> None:
+    users = [a for op, a in final_stage(server) if op == "USER"]
+    assert users
+    assert users[-1] not in {"root", "0"}
+
+
+@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
+def test_locked_dependencies_without_dev_tools(server: McpServer) -> None:
+    syncs = [a for op, a in instructions(server) if op == "RUN" and "uv sync" in a]
+    assert syncs
+    for args in syncs:
+        assert "--locked" in args, args
+        assert "--no-dev" in args, args
+    final = final_stage(server)
+    # The final stage copies the built virtualenv only: no uv, pip installs or sources.
+    assert not [a for op, a in final if op == "RUN" and ("pip" in a or "uv " in a)]
+    assert [a for op, a in final if op == "COPY"] == ["--from=build /app/.venv /app/.venv"]
+
+
+@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
+def test_the_command_serves_mcp_on_all_interfaces_port_8000(server: McpServer) -> None:
+    final = final_stage(server)
+    prefix = str(server.settings.model_config.get("env_prefix"))
+    env = env_of(final)
+    assert env[f"{prefix}HOST"] == "0.0.0.0"
+    assert env[f"{prefix}PORT"] == "8000"
+    [cmd] = [a for op, a in final if op == "CMD"]
+    assert ast.literal_eval(cmd) == ["python", "-m", f"servers.{server.name}"]
+    assert mcp_path() == "/mcp"

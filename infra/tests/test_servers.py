@@ -1,0 +1,28 @@
+"""How the app names a server's environment: from its settings class, aliases included."""
+
+from __future__ import annotations
+
+import pytest
+from servers.ticket.settings import TicketSettings
+
+from ticketing_infra.servers import DATA, NOTIFY, PAYMENT, TICKET, env_name, environment
+
+
+def test_names_come_from_the_prefix_or_the_fields_own_alias() -> None:
+    assert env_name(TicketSettings, "data_url") == "TICKET_DATA_URL"
+    assert env_name(TicketSettings, "venue_tz") == "VENUE_TZ"
+    assert env_name(TicketSettings, "dev_mode") == "DEV_MODE"
+
+
+def test_a_field_the_class_does_not_have_fails_at_synth() -> None:
+    with pytest.raises(ValueError, match="TicketSettings has no setting data_ulr"):
+        environment(TicketSettings, {"data_ulr": "https://x"})
+
+
+def test_the_scopes_of_each_server_are_its_resource_servers() -> None:
+    assert DATA.scopes == ("data/read", "data/write")
+    assert TICKET.scopes == ("tickets/read", "tickets/write", "tickets/catalogue")
+    assert PAYMENT.customer_facing
+    assert TICKET.customer_facing
+    assert not DATA.customer_facing
+    assert not NOTIFY.customer_facing

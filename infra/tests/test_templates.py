@@ -1,0 +1,232 @@
+"""Assertions on the synthesized templates: what the issue requires of each stack."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from servers.core import scopes
+
+from tests.conftest import Synth
+from ticketing_infra.identity import SERVICE_CALLS
+from ticketing_infra.servers import MCP_SERVERS
+
+
+def test_every_stack_is_synthesized(synth: Synth) -> None:
+    assert set(synth.templates) == {
+        "TicketingData",
+        "TicketingIdentity",
+        "TicketingMail",
+        "TicketingMemory",
+        "TicketingObservability",
+        "TicketingRuntimes",
+        "TicketingWeb",
+    }
+
+
+def test_every_mcp_server_has_an_mcp_runtime_behind_the_user_pools_jwt_authorizer(
+    synth: Synth,
+) -> None:
+    runtimes = {
+        p["AgentRuntimeName"]: p for _, _, p in synth.resources("AWS::BedrockAgentCore::Runtime")
+    }
+    assert set(runtimes) == {f"ticketing_{s.name}" for s in MCP_SERVERS}
+    for server in MCP_SERVERS:
+        runtime = runtimes[f"ticketing_{server.name}"]
+        assert runtime["ProtocolConfiguration"] == "MCP"
+        jwt = runtime["AuthorizerConfiguration"]["CustomJWTAuthorizer"]
+        assert json.dumps(jwt["DiscoveryUrl"]).endswith('/.well-known/openid-configuration"]]}')
+        assert "cognito-idp.us-west-2.amazonaws.com" in json.dumps(jwt["DiscoveryUrl"])
+        assert jwt["AllowedScopes"] == list(server.scopes)
+        # Service-only servers take only our services' clients; customer-facing ones take any
+        # client the registration edge created, so only their scopes are checked.
+        assert ("AllowedClients" in jwt) is (not server.customer_facing), server.name
+        assert runtime["RequestHeaderConfiguration"]["RequestHeaderAllowlist"] == ["Authorization"]
+        assert runtime.get("TracingEnabled", True) is not False
+
+
+def test_the_data_api_is_on_and_the_cluster_is_protected(synth: Synth) -> None:
+    [(_, _, cluster)] = synth.resources("AWS::RDS::DBCluster")
+    assert cluster["Engine"] == "aurora-postgresql"
+    assert cluster["EngineVersion"].startswith("16.")
+    assert cluster["EnableHttpEndpoint"] is True
+    assert cluster["DeletionProtection"] is True
+    assert cluster["StorageEncrypted"] is True
+    assert cluster["BackupRetentionPeriod"] >= 7
+    assert cluster["ServerlessV2ScalingConfiguration"]["MinCapacity"] > 0
+    [(_, _, rotation)] = synth.resources("AWS::SecretsManager::RotationSchedule")
+    assert rotation["RotationRules"]["ScheduleExpression"] == "rate(30 days)"
+
+
+def test_the_vpc_has_isolated_subnets_only(synth: Synth) -> None:
+    assert not list(synth.resources("AWS::EC2::InternetGateway"))
+    assert not list(synth.resources("AWS::EC2::NatGateway"))
+    for _, _, subnet in synth.resources("AWS::EC2::Subnet"):
+        assert subnet["MapPublicIpOnLaunch"] is False
+
+
+def test_the_resource_servers_and_scopes_are_the_kits(synth: Synth) -> None:
+    granted = {
+        f"{p['Identifier']}/{s['ScopeName']}"
+        for _, _, p in synth.resources("AWS::Cognito::UserPoolResourceServer")
+        for s in p["Scopes"]
+    }
+    assert granted == set(scopes.ALL_SCOPES)
+
+
+def _scope_names(synth: Synth, client: dict[str, Any]) -> set[str]:
+    """A client's scopes as written: ``{"Fn::Join": ["", [{"Ref": server}, "/read"]]}`` names
+    the resource server by reference, whose identifier the template holds."""
+    identifiers = {
+        logical: p["Identifier"]
+        for _, logical, p in synth.resources("AWS::Cognito::UserPoolResourceServer")
+    }
+    names = set()
+    for scope in client["AllowedOAuthScopes"]:
+        if isinstance(scope, str):
+            names.add(scope)
+            continue
+        separator, parts = scope["Fn::Join"]
+        names.add(
+            separator.join(identifiers[p["Ref"]] if isinstance(p, dict) else p for p in parts)
+        )
+    return names
+
+
+def test_service_clients_use_client_credentials_with_only_what_they_call(synth: Synth) -> None:
+    clients = {
+        p.get("ClientName"): p for _, _, p in synth.resources("AWS::Cognito::UserPoolClient")
+    }
+    for name, allowed in SERVICE_CALLS.items():
+        client = clients[name]
+        assert client["GenerateSecret"] is True
+        assert client["AllowedOAuthFlows"] == ["client_credentials"]
+        assert _scope_names(synth, client) == set(allowed)
+    [web] = [c for c in clients.values() if c.get("AllowedOAuthFlows") == ["code"]]
+    assert web["GenerateSecret"] is False
+    web_scopes = _scope_names(synth, web)
+    assert set(scopes.CUSTOMER_SCOPES) <= web_scopes
+    assert not web_scopes & set(scopes.SERVICE_ONLY_SCOPES)
+
+
+def test_the_user_pool_has_a_password_policy_optional_mfa_and_threat_protection(
+    synth: Synth,
+) -> None:
+    [(_, _, pool)] = synth.resources("AWS::Cognito::UserPool")
+    assert pool["MfaConfiguration"] == "OPTIONAL"
+    assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12
+    assert pool["UserPoolTier"] == "PLUS"
+    assert list(synth.resources("AWS::Cognito::UserPoolDomain"))
+
+
+def _statements(synth: Synth) -> list[dict[str, Any]]:
+    found = []
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for _, _, policy in synth.resources(kind):
+            found += policy["PolicyDocument"]["Statement"]
+    for _, _, role in synth.resources("AWS::IAM::Role"):
+        for inline in role.get("Policies", []):
+            found += inline["PolicyDocument"]["Statement"]
+    return found
+
+
+def test_no_iam_statement_grants_wildcard_actions(synth: Synth) -> None:
+    statements = _statements(synth)
+    assert statements
+    for statement in statements:
+        actions = statement["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            assert "*" not in action, statement
+
+
+def test_only_the_notify_server_may_send_mail_and_only_the_storing_ones_use_the_data_api(
+    synth: Synth,
+) -> None:
+    template = synth.templates["TicketingRuntimes"]
+    by_role: dict[str, set[str]] = {}
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        role = logical.split("Role")[0].lower()
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            by_role.setdefault(role, set()).update(
+                [actions] if isinstance(actions, str) else actions
+            )
+    assert {r for r, a in by_role.items() if "ses:SendEmail" in a} == {"notify"}
+    storing = {s.name for s in MCP_SERVERS if s.stores_data}
+    assert {r for r, a in by_role.items() if "rds-data:ExecuteStatement" in a} == storing
+
+
+def test_log_groups_have_a_retention(synth: Synth) -> None:
+    groups = list(synth.resources("AWS::Logs::LogGroup"))
+    assert groups
+    for stack, logical, group in groups:
+        assert group.get("RetentionInDays"), (stack, logical)
+
+
+def test_the_concierge_memory_has_summary_semantic_and_preference_strategies(
+    synth: Synth,
+) -> None:
+    [(_, _, memory)] = synth.resources("AWS::BedrockAgentCore::Memory")
+    kinds = {next(iter(strategy)) for strategy in memory["MemoryStrategies"]}
+    assert kinds == {
+        "SummaryMemoryStrategy",
+        "SemanticMemoryStrategy",
+        "UserPreferenceMemoryStrategy",
+    }
+
+
+def test_no_bucket_is_public_and_every_bucket_requires_tls(synth: Synth) -> None:
+    buckets = list(synth.resources("AWS::S3::Bucket"))
+    assert buckets
+    for _, _, bucket in buckets:
+        assert bucket["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert "WebsiteConfiguration" not in bucket
+    for _, _, policy in synth.resources("AWS::S3::BucketPolicy"):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow":
+                assert statement["Principal"] != "*", statement
+                assert statement["Principal"] != {"AWS": "*"}, statement
+
+
+def test_the_site_is_served_through_cloudfront_with_oac_headers_and_spa_fallback(
+    synth: Synth,
+) -> None:
+    [(_, _, oac)] = synth.resources("AWS::CloudFront::OriginAccessControl")
+    assert oac["OriginAccessControlConfig"]["SigningBehavior"] == "always"
+    [(_, _, cdn)] = synth.resources("AWS::CloudFront::Distribution")
+    config = cdn["DistributionConfig"]
+    [origin] = config["Origins"]
+    assert "OriginAccessControlId" in origin
+    assert origin["S3OriginConfig"]["OriginAccessIdentity"] == ""
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert "ResponseHeadersPolicyId" in behavior
+    assert {(e["ErrorCode"], e["ResponsePagePath"]) for e in config["CustomErrorResponses"]} == {
+        (403, "/index.html"),
+        (404, "/index.html"),
+    }
+    [(_, _, headers)] = synth.resources("AWS::CloudFront::ResponseHeadersPolicy")
+    security = headers["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    assert security["FrameOptions"]["FrameOption"] == "DENY"
+    assert "frame-ancestors 'none'" in security["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31_536_000
+
+
+def test_every_runtime_alarms_on_system_errors_and_throttles(synth: Synth) -> None:
+    alarms = [p for _, _, p in synth.resources("AWS::CloudWatch::Alarm")]
+    names = {(a["MetricName"], json.dumps(a["Dimensions"])) for a in alarms}
+    for server in MCP_SERVERS:
+        for metric in ("SystemErrors", "Throttles"):
+            assert any(m == metric and server.name.capitalize() in d for m, d in names), (
+                server.name,
+                metric,
+            )
+    for alarm in alarms:
+        assert alarm["AlarmActions"], alarm

@@ -1,0 +1,66 @@
+"""The app: every stack in us-west-2, cdk-nag's AWS Solutions checks over all of them."""
+
+from __future__ import annotations
+
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from .data import DataStack
+from .identity import IdentityStack
+from .mail import MailStack
+from .memory import MemoryStack
+from .nag import acknowledge
+from .observability import ObservabilityStack
+from .runtimes import RuntimesStack, invocation_url
+from .web import WebStack
+
+REGION = "us-west-2"
+PLACEHOLDER_ACCOUNT = "111111111111"
+"""Synth never talks to AWS; `make deploy` passes the real account as CDK_DEFAULT_ACCOUNT."""
+
+
+def build(app: App) -> App:
+    """Adds the stacks to ``app``; settings come from its context (cdk.json)."""
+    account = app.node.try_get_context("account") or PLACEHOLDER_ACCOUNT
+    env = Environment(account=str(account), region=REGION)
+    domain = str(app.node.get_context("ticketing:domain"))
+    edge_issuer = str(app.node.get_context("ticketing:registrationIssuer"))
+
+    data = DataStack(app, "TicketingData", env=env)
+    identity = IdentityStack(
+        app,
+        "TicketingIdentity",
+        domain_prefix=str(app.node.get_context("ticketing:loginDomainPrefix")),
+        web_origin=f"https://{domain}",
+        env=env,
+    )
+    mail = MailStack(app, "TicketingMail", mail_domain=domain, env=env)
+    MemoryStack(app, "TicketingMemory", env=env)
+    runtimes = RuntimesStack(
+        app,
+        "TicketingRuntimes",
+        data=data,
+        identity=identity,
+        mail=mail.settings,
+        public_domain=f"mcp.{domain}",
+        edge_issuer=edge_issuer,
+        env=env,
+    )
+    ObservabilityStack(app, "TicketingObservability", runtimes=runtimes, env=env)
+    web = WebStack(
+        app,
+        "TicketingWeb",
+        config={
+            # What the browser app needs to sign in and call the servers; nothing secret.
+            "region": REGION,
+            "userPoolId": identity.user_pool.user_pool_id,
+            "clientId": identity.web_client.user_pool_client_id,
+            "authDomain": identity.domain.base_url(),
+            "ticketUrl": invocation_url(runtimes, runtimes.runtimes["ticket"]),
+            "paymentUrl": invocation_url(runtimes, runtimes.runtimes["payment"]),
+        },
+        env=env,
+    )
+    acknowledge(identity=identity, runtimes=runtimes, web=web)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app

@@ -1,0 +1,140 @@
+"""Identity: the Cognito user pool, its resource servers and scopes (from the kit's scope list),
+the web client, one client-credentials client per calling service, and the managed-login domain."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cognito as cognito
+from constructs import Construct
+from servers.core import scopes
+
+SERVICE_CALLS: dict[str, tuple[str, ...]] = {
+    # The ticket server calls data, payment (refunds too) and notify with its own token
+    # (servers/ticket/__main__.py asks each server for only its scopes).
+    "ticket-server": (
+        scopes.DATA_READ,
+        scopes.DATA_WRITE,
+        scopes.PAYMENTS_READ,
+        scopes.PAYMENTS_WRITE,
+        scopes.PAYMENTS_REFUND,
+        scopes.NOTIFY_SEND,
+    ),
+    # The host reads public prices with its own token; everything about a customer it asks
+    # with the customer's.
+    "host-agent": (scopes.TICKETS_CATALOGUE,),
+}
+"""Each of our calling services and the scopes its client-credentials client may ask for."""
+
+
+class IdentityStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        domain_prefix: str,
+        web_origin: str,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.user_pool = cognito.UserPool(
+            self,
+            "Users",
+            self_sign_up_enabled=True,
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            password_policy=cognito.PasswordPolicy(
+                min_length=12,
+                require_digits=True,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_symbols=True,
+                temp_password_validity=Duration.days(3),
+            ),
+            mfa=cognito.Mfa.OPTIONAL,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            # Plus: threat protection (nag COG3) and refresh-token rotation, which the
+            # registration edge's clients use (servers/registration/README.md).
+            feature_plan=cognito.FeaturePlan.PLUS,
+            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.domain = self.user_pool.add_domain(
+            "Login",
+            cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix),
+            managed_login_version=cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
+        )
+
+        self.scopes: dict[str, cognito.OAuthScope] = {}
+        grouped: dict[str, list[str]] = defaultdict(list)
+        for full in scopes.ALL_SCOPES:
+            grouped[scopes.resource_server(full)].append(full)
+        for identifier, members in grouped.items():
+            resource_scopes = [
+                cognito.ResourceServerScope(
+                    scope_name=full.split("/", 1)[1], scope_description=full
+                )
+                for full in members
+            ]
+            server = self.user_pool.add_resource_server(
+                f"Resource{identifier.capitalize()}",
+                identifier=identifier,
+                scopes=resource_scopes,
+            )
+            for full, resource_scope in zip(members, resource_scopes, strict=True):
+                self.scopes[full] = cognito.OAuthScope.resource_server(server, resource_scope)
+
+        self.web_client = self.user_pool.add_client(
+            "Web",
+            generate_secret=False,
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=[
+                    cognito.OAuthScope.OPENID,
+                    cognito.OAuthScope.EMAIL,
+                    *(self.scopes[s] for s in scopes.CUSTOMER_SCOPES),
+                ],
+                callback_urls=[f"{web_origin}/callback"],
+                logout_urls=[f"{web_origin}/"],
+            ),
+            prevent_user_existence_errors=True,
+            enable_token_revocation=True,
+            access_token_validity=Duration.minutes(60),
+            id_token_validity=Duration.minutes(60),
+            refresh_token_validity=Duration.days(30),
+        )
+
+        self.service_clients: dict[str, cognito.UserPoolClient] = {}
+        for name, allowed in SERVICE_CALLS.items():
+            self.service_clients[name] = self.user_pool.add_client(
+                f"Service{''.join(p.capitalize() for p in name.split('-'))}",
+                user_pool_client_name=name,
+                generate_secret=True,
+                o_auth=cognito.OAuthSettings(
+                    flows=cognito.OAuthFlows(client_credentials=True),
+                    scopes=[self.scopes[s] for s in allowed],
+                ),
+                enable_token_revocation=True,
+                access_token_validity=Duration.minutes(60),
+            )
+
+        CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
+        CfnOutput(self, "LoginUrl", value=self.domain.base_url())
+
+    @property
+    def issuer(self) -> str:
+        """Cognito's ``iss``: what every resource server verifies tokens against."""
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool.user_pool_id}"
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.issuer}/.well-known/jwks.json"

@@ -1,0 +1,110 @@
+"""Every cdk-nag finding we accept, each on the construct it concerns and with its reason.
+
+Nothing is acknowledged app- or stack-wide: a new resource with the same finding fails synth
+until someone writes down why it is fine there too. ``ACKNOWLEDGED`` keeps them all, so a test
+can list them and check that each has a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from constructs import IConstruct
+
+from .identity import IdentityStack
+from .runtimes import RuntimesStack
+from .web import WebStack
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    path: str
+    rule: str
+    reason: str
+
+
+ACKNOWLEDGED: list[Acknowledged] = []
+"""What the last ``acknowledge`` call acknowledged (the app is built once per process)."""
+
+_NO_RESOURCE_LEVEL = (
+    "{actions} support no resource-level permissions (the IAM service authorization "
+    "reference lists only *); added by the AgentCore Runtime construct for the runtime to "
+    "{purpose}."
+)
+
+
+def _ack(construct: IConstruct, rule: str, reason: str) -> None:
+    Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
+    ACKNOWLEDGED.append(Acknowledged(construct.node.path, rule, reason))
+
+
+def _runtime_role_findings(stack: Stack) -> dict[str, str]:
+    """The wildcards the AgentCore Runtime construct adds to the execution role it is given:
+    each is either a service without resource-level permissions or a name AgentCore picks."""
+    region, account = stack.region, stack.account
+    logs = f"arn:<AWS::Partition>:logs:{region}:{account}:log-group"
+    runtimes = f"{logs}:/aws/bedrock-agentcore/runtimes/*"
+    return {
+        "AwsSolutions-IAM5[Resource::*]": _NO_RESOURCE_LEVEL.format(
+            actions="xray:PutTraceSegments/PutTelemetryRecords/GetSampling*, "
+            "cloudwatch:PutMetricData (narrowed by a namespace condition) and "
+            "ecr:GetAuthorizationToken",
+            purpose="send traces and metrics and pull its image",
+        ),
+        f"AwsSolutions-IAM5[Resource::{logs}:*]": (
+            "logs:DescribeLogGroups is a list call: it authorizes on the account's log-group "
+            "ARN pattern, not on one group."
+        ),
+        f"AwsSolutions-IAM5[Resource::{runtimes}]": (
+            "AgentCore names the runtime's own log group after the runtime id it assigns at "
+            "creation, which the role (created first) cannot name; the prefix is AgentCore's."
+        ),
+        f"AwsSolutions-IAM5[Resource::{runtimes}:log-stream:*]": (
+            "Log streams are created by AgentCore per session inside the runtime's group above; "
+            "the prefix is AgentCore's."
+        ),
+        (
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock-agentcore:"
+            f"{region}:{account}:workload-identity-directory/default/workload-identity/*]"
+        ): (
+            "The runtime's workload identity is created by AgentCore with the runtime, under "
+            "the account's default directory; the construct cannot name it beforehand."
+        ),
+    }
+
+
+def acknowledge(*, identity: IdentityStack, runtimes: RuntimesStack, web: WebStack) -> None:
+    ACKNOWLEDGED.clear()
+    _ack(
+        identity.user_pool,
+        "AwsSolutions-COG2",
+        "Customers are members of the public buying an upgrade: MFA is offered (TOTP) but not "
+        "forced; the Plus plan's threat protection in full-function mode asks for a second "
+        "factor when a sign-in looks risky.",
+    )
+    cdn = web.distribution.node.default_child
+    assert cdn is not None
+    _ack(
+        cdn,
+        "AwsSolutions-CFR1",
+        "The customer app is for visitors from anywhere; the venue sells to every country, so "
+        "there is no country to block.",
+    )
+    _ack(
+        cdn,
+        "AwsSolutions-CFR2",
+        "Not yet: a CloudFront web ACL must live in us-east-1, which needs a cross-region "
+        "stack (infra/README.md, what is left). The bucket behind it is private and static.",
+    )
+    _ack(
+        cdn,
+        "AwsSolutions-CFR4",
+        "The distribution still uses its cloudfront.net name, whose certificate CloudFront "
+        "serves with its default policy; TLSv1.2_2021 applies once the custom domain's "
+        "certificate is attached (infra/README.md, what is left).",
+    )
+    for role in runtimes.roles.values():
+        policy = role.node.find_child("DefaultPolicy")
+        for rule, reason in _runtime_role_findings(runtimes).items():
+            _ack(policy, rule, reason)

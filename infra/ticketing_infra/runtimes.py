@@ -1,0 +1,180 @@
+"""Runtimes: one AgentCore Runtime per MCP server (protocol MCP, arm64 image from
+infra/docker/NAME.Dockerfile), each behind a JWT authorizer on the user pool, with its
+environment named from the server's settings class and a role written for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import aws_bedrockagentcore as agentcore
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from .data import DATABASE_NAME, DataStack
+from .identity import IdentityStack
+from .mail import MailSettings
+from .servers import DATA, NOTIFY, PAYMENT, TICKET, McpServer, environment
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCKER_DIR = "infra/docker"
+
+BUILD_CONTEXT = [
+    # The image needs the project's metadata, lock and the servers package; everything else
+    # (virtualenvs, infra's 400 MB of CDK, tests) stays out of the hash and the build context.
+    "*",
+    "!pyproject.toml",
+    "!uv.lock",
+    "!README.md",
+    "!servers",
+    "!ticketing",
+    f"!{DOCKER_DIR}",
+    "**/__pycache__",
+]
+
+
+def invocation_url(stack: Stack, runtime: agentcore.Runtime) -> str:
+    """The runtime's MCP endpoint: AgentCore's invocation URL with the runtime ARN
+    percent-encoded, built from parts because CloudFormation cannot encode a token."""
+    arn = (
+        f"arn%3A{stack.partition}%3Abedrock-agentcore%3A{stack.region}%3A{stack.account}"
+        f"%3Aruntime%2F{runtime.agent_runtime_id}"
+    )
+    return (
+        f"https://bedrock-agentcore.{stack.region}.amazonaws.com/runtimes/{arn}"
+        "/invocations?qualifier=DEFAULT"
+    )
+
+
+class RuntimesStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data: DataStack,
+        identity: IdentityStack,
+        mail: MailSettings,
+        public_domain: str,
+        edge_issuer: str,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.roles: dict[str, iam.Role] = {}
+        self.runtimes: dict[str, agentcore.Runtime] = {}
+        self.environments: dict[str, dict[str, str]] = {}
+        ticket_client = identity.service_clients["ticket-server"].user_pool_client_id
+        host_client = identity.service_clients["host-agent"].user_pool_client_id
+        service_clients = ",".join([ticket_client, host_client])
+
+        def common(server: McpServer) -> dict[str, str]:
+            return {
+                "public_url": f"https://{server.name}.{public_domain}",
+                "auth_issuer": identity.issuer,
+                "auth_jwks_url": identity.jwks_url,
+                "auth_authorization_servers": edge_issuer,
+                "auth_service_client_ids": service_clients,
+                "rate_limit_exempt_clients": ticket_client,
+                "log_level": "INFO",
+            }
+
+        def database() -> dict[str, str]:
+            return {
+                "db_backend": "dataapi",
+                "dataapi_resource_arn": data.cluster.cluster_arn,
+                "dataapi_secret_arn": data.secret.secret_arn,
+                "dataapi_database": DATABASE_NAME,
+                "aws_region": self.region,
+            }
+
+        # The services are built callee first: the ticket server's environment names the
+        # others' endpoints.
+        for server in (DATA, PAYMENT, NOTIFY):
+            values = common(server) | database()
+            if server is NOTIFY:
+                values |= {
+                    "mail_backend": "ses",
+                    "mail_from": mail.sender,
+                    "ses_configuration_set": mail.configuration_set,
+                }
+            self._runtime(server, identity, values, callers=(ticket_client,))
+            data.grant_data_api(self.roles[server.name])
+        self.roles[NOTIFY.name].add_to_policy(
+            iam.PolicyStatement(
+                actions=["ses:SendEmail", "ses:SendRawEmail"],
+                resources=[mail.identity_arn, mail.configuration_set_arn],
+            )
+        )
+
+        ticket = common(TICKET) | {
+            "data_url": invocation_url(self, self.runtimes[DATA.name]),
+            "payment_url": invocation_url(self, self.runtimes[PAYMENT.name]),
+            "notify_url": invocation_url(self, self.runtimes[NOTIFY.name]),
+            "client_id": ticket_client,
+        }
+        self._runtime(TICKET, identity, ticket, callers=(host_client,))
+
+    def _runtime(
+        self,
+        server: McpServer,
+        identity: IdentityStack,
+        values: dict[str, str],
+        *,
+        callers: tuple[str, ...],
+    ) -> None:
+        name = server.name.capitalize()
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("bedrock-agentcore.amazonaws.com"),
+            description=f"Execution role of the {server.name} MCP server's runtime",
+        )
+        log_group = logs.LogGroup(
+            self,
+            f"{name}Logs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        env = environment(server.settings, values)
+        # A customer-facing server takes tokens of any client registered with the pool (the
+        # registration edge creates them at run time), so only its scopes are checked here;
+        # a service-only server takes tokens of its calling services' clients alone.
+        clients = None if server.customer_facing else list(callers)
+        runtime = agentcore.Runtime(
+            self,
+            f"{name}Runtime",
+            runtime_name=f"ticketing_{server.name}",
+            description=f"The {server.name} MCP server",
+            agent_runtime_artifact=agentcore.AgentRuntimeArtifact.from_asset(
+                str(REPO_ROOT),
+                file=f"{DOCKER_DIR}/{server.name}.Dockerfile",
+                platform=ecr_assets.Platform.LINUX_ARM64,
+                exclude=BUILD_CONTEXT,
+                ignore_mode=IgnoreMode.DOCKER,
+            ),
+            protocol_configuration=agentcore.ProtocolType.MCP,
+            authorizer_configuration=agentcore.RuntimeAuthorizerConfiguration.using_jwt(
+                identity.discovery_url,
+                allowed_clients=clients,
+                allowed_scopes=list(server.scopes),
+            ),
+            # The server checks the token again (scopes per tool, the customer's own data),
+            # so AgentCore must hand it on.
+            request_header_configuration=agentcore.RequestHeaderConfiguration(
+                allowlisted_headers=["Authorization"]
+            ),
+            environment_variables=env,
+            execution_role=role,
+            tracing_enabled=True,
+            logging_configs=[
+                agentcore.LoggingConfig(
+                    destination=agentcore.LoggingDestination.cloud_watch_logs(log_group),
+                    log_type=agentcore.LogType.APPLICATION_LOGS,
+                )
+            ],
+        )
+        self.roles[server.name] = role
+        self.runtimes[server.name] = runtime
+        self.environments[server.name] = env

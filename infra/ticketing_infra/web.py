@@ -1,0 +1,104 @@
+"""Web: the customer app's files in a private bucket, served only through CloudFront with Origin
+Access Control, security headers and an SPA fallback; the values of its runtime ``config.json``
+as stack outputs (webconfig.py writes the file from them)."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+
+class WebStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: dict[str, str], **kwargs: object
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            # CloudFront's standard logs are written with ACLs (the log delivery account).
+            object_ownership=s3.ObjectOwnership.OBJECT_WRITER,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Site",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=logs,
+            server_access_logs_prefix="site/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        headers = cloudfront.ResponseHeadersPolicy(
+            self,
+            "SecurityHeaders",
+            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
+                content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
+                    content_security_policy=(
+                        "default-src 'self'; connect-src 'self' https:; img-src 'self' data:; "
+                        "frame-ancestors 'none'; base-uri 'self'; form-action 'self' https:"
+                    ),
+                    override=True,
+                ),
+                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+                    access_control_max_age=Duration.days(365),
+                    include_subdomains=True,
+                    preload=True,
+                    override=True,
+                ),
+                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+                frame_options=cloudfront.ResponseHeadersFrameOptions(
+                    frame_option=cloudfront.HeadersFrameOption.DENY, override=True
+                ),
+                referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
+                    referrer_policy=cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN,
+                    override=True,
+                ),
+            ),
+        )
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Cdn",
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origins.S3BucketOrigin.with_origin_access_control(self.bucket),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                response_headers_policy=headers,
+            ),
+            default_root_object="index.html",
+            # The app routes in the browser: a deep link is index.html's to resolve.
+            error_responses=[
+                cloudfront.ErrorResponse(
+                    http_status=status,
+                    response_http_status=200,
+                    response_page_path="/index.html",
+                    ttl=Duration.seconds(0),
+                )
+                for status in (403, 404)
+            ],
+            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+            enable_logging=True,
+            log_bucket=logs,
+            log_file_prefix="cdn/",
+        )
+        # config.json is made from these outputs after deploy (webconfig.py, `make deploy`):
+        # the values exist only once the other stacks are deployed, and writing the file from
+        # here would take CDK's bucket-deployment Lambda with its wildcard S3 permissions.
+        for key, value in config.items():
+            CfnOutput(
+                self,
+                f"Config{key[0].upper()}{key[1:]}",
+                value=value,
+                key=f"config{key[0].upper()}{key[1:]}",
+            )
+        CfnOutput(self, "SiteBucket", value=self.bucket.bucket_name)
+        CfnOutput(self, "DistributionId", value=self.distribution.distribution_id)
+        CfnOutput(self, "SiteUrl", value=f"https://{self.distribution.distribution_domain_name}")
