@@ -452,7 +452,8 @@ async def test_the_catalogue_scope_reaches_public_prices_and_nothing_else(
     token = full_stack.base.token([TICKETS_CATALOGUE], client_id="host-agent", sub="host-agent")
     async with client(full_stack, full_stack.ticket, token) as visitor:
         listed = {t.name for t in await visitor.list_tools()}
-        assert listed == {"get_price_calendar", "quote_price"}
+        # Public prices and the public help texts: nothing about any customer.
+        assert listed == {"get_price_calendar", "quote_price", "search_help"}
         calendar = await ok(visitor, "get_price_calendar", ticket_type="general", tier="standard")
         assert len(calendar["days"]) == 60
         day = calendar["days"][0]

@@ -74,11 +74,12 @@ async def emails(servers: Servers, order_id: str) -> list[str]:
 
 
 async def net_paid(servers: Servers) -> int:
-    """Charged minus refunded over every payment the payment server holds."""
+    """Charged minus refunded over every payment of John's (the seed data holds others')."""
     async with servers.data.db.read() as tx:
         row = await tx.fetch_one(
             "SELECT COALESCE(sum(amount_received_cents - amount_refunded_cents), 0) AS net "
-            "FROM payment.payment_intents"
+            "FROM payment.payment_intents WHERE customer_ref = :customer",
+            {"customer": JOHN.customer_id},
         )
     assert row is not None
     return int(row["net"])
@@ -114,7 +115,9 @@ async def test_a_dearer_change_charges_the_difference_to_the_same_card(servers: 
     assert await net_paid(servers) == 7500
     async with servers.data.db.read() as tx:
         paid = await tx.fetch_all(
-            "SELECT payment_method_id FROM payment.payment_intents WHERE status = 'succeeded'"
+            "SELECT payment_method_id FROM payment.payment_intents "
+            "WHERE status = 'succeeded' AND customer_ref = :customer",
+            {"customer": JOHN.customer_id},
         )
     assert len(paid) == 2
     assert len({r["payment_method_id"] for r in paid}) == 1, "the difference went to the card"

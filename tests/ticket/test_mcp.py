@@ -37,8 +37,9 @@ READ_TOOLS = {
     "get_upgrade_options",
     "get_availability_calendar",
     "quote_upgrade",
+    "quote_change",
 }
-WRITE_TOOLS = {"select_upgrade", "pay_upgrade", "cancel_upgrade"}
+WRITE_TOOLS = {"select_upgrade", "pay_upgrade", "cancel_upgrade", "change_upgrade"}
 CATALOGUE_TOOLS = {"get_price_calendar", "quote_price"}
 OPERATOR_TOOLS = {
     "list_tickets_for_customer",
