@@ -9,6 +9,7 @@ import itertools
 import json
 from datetime import date, timedelta
 
+import httpx
 import psycopg
 import pytest
 
@@ -16,6 +17,7 @@ from host.loop import Limits
 from host.providers.base import ModelRequest, ToolResultBlock
 from host.providers.scripted import Call, Say, ScriptedModel
 from servers.core.scopes import TICKETS_READ, TICKETS_WRITE
+from servers.data.seed import seed_id
 from tests.host.support import (
     call,
     last_order_id,
@@ -23,7 +25,8 @@ from tests.host.support import (
     of_type,
     running_host,
 )
-from tests.http.conftest import FullStack
+from tests.http.conftest import HOST, FullStack, ServerProcess, _child_env
+from ticketing.procs import free_port, wait_healthy
 
 pytestmark = pytest.mark.http
 
@@ -290,5 +293,41 @@ async def test_chat_api_auth_sessions_and_no_model(full_stack: FullStack) -> Non
             json={"message": "hi"},
             headers={"authorization": f"Bearer {full_stack.customer_token(me)}"},
         )
+    assert answer.status_code == 503
+    assert "HOST_MODEL_PROVIDER" in answer.json()["error_description"]
+
+
+def test_the_host_process_starts_and_names_the_model_settings(full_stack: FullStack) -> None:
+    port = free_port(HOST)
+    issuer = full_stack.base.issuer
+    host = ServerProcess(
+        "concierge host",
+        ["-m", "host"],
+        _child_env(
+            {
+                "HOST_HOST": HOST,
+                "HOST_PORT": str(port),
+                "HOST_PUBLIC_URL": f"http://{HOST}:{port}",
+                "HOST_DATABASE_URL": full_stack.database_url,
+                "HOST_AUTH_ISSUER": issuer,
+                "HOST_TICKET_URL": full_stack.mcp_url(full_stack.ticket),
+                "HOST_PAYMENT_URL": full_stack.mcp_url(full_stack.payment),
+            }
+        ),
+        full_stack.base.workdir / "host.log",
+        cwd=full_stack.base.workdir,
+        port=port,
+    )
+    full_stack.base.servers.append(host)
+    host.start()
+    wait_healthy([host], 60)
+    customer = full_stack.customer_token(seed_id("cus", "john.doe@example.com"))
+    answer = httpx.post(
+        f"{host.url}/api/chat",
+        json={"message": "hi"},
+        headers={"authorization": f"Bearer {customer}"},
+        timeout=30,
+        trust_env=False,
+    )
     assert answer.status_code == 503
     assert "HOST_MODEL_PROVIDER" in answer.json()["error_description"]
