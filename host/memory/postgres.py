@@ -7,7 +7,7 @@ from typing import Any
 
 from servers.core.clock import utc_now
 from servers.core.db import Database
-from servers.core.db.base import Json, Row
+from servers.core.db.base import Json, Row, Transaction
 from servers.core.ids import new_id
 
 from ..providers.base import Message
@@ -90,7 +90,7 @@ class PostgresMemory:
             )
 
 
-async def _next_seq(tx: Any, table: str, key: dict[str, str]) -> int:
+async def _next_seq(tx: Transaction, table: str, key: dict[str, str]) -> int:
     row = await tx.fetch_one(
         f"SELECT coalesce(max(seq), 0) + 1 AS next FROM {table} WHERE session_id = :id", key
     )
