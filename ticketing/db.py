@@ -30,6 +30,7 @@ COMPONENTS: tuple[Component, ...] = (
     Component("data", "servers.data", "data"),
     Component("notify", "servers.notify", "notify"),
     Component("payment", "servers.payment", "payment"),
+    Component("host", "host", "host"),
 )
 
 

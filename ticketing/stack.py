@@ -124,6 +124,8 @@ def services() -> list[Service]:
     notify_env = _server_env("NOTIFY", notify_port)
     payment_env = _server_env("PAYMENT", payment_port)
     ticket_env = _server_env("TICKET", ticket_port)
+    host_port = _port("HOST_PORT", 8080)
+    host_env = _server_env("HOST", host_port)
     return [
         Service(
             "identity provider",
@@ -188,6 +190,18 @@ def services() -> list[Service]:
                 "TICKET_NOTIFY_URL": f"http://127.0.0.1:{notify_port}/mcp",
                 "TICKET_CLIENT_SECRET": s.ticket_secret,
                 "TICKET_WEBHOOK_SECRET": s.webhook_secret,
+            },
+        ),
+        # The concierge: without HOST_MODEL_* settings its chat answers 503 naming them.
+        Service(
+            "concierge host",
+            "host",
+            "HOST_PORT",
+            host_port,
+            lambda s: {
+                **host_env(s),
+                "HOST_TICKET_URL": f"http://127.0.0.1:{ticket_port}/mcp",
+                "HOST_PAYMENT_URL": f"http://127.0.0.1:{payment_port}/mcp",
             },
         ),
     ]

@@ -1,0 +1,48 @@
+"""``python -m host`` runs the concierge host (settings from HOST_* variables)."""
+
+from __future__ import annotations
+
+from servers.core.app import run, serve
+from servers.core.db.connect import open_database, ping
+from servers.core.logs import configure_logging
+from servers.core.settings import load_settings
+
+from .api import build_app
+from .loop import Concierge, Limits
+from .memory.postgres import PostgresMemory
+from .providers.factory import build_provider
+from .settings import HostSettings
+from .toolbox import McpServer
+
+
+async def main() -> None:
+    settings = load_settings(HostSettings)
+    configure_logging(settings.log_level, service="host")
+    provider = build_provider(settings)
+    db = await open_database(settings)
+    try:
+        memory = PostgresMemory(db)
+        concierge = None
+        if provider is not None:
+            concierge = Concierge(
+                provider,
+                memory,
+                [
+                    McpServer("ticket", settings.ticket_url),
+                    McpServer("payment", settings.payment_url),
+                ],
+                Limits(
+                    max_steps=settings.max_steps,
+                    turn_timeout_seconds=settings.turn_timeout_seconds,
+                    tool_timeout_seconds=settings.tool_timeout_seconds,
+                    model_retries=settings.model_retries,
+                ),
+            )
+        app = build_app(settings, memory=memory, concierge=concierge, health=lambda: ping(db))
+        await serve(app, settings)
+    finally:
+        await db.close()
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,164 @@
+"""The confirmation step the model cannot skip.
+
+Before ``select_upgrade`` (holding a seat) and ``pay_upgrade`` (charging) the customer must
+have said yes to the tier, the date and the amount. The host does not take the model's word
+for it: when the model asks for either tool, the host looks the amount up itself (a quote, or
+the order), asks the customer with an ``options`` event, and runs the tool only after the
+customer's own answer to that very proposal arrived in a chat request (``context.confirmation``
+with the proposal's id, which the model is never shown). A yes to holding the upgrade also
+covers paying the order it opens, for the same amount.
+
+The state lives in the session (``Session.state``), so it survives between turns and requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from .toolbox import Toolbox, ToolOutcome
+
+SELECT = "select_upgrade"
+PAY = "pay_upgrade"
+GATED = frozenset({SELECT, PAY})
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: str
+    action: Literal["select", "pay"]
+    ticket_number: str
+    tier: str
+    date: str
+    amount_cents: int
+    currency: str
+    order_id: str | None = None
+
+    def describe(self) -> str:
+        amount = f"{self.amount_cents // 100}.{self.amount_cents % 100:02d} {self.currency}"
+        verb = "Hold" if self.action == "select" else "Pay for"
+        return f"{verb} the {self.tier} upgrade of {self.ticket_number} on {self.date}: {amount}"
+
+    def options_event(self) -> dict[str, Any]:
+        public = {k: v for k, v in asdict(self).items() if k != "id"}
+        return {
+            "type": "options",
+            "choices": [
+                {"label": f"Yes: {self.describe()}", "value": "yes", "confirmation_id": self.id},
+                {"label": "No", "value": "no", "confirmation_id": self.id},
+            ],
+            "confirmation": {"id": self.id, **public},
+        }
+
+
+@dataclass(frozen=True)
+class Allowed:
+    idempotency_key: str
+    proposal: Proposal | None
+
+
+@dataclass(frozen=True)
+class Ask:
+    proposal: Proposal
+    new: bool
+
+
+@dataclass(frozen=True)
+class Refused:
+    outcome: ToolOutcome
+
+
+Decision = Allowed | Ask | Refused
+
+
+class Confirmations:
+    """The confirmations of one session, kept in (and written back to) its ``state``."""
+
+    def __init__(self, state: dict[str, Any]):
+        self.state = state
+        state.setdefault("pending", None)
+        state.setdefault("approved", [])
+        state.setdefault("orders", {})
+
+    @property
+    def pending(self) -> Proposal | None:
+        raw = self.state["pending"]
+        return None if raw is None else Proposal(**raw)
+
+    def answer(self, confirmation_id: str, yes: bool) -> Proposal | None:
+        """Records the customer's answer to the open proposal; None if that is not it."""
+        pending = self.pending
+        if pending is None or not secrets.compare_digest(pending.id, confirmation_id):
+            return None
+        self.state["pending"] = None
+        if yes:
+            if pending.action == "pay" and pending.order_id is not None:
+                self.state["orders"][pending.order_id] = pending.amount_cents
+            else:
+                self.state["approved"].append(asdict(pending))
+        return pending
+
+    async def decide(self, toolbox: Toolbox, name: str, arguments: dict[str, Any]) -> Decision:
+        if name == SELECT:
+            return await self._select(toolbox, arguments)
+        return await self._pay(toolbox, arguments)
+
+    async def _select(self, toolbox: Toolbox, arguments: dict[str, Any]) -> Decision:
+        wanted = (arguments.get("ticket_number"), arguments.get("tier"), arguments.get("date"))
+        for raw in self.state["approved"]:
+            if (raw["ticket_number"], raw["tier"], raw["date"]) == wanted:
+                return Allowed(f"host-{raw['id']}", Proposal(**raw))
+        quote = await toolbox.call(
+            "quote_upgrade", dict(zip(("ticket_number", "tier", "date"), wanted, strict=True))
+        )
+        if not quote.ok:
+            return Refused(quote)
+        return self._ask(
+            action="select",
+            ticket_number=str(quote.data["ticket_number"]),
+            tier=str(quote.data["tier"]),
+            date=str(quote.data["date"]),
+            amount_cents=int(quote.data["total_cents"]),
+            currency=str(quote.data["currency"]),
+        )
+
+    async def _pay(self, toolbox: Toolbox, arguments: dict[str, Any]) -> Decision:
+        order_id = arguments.get("order_id")
+        if isinstance(order_id, str) and order_id in self.state["orders"]:
+            # A retry with another card after a decline gets its own key; the same card again
+            # replays the first answer.
+            attempt = json.dumps(
+                [arguments.get("payment_method"), arguments.get("authenticated")], sort_keys=True
+            )
+            digest = hashlib.sha256(f"{order_id}|{attempt}".encode()).hexdigest()[:32]
+            return Allowed(f"host-pay-{digest}", None)
+        order = await toolbox.call("get_upgrade_order", {"order_id": order_id})
+        if not order.ok:
+            return Refused(order)
+        return self._ask(
+            action="pay",
+            ticket_number=str(order.data["ticket_number"]),
+            tier=str(order.data["tier"]),
+            date=str(order.data["visit_date"]),
+            amount_cents=int(order.data["amount_cents"]),
+            currency=str(order.data["currency"]),
+            order_id=str(order.data["order_id"]),
+        )
+
+    def _ask(self, **fields: Any) -> Ask:
+        pending = self.pending
+        if pending is not None and {k: getattr(pending, k) for k in fields} == fields:
+            return Ask(pending, new=False)
+        proposal = Proposal(id=secrets.token_urlsafe(16), **fields)
+        self.state["pending"] = asdict(proposal)
+        return Ask(proposal, new=True)
+
+    def selected(self, proposal: Proposal, order: dict[str, Any]) -> None:
+        """After the approved hold succeeded: the approval is used up, and its order may be
+        paid without asking again if it costs what the customer agreed to."""
+        self.state["approved"] = [a for a in self.state["approved"] if a["id"] != proposal.id]
+        if order.get("amount_cents") == proposal.amount_cents and "order_id" in order:
+            self.state["orders"][str(order["order_id"])] = proposal.amount_cents

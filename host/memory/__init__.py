@@ -1,0 +1,1 @@
+"""Sessions and memory behind one interface (:mod:`.base`); PostgreSQL in :mod:`.postgres`."""

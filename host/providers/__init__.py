@@ -1,0 +1,1 @@
+"""Language models behind one streaming, tool-using interface (:mod:`.base`)."""

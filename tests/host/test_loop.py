@@ -1,0 +1,91 @@
+"""The loop's limits and failures with a scripted model and no servers: throttling retried
+with backoff, a model that stays down, the wall-time limit (on a stepped clock, no sleeps), and
+an unexpected failure told in plain words. Memory is the real PostgreSQL store."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from host.loop import Concierge, Customer, Limits
+from host.memory.postgres import PostgresMemory
+from host.providers.base import ModelError, ModelRequest
+from host.providers.scripted import Call, Say, ScriptedModel, Step
+from servers.core.backoff import Backoff
+from servers.core.db.postgres import PostgresDatabase
+
+CUSTOMER = Customer("cus_loop", "not-a-real-token", frozenset())
+
+
+@pytest.fixture
+async def memory(database_url: str) -> AsyncIterator[PostgresMemory]:
+    db = await PostgresDatabase(database_url, min_size=1, max_size=2).open()
+    try:
+        yield PostgresMemory(db)
+    finally:
+        await db.close()
+
+
+async def run_turn(
+    memory: PostgresMemory, plan: list[Step] | Any, **options: Any
+) -> tuple[ScriptedModel, list[dict[str, Any]]]:
+    model = ScriptedModel(plan)
+    concierge = Concierge(model, memory, [], backoff=Backoff(0.001, 0.002, jitter=0), **options)
+    session = await memory.new_session(CUSTOMER.customer_id)
+    return model, [e async for e in concierge.turn(CUSTOMER, session, "hello")]
+
+
+def errors(events: list[dict[str, Any]]) -> list[str]:
+    return [e["code"] for e in events if e["type"] == "error"]
+
+
+async def test_throttling_is_retried_then_answered(memory: PostgresMemory) -> None:
+    throttled = ModelError("slow down", throttled=True)
+    model, events = await run_turn(memory, [throttled, throttled, [Say("Hi!")]])
+    assert len(model.requests) == 3
+    assert errors(events) == []
+    assert [e["delta"] for e in events if e["type"] == "text"] == ["Hi!"]
+
+
+async def test_a_model_that_stays_down_is_reported_without_details(
+    memory: PostgresMemory,
+) -> None:
+    down = ModelError("HTTP 500 from https://internal.example/v1 key=sk-123")
+    _model, events = await run_turn(memory, [down])
+    assert errors(events) == ["MODEL_UNAVAILABLE"]
+    assert "internal.example" not in str(events)
+    assert events[-1] == {"type": "done"}
+
+
+async def test_throttling_past_the_retries_is_reported(memory: PostgresMemory) -> None:
+    throttled = ModelError("slow down", throttled=True)
+    model, events = await run_turn(
+        memory, itertools.repeat(throttled), limits=Limits(model_retries=2)
+    )
+    assert len(model.requests) == 3
+    assert errors(events) == ["MODEL_UNAVAILABLE"]
+
+
+async def test_the_wall_time_limit_stops_the_turn(memory: PostgresMemory) -> None:
+    ticks = itertools.count(step=10)
+    model, events = await run_turn(
+        memory,
+        itertools.repeat([Call("list_my_tickets")]),
+        limits=Limits(turn_timeout_seconds=45, max_steps=50),
+        clock=lambda: float(next(ticks)),
+    )
+    assert errors(events) == ["TIME_LIMIT"]
+    assert 1 <= len(model.requests) < 50
+
+
+async def test_an_unexpected_failure_is_told_plainly(memory: PostgresMemory) -> None:
+    def broken(request: ModelRequest) -> list[Say]:
+        raise RuntimeError("secret internals")
+
+    _model, events = await run_turn(memory, [broken])
+    assert errors(events) == ["UNEXPECTED"]
+    assert "secret internals" not in str(events)
+    assert events[-1] == {"type": "done"}
