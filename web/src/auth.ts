@@ -1,0 +1,44 @@
+/** Sign-in with authorization code + PKCE (oidc-client-ts). The tokens live in memory only: a
+ * reload signs the customer in again, and sign-out forgets everything. Only the short-lived
+ * sign-in state (PKCE verifier and `state`) crosses the redirect, in sessionStorage, and
+ * oidc-client-ts removes it when the callback is processed. */
+import { InMemoryWebStorage, UserManager, WebStorageStateStore, type User } from "oidc-client-ts";
+
+import type { AppConfig } from "./config";
+
+export const CALLBACK_PATH = "/callback";
+const SCOPES = "openid tickets/read tickets/write payments/read payments/write";
+
+export function createUserManager(config: AppConfig, origin: string): UserManager {
+  return new UserManager({
+    authority: config.issuer,
+    client_id: config.client_id,
+    redirect_uri: `${origin}${CALLBACK_PATH}`,
+    post_logout_redirect_uri: `${origin}/`,
+    response_type: "code",
+    scope: SCOPES,
+    userStore: new WebStorageStateStore({ store: new InMemoryWebStorage() }),
+    stateStore: new WebStorageStateStore({ store: window.sessionStorage }),
+    automaticSilentRenew: true,
+    loadUserInfo: false,
+  });
+}
+
+/** Completes a sign-in when the identity provider sent the browser back to the callback; then
+ * puts the address back to the app's start so a reload does not replay the code. */
+export async function completeSignIn(manager: UserManager): Promise<User | null> {
+  if (window.location.pathname !== CALLBACK_PATH) {
+    return manager.getUser();
+  }
+  try {
+    return await manager.signinRedirectCallback();
+  } finally {
+    window.history.replaceState(null, "", "/");
+  }
+}
+
+export async function signOut(manager: UserManager): Promise<void> {
+  await manager.removeUser();
+  await manager.clearStaleState();
+  window.sessionStorage.clear();
+}
