@@ -23,7 +23,7 @@ from typing import Any, TextIO
 import psycopg
 
 from servers.core.db.postgres import PostgresDatabase
-from servers.core.settings import canonical_issuer
+from servers.core.settings import WEB_APP_ORIGIN, canonical_issuer
 from servers.devidp.clients import ClientRegistry
 from servers.devidp.keys import load_or_create_signing_key
 from ticketing.db import migrate_all, seed_all
@@ -38,6 +38,7 @@ from ticketing.procs import (
     stop_all,
     wait_healthy,
 )
+from ticketing.webapp import PORT as WEB_PORT
 
 IDP_KEY_DIR = DEV_DIR / "idp"
 IDP_PORT = 9000
@@ -100,9 +101,10 @@ def _server_env(prefix: str, port: int) -> Callable[[StackEnv], dict[str, str]]:
             f"{prefix}_PUBLIC_URL": f"http://127.0.0.1:{port}",
             f"{prefix}_DATABASE_URL": stack.database_url,
             f"{prefix}_AUTH_ISSUER": stack.issuer,
-            # MCP Inspector in direct mode calls from its own page's origin.
+            # The web app and MCP Inspector in direct mode call from their own pages' origins.
             f"{prefix}_ALLOWED_ORIGINS": os.environ.get(
-                f"{prefix}_ALLOWED_ORIGINS", "http://localhost:6274,http://127.0.0.1:6274"
+                f"{prefix}_ALLOWED_ORIGINS",
+                f"{WEB_APP_ORIGIN},http://localhost:6274,http://127.0.0.1:6274",
             ),
         }
 
@@ -119,6 +121,7 @@ def services() -> list[Service]:
     ticket_port = _port("TICKET_PORT", 8002)
     payment_port = _port("PAYMENT_PORT", 8003)
     notify_port = _port("NOTIFY_PORT", 8004)
+    web_port = _port("WEB_PORT", WEB_PORT)
     mail_port = _port("MAIL_SINK_PORT", 1025)
     mail_http_port = _port("MAIL_SINK_HTTP_PORT", 8025)
     notify_env = _server_env("NOTIFY", notify_port)
@@ -188,6 +191,19 @@ def services() -> list[Service]:
                 "TICKET_NOTIFY_URL": f"http://127.0.0.1:{notify_port}/mcp",
                 "TICKET_CLIENT_SECRET": s.ticket_secret,
                 "TICKET_WEBHOOK_SECRET": s.webhook_secret,
+            },
+        ),
+        # Until the concierge host serves the built app on this port itself.
+        Service(
+            "web app",
+            "ticketing.webapp",
+            "WEB_PORT",
+            web_port,
+            lambda s: {
+                "WEB_PORT": str(web_port),
+                "WEB_ISSUER": s.issuer,
+                "WEB_TICKET_URL": f"http://127.0.0.1:{ticket_port}/mcp",
+                "WEB_PAYMENT_URL": f"http://127.0.0.1:{payment_port}/mcp",
             },
         ),
     ]
