@@ -1,7 +1,8 @@
 """A customer upgrades a ticket in the web app, in Debian's chromium, against the real stack:
 signs in on the identity provider's form as john.doe, opens TKT-JD0001's three options, picks a
-day on the priced calendar, holds it (the countdown runs), pays with a new card that only the
-payment server sees, reads the confirmation code, and signs out leaving no token behind."""
+day on the priced calendar, holds it (the countdown runs), is declined with one card and pays
+with another (each card made on the payment server only), reads the confirmation code, and
+signs out leaving no token behind."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ pytestmark = [pytest.mark.http, pytest.mark.browser, needs_chromium, needs_build
 
 TICKET = "TKT-JD0001"
 CARD = "4242424242424242"
+DECLINED_CARD = "4000000000000002"  # generic_decline
 TIMEOUT_MS = 15_000
 
 
@@ -93,11 +95,18 @@ def test_john_signs_in_upgrades_a_ticket_by_card_and_signs_out(
         first = timer.inner_text()
         expect(timer).not_to_have_text(first)  # counting down, live
 
-        page.get_by_label("Card number").fill(CARD)
+        pay = page.get_by_role("button", name=re.compile(r"^Pay \$"))
+        page.get_by_label("Card number").fill(DECLINED_CARD)
         page.get_by_label("Expiry month").fill("12")
         page.get_by_label("Expiry year").fill("2034")
         page.get_by_label("Security code").fill("123")
-        page.get_by_role("button", name=re.compile(r"^Pay \$")).click()
+        pay.click()
+        expect(page.get_by_role("alert")).to_have_text(
+            "Your card was declined. Please try another card."
+        )
+
+        page.get_by_label("Card number").fill(CARD)
+        pay.click()
 
         expect(page.get_by_role("heading", name="Upgrade confirmed")).to_be_visible()
         code = page.locator(".confirmation-code").inner_text()
@@ -113,8 +122,9 @@ def test_john_signs_in_upgrades_a_ticket_by_card_and_signs_out(
         assert confirmed[0]["status"] == "confirmed"
 
         # The card went to the payment server only.
-        with_card = {url for url, body in posted if CARD in body}
-        assert with_card == {full_stack.mcp_url(full_stack.payment)}, with_card
+        for number in (DECLINED_CARD, CARD):
+            with_card = {url for url, body in posted if number in body}
+            assert with_card == {full_stack.mcp_url(full_stack.payment)}, with_card
 
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_role("button", name="Sign in")).to_be_visible()

@@ -1,11 +1,12 @@
 /** Configuration, sign-in and sign-out around the customer's flow. */
 import type { User, UserManager } from "oidc-client-ts";
-import { useEffect, useMemo, useRef, useState } from "react";
+import { Suspense, lazy, useEffect, useRef, useState } from "react";
 
 import { completeSignIn, createUserManager, signOut } from "./auth";
 import { loadConfig, type AppConfig } from "./config";
-import { connectServers } from "./mcp";
-import { Shop } from "./Shop";
+
+// The MCP client and the screens behind sign-in load after it, so the first page stays small.
+const SignedIn = lazy(() => import("./SignedIn"));
 
 type Boot =
   | { state: "starting" }
@@ -60,18 +61,12 @@ export function App() {
               </button>
             </section>
           ) : (
-            <SignedIn config={boot.config} manager={boot.manager} />
+            <Suspense fallback={<output className="loading">Loading…</output>}>
+              <SignedIn config={boot.config} manager={boot.manager} />
+            </Suspense>
           ))}
       </main>
     </>
   );
 }
 
-function SignedIn({ config, manager }: { config: AppConfig; manager: UserManager }) {
-  // The token is read from the manager on each call, so a silently renewed one is used at once.
-  const servers = useMemo(
-    () => connectServers(config, async () => (await manager.getUser())?.access_token ?? null),
-    [config, manager],
-  );
-  return <Shop servers={servers} />;
-}
