@@ -27,6 +27,7 @@ from ticketing.webapp import DIST, PORT
 __all__ = ["full_stack"]  # the stack fixture, shared rather than copied
 
 CUSTOMER_EMAIL = "john.doe@example.com"
+LATE_CUSTOMER_EMAIL = "jane.smith@example.com"  # TKT-JS0001's visit is today: inside 24 hours
 PASSWORD = "Passw0rd!"
 
 needs_build = pytest.mark.skipif(

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, Request, expect
 from tests.browser import needs_chromium
 from tests.http.conftest import FullStack
 
-from .conftest import CUSTOMER_EMAIL, PASSWORD, needs_build
+from .conftest import CUSTOMER_EMAIL, LATE_CUSTOMER_EMAIL, PASSWORD, needs_build
 
 pytestmark = [pytest.mark.http, pytest.mark.browser, needs_chromium, needs_build]
 
@@ -45,11 +45,11 @@ def ticket_tool(full_stack: FullStack, token: str, name: str, arguments: dict[st
     return result["structuredContent"]
 
 
-def sign_in(page: Page, web_app: str, idp_url: str) -> None:
+def sign_in(page: Page, web_app: str, idp_url: str, email: str = CUSTOMER_EMAIL) -> None:
     page.goto(f"{web_app}/")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{idp_url}/oauth2/authorize**")
-    page.fill("#email", CUSTOMER_EMAIL)
+    page.fill("#email", email)
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{web_app}/")
@@ -131,5 +131,23 @@ def test_john_signs_in_upgrades_a_ticket_by_card_and_signs_out(
         stored = page.evaluate("JSON.stringify([{...localStorage}, {...sessionStorage}])")
         assert "eyJ" not in stored  # no JWT anywhere in web storage
         assert stored == "[{},{}]", stored
+    finally:
+        context.close()
+
+
+def test_a_ticket_inside_24_hours_shows_all_three_tiers_closed_and_why(
+    browser: Browser, web_app: str, full_stack: FullStack
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        sign_in(page, web_app, full_stack.base.idp.url, LATE_CUSTOMER_EMAIL)
+        page.get_by_role("button", name="Upgrade options for TKT-JS0001").click()
+        expect(page.locator(".tiers > li h3")).to_have_text(["Standard", "Non-stop", "Double Fun"])
+        expect(page.locator(".tiers .reason")).to_have_text(
+            ["Not available: Upgrades close 24 hours before the visit."] * 3
+        )
+        expect(page.get_by_role("button", name=re.compile("^Choose a date"))).to_have_count(0)
     finally:
         context.close()
