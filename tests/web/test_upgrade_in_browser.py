@@ -2,7 +2,7 @@
 signs in on the identity provider's form as john.doe, opens TKT-JD0001's three options, picks a
 day on the priced calendar, holds it (the countdown runs), is declined with one card and pays
 with another (each card made on the payment server only), reads the confirmation code, and
-signs out leaving no token behind."""
+signs out: the refresh token is revoked and no token is left behind."""
 
 from __future__ import annotations
 
@@ -126,7 +126,10 @@ def test_john_signs_in_upgrades_a_ticket_by_card_and_signs_out(
             with_card = {url for url, body in posted if number in body}
             assert with_card == {full_stack.mcp_url(full_stack.payment)}, with_card
 
-        page.get_by_role("button", name="Sign out").click()
+        with page.expect_response(f"{full_stack.base.idp.url}/oauth2/revoke") as revoked:
+            page.get_by_role("button", name="Sign out").click()
+        assert revoked.value.ok
+        assert "token_type_hint=refresh_token" in (revoked.value.request.post_data or "")
         expect(page.get_by_role("button", name="Sign in")).to_be_visible()
         stored = page.evaluate("JSON.stringify([{...localStorage}, {...sessionStorage}])")
         assert "eyJ" not in stored  # no JWT anywhere in web storage

@@ -37,7 +37,14 @@ export async function completeSignIn(manager: UserManager): Promise<User | null>
   }
 }
 
+/** Revokes the refresh token at the issuer (it would otherwise stay usable after the page is
+ * gone), then forgets the user and any sign-in state. */
 export async function signOut(manager: UserManager): Promise<void> {
+  try {
+    await manager.revokeTokens(["refresh_token"]);
+  } catch {
+    // An unreachable issuer must not keep the customer signed in on this page.
+  }
   await manager.removeUser();
   await manager.clearStaleState();
   window.sessionStorage.clear();
