@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from servers.core.settings import WEB_APP_ORIGIN
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
@@ -26,12 +27,25 @@ from ticketing.webapp import DIST, PORT
 
 __all__ = ["full_stack"]  # the stack fixture, shared rather than copied
 
+REPO = Path(__file__).resolve().parents[2]
+AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = REPO / ".dev" / "screenshots" / "web"
+# WCAG 2.1 A and AA, what the issue asks the app to meet.
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {
+    runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+  });
+  return result.violations.map((v) => ({
+    id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")),
+  }));
+}"""
+
 CUSTOMER_EMAIL = "john.doe@example.com"
 LATE_CUSTOMER_EMAIL = "jane.smith@example.com"  # TKT-JS0001's visit is today: inside 24 hours
 PASSWORD = "Passw0rd!"
 
 needs_build = pytest.mark.skipif(
-    not (DIST / "index.html").is_file(),
+    not (DIST / "index.html").is_file() or not AXE.is_file(),
     reason=f"{DIST} is not built: run `make web` (make test builds it first)",
 )
 
@@ -89,3 +103,17 @@ def browser(web_app: str) -> Iterator[Browser]:
             yield chromium
         finally:
             chromium.close()
+
+
+def check_screen(page: Page, name: str) -> None:
+    """Keeps a screenshot of the screen (a test artifact under .dev/screenshots/web) and fails
+    on anything axe finds against WCAG 2.1 AA."""
+    viewport = page.viewport_size
+    assert viewport is not None
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(
+        path=SCREENSHOTS / f"{name}-{viewport['width']}x{viewport['height']}.png", full_page=True
+    )
+    page.add_script_tag(path=AXE)
+    violations: list[dict[str, Any]] = page.evaluate(AXE_RUN)
+    assert violations == [], f"{name}: {violations}"

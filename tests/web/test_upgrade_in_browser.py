@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, Request, expect
 from tests.browser import needs_chromium
 from tests.http.conftest import FullStack
 
-from .conftest import CUSTOMER_EMAIL, LATE_CUSTOMER_EMAIL, PASSWORD, needs_build
+from .conftest import CUSTOMER_EMAIL, LATE_CUSTOMER_EMAIL, PASSWORD, check_screen, needs_build
 
 pytestmark = [pytest.mark.http, pytest.mark.browser, needs_chromium, needs_build]
 
@@ -47,6 +47,7 @@ def ticket_tool(full_stack: FullStack, token: str, name: str, arguments: dict[st
 
 def sign_in(page: Page, web_app: str, idp_url: str, email: str = CUSTOMER_EMAIL) -> None:
     page.goto(f"{web_app}/")
+    check_screen(page, "welcome")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{idp_url}/oauth2/authorize**")
     page.fill("#email", email)
@@ -71,11 +72,14 @@ def test_john_signs_in_upgrades_a_ticket_by_card_and_signs_out(
     try:
         sign_in(page, web_app, full_stack.base.idp.url)
         expect(page.get_by_text(CUSTOMER_EMAIL)).to_be_visible()
+        expect(page.locator(".ticket")).to_have_count(4)
+        check_screen(page, "tickets")
 
         page.get_by_role("button", name=f"Upgrade options for {TICKET}").click()
         tiers = page.locator(".tiers > li h3")
         expect(tiers).to_have_text(["Standard", "Non-stop", "Double Fun"])
         expect(page.locator(".from-price")).to_have_count(3)
+        check_screen(page, "options")
 
         page.get_by_role("button", name="Choose a date for Non-stop").click()
         open_day = page.locator("button.day:not(.closed)").first
@@ -84,6 +88,7 @@ def test_john_signs_in_upgrades_a_ticket_by_card_and_signs_out(
         assert chosen is not None
         # The one day in the tab order, then Enter: the calendar works from the keyboard.
         expect(open_day).to_have_attribute("tabindex", "0")
+        check_screen(page, "calendar")
         open_day.focus()
         page.keyboard.press("Enter")
 
@@ -93,6 +98,7 @@ def test_john_signs_in_upgrades_a_ticket_by_card_and_signs_out(
         timer = page.get_by_role("timer")
         expect(timer).to_have_text(re.compile(r"^1[45]:[0-5]\d$"))
         first = timer.inner_text()
+        check_screen(page, "checkout")
         expect(timer).not_to_have_text(first)  # counting down, live
 
         pay = page.get_by_role("button", name=re.compile(r"^Pay \$"))
@@ -111,6 +117,7 @@ def test_john_signs_in_upgrades_a_ticket_by_card_and_signs_out(
         expect(page.get_by_role("heading", name="Upgrade confirmed")).to_be_visible()
         code = page.locator(".confirmation-code").inner_text()
         assert code
+        check_screen(page, "confirmation")
 
         token = full_stack.customer_token(customer_id)
         orders = ticket_tool(full_stack, token, "list_my_orders", {})["orders"]
@@ -152,5 +159,6 @@ def test_a_ticket_inside_24_hours_shows_all_three_tiers_closed_and_why(
             ["Not available: Upgrades close 24 hours before the visit."] * 3
         )
         expect(page.get_by_role("button", name=re.compile("^Choose a date"))).to_have_count(0)
+        check_screen(page, "options-too-late")
     finally:
         context.close()

@@ -105,7 +105,6 @@ export function Calendar({ days, onChoose }: Props) {
                       className={open ? `day ${day.band}` : "day closed"}
                       tabIndex={iso === focused ? 0 : -1}
                       aria-disabled={!open}
-                      aria-label={label}
                       title={label}
                       onFocus={() => setFocused(iso)}
                       onKeyDown={onKeyDown}
@@ -124,6 +123,9 @@ export function Calendar({ days, onChoose }: Props) {
                       ) : (
                         <span className="day-reason">{reasonText(day.reason).short}</span>
                       )}
+                      {/* The accessible name starts with what is visible (WCAG 2.5.3) and then
+                          says the whole day, for those who cannot see the grid. */}
+                      <span className="sr-only">, {label}</span>
                     </button>
                   </td>
                 );
