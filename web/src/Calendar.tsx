@@ -5,7 +5,7 @@ import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from "react"
 import { addMonths, monthOf, monthWeeks, moveFocus } from "./calendar";
 import { reasonText } from "./errors";
 import { BAND_NAMES, formatCents, formatDate, monthName } from "./format";
-import type { CalendarDay } from "./types";
+import type { Band, CalendarDay } from "./types";
 
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const OUT_OF_WINDOW = "Not offered: outside the booking window.";
@@ -115,7 +115,9 @@ export function Calendar({ days, onChoose }: Props) {
                       }}
                     >
                       <span className="day-number">{Number(iso.slice(8, 10))}</span>
-                      {day === undefined ? null : open ? (
+                      {day === undefined ? (
+                        <span className="day-reason">Not offered</span>
+                      ) : open ? (
                         <>
                           <span className="day-price">{formatCents(day.price_cents, day.currency)}</span>
                           <span className="day-seats">{day.seats_left} left</span>
@@ -134,6 +136,13 @@ export function Calendar({ days, onChoose }: Props) {
           ))}
         </tbody>
       </table>
+      <ul className="legend" aria-label="Price bands">
+        {(Object.keys(BAND_NAMES) as Band[]).map((band) => (
+          <li key={band} className={`day ${band}`}>
+            {BAND_NAMES[band]}
+          </li>
+        ))}
+      </ul>
       <p className="calendar-focus" aria-live="polite">
         {focused === "" ? "" : `${formatDate(focused)}: ${explain(byDate.get(focused))}`}
       </p>

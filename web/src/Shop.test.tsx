@@ -80,6 +80,15 @@ describe("the upgrade flow", () => {
     expect(soldOut.getAttribute("aria-disabled")).toBe("true");
     const outside = screen.getByRole("button", { name: /20 January 2027: Not offered/ });
     expect(outside.getAttribute("aria-disabled")).toBe("true");
+    expect(within(outside).getByText("Not offered")).toBeTruthy();
+    expect(within(soldOut).getByText("Sold out")).toBeTruthy();
+    const legend = screen.getByRole("list", { name: "Price bands" });
+    expect(within(legend).getAllByRole("listitem").map((item) => item.textContent)).toEqual([
+      "Peak",
+      "Weekend",
+      "Off-peak",
+      "Standard",
+    ]);
     await user.click(soldOut); // a closed day chooses nothing
     expect(screen.getByRole("heading", { name: "Non-stop for TKT-JD0001" })).toBeTruthy();
   });
