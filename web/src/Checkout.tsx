@@ -10,20 +10,18 @@ import { Show } from "./Screens";
 import type { CalendarDay, Payment, PaymentMethod, Quote, Tier, UpgradeOrder } from "./types";
 import { newKey, useLoad } from "./useCall";
 
-function useSecondsLeft(until: string, now: () => number): number {
+function useSecondsLeft(until: string): number {
   const deadline = Date.parse(until);
-  const [left, setLeft] = useState(() => (deadline - now()) / 1000);
+  const [left, setLeft] = useState(() => (deadline - Date.now()) / 1000);
   useEffect(() => {
-    const tick = () => setLeft((deadline - now()) / 1000);
-    tick();
-    const timer = window.setInterval(tick, 1000);
+    const timer = window.setInterval(() => setLeft((deadline - Date.now()) / 1000), 1000);
     return () => window.clearInterval(timer);
-  }, [deadline, now]);
+  }, [deadline]);
   return left;
 }
 
-export function Countdown({ until, now = Date.now }: { until: string; now?: () => number }) {
-  const left = useSecondsLeft(until, now);
+export function Countdown({ until }: { until: string }) {
+  const left = useSecondsLeft(until);
   return left > 0 ? (
     <p className="countdown">
       Seat held for <time role="timer" aria-live="off">{formatCountdown(left)}</time>
@@ -46,7 +44,7 @@ function PayForm({ servers, order, onPaid }: { servers: Servers; order: UpgradeO
   const [card, setCard] = useState<CardForm>({ number: "", month: "", year: "", cvc: "" });
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
-  const expired = useSecondsLeft(order.hold_expires_at, Date.now) <= 0;
+  const expired = useSecondsLeft(order.hold_expires_at) <= 0;
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
