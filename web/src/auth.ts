@@ -37,6 +37,23 @@ export async function completeSignIn(manager: UserManager): Promise<User | null>
   }
 }
 
+/** The access token to call the servers with: renewed first (refresh token grant) when it has
+ * expired; when it cannot be renewed the user is forgotten, which brings back the sign-in. */
+export async function currentToken(
+  manager: Pick<UserManager, "getUser" | "signinSilent" | "removeUser">,
+): Promise<string | null> {
+  const user = await manager.getUser();
+  if (user === null || !user.expired) {
+    return user?.access_token ?? null;
+  }
+  try {
+    return (await manager.signinSilent())?.access_token ?? null;
+  } catch {
+    await manager.removeUser();
+    return null;
+  }
+}
+
 /** Revokes the refresh token at the issuer (it would otherwise stay usable after the page is
  * gone), then forgets the user and any sign-in state. */
 export async function signOut(manager: UserManager): Promise<void> {
