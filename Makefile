@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 UV_VERSION := 0.13.9
 
-.PHONY: run test lint typecheck pytest bench test-slow docs audit clean infra-test synth deploy
+.PHONY: run test lint typecheck pytest bench test-slow docs audit clean infra-test synth deploy \
+	web web-check
 
-run: $(SYNCED)
+run: $(SYNCED) web
 	@$(BIN)/ticketing run
 
-test: $(SYNCED) tools lint typecheck pytest infra-test
+test: $(SYNCED) tools lint typecheck web-check pytest infra-test
 
 lint: $(SYNCED)
 	@echo "==> ruff"
@@ -21,7 +22,8 @@ typecheck: $(SYNCED)
 	@echo "==> mypy (strict)"
 	@$(BIN)/mypy
 
-pytest: $(SYNCED)
+# The browser tests drive the built app (web/dist), so it is built first.
+pytest: $(SYNCED) web
 	@echo "==> pytest"
 	@$(BIN)/pytest -m "not slow"
 
@@ -61,8 +63,34 @@ $(NODE_INSTALLED): $(NODE_TOOLS)/package.json $(NODE_TOOLS)/package-lock.json
 	@cd $(NODE_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The customer web app (web/): Node 22 from tools/node first on PATH, its packages from its own
+# lockfile, npm's cache inside the repo so a build leaves nothing behind elsewhere.
+NODE_PATH_FIRST := PATH="$(CURDIR)/$(NODE_TOOLS)/node_modules/node/bin:$$PATH"
+WEB_NPM := cd web && $(NODE_PATH_FIRST) npm_config_cache="$(CURDIR)/web/node_modules/.npm-cache"
+WEB_INSTALLED := web/node_modules/.installed
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+
+$(WEB_INSTALLED): web/package.json web/package-lock.json $(NODE_INSTALLED)
+	@echo "==> Installing the web app's packages (web/)"
+	@$(WEB_NPM) npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web: web/dist/index.html
+
+web/dist/index.html: $(WEB_INSTALLED) $(WEB_SOURCES)
+	@echo "==> Building the web app into web/dist"
+	@$(WEB_NPM) npm run --silent build -- --logLevel warn
+
+# Lint (oxlint), type check (tsc --noEmit) and component tests (vitest, jsdom) of web/.
+web-check: $(WEB_INSTALLED)
+	@echo "==> web: oxlint, tsc, vitest"
+	@$(WEB_NPM) npm run --silent lint
+	@$(WEB_NPM) npm run --silent typecheck
+	@$(WEB_NPM) npm run --silent test
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis infra/.venv infra/cdk.out
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis infra/.venv infra/cdk.out \
+		web/node_modules web/dist
 
 # Needs the package index: lists the pins of pyproject.toml that have a newer release (exit 1).
 audit: $(SYNCED)

@@ -13,6 +13,7 @@ from .memory.postgres import PostgresMemory
 from .providers.factory import build_provider
 from .settings import HostSettings
 from .toolbox import McpServer
+from .webapp import build_app as build_web_app
 
 
 async def main() -> None:
@@ -38,7 +39,18 @@ async def main() -> None:
                     model_retries=settings.model_retries,
                 ),
             )
-        app = build_app(settings, memory=memory, concierge=concierge, health=lambda: ping(db))
+        web = build_web_app(
+            settings.web_dist,
+            {
+                "issuer": settings.issuer,
+                "client_id": settings.web_client_id,
+                "ticket_url": settings.ticket_url,
+                "payment_url": settings.payment_url,
+            },
+        )
+        app = build_app(
+            settings, memory=memory, concierge=concierge, health=lambda: ping(db), web=web
+        )
         await serve(app, settings)
     finally:
         await db.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from servers.core.app import RequestIdMiddleware, describe_validation
@@ -60,8 +60,10 @@ def build_app(
     concierge: Concierge | None,
     health: Callable[[], Awaitable[None]],
     verifier: CognitoAccessTokenVerifier | None = None,
+    web: ASGIApp | None = None,
 ) -> ASGIApp:
-    """The ASGI app; ``concierge`` None means no model is configured (chat answers 503)."""
+    """The ASGI app; ``concierge`` None means no model is configured (chat answers 503).
+    ``web`` (the built web app, :mod:`host.webapp`) answers every other path."""
     verifier = verifier or CognitoAccessTokenVerifier(
         issuer=settings.issuer,
         jwks_uri=settings.jwks_url,
@@ -179,13 +181,15 @@ def build_app(
             return JSONResponse({"status": "unavailable", "service": "host"}, status_code=503)
         return JSONResponse({"status": "ok", "service": "host"})
 
-    routes: Sequence[Route] = [
+    routes: list[BaseRoute] = [
         Route(CHAT_PATH, chat, methods=["POST"]),
         Route("/api/sessions/{session_id}", session_history, methods=["GET"]),
         Route(METADATA_PATH, metadata, methods=["GET"]),
         Route("/health", health_route, methods=["GET"]),
     ]
-    app = Starlette(routes=list(routes))
+    if web is not None:
+        routes.append(Mount("/", app=web))
+    app = Starlette(routes=routes)
     limited = BodyLimit(
         app, max_bytes=settings.max_body_bytes, timeout_seconds=settings.body_timeout_seconds
     )

@@ -3,12 +3,15 @@ docs/ARCHITECTURE.md so operators and tests can rely on them)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from servers.core.settings import DatabaseSettings, ServerSettings
+
+from .webapp import DIST as WEB_DIST
 
 MODEL_SETTINGS = (
     "HOST_MODEL_PROVIDER (bedrock, anthropic or openai)",
@@ -43,6 +46,13 @@ class HostSettings(DatabaseSettings, ServerSettings):
     )
     payment_url: str = Field(
         "http://127.0.0.1:8003/mcp", description="MCP endpoint of the payment server."
+    )
+    web_dist: Path = Field(
+        WEB_DIST,
+        description="The built web app served at / (`make web` builds it into web/dist).",
+    )
+    web_client_id: str = Field(
+        "web", description="The OAuth client the web app signs in with (its /config.json)."
     )
     max_steps: int = Field(
         8, ge=1, le=50, description="Model calls per chat turn before the turn is stopped."

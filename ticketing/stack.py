@@ -23,7 +23,7 @@ from typing import Any, TextIO
 import psycopg
 
 from servers.core.db.postgres import PostgresDatabase
-from servers.core.settings import canonical_issuer
+from servers.core.settings import WEB_APP_ORIGIN, canonical_issuer
 from servers.devidp.clients import ClientRegistry
 from servers.devidp.keys import load_or_create_signing_key
 from ticketing.db import migrate_all, seed_all
@@ -100,9 +100,10 @@ def _server_env(prefix: str, port: int) -> Callable[[StackEnv], dict[str, str]]:
             f"{prefix}_PUBLIC_URL": f"http://127.0.0.1:{port}",
             f"{prefix}_DATABASE_URL": stack.database_url,
             f"{prefix}_AUTH_ISSUER": stack.issuer,
-            # MCP Inspector in direct mode calls from its own page's origin.
+            # The web app and MCP Inspector in direct mode call from their own pages' origins.
             f"{prefix}_ALLOWED_ORIGINS": os.environ.get(
-                f"{prefix}_ALLOWED_ORIGINS", "http://localhost:6274,http://127.0.0.1:6274"
+                f"{prefix}_ALLOWED_ORIGINS",
+                f"{WEB_APP_ORIGIN},http://localhost:6274,http://127.0.0.1:6274",
             ),
         }
 
@@ -192,7 +193,8 @@ def services() -> list[Service]:
                 "TICKET_WEBHOOK_SECRET": s.webhook_secret,
             },
         ),
-        # The concierge: without HOST_MODEL_* settings its chat answers 503 naming them.
+        # The concierge, serving the built web app at / too: without HOST_MODEL_* settings its
+        # chat answers 503 naming them.
         Service(
             "concierge host",
             "host",

@@ -41,6 +41,9 @@ def _split(value: object) -> object:
 DEV_ISSUER = "http://127.0.0.1:9000/"
 """The dev identity provider's issuer: trusted by default in dev mode only."""
 
+WEB_APP_ORIGIN = "http://127.0.0.1:8080"
+"""Where the local stack serves the customer web app (the concierge host's port)."""
+
 CLOCK_SKEW_SECONDS = 60
 """How far a token's ``nbf``/``iat`` may lie in the future: clocks of the issuer and of this
 server drift apart by a few seconds; a minute tolerates that without accepting tokens minted for
@@ -97,7 +100,8 @@ class ServerSettings(BaseSettings):
         "are accepted at all.",
     )
     allowed_origins: CommaList = Field(
-        default_factory=list,
+        # The customer web app as `make run` serves it; a deployment sets its own origin.
+        default_factory=lambda: [WEB_APP_ORIGIN],
         description="Comma-separated browser origins allowed to call /mcp (CORS allow-list).",
     )
 

@@ -331,3 +331,12 @@ def test_the_host_process_starts_and_names_the_model_settings(full_stack: FullSt
     )
     assert answer.status_code == 503
     assert "HOST_MODEL_PROVIDER" in answer.json()["error_description"]
+    # The same port serves the web app's runtime configuration (and the app, once built).
+    config = httpx.get(f"{host.url}/config.json", timeout=30, trust_env=False)
+    assert config.status_code == 200, config.text
+    assert config.json() == {
+        "issuer": issuer,
+        "client_id": "web",
+        "ticket_url": full_stack.mcp_url(full_stack.ticket),
+        "payment_url": full_stack.mcp_url(full_stack.payment),
+    }
