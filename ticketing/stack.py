@@ -374,13 +374,18 @@ def run() -> None:
 def _banner(stack: Stack, issuer: str) -> None:
     stack.say("")
     for service in services():
-        path = "" if service.module == "servers.devidp" else "/mcp"
+        path = "/mcp" if service.module.startswith("servers.") else ""
+        if service.module == "servers.devidp":
+            path = ""
         stack.say(f"    {service.name:<20} {service.shown_url or service.url + path}")
     stack.say(f"    {'logs':<20} {DEV_DIR / 'logs'}/")
     stack.say("")
     stack.say("Ready. Get a token in another terminal:")
     stack.say("    .venv/bin/ticketing token --client ops      # operators: every service scope")
     stack.say("    .venv/bin/ticketing token --user john.doe@example.com   # a customer")
+    host = next(service for service in services() if service.module == "host")
+    stack.say(f"The web app: {host.url}/ (sign in as a customer); the concierge's chat API is")
+    stack.say("/api/chat there, and answers 503 until a model is configured (HOST_MODEL_*).")
     stack.say("E-mails sent by the notify server: .venv/bin/ticketing mail list")
     stack.say(f"Tokens are issued by {issuer}; seeded customers' dev password is Passw0rd!")
     stack.say("Press Ctrl-C to stop everything.")
