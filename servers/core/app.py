@@ -15,7 +15,7 @@ from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
 from mcp.server.lowlevel.server import NotificationOptions
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp_types import INVALID_PARAMS, CallToolRequestParams, ToolAnnotations
 from pydantic import ValidationError as PydanticValidationError
 from starlette.applications import Starlette
@@ -161,6 +161,8 @@ def _map(tool: str, exc: BaseException) -> ToolError | MCPError:
         return ToolError(f"{INVALID_ARGUMENT}: {describe_validation(exc.__cause__)}")
     if isinstance(exc, PydanticValidationError):
         return ToolError(f"{INVALID_ARGUMENT}: {describe_validation(exc)}")
+    if isinstance(exc, UrlElicitationRequiredError):
+        return exc  # a protocol answer (-32042) the client acts on, not a failure
     if isinstance(exc, NotFoundError):
         # MCP answers an unknown tool with JSON-RPC error -32602, not with a tool result.
         return MCPError(INVALID_PARAMS, f"{UNKNOWN_TOOL}: there is no tool named {tool!r}")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastmcp import FastMCP
+from fastmcp import Context, FastMCP
+from mcp import UrlElicitationRequiredError
+from mcp_types import ElicitRequestURLParams
 
 from servers.core.app import CREATES, READ_ONLY, UPDATES, requires
 from servers.core.scopes import TICKETS_READ, TICKETS_WRITE
@@ -96,13 +98,27 @@ def register_customer_tools(
     async def pay_upgrade(
         order_id: Order,
         idempotency_key: Key,
+        ctx: Context,
         payment_method: Method | None = None,
     ) -> Payment:
         """Pay a held upgrade. Without payment_method the answer is requires_checkout with a
         checkout_url: the customer pays there, and no card number passes through here. A
         declined card is a normal answer (payment_status 'declined' with the decline code); the
         order stays payable until its hold expires."""
-        return await journey.pay_upgrade(caller(), order_id, payment_method, idempotency_key)
+        paid = await journey.pay_upgrade(caller(), order_id, payment_method, idempotency_key)
+        if paid.checkout_url is not None and _opens_urls(ctx):
+            # A client that can open a URL for its user is asked to (MCP URL-mode elicitation,
+            # error -32042); it retries the call once the customer is done on the page.
+            raise UrlElicitationRequiredError(
+                [
+                    ElicitRequestURLParams(
+                        message=paid.message,
+                        url=paid.checkout_url,
+                        elicitation_id=f"pay:{paid.order.order_id}",
+                    )
+                ]
+            )
+        return paid
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
     async def get_upgrade_order(order_id: Order) -> UpgradeOrder:
@@ -119,3 +135,15 @@ def register_customer_tools(
         """Cancel an upgrade: releases a held seat, or refunds a confirmed upgrade (until 24
         hours before the visit) and puts the ticket back as it was."""
         return await journey.cancel_upgrade(caller(), order_id, idempotency_key)
+
+
+def _opens_urls(ctx: Context) -> bool:
+    """Whether the calling client declared URL-mode elicitation. Known per request only where
+    the protocol says it (a session's initialize, or a 2026-07-28 request's own capabilities);
+    a stateless 2025-11-25 call does not, and gets the checkout_url in the answer instead."""
+    try:
+        capabilities = ctx.session.client_capabilities
+    except RuntimeError:
+        return False
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    return elicitation is not None and elicitation.url is not None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterable
+from datetime import date
 from typing import Any
 
 import pytest
 from fastmcp import Client, FastMCP
 from fastmcp.client.transports import FastMCPTransport
-from mcp_types import TextContent, TextResourceContents
+from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
+from mcp_types import URL_ELICITATION_REQUIRED, TextContent, TextResourceContents
 
 from servers.core.auth import Principal, acting_as
 from servers.core.scopes import (
@@ -291,3 +293,33 @@ async def test_a_loose_reference_and_a_search_find_the_customers_own_ticket(
     nothing = await call(client, "find_my_ticket", query="js0001")
     assert nothing.structured_content["tickets"] == []
     assert "list_my_tickets" in nothing.structured_content["message"]
+
+
+async def test_a_client_that_opens_urls_is_asked_to_open_the_checkout_page(
+    servers: Servers,
+) -> None:
+    """MCP URL-mode elicitation: a client that declared it gets error -32042 naming the
+    checkout page (its user pays there, then it retries); one that did not gets the page in the
+    answer (``test_paying_without_a_method_answers_with_the_orders_checkout_page``)."""
+
+    async def never_called(*_: Any) -> Any:
+        raise AssertionError("URL mode is an error response, not a request to the client")
+
+    journey = servers.journey
+    day = date(2026, 12, 24)
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", day, "select-url-01")
+    with acting_as(as_customer(JOHN)):
+        async with Client(server_of(servers), elicitation_handler=never_called) as opener:
+            with pytest.raises(MCPError) as asked:
+                await opener.call_tool(
+                    "pay_upgrade", {"order_id": order.order_id, "idempotency_key": "pay-url-01"}
+                )
+        async with Client(server_of(servers)) as plain:
+            answered = await plain.call_tool(
+                "pay_upgrade", {"order_id": order.order_id, "idempotency_key": "pay-url-02"}
+            )
+    assert asked.value.code == URL_ELICITATION_REQUIRED
+    [elicitation] = UrlElicitationRequiredError.from_error(asked.value.error).elicitations
+    assert answered.structured_content["payment_status"] == "requires_checkout"
+    assert elicitation.url == answered.structured_content["checkout_url"]
+    assert elicitation.elicitation_id == f"pay:{order.order_id}"
