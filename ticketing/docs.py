@@ -162,10 +162,18 @@ def config_table() -> str:
     return "\n".join(rows)
 
 
+# The MCP servers' settings, named: ServerSettings.__subclasses__() depended on what else was
+# imported (the host's settings, in a test run), so the table did too.
+MCP_SERVER_SETTINGS: tuple[type[ServerSettings], ...] = (
+    DataSettings,
+    NotifySettings,
+    PaymentSettings,
+    TicketSettings,
+)
+
+
 def _server_prefixes() -> set[str]:
-    return {
-        f"`{cls.model_config.get('env_prefix', '')}`" for cls in ServerSettings.__subclasses__()
-    }
+    return {f"`{cls.model_config.get('env_prefix', '')}`" for cls in MCP_SERVER_SETTINGS}
 
 
 async def generate_blocks() -> dict[str, str]:
