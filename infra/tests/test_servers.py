@@ -21,7 +21,12 @@ def test_a_field_the_class_does_not_have_fails_at_synth() -> None:
 
 def test_the_scopes_of_each_server_are_its_resource_servers() -> None:
     assert DATA.scopes == ("data/read", "data/write")
-    assert TICKET.scopes == ("tickets/read", "tickets/write", "tickets/catalogue")
+    assert TICKET.scopes == (
+        "tickets/read",
+        "tickets/write",
+        "tickets/catalogue",
+        "tickets/operate",
+    )
     assert PAYMENT.customer_facing
     assert TICKET.customer_facing
     assert not DATA.customer_facing
