@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,11 +168,6 @@ def inspector_cli(
     return InspectorCli(env, browser, full_stack.base.idp.url, tmp_path)
 
 
-def first_bookable_date(calendar: dict[str, Any]) -> str:
-    day: str = next(d["date"] for d in calendar["days"] if d["available"])
-    return day
-
-
 def test_inspector_cli_signs_in_with_no_client_id_and_upgrades(
     inspector_cli: InspectorCli, full_stack: FullStack
 ) -> None:
@@ -188,43 +183,46 @@ def test_inspector_cli_signs_in_with_no_client_id_and_upgrades(
     mine = inspector_cli.call(url, "list_my_tickets", {})
     assert {t["ticket_number"] for t in mine["tickets"]} == JOHN_TICKETS
 
-    calendar = inspector_cli.call(
-        url, "get_availability_calendar", {"ticket_number": "TKT-JD0001", "tier": "standard"}
+    upgrade(inspector_cli.call, url, "TKT-JD0001", "standard", "cli")
+    # Every command after the first used the stored token: one sign-in in all.
+    assert len(inspector_cli.consents) == 1
+
+
+Call = Callable[[str, str, dict[str, Any]], dict[str, Any]]
+"""One tool call through the Inspector (CLI or UI): the server's URL, the tool, its arguments."""
+
+
+def upgrade(call: Call, url: str, ticket_number: str, tier: str, key_prefix: str) -> None:
+    """John upgrades a ticket through the Inspector: the first bookable date, a hold, a payment
+    with a test card; then the order is confirmed (the payment's webhook may land a moment
+    after the answer) and the ticket carries the upgrade."""
+    calendar = call(
+        url, "get_availability_calendar", {"ticket_number": ticket_number, "tier": tier}
     )
-    day = first_bookable_date(calendar)
-    order = inspector_cli.call(
+    day: str = next(d["date"] for d in calendar["days"] if d["available"])
+    order = call(
         url,
         "select_upgrade",
         {
-            "ticket_number": "TKT-JD0001",
-            "tier": "standard",
+            "ticket_number": ticket_number,
+            "tier": tier,
             "date": day,
-            "idempotency_key": f"cli-select-{uuid.uuid4().hex}",
+            "idempotency_key": f"{key_prefix}-select-{uuid.uuid4().hex}",
         },
     )
     assert order["status"] == "awaiting_payment"
-    paid = inspector_cli.call(
+    paid = call(
         url,
         "pay_upgrade",
         {
             "order_id": order["order_id"],
             "payment_method": "pm_card_visa",
-            "idempotency_key": f"cli-pay-{uuid.uuid4().hex}",
+            "idempotency_key": f"{key_prefix}-pay-{uuid.uuid4().hex}",
         },
     )
     assert paid["payment_status"] == "succeeded", paid
-    assert_upgraded(inspector_cli.call, url, order["order_id"], "TKT-JD0001", "standard", day)
-    # Every command after the first used the stored token: one sign-in in all.
-    assert len(inspector_cli.consents) == 1
-
-
-def assert_upgraded(
-    call: Any, url: str, order_id: str, ticket_number: str, tier: str, day: str
-) -> None:
-    """The order is confirmed (the payment's webhook may land a moment after the answer) and the
-    ticket carries the upgrade."""
     deadline = time.monotonic() + CLI_TIMEOUT
-    while (order := call(url, "get_upgrade_order", {"order_id": order_id}))[
+    while (order := call(url, "get_upgrade_order", {"order_id": order["order_id"]}))[
         "status"
     ] != "confirmed":
         assert order["status"] == "awaiting_payment", order
@@ -341,29 +339,5 @@ def test_inspector_ui_signs_in_with_no_client_id_and_upgrades(
     assert {t["ticket_number"] for t in mine["tickets"]} == JOHN_TICKETS
 
     # TKT-JD0002 is a standard ticket: Non-stop is an upgrade for it.
-    calendar = inspector_ui.call(
-        url, "get_availability_calendar", {"ticket_number": "TKT-JD0002", "tier": "non_stop"}
-    )
-    day = first_bookable_date(calendar)
-    order = inspector_ui.call(
-        url,
-        "select_upgrade",
-        {
-            "ticket_number": "TKT-JD0002",
-            "tier": "non_stop",
-            "date": day,
-            "idempotency_key": f"ui-select-{uuid.uuid4().hex}",
-        },
-    )
-    paid = inspector_ui.call(
-        url,
-        "pay_upgrade",
-        {
-            "order_id": order["order_id"],
-            "payment_method": "pm_card_visa",
-            "idempotency_key": f"ui-pay-{uuid.uuid4().hex}",
-        },
-    )
-    assert paid["payment_status"] == "succeeded", paid
-    assert_upgraded(inspector_ui.call, url, order["order_id"], "TKT-JD0002", "non_stop", day)
+    upgrade(inspector_ui.call, url, "TKT-JD0002", "non_stop", "ui")
     assert len(inspector_ui.consents) == 1
