@@ -1,5 +1,6 @@
 """What the concierge remembers, behind one interface: sessions that belong to one customer,
-the conversation of each (as the model saw it) and the events the customer was shown."""
+the conversation of each (as the model saw it) and the events the customer was shown; and, across
+sessions, the facts the model chose to keep about the customer (:mod:`.facts`)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,15 @@ class MemoryStore(Protocol):
     async def save_turn(
         self, session: Session, messages: list[Message], events: list[dict[str, Any]]
     ) -> None:
-        """Appends a turn's messages and events and saves the session's state, together."""
+        """Appends a turn's messages and events and saves the session's state, together; the
+        facts the model asked to keep in the turn (:func:`.facts.facts_of_turn`) are kept for the
+        session's customer."""
+        ...
+
+    async def recall(self, customer_id: str, query: str) -> list[str]:
+        """What is remembered about this customer (never another), at most
+        :data:`.facts.RECALL_LIMIT` facts, the most relevant to ``query`` (the customer's
+        message) first where the store can rank them, else the most recent first."""
         ...
 
 

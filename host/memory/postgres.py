@@ -12,6 +12,7 @@ from servers.core.ids import new_id
 
 from ..providers.base import Message
 from .base import Session, block_from_json, block_to_json
+from .facts import RECALL_LIMIT, facts_of_turn
 
 
 class PostgresMemory:
@@ -88,6 +89,23 @@ class PostgresMemory:
                 "UPDATE host.sessions SET state = :state, updated_at = :now WHERE session_id = :id",
                 {**key, "state": Json(session.state), "now": now},
             )
+            for fact in facts_of_turn(messages):
+                await tx.execute(
+                    "INSERT INTO host.facts (customer_id, fact, session_id, remembered_at)"
+                    " VALUES (:customer, :fact, :id, :now) ON CONFLICT (customer_id, fact)"
+                    " DO UPDATE SET session_id = :id, remembered_at = :now",
+                    {**key, "customer": session.customer_id, "fact": fact, "now": now},
+                )
+
+    async def recall(self, customer_id: str, query: str) -> list[str]:
+        # No ranking by relevance here: a customer's facts are few, the most recent win.
+        async with self.db.read() as tx:
+            rows = await tx.fetch_all(
+                "SELECT fact FROM host.facts WHERE customer_id = :customer"
+                " ORDER BY remembered_at DESC, fact LIMIT :limit",
+                {"customer": customer_id, "limit": RECALL_LIMIT},
+            )
+        return [row["fact"] for row in rows]
 
 
 async def _next_seq(tx: Transaction, table: str, key: dict[str, str]) -> int:

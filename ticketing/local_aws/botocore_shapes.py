@@ -78,7 +78,10 @@ def validate_shape(value: Any, shape: Any, path: str = "response") -> None:
     than exactly one member set all fail.
     """
     kind = shape.type_name
-    if kind == "structure":
+    if shape.metadata.get("document"):
+        # A document is any JSON value, as the service stores it.
+        json.dumps(value, allow_nan=False)
+    elif kind == "structure":
         _check(isinstance(value, dict), path, f"a {shape.name} structure", value)
         unknown = sorted(set(value) - set(shape.members))
         require(not unknown, f"{path}: {shape.name} has no member(s) {unknown}")
