@@ -22,6 +22,7 @@ share, newest first among equals, so every record comes back while there are no 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -33,9 +34,11 @@ from typing import Any
 from urllib.parse import unquote
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.awsrequest import AWSResponse
 
-from .botocore_shapes import Body, json_answer, local_session, parse, require, validate_shape
+from .botocore_shapes import Body, json_answer, parse, require, validate_shape
 
 LOCAL_MEMORY_ID = "concierge_memory-Loc4lT3st0"
 """The one memory the stand-in holds, unless told of others."""
@@ -77,6 +80,7 @@ class LocalAgentCoreMemory:
         self._events: dict[tuple[str, str, str], list[Body]] = {}
         self._records: dict[str, list[_Record]] = {m: [] for m in memory_ids}
         self.requests: list[str] = []
+        self._boto3_sessions: dict[str, boto3.session.Session] = {}
         self._operations: dict[str, Callable[[Body], tuple[int, Body]]] = {
             "CreateEvent": self._create_event,
             "ListEvents": self._list_events,
@@ -85,10 +89,22 @@ class LocalAgentCoreMemory:
         }
 
     def boto3_session(self, *, region: str = "us-west-2") -> boto3.session.Session:
-        """A boto3 session whose ``bedrock-agentcore`` clients are all served by this stand-in."""
-        session = local_session(region)
-        session.events.register("before-call.bedrock-agentcore", self._on_before_call)
-        session.events.register("before-call.bedrock-agentcore-control", _control_plane)
+        """A boto3 session whose ``bedrock-agentcore`` clients are all served by this stand-in;
+        the same one for a region each time, so the service models are loaded once."""
+        with self._lock:
+            session = self._boto3_sessions.get(region)
+            if session is None:
+                core = botocore.session.Session()
+                core.register_component("data_loader", _shared_loader())
+                session = boto3.session.Session(
+                    botocore_session=core,
+                    aws_access_key_id="local",
+                    aws_secret_access_key="local",  # noqa: S106
+                    region_name=region,
+                )
+                session.events.register("before-call.bedrock-agentcore", self._on_before_call)
+                session.events.register("before-call.bedrock-agentcore-control", _control_plane)
+                self._boto3_sessions[region] = session
         return session
 
     def records(self, memory_id: str = LOCAL_MEMORY_ID) -> list[tuple[str, str]]:
@@ -230,6 +246,12 @@ class LocalAgentCoreMemory:
                 for r in top
             ]
         }
+
+
+@functools.cache
+def _shared_loader() -> botocore.loaders.Loader:
+    """One loader for every stand-in, so the large service models are read from disk once."""
+    return botocore.loaders.create_loader()
 
 
 def _control_plane(*, model: Any, **_: Any) -> None:
