@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,10 +31,10 @@ from bedrock_agentcore.memory.constants import BlobMessage, ConversationalMessag
 from bedrock_agentcore.memory.models import Event
 
 from servers.core.clock import Clock, utc_now
-from servers.core.ids import id_pattern, new_id
+from servers.core.ids import new_id
 
 from ..providers.base import Message, TextBlock
-from .base import Session, block_from_json, block_to_json
+from .base import SESSION_ID, Session, block_from_json, block_to_json
 from .facts import RECALL_LIMIT, facts_of_turn
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,6 @@ strategies' (the summaries' own namespace is ``/summaries/{actorId}/{sessionId}/
 prefix reads every earlier session's)."""
 MAX_EVENTS = 10_000
 """More events than one session ever has: a session is read whole."""
-_SESSION_ID = re.compile(id_pattern("ses"))
 _QUERY_CHARS = 1000
 _NO_QUERY = "What does this customer prefer?"
 _KIND = "host"
@@ -73,7 +71,17 @@ class AgentCoreMemory:
         self._clock = clock
 
     async def new_session(self, customer_id: str) -> Session:
-        session = Session(new_id("ses"), customer_id, self._clock())
+        return await self._start(customer_id, new_id("ses"))
+
+    async def open_session(self, customer_id: str, session_id: str) -> Session | None:
+        # Events are keyed by actor: another customer's session of this id is another session.
+        found = await self.session(customer_id, session_id)
+        if found is None and SESSION_ID.fullmatch(session_id):
+            found = await self._start(customer_id, session_id)
+        return found
+
+    async def _start(self, customer_id: str, session_id: str) -> Session:
+        session = Session(session_id, customer_id, self._clock())
         await asyncio.to_thread(
             self._sessions.add_turns,
             actor_id=customer_id,
@@ -84,7 +92,7 @@ class AgentCoreMemory:
         return session
 
     async def session(self, customer_id: str, session_id: str) -> Session | None:
-        if not _SESSION_ID.match(session_id):
+        if not SESSION_ID.fullmatch(session_id):
             return None
         events = await self._events(customer_id, session_id)
         if not events:

@@ -4,11 +4,16 @@ sessions, the facts the model chose to keep about the customer (:mod:`.facts`)."
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from host.providers.base import Block, Message, TextBlock, ToolResultBlock, ToolUse
+
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+"""The session ids a caller may name (:meth:`MemoryStore.open_session`): AgentCore Memory's, which
+the runtime session ids of AgentCore Runtime (UUIDs) and the host's own ``ses_...`` ids fit."""
 
 
 @dataclass
@@ -21,6 +26,14 @@ class Session:
 
 class MemoryStore(Protocol):
     async def new_session(self, customer_id: str) -> Session: ...
+
+    async def open_session(self, customer_id: str, session_id: str) -> Session | None:
+        """The customer's session of this id, started now if there is none yet (AgentCore
+        Runtime names sessions itself). None for an id that does not fit :data:`SESSION_ID`,
+        and, in a store whose ids all customers share, for another customer's; a store that
+        keys sessions by customer gives each customer their own session of that id. Either
+        way, nobody sees another customer's turns."""
+        ...
 
     async def session(self, customer_id: str, session_id: str) -> Session | None:
         """The session if it is this customer's; another customer's answers None, as an

@@ -11,7 +11,7 @@ from servers.core.db.base import Json, Row, Transaction
 from servers.core.ids import new_id
 
 from ..providers.base import Message
-from .base import Session, block_from_json, block_to_json
+from .base import SESSION_ID, Session, block_from_json, block_to_json
 from .facts import RECALL_LIMIT, facts_of_turn
 
 
@@ -29,6 +29,25 @@ class PostgresMemory:
                 {"id": session.session_id, "customer": customer_id, "state": Json({}), "now": now},
             )
         return session
+
+    async def open_session(self, customer_id: str, session_id: str) -> Session | None:
+        if not SESSION_ID.fullmatch(session_id):
+            return None
+        key = {"id": session_id, "customer": customer_id}
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO host.sessions (session_id, customer_id, state, created_at,"
+                " updated_at) VALUES (:id, :customer, :state, :now, :now)"
+                " ON CONFLICT (session_id) DO NOTHING",
+                {**key, "state": Json({}), "now": utc_now()},
+            )
+            # Session ids are one space for every customer here: another's answers None.
+            row = await tx.fetch_one(
+                "SELECT session_id, customer_id, state, created_at FROM host.sessions"
+                " WHERE session_id = :id AND customer_id = :customer",
+                key,
+            )
+        return None if row is None else _session(row)
 
     async def session(self, customer_id: str, session_id: str) -> Session | None:
         async with self.db.read() as tx:

@@ -113,6 +113,32 @@ async def test_malformed_and_unknown_session_ids_are_not_found(memory: MemorySto
         assert await memory.session("cus_a", session_id) is None
 
 
+async def test_a_session_named_by_its_caller_is_opened_once_and_only_for_its_customer(
+    memory: MemoryStore,
+) -> None:
+    runtime_id = "0f5e2c1a-8b7d-4c3e-9a1f-2d6b8e4c7a90"
+    opened = await memory.open_session("cus_a", runtime_id)
+    assert opened is not None
+    assert opened.session_id == runtime_id
+    opened.state["step"] = 1
+    await memory.save_turn(opened, turn("hello"), [{"type": "done"}])
+    again = await memory.open_session("cus_a", runtime_id)
+    assert again is not None
+    assert (again.state, again.created_at) == ({"step": 1}, opened.created_at)
+    assert await memory.messages(again) == turn("hello")
+    # Another customer naming the same id never reaches the first one's turns: refused where
+    # ids are shared (PostgreSQL), their own empty session where sessions are per actor.
+    other = await memory.open_session("cus_b", runtime_id)
+    if isinstance(memory, PostgresMemory):
+        assert other is None
+    else:
+        assert other is not None
+        assert await memory.messages(other) == []
+    assert await memory.messages(again) == turn("hello")
+    for malformed in ("", "-leading-dash", "has space", "x" * 101, "ses_../../x"):
+        assert await memory.open_session("cus_a", malformed) is None
+
+
 customers = ["a", "b", "c"]
 words = st.text(alphabet="abcdefgh ", min_size=1, max_size=24).map(str.strip).filter(bool)
 
