@@ -11,10 +11,15 @@ import botocore.session
 import pytest
 from bedrock_agentcore.memory import MemoryClient
 from botocore.exceptions import ClientError, ParamValidationError
+from pydantic import ValidationError
 
 from host.memory.agentcore import AgentCoreMemory
 from host.memory.base import Session
+from host.memory.factory import build_memory
+from host.memory.postgres import PostgresMemory
 from host.providers.base import Message, TextBlock, ToolResultBlock, ToolUse
+from host.settings import HostSettings
+from servers.core.db.postgres import PostgresDatabase
 from ticketing.local_aws.agentcore_memory import (
     DIRECT_STRATEGY_ID,
     LOCAL_MEMORY_ID,
@@ -177,3 +182,27 @@ def test_answers_are_held_to_the_service_model() -> None:
             },
             summary,
         )
+
+
+def test_the_settings_choose_the_store_and_agentcore_needs_its_memory_id() -> None:
+    base: dict[str, Any] = {
+        "auth_issuer": "http://127.0.0.1:9000/",
+        "auth_jwks_url": "http://127.0.0.1:9000/.well-known/jwks.json",
+        "database_url": "postgresql://host@127.0.0.1/unused",
+    }
+    # Never opened: neither store connects when it is made.
+    db = PostgresDatabase(base["database_url"])
+    assert isinstance(build_memory(HostSettings(**base), db), PostgresMemory)
+    with pytest.raises(ValidationError, match="HOST_AGENTCORE_MEMORY_ID"):
+        HostSettings(**base, memory_backend="agentcore")
+    chosen = build_memory(
+        HostSettings(
+            **base,
+            memory_backend="agentcore",
+            agentcore_memory_id=LOCAL_MEMORY_ID,
+            agentcore_memory_region="eu-central-1",
+        ),
+        db,
+    )
+    assert isinstance(chosen, AgentCoreMemory)
+    assert chosen.memory_id == LOCAL_MEMORY_ID
