@@ -160,21 +160,26 @@ class AgentCoreMemory:
 
     async def recall(self, customer_id: str, query: str) -> list[str]:
         question = query.strip()[:_QUERY_CHARS] or _NO_QUERY
-        found: list[tuple[float, str]] = []
-        for template in RECALL_NAMESPACES:
-            # The SDK answers [] (and logs why) when the service refuses: a memory that cannot
-            # be read leaves the model without it, not the customer without an answer.
-            records = await asyncio.to_thread(
-                self._client.retrieve_memories,
-                memory_id=self.memory_id,
-                namespace_path=template.format(actorId=customer_id),
-                query=question,
-                top_k=RECALL_LIMIT,
+        # The SDK answers [] (and logs why) when the service refuses: a memory that cannot be
+        # read leaves the model without it, not the customer without an answer.
+        answers = await asyncio.gather(
+            *(
+                asyncio.to_thread(
+                    self._client.retrieve_memories,
+                    memory_id=self.memory_id,
+                    namespace_path=template.format(actorId=customer_id),
+                    query=question,
+                    top_k=RECALL_LIMIT,
+                )
+                for template in RECALL_NAMESPACES
             )
-            for record in records:
-                text = record.get("content", {}).get("text")
-                if isinstance(text, str) and text:
-                    found.append((float(record.get("score", 0.0)), text))
+        )
+        found = [
+            (float(record.get("score", 0.0)), record["content"]["text"])
+            for records in answers
+            for record in records
+            if isinstance(record.get("content", {}).get("text"), str)
+        ]
         found.sort(key=lambda scored: scored[0], reverse=True)
         facts: list[str] = []
         for _score, text in found:
