@@ -163,6 +163,7 @@ def test_answers_are_held_to_the_service_model() -> None:
         event(payload=[{"blob": {}, "conversational": {"content": {"text": "x"}, "role": "USER"}}]),
         event(payload=[{"conversational": {"content": {"text": "x"}, "role": "ROBOT"}}]),
         event(eventTimestamp="2026-12-05"),
+        event(payload=[{"blob": {"when": datetime(2026, 12, 5, tzinfo=UTC)}}]),
     ):
         with pytest.raises(AssertionError):
             validate_shape({"events": [broken]}, output)

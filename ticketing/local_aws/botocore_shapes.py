@@ -80,7 +80,10 @@ def validate_shape(value: Any, shape: Any, path: str = "response") -> None:
     kind = shape.type_name
     if shape.metadata.get("document"):
         # A document is any JSON value, as the service stores it.
-        json.dumps(value, allow_nan=False)
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise AssertionError(f"{path}: not a JSON document: {exc}") from None
     elif kind == "structure":
         _check(isinstance(value, dict), path, f"a {shape.name} structure", value)
         unknown = sorted(set(value) - set(shape.members))
