@@ -34,6 +34,7 @@ from servers.core.clock import Clock, utc_now
 from servers.core.ids import new_id
 
 from ..providers.base import Message, TextBlock
+from ..redact import redact, redact_value
 from .base import SESSION_ID, Session, block_from_json, block_to_json
 from .facts import RECALL_LIMIT, facts_of_turn
 
@@ -124,12 +125,12 @@ class AgentCoreMemory:
             "messages": [
                 {"role": m.role, "blocks": [block_to_json(b) for b in m.blocks]} for m in messages
             ],
-            "events": events,
+            "events": redact_value(events),
             "state": session.state,
         }
         said = [
             ConversationalMessage(
-                m.text, MessageRole.USER if m.role == "user" else MessageRole.ASSISTANT
+                redact(m.text), MessageRole.USER if m.role == "user" else MessageRole.ASSISTANT
             )
             for m in messages
             if any(isinstance(b, TextBlock) and b.text for b in m.blocks)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from host.providers.base import Block, Message, TextBlock, ToolResultBlock, ToolUse
+from host.redact import redact, redact_value
 
 SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 """The session ids a caller may name (:meth:`MemoryStore.open_session`): AgentCore Memory's, which
@@ -60,19 +61,21 @@ class MemoryStore(Protocol):
 
 
 def block_to_json(block: Block) -> dict[str, Any]:
+    """The block as stored, card numbers removed: the loop removes them before anything gets
+    here, and a store does not rely on that."""
     if isinstance(block, TextBlock):
-        return {"type": "text", "text": block.text}
+        return {"type": "text", "text": redact(block.text)}
     if isinstance(block, ToolUse):
         return {
             "type": "tool_use",
             "id": block.id,
             "name": block.name,
-            "arguments": block.arguments,
+            "arguments": redact_value(block.arguments),
         }
     return {
         "type": "tool_result",
         "tool_use_id": block.tool_use_id,
-        "content": block.content,
+        "content": redact(block.content),
         "ok": block.ok,
     }
 

@@ -11,6 +11,7 @@ from servers.core.db.base import Json, Row, Transaction
 from servers.core.ids import new_id
 
 from ..providers.base import Message
+from ..redact import redact_value
 from .base import SESSION_ID, Session, block_from_json, block_to_json
 from .facts import RECALL_LIMIT, facts_of_turn
 
@@ -102,7 +103,12 @@ class PostgresMemory:
                 await tx.execute(
                     "INSERT INTO host.events (session_id, seq, payload, created_at)"
                     " VALUES (:id, :seq, :payload, :now)",
-                    {**key, "seq": event + offset, "payload": Json(payload), "now": now},
+                    {
+                        **key,
+                        "seq": event + offset,
+                        "payload": Json(redact_value(payload)),
+                        "now": now,
+                    },
                 )
             await tx.execute(
                 "UPDATE host.sessions SET state = :state, updated_at = :now WHERE session_id = :id",

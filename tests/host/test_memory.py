@@ -214,6 +214,19 @@ async def test_only_facts_the_loop_accepted_and_none_with_a_card_are_kept(
     assert await memory.recall("cus_cards", "card") == ["Visits with two children."]
 
 
+async def test_a_store_removes_card_numbers_from_whatever_reaches_it(memory: MemoryStore) -> None:
+    session = await memory.new_session("cus_paste")
+    pasted = [
+        Message("user", (TextBlock(f"my card {CARD}"),)),
+        Message("assistant", (ToolUse("c1", "pay_upgrade", {"note": CARD}),)),
+        Message("user", (ToolResultBlock("c1", f"echo {CARD}", False),)),
+    ]
+    await memory.save_turn(session, pasted, [{"type": "text", "delta": CARD}])
+    stored = repr(await memory.messages(session)) + repr(await memory.events(session))
+    assert CARD not in stored
+    assert stored.count("[card number removed]") == 4
+
+
 # The store through the loop: the model decides what is kept, and sees it in a later session.
 
 FACT = "Prefers the Double Fun tier and visits with a party of four."

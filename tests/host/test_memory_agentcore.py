@@ -85,6 +85,17 @@ async def test_a_turn_is_one_event_of_the_customer_as_actor_and_facts_go_to_thei
     ]
 
 
+async def test_no_card_number_reaches_the_service_not_even_for_its_strategies(
+    local: LocalAgentCoreMemory, memory: AgentCoreMemory
+) -> None:
+    card = "4000 0000 0000 0002"
+    session = await memory.new_session("cus_a")
+    await memory.save_turn(session, [Message("user", (TextBlock(f"use {card}"),))], [])
+    sent = repr(local.all_event_payloads())
+    assert "use [card number removed]" in sent
+    assert card not in sent
+
+
 async def test_recall_reads_every_strategys_namespace_of_this_customer_only(
     local: LocalAgentCoreMemory, memory: AgentCoreMemory
 ) -> None:
