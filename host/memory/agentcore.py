@@ -145,7 +145,7 @@ class AgentCoreMemory:
         kept = facts_of_turn(messages)
         if kept:
             namespace = FACTS_NAMESPACE.format(actorId=session.customer_id)
-            await asyncio.to_thread(
+            answer = await asyncio.to_thread(
                 self._sessions.batch_create_memory_records,
                 memoryId=self.memory_id,
                 records=[
@@ -158,6 +158,13 @@ class AgentCoreMemory:
                     for i, fact in enumerate(kept)
                 ],
             )
+            # The turn is kept either way; a fact the service would not take is only missed.
+            for failed in answer.get("failedRecords", []):
+                log.warning(
+                    "AgentCore Memory did not keep a fact (%s: %s)",
+                    failed.get("errorCode"),
+                    failed.get("errorMessage"),
+                )
 
     async def recall(self, customer_id: str, query: str) -> list[str]:
         question = query.strip()[:_QUERY_CHARS] or _NO_QUERY
