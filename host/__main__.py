@@ -9,7 +9,7 @@ from servers.core.settings import load_settings
 
 from .api import build_app
 from .loop import Concierge, Limits
-from .memory.postgres import PostgresMemory
+from .memory.factory import build_memory
 from .providers.factory import build_provider
 from .settings import HostSettings
 from .toolbox import McpServer
@@ -22,7 +22,7 @@ async def main() -> None:
     provider = build_provider(settings)
     db = await open_database(settings)
     try:
-        memory = PostgresMemory(db)
+        memory = build_memory(settings, db)
         concierge = None
         if provider is not None:
             concierge = Concierge(

@@ -21,6 +21,7 @@ from servers.core.logs import current_request_id
 
 from . import events
 from .confirm import GATED, SELECT, Allowed, Ask, Confirmations, Refused
+from .memory import facts
 from .memory.base import MemoryStore, Session
 from .prompt import system_prompt
 from .providers.base import (
@@ -152,6 +153,7 @@ class Concierge:
     ) -> AsyncIterator[dict[str, Any]]:
         deadline = self.clock() + self.limits.turn_timeout_seconds
         history = await self.memory.messages(session)
+        remembered = await self.memory.recall(session.customer_id, said[0].text)
         toolbox = Toolbox(
             self.servers,
             customer.token,
@@ -160,12 +162,12 @@ class Concierge:
             connect=self.connect,
         )
         async with toolbox:
-            system = system_prompt(toolbox.context)
+            system = system_prompt(toolbox.context, remembered)
             for _step in range(self.limits.max_steps):
                 if self.clock() >= deadline:
                     yield _time_up()
                     return
-                request = ModelRequest(system, (*history, *said), tuple(toolbox.tools))
+                request = ModelRequest(system, (*history, *said), (*toolbox.tools, facts.REMEMBER))
                 reply = Reply()
                 try:
                     async for event in self._model(request, deadline, reply):
@@ -281,6 +283,8 @@ class Concierge:
                 ToolOutcome(False, {}, "CARD_NUMBER_REFUSED: card numbers never go through chat"),
                 [],
             )
+        if call.name == facts.REMEMBER.name:
+            return facts.answer(call.arguments), []
         arguments = dict(call.arguments)
         extra: list[dict[str, Any]] = []
         approved = None
