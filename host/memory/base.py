@@ -19,7 +19,11 @@ class Session:
 
 
 class MemoryStore(Protocol):
-    async def new_session(self, customer_id: str) -> Session: ...
+    async def new_session(self, customer_id: str, session_id: str | None = None) -> Session:
+        """A new session of this customer; ``session_id``, when given, is one the caller
+        derived from this customer and an outside session id (the AgentCore runtime's), and
+        creating it again leaves the existing one as it is."""
+        ...
 
     async def session(self, customer_id: str, session_id: str) -> Session | None:
         """The session if it is this customer's; another customer's answers None, as an

@@ -18,13 +18,14 @@ class PostgresMemory:
     def __init__(self, db: Database):
         self.db = db
 
-    async def new_session(self, customer_id: str) -> Session:
+    async def new_session(self, customer_id: str, session_id: str | None = None) -> Session:
         now = utc_now()
-        session = Session(new_id("ses"), customer_id, now)
+        session = Session(session_id or new_id("ses"), customer_id, now)
         async with self.db.transaction() as tx:
             await tx.execute(
                 "INSERT INTO host.sessions (session_id, customer_id, state, created_at,"
-                " updated_at) VALUES (:id, :customer, :state, :now, :now)",
+                " updated_at) VALUES (:id, :customer, :state, :now, :now)"
+                " ON CONFLICT (session_id) DO NOTHING",
                 {"id": session.session_id, "customer": customer_id, "state": Json({}), "now": now},
             )
         return session
