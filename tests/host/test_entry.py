@@ -456,6 +456,28 @@ async def test_a_visitor_gets_public_prices_with_the_hosts_own_token(entry: Entr
             "SELECT count(*) FROM host.sessions WHERE session_id = %s", (session_id,)
         ).fetchone()
     assert stored == (0,)
+    # Neither kind of session opens from the other side.
+    customer, _ = await new_customer(entry.full)
+    token = entry.full.customer_token(customer)
+    entry.plan.script([[Say("Hi.")]])
+    async with entry.http() as http:
+        as_customer = await http.post(
+            "/api/chat",
+            json={"message": "hi", "session_id": session_id},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        own = sse_events(
+            (
+                await http.post(
+                    "/api/chat",
+                    json={"message": "hi"},
+                    headers={"authorization": f"Bearer {token}"},
+                )
+            ).text
+        )[0]["session_id"]
+        as_visitor = await http.post("/api/chat", json={"message": "hi", "session_id": own})
+    assert as_customer.status_code == 404
+    assert as_visitor.status_code == 404
 
 
 async def test_a_visitor_asking_for_their_tickets_is_asked_to_sign_in(entry: Entry) -> None:
