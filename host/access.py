@@ -6,6 +6,8 @@ insufficient_scope`` naming the scope, and the chat's own refusals in the same J
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastmcp.server.auth import AccessToken
@@ -14,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from servers.core.auth import NEEDS_ACCESS, CognitoAccessTokenVerifier, TokenRefused
 from servers.core.errors import UNAVAILABLE
+from servers.core.logs import current_request_id
 from servers.core.scopes import CONCIERGE_CHAT
 
 from .chats import (
@@ -26,6 +29,10 @@ from .chats import (
 )
 from .loop import Customer
 
+log = logging.getLogger(__name__)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
 
 @dataclass
 class Refusal(Exception):
@@ -34,6 +41,24 @@ class Refusal(Exception):
 
 def json_error(status: int, error: str, description: str) -> JSONResponse:
     return JSONResponse({"error": error, "error_description": description}, status_code=status)
+
+
+def guarded(endpoint: Endpoint) -> Endpoint:
+    """``endpoint`` with any failure logged and answered ``500`` with the request id only:
+    never the exception's text (what Starlette, or BedrockAgentCoreApp, would show)."""
+
+    async def answer(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except Exception:
+            log.exception("%s failed (request id %s)", request.url.path, current_request_id())
+            return json_error(
+                500,
+                "internal",
+                f"Something went wrong on our side (request id {current_request_id()}).",
+            )
+
+    return answer
 
 
 @dataclass

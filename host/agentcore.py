@@ -19,7 +19,6 @@ MCP servers. No ``Authorization`` header is a visitor, as on ``/api/chat``.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -32,13 +31,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from servers.core.app import describe_validation
-from servers.core.logs import current_request_id
 
-from .access import Gate, Refusal, json_error
+from .access import Gate, Refusal, guarded, json_error
 from .chats import ChatRefused, Chats
 from .sse import sse_response
-
-log = logging.getLogger(__name__)
 
 INVOCATIONS_PATH = "/invocations"
 PING_PATH = "/ping"
@@ -78,7 +74,7 @@ class AgentCoreEntry:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route(INVOCATIONS_PATH, self.invoke, methods=["POST"]),
+            Route(INVOCATIONS_PATH, guarded(self.invoke), methods=["POST"]),
             Route(PING_PATH, self.ping, methods=["GET"]),
         ]
 
@@ -87,17 +83,6 @@ class AgentCoreEntry:
         return JSONResponse({"status": status.value, "time_of_last_update": int(self.changed_at)})
 
     async def invoke(self, request: Request) -> Response:
-        try:
-            return await self._invoke(request)
-        except Exception:
-            log.exception("invocation failed (request id %s)", current_request_id())
-            return json_error(
-                500,
-                "internal",
-                f"Something went wrong on our side (request id {current_request_id()}).",
-            )
-
-    async def _invoke(self, request: Request) -> Response:
         try:
             customer = await self.gate.caller(request)
         except Refusal as refusal:

@@ -22,7 +22,7 @@ from servers.core.auth import CognitoAccessTokenVerifier
 from servers.core.limits import BodyLimit
 from servers.core.scopes import CONCIERGE_CHAT
 
-from .access import Gate, Refusal, json_error
+from .access import Gate, Refusal, guarded, json_error
 from .agentcore import AgentCoreEntry
 from .chats import ChatRefused, Chats, Visitors
 from .loop import Concierge
@@ -126,8 +126,8 @@ def build_app(
 
     entry = AgentCoreEntry(chats, gate)
     routes: list[BaseRoute] = [
-        Route(CHAT_PATH, chat, methods=["POST"]),
-        Route("/api/sessions/{session_id}", session_history, methods=["GET"]),
+        Route(CHAT_PATH, guarded(chat), methods=["POST"]),
+        Route("/api/sessions/{session_id}", guarded(session_history), methods=["GET"]),
         Route(METADATA_PATH, metadata, methods=["GET"]),
         Route("/health", health_route, methods=["GET"]),
         *entry.routes(),

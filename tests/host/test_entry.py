@@ -287,11 +287,11 @@ class Exploding:
             raise RuntimeError(f"{what}: INSERT INTO host.turns password=hunter2 at /srv/x.py")
 
     async def new_session(self, customer_id: str, session_id: str | None = None) -> Session:
-        self._maybe("new_session")
+        self._maybe("lookup")
         return Session(session_id or "ses_" + "b" * 26, customer_id, utc_now())
 
     async def session(self, customer_id: str, session_id: str) -> Session | None:
-        self._maybe("session")
+        self._maybe("lookup")
         return None
 
     async def messages(self, session: Session) -> list[Message]:
@@ -306,7 +306,7 @@ class Exploding:
         self._maybe("save_turn")
 
 
-@pytest.mark.parametrize("failing", ["session", "save_turn"])
+@pytest.mark.parametrize("failing", ["lookup", "save_turn"])
 async def test_a_failing_invocation_leaks_nothing(entry: Entry, failing: str) -> None:
     """Failures before and during the stream: a code and plain words, never the internals
     (BedrockAgentCoreApp would answer str(e))."""
@@ -323,24 +323,26 @@ async def test_a_failing_invocation_leaks_nothing(entry: Entry, failing: str) ->
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8080"
     ) as http:
-        answer = await http.post(
-            "/invocations",
-            json={"prompt": "hi"},
-            headers={
-                "authorization": f"Bearer {entry.full.customer_token(me)}",
-                SESSION_HEADER: RUNTIME_SESSION,
-            },
-        )
-    for leak in ("hunter2", "INSERT", "RuntimeError", "Traceback", "/srv/", failing):
-        assert leak not in answer.text
-    if failing == "session":
-        assert answer.status_code == 500
-        assert answer.json()["error"] == "internal"
-        assert "request id" in answer.json()["error_description"]
-    else:
-        events = sse_events(answer.text)
-        assert of_type(events, "error")[-1]["code"] == "UNEXPECTED"
-        assert events[-1] == {"type": "done"}
+        authorization = {"authorization": f"Bearer {entry.full.customer_token(me)}"}
+        answers = [
+            await http.post(
+                "/invocations",
+                json={"prompt": "hi"},
+                headers={**authorization, SESSION_HEADER: RUNTIME_SESSION},
+            ),
+            await http.post("/api/chat", json={"message": "hi"}, headers=authorization),
+        ]
+    for answer in answers:
+        for leak in ("hunter2", "INSERT", "RuntimeError", "Traceback", "/srv/", "lookup"):
+            assert leak not in answer.text
+        if failing == "lookup":
+            assert answer.status_code == 500
+            assert answer.json()["error"] == "internal"
+            assert "request id" in answer.json()["error_description"]
+        else:
+            events = sse_events(answer.text)
+            assert of_type(events, "error")[-1]["code"] == "UNEXPECTED"
+            assert events[-1] == {"type": "done"}
 
 
 # ---------------------------------------------------------------------------------------------
