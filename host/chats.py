@@ -95,9 +95,9 @@ class Chats:
         return _guarded(concierge.turn(customer, session, message, context))
 
     async def _who(self, customer: Customer | None) -> tuple[Concierge, Customer, MemoryStore]:
+        if self.concierge is None:
+            raise ChatRefused(NO_MODEL, NO_MODEL_MESSAGE)
         if customer is not None:
-            if self.concierge is None:
-                raise ChatRefused(NO_MODEL, NO_MODEL_MESSAGE)
             return self.concierge, customer, self.memory
         if self.visitors is None:
             raise ChatRefused(SIGN_IN_REQUIRED, "Sign in to chat with the concierge.")

@@ -345,6 +345,27 @@ async def test_a_failing_invocation_leaks_nothing(entry: Entry, failing: str) ->
             assert events[-1] == {"type": "done"}
 
 
+async def test_without_a_model_every_entry_says_which_settings_to_set(entry: Entry) -> None:
+    """Signed in or not, over the chat API or AgentCore's: the same 503, naming the settings."""
+    me, _ = await new_customer(entry.full)
+    memory = Exploding("nothing")
+    app = build_app(
+        settings_for(entry.full), memory=memory, concierge=None, health=lambda: ping(entry.db)
+    )
+    token = {"authorization": f"Bearer {entry.full.customer_token(me)}"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8080"
+    ) as http:
+        answers = [
+            await http.post("/api/chat", json={"message": "hi"}),
+            await http.post("/invocations", json={"prompt": "hi"}),
+            await http.post("/invocations", json={"prompt": "hi"}, headers=token),
+        ]
+    for answer in answers:
+        assert answer.status_code == 503
+        assert "HOST_MODEL_PROVIDER" in answer.json()["error_description"]
+
+
 # ---------------------------------------------------------------------------------------------
 # /mcp: ask_concierge
 
