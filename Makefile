@@ -35,6 +35,7 @@ bench: $(SYNCED)
 	@$(BIN)/python -m bench.bench_payment
 	@$(BIN)/python -m bench.bench_not_found
 	@$(BIN)/python -m bench.bench_journey
+	@$(BIN)/python -m bench.bench_host
 
 docs: $(SYNCED)
 	@$(BIN)/ticketing docs

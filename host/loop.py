@@ -77,6 +77,9 @@ class Concierge:
     backoff: Backoff = field(default_factory=lambda: Backoff(0.5, 8.0))
     connect: Connect = http_client
     clock: Callable[[], float] = time.monotonic
+    # Whether the model may keep facts about the customer (host.memory.facts); not for visitors,
+    # whom the concierge can never recognise again.
+    remembers: bool = True
 
     async def turn(
         self,
@@ -167,7 +170,8 @@ class Concierge:
                 if self.clock() >= deadline:
                     yield _time_up()
                     return
-                request = ModelRequest(system, (*history, *said), (*toolbox.tools, facts.REMEMBER))
+                own = (facts.REMEMBER,) if self.remembers else ()
+                request = ModelRequest(system, (*history, *said), (*toolbox.tools, *own))
                 reply = Reply()
                 try:
                     async for event in self._model(request, deadline, reply):
@@ -283,7 +287,7 @@ class Concierge:
                 ToolOutcome(False, {}, "CARD_NUMBER_REFUSED: card numbers never go through chat"),
                 [],
             )
-        if call.name == facts.REMEMBER.name:
+        if call.name == facts.REMEMBER.name and self.remembers:
             return facts.answer(call.arguments), []
         arguments = dict(call.arguments)
         extra: list[dict[str, Any]] = []

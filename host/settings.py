@@ -78,6 +78,15 @@ class HostSettings(DatabaseSettings, ServerSettings):
     agentcore_memory_region: str = Field(
         "us-west-2", description="AWS region of the AgentCore Memory."
     )
+    # Visitors who are not signed in: the host's own client-credentials token, which reaches
+    # the public catalogue only (tickets/catalogue), never a customer's things.
+    client_id: str = Field(
+        "host-agent", description="The host's own OAuth client (client credentials)."
+    )
+    client_secret: SecretStr | None = Field(
+        None,
+        description="The host's client secret; unset, visitors who are not signed in get 401.",
+    )
 
     @model_validator(mode="after")
     def _check_model(self) -> HostSettings:
