@@ -10,8 +10,8 @@ declare global {
   interface Window {
     forwardToolCall: (params: CallToolRequest["params"]) => Promise<CallToolResult>;
     mcpHost: { show: (view: View) => Promise<void> };
-    /** Every tools/call the app made, for the test to check. */
-    toolCalls: CallToolRequest["params"][];
+    /** Every tools/call the app made (name and arguments), for the test to check. */
+    toolCalls: { name: string; arguments: Record<string, unknown> }[];
   }
 }
 
@@ -39,7 +39,7 @@ async function show(view: View): Promise<void> {
     { serverTools: {}, logging: {} },
   );
   bridge.oncalltool = async (params) => {
-    window.toolCalls.push(params);
+    window.toolCalls.push({ name: params.name, arguments: params.arguments ?? {} });
     return window.forwardToolCall(params);
   };
   bridge.onsizechange = ({ height }) => {
