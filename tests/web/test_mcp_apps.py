@@ -13,13 +13,21 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, FrameLocator, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    Frame,
+    FrameLocator,
+    Page,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from servers.ticket.apps import APPS_DIR
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.http.conftest import FullStack
 
-from .conftest import SCREENSHOTS
+from .conftest import AXE, AXE_RUN, SCREENSHOTS
 
 REPO = Path(__file__).resolve().parents[2]
 HOST_PAGE = REPO / "web" / "apps" / "dist" / "host.html"
@@ -28,6 +36,10 @@ CALENDAR = "ui://ticket/calendar.html"
 SUMMARY = "ui://ticket/summary.html"
 TICKET = "TKT-JD0001"
 TIMEOUT_MS = 15_000
+ELSEWHERE = "http://elsewhere.test/pixel.gif"
+GIF = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
 
 pytestmark = [
     pytest.mark.http,
@@ -103,6 +115,26 @@ def show(page: Page, html: str, title: str, arguments: dict[str, Any], result: A
     return page.frame_locator(f'iframe[title="{title}"]')
 
 
+def app_frame(page: Page) -> Frame:
+    [frame] = [frame for frame in page.frames if frame.parent_frame is page.main_frame]
+    return frame
+
+
+def check_app(page: Page, name: str) -> None:
+    """Keeps a screenshot of the host with the app in it and fails on anything axe finds against
+    WCAG 2.1 AA inside the app's own document."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    viewport = page.viewport_size
+    assert viewport is not None
+    size = f"{viewport['width']}x{viewport['height']}"
+    page.screenshot(path=SCREENSHOTS / f"mcp-app-{name}-{size}.png", full_page=True)
+    frame = app_frame(page)
+    # Inline, as the app's CSP allows scripts only inline.
+    frame.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    violations: list[dict[str, Any]] = frame.evaluate(AXE_RUN)
+    assert violations == [], f"{name}: {violations}"
+
+
 def dollars(cents: int) -> str:
     return f"${cents // 100:,}.{cents % 100:02d}"
 
@@ -142,8 +174,24 @@ def test_the_calendar_app_shows_the_result_and_quotes_a_chosen_date_through_the_
     assert host.evaluate("window.toolCalls") == [
         {"name": "quote_upgrade", "arguments": {**arguments, "date": day["date"]}}
     ]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    host.screenshot(path=SCREENSHOTS / "mcp-app-calendar-1280x800.png", full_page=True)
+    check_app(host, "calendar")
+    # The app's own policy is in force in the frame: an image from another origin (one this
+    # test would answer) is never even requested.
+    asked: list[str] = []
+
+    def answer(route: Route) -> None:
+        asked.append(route.request.url)
+        route.fulfill(body=GIF, content_type="image/gif")
+
+    host.route(ELSEWHERE, answer)
+    load = f"""() => new Promise((resolve) => {{
+        const image = new Image();
+        image.onload = () => resolve("loaded");
+        image.onerror = () => resolve("refused");
+        image.src = {ELSEWHERE!r};
+    }})"""
+    assert app_frame(host).evaluate(load) == "refused"
+    assert asked == []
 
 
 def test_the_summary_app_shows_a_quote_result(host: Page, server: TicketServer) -> None:
@@ -166,8 +214,9 @@ def test_the_summary_app_shows_a_quote_result(host: Page, server: TicketServer) 
     expect(app.locator(".quote .total")).to_have_text(
         dollars(quote["structuredContent"]["total_cents"])
     )
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    host.screenshot(path=SCREENSHOTS / "mcp-app-summary-1280x800.png", full_page=True)
+    check_app(host, "summary")
+    host.set_viewport_size({"width": 390, "height": 844})
+    check_app(host, "summary")
 
 
 def test_a_tool_error_shows_the_customers_sentence(host: Page, server: TicketServer) -> None:
