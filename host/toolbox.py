@@ -31,6 +31,9 @@ HOST_FILLED_ARGUMENTS = frozenset({"idempotency_key"})
 """Arguments the host derives itself, so that a retried action replays instead of repeating."""
 CONTEXT_CHARS = 4000
 """At most this much of one resource or prompt goes into the system prompt."""
+MCP_APP = "text/html;profile=mcp-app"
+"""An MCP App's resource: a view for hosts that render apps (a document of inline scripts),
+nothing for the model to read."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ class Toolbox:
                 ToolSpec(tool.name, tool.description or "", model_schema(tool.input_schema))
             )
         for resource in await client.list_resources():
+            if resource.mime_type == MCP_APP:
+                continue
             for content in await client.read_resource(resource.uri):
                 if isinstance(content, TextResourceContents):
                     self.context.append(

@@ -14,7 +14,9 @@ from fastmcp.client.transports import FastMCPTransport
 from mcp.shared.exceptions import MCPError
 from mcp_types import TextResourceContents
 
+from host.toolbox import McpServer, Toolbox
 from servers.core.auth import acting_as
+from servers.core.scopes import CUSTOMER_SCOPES
 from servers.ticket.server import build_server
 
 from .conftest import Servers
@@ -105,3 +107,22 @@ async def test_clients_without_apps_get_the_same_structured_results(
     assert quote.structured_content is not None
     assert quote.structured_content["total_cents"] == first.price_cents
     assert quote.content[0].type == "text"  # the text fallback is still there
+
+
+async def test_the_concierge_reads_no_app_into_its_context(
+    client: Client[FastMCPTransport],
+) -> None:
+    """The host's model gets the resources' text as context; an app's HTML is no text for it."""
+    toolbox = Toolbox(
+        [McpServer("ticket", "memory://ticket")],
+        token="unused in memory",
+        scopes=frozenset(CUSTOMER_SCOPES),
+        timeout=10.0,
+        connect=lambda server, token, timeout: client,
+    )
+    async with toolbox:
+        assert toolbox.has("get_availability_calendar")
+        context = "\n".join(toolbox.context)
+    assert "tickets://tiers" in context
+    assert "ui://" not in context
+    assert PAGE not in context
