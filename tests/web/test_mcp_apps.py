@@ -174,6 +174,15 @@ def test_the_calendar_app_shows_the_result_and_quotes_a_chosen_date_through_the_
     assert host.evaluate("window.toolCalls") == [
         {"name": "quote_upgrade", "arguments": {**arguments, "date": day["date"]}}
     ]
+    # The assistant hears of the choice: the host got it for the model's next turn (sent just
+    # after the quote is on screen, so waited for).
+    host.wait_for_function("window.modelContext.length > 0", timeout=TIMEOUT_MS)
+    [context] = host.evaluate("window.modelContext")
+    assert context["structuredContent"]["total_cents"] == day["price_cents"]
+    assert context["structuredContent"]["date"] == day["date"]
+    [text] = context["content"]
+    assert dollars(day["price_cents"]) in text["text"]
+    assert TICKET in text["text"]
     check_app(host, "calendar")
     # The app's own policy is in force in the frame: an image from another origin (one this
     # test would answer) is never even requested.

@@ -4,16 +4,31 @@ import { StrictMode, useState } from "react";
 import { createRoot } from "react-dom/client";
 
 import { Calendar } from "../../src/Calendar";
-import { TIER_NAMES, formatDate } from "../../src/format";
+import { TIER_NAMES, formatCents, formatDate } from "../../src/format";
 import { QuoteSummary } from "../../src/QuoteSummary";
 import type { CalendarDay, Quote, Tier } from "../../src/types";
 import "../../src/styles.css";
-import { outcomeOf, useToolResult, type Outcome } from "./useToolResult";
+import { outcomeOf, useToolResult, type App, type Outcome } from "./useToolResult";
 
 interface CalendarResult {
   ticket_number: string;
   tier: Tier;
   days: CalendarDay[];
+}
+
+/** The assistant sees the chosen date and its price on its next turn (ui/update-model-context),
+ * where the host accepts that: the customer chose in the view, not in the conversation. */
+function tellTheModel(app: App, quote: Quote) {
+  if (app.getHostCapabilities()?.updateModelContext === undefined) {
+    return;
+  }
+  const text =
+    `The customer chose ${formatDate(quote.date)} for the ${TIER_NAMES[quote.tier]} upgrade of ` +
+    `${quote.ticket_number}: ${formatCents(quote.total_cents, quote.currency)} (quote_upgrade's answer).`;
+  // A host that fails to take it leaves the quote on screen all the same.
+  app
+    .updateModelContext({ content: [{ type: "text", text }], structuredContent: { ...quote } })
+    .catch(() => undefined);
 }
 
 function CalendarApp() {
@@ -42,7 +57,11 @@ function CalendarApp() {
         name: "quote_upgrade",
         arguments: { ticket_number: calendar.ticket_number, tier: calendar.tier, date: day.date },
       });
-      setQuote(outcomeOf<Quote>(answer));
+      const quoted = outcomeOf<Quote>(answer);
+      setQuote(quoted);
+      if (quoted.state === "done") {
+        tellTheModel(app, quoted.value);
+      }
     } catch {
       setQuote({ state: "failed", message: "The assistant could not get a price; please try again." });
     }

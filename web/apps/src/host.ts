@@ -3,7 +3,11 @@
  * and passes the app's tools/call on to `window.forwardToolCall`, which the test provides: there
  * the call goes to the real ticket server with the customer's token, as an assistant's host
  * would send it. */
-import { AppBridge, PostMessageTransport } from "@modelcontextprotocol/ext-apps/app-bridge";
+import {
+  AppBridge,
+  PostMessageTransport,
+  type McpUiUpdateModelContextRequest,
+} from "@modelcontextprotocol/ext-apps/app-bridge";
 import type { CallToolRequest, CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 
 declare global {
@@ -12,6 +16,8 @@ declare global {
     mcpHost: { show: (view: View) => Promise<void> };
     /** Every tools/call the app made (name and arguments), for the test to check. */
     toolCalls: { name: string; arguments: Record<string, unknown> }[];
+    /** Every ui/update-model-context the app sent: what the model would see next turn. */
+    modelContext: McpUiUpdateModelContextRequest["params"][];
   }
 }
 
@@ -36,11 +42,15 @@ async function show(view: View): Promise<void> {
   const bridge = new AppBridge(
     null,
     { name: "ticketing-test-host", version: "1.0.0" },
-    { serverTools: {}, logging: {} },
+    { serverTools: {}, logging: {}, updateModelContext: { text: {} } },
   );
   bridge.oncalltool = async (params) => {
     window.toolCalls.push({ name: params.name, arguments: params.arguments ?? {} });
     return window.forwardToolCall(params);
+  };
+  bridge.onupdatemodelcontext = async (params) => {
+    window.modelContext.push(params);
+    return {};
   };
   bridge.onsizechange = ({ height }) => {
     if (height !== undefined) {
@@ -57,4 +67,5 @@ async function show(view: View): Promise<void> {
 }
 
 window.toolCalls = [];
+window.modelContext = [];
 window.mcpHost = { show };

@@ -8,6 +8,8 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 
 import { humanMessage, parseToolError } from "../../src/errors";
 
+export type { App };
+
 export type Outcome<T> =
   | { state: "waiting" }
   | { state: "done"; value: T }
