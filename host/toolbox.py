@@ -44,6 +44,9 @@ VISITOR_NOTE = (
     "they include and their prices by ticket type and date with the tools you have. For "
     "anything about their own tickets, orders or payments, ask them to sign in first."
 )
+MCP_APP = "text/html;profile=mcp-app"
+"""An MCP App's resource: a view for hosts that render apps (a document of inline scripts),
+nothing for the model to read."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,8 @@ class Toolbox:
                 ToolSpec(tool.name, tool.description or "", model_schema(tool.input_schema))
             )
         for resource in await client.list_resources():
+            if resource.mime_type == MCP_APP:
+                continue
             for content in await client.read_resource(resource.uri):
                 if isinstance(content, TextResourceContents):
                     self.context.append(

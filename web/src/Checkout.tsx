@@ -4,8 +4,9 @@
 import { useEffect, useState, type FormEvent } from "react";
 
 import { declineMessage, humanMessage } from "./errors";
-import { BAND_NAMES, TIER_NAMES, formatCents, formatCountdown, formatDate } from "./format";
+import { TIER_NAMES, formatCents, formatCountdown, formatDate } from "./format";
 import type { Servers } from "./mcp";
+import { QuoteSummary } from "./QuoteSummary";
 import { Show } from "./Screens";
 import type { CalendarDay, Payment, PaymentMethod, Quote, Tier, UpgradeOrder } from "./types";
 import { newKey, useLoad } from "./useCall";
@@ -171,16 +172,7 @@ export function Checkout({
       </h2>
       <Show loaded={quote}>
         {(value) => (
-          <dl className="quote">
-            <dt>Base price</dt>
-            <dd>{formatCents(value.base_cents, value.currency)}</dd>
-            <dt>Price band</dt>
-            <dd>
-              {BAND_NAMES[value.band]} (×{value.multiplier})
-            </dd>
-            <dt>Total</dt>
-            <dd className="total">{formatCents(value.total_cents, value.currency)}</dd>
-          </dl>
+          <QuoteSummary quote={value} />
         )}
       </Show>
       {order === null ? (
