@@ -7,7 +7,11 @@ import type { CallTool, Servers } from "./mcp";
 import { Shop } from "./Shop";
 import type { CalendarDay } from "./types";
 
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  // Each test starts at the app's first page: the flow moves the address bar (router.ts).
+  window.history.replaceState(null, "", "/");
+});
 
 const DAYS: CalendarDay[] = [
   { date: "2027-01-05", price_cents: 4500, currency: "USD", band: "off_peak", seats_left: 100, available: true, reason: null },
@@ -61,6 +65,8 @@ const ANSWERS = {
   quote_upgrade: { ticket_number: "TKT-JD0001", tier: "non_stop", date: "2027-01-07", base_cents: 5000, band: "standard", multiplier: "1.0", total_cents: 5000, currency: "USD", hold_minutes: 15 },
   select_upgrade: ORDER,
   create_payment_method: { payment_method_id: "pm_1", brand: "visa", last4: "4242" },
+  get_ticket: { ticket_number: "TKT-JD0001", ticket_type: "general", status: "active", visit_date: "2027-01-01", upgrade_tier: null },
+  list_payment_methods: { payment_methods: [] },
 };
 
 describe("the upgrade flow", () => {
@@ -134,7 +140,7 @@ describe("the upgrade flow", () => {
     await user.click(await screen.findByRole("button", { name: "Hold this upgrade" }));
 
     expect((await screen.findByRole("timer")).textContent).toMatch(/^1[45]:[0-5]\d$/);
-    const form = screen.getByRole("form", { name: "Pay by card" });
+    const form = await screen.findByRole("form", { name: "Pay" });
     await user.type(within(form).getByLabelText("Card number"), "4000000000009995");
     await user.type(within(form).getByLabelText("Expiry month"), "12");
     await user.type(within(form).getByLabelText("Expiry year"), "2030");
