@@ -160,6 +160,9 @@ async function changeCalendar(servers: Servers, order: UpgradeOrder): Promise<Ca
   return calendar.days;
 }
 
+// The upgrade's own date stays on the calendar, closed, saying why.
+const CURRENT_DATE = { available: false, reason: "NO_CHANGE: the upgrade is on this date" };
+
 function ChangeDate({ servers, order, onDone, onClose }: ActionProps) {
   const days = useLoad(() => changeCalendar(servers, order), order.order_id);
   const [day, setDay] = useState<string | null>(null);
@@ -168,7 +171,7 @@ function ChangeDate({ servers, order, onDone, onClose }: ActionProps) {
       <legend>Move to another date</legend>
       {day === null ? (
         <Show loaded={days}>
-          {(value) => <Calendar days={value.filter((d) => d.date !== order.visit_date)} onChoose={(chosen) => setDay(chosen.date)} />}
+          {(value) => <Calendar days={value.map((d) => (d.date === order.visit_date ? { ...d, ...CURRENT_DATE } : d))} onChoose={(chosen) => setDay(chosen.date)} />}
         </Show>
       ) : (
         <ConfirmChange key={day} servers={servers} order={order} day={day} onDone={onDone} onBack={() => setDay(null)} />

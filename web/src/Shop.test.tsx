@@ -3,7 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it } from "vitest";
 
 import { ToolError } from "./errors";
-import type { CallTool, Servers } from "./mcp";
+import { fakeServers } from "./fakeServers";
 import { Shop } from "./Shop";
 import type { CalendarDay } from "./types";
 
@@ -18,24 +18,6 @@ const DAYS: CalendarDay[] = [
   { date: "2027-01-06", price_cents: 4500, currency: "USD", band: "off_peak", seats_left: 0, available: false, reason: "SOLD_OUT: no seats left" },
   { date: "2027-01-07", price_cents: 5000, currency: "USD", band: "standard", seats_left: 3, available: true, reason: null },
 ];
-
-/** A fake pair of servers for component tests: answers by tool name, and records every call. */
-function fakeServers(answers: Record<string, unknown>) {
-  const calls: { name: string; args: Record<string, unknown> }[] = [];
-  const call: CallTool = async <T,>(name: string, args: Record<string, unknown>) => {
-    calls.push({ name, args });
-    const answer = answers[name];
-    if (answer instanceof ToolError) {
-      throw answer;
-    }
-    if (answer === undefined) {
-      throw new ToolError("UNKNOWN_TOOL", name);
-    }
-    return (typeof answer === "function" ? (answer as (a: Record<string, unknown>) => unknown)(args) : answer) as T;
-  };
-  const servers: Servers = { ticket: call, payment: call };
-  return { servers, calls };
-}
 
 const ORDER = {
   order_id: "ord_1",
