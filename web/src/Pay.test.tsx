@@ -7,7 +7,16 @@ import type { SavedCard } from "./orderTypes";
 import { PayStep } from "./Pay";
 import type { UpgradeOrder } from "./types";
 
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  vi.useRealTimers();
+});
+
+/** The order is watched every few seconds: the clock is moved on instead of waited for. */
+function withFakeClock() {
+  vi.useFakeTimers({ shouldAdvanceTime: true });
+  return userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
+}
 
 const HELD: UpgradeOrder = {
   order_id: "ord_1",
@@ -64,7 +73,7 @@ describe("the pay step", () => {
   });
 
   it("sends the customer to the hosted checkout and confirms once the order is paid there", async () => {
-    const user = userEvent.setup();
+    const user = withFakeClock();
     let asked = 0;
     const { calls, onPaid } = renderPay({
       list_payment_methods: { payment_methods: [VISA] },
@@ -82,7 +91,11 @@ describe("the pay step", () => {
     expect(link.getAttribute("href")).toBe(PAGE);
     expect(link.getAttribute("target")).toBe("_blank");
     expect(screen.getByRole("status").textContent).toMatch(/Waiting for your payment/);
-    await vi.waitFor(() => expect(onPaid).toHaveBeenCalledWith(PAID), { timeout: 6000 });
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(asked).toBe(1);
+    expect(onPaid).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(onPaid).toHaveBeenCalledWith(PAID);
     expect(asked).toBe(2);
     // No card was sent anywhere by the app: the payment page took it.
     const pay = calls.find((call) => call.name === "pay_upgrade");
@@ -90,7 +103,7 @@ describe("the pay step", () => {
   });
 
   it("shows a 3-D Secure challenge plainly and confirms once it is approved", async () => {
-    const user = userEvent.setup();
+    const user = withFakeClock();
     let asked = 0;
     const { calls, onPaid } = renderPay({
       list_payment_methods: { payment_methods: [] },
@@ -110,7 +123,8 @@ describe("the pay step", () => {
 
     expect((await screen.findByRole("heading", { name: "Approve the payment with your bank" })).tagName).toBe("H3");
     expect(screen.getByRole("link", { name: "Open the approval page" }).getAttribute("href")).toBe(PAGE);
-    await vi.waitFor(() => expect(onPaid).toHaveBeenCalledWith(PAID), { timeout: 6000 });
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(onPaid).toHaveBeenCalledWith(PAID);
     expect(asked).toBe(1);
     expect(calls.find((call) => call.name === "pay_upgrade")?.args["payment_method"]).toBe("pm_3ds");
   });
