@@ -2,9 +2,10 @@
 
 John pays one upgrade on the payment server's hosted checkout page (opened in a new tab; the
 app updates by itself once the webhook confirms the order), a second with the card he saved
-there, and a third with a new card that asks for 3-D Secure, approved on the payment server's
-own page. Jane, signing in from a link to John's ticket, is shown "not found" exactly as for a
-ticket that does not exist, then moves her upgrade to another date and cancels it, refunded."""
+there, and a third with a new card that asks for 3-D Secure: declined on the payment server's
+own page (the app says so), then approved there. Jane, signing in from a link to John's
+ticket, is shown "not found" exactly as for a ticket that does not exist, then moves her
+upgrade to another date and cancels it, refunded."""
 
 from __future__ import annotations
 
@@ -148,6 +149,16 @@ def test_john_pays_on_the_hosted_page_with_a_saved_card_and_through_3d_secure(
             page.get_by_role("heading", name="Approve the payment with your bank")
         ).to_be_visible()
         check_screen(page, "pay-3d-secure")
+        # Declined on the bank's page: the app says so in words, and the order waits on.
+        challenge = on_payment_page(context, page, "^Open the approval page$")
+        challenge.get_by_role("button", name="Decline").click()
+        challenge.close()
+        expect(page.get_by_role("alert")).to_have_text(
+            "The payment was not approved with your bank. Please try again or use another card."
+        )
+        # Again with that card, saved now, and approved this time.
+        page.get_by_role("radio", name=re.compile("^Visa ending 3220")).check()
+        page.get_by_role("button", name=PAY).click()
         challenge = on_payment_page(context, page, "^Open the approval page$")
         challenge.get_by_role("button", name="Approve payment").click()
         expect(challenge.get_by_role("heading", name="Payment received")).to_be_visible()

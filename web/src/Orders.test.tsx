@@ -59,6 +59,21 @@ function answers(extra: Answers = {}): Answers {
 }
 
 describe("My orders", () => {
+  it("releases a seat held for payment, saying nothing was charged", async () => {
+    const user = userEvent.setup();
+    const held = { ...CONFIRMED, status: "awaiting_payment", confirmation_code: null };
+    const { servers, calls } = fakeServers(
+      answers({ list_my_orders: { orders: [held] }, cancel_upgrade: { ...held, status: "cancelled" } }),
+    );
+    render(<OrdersScreen servers={servers} />);
+    expect(await screen.findByText("Waiting for payment")).toBeTruthy();
+    expect(screen.queryByRole("button", { name: "Change date" })).toBeNull();
+    await user.click(screen.getByRole("button", { name: "Release the held seat" }));
+    await user.click(screen.getByRole("button", { name: "Release it" }));
+    expect((await screen.findByText(/held seat is released/)).textContent).toBe("The held seat is released; nothing was charged.");
+    expect(calls.filter((call) => call.name === "cancel_upgrade")).toHaveLength(1);
+  });
+
   it("shows each order's status, amount and date, and cancels a confirmed one with its refund", async () => {
     const user = userEvent.setup();
     const { servers, calls } = fakeServers(answers());

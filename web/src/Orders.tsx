@@ -76,6 +76,13 @@ export function OrdersScreen({ servers }: { servers: Servers }) {
                       </button>
                     </div>
                   ) : null}
+                  {order.status === "awaiting_payment" && action?.order !== order.order_id ? (
+                    <div className="actions">
+                      <button type="button" onClick={() => setAction({ order: order.order_id, kind: "cancel" })}>
+                        Release the held seat
+                      </button>
+                    </div>
+                  ) : null}
                   {action?.order === order.order_id && action.kind === "cancel" && (
                     <CancelOrder servers={servers} order={order} onDone={done} onClose={() => setAction(null)} />
                   )}
@@ -113,6 +120,8 @@ function CancelOrder({ servers, order, onDone, onClose }: ActionProps) {
   // One key for this confirmation: pressing again after a lost answer is the same cancellation.
   const [key] = useState(newKey);
   const amount = formatCents(order.amount_cents, order.currency);
+  const held = order.status === "awaiting_payment";
+  const what = `${TIER_NAMES[order.tier]} upgrade on ${formatDate(order.visit_date)}`;
 
   const cancel = async () => {
     setBusy(true);
@@ -122,7 +131,9 @@ function CancelOrder({ servers, order, onDone, onClose }: ActionProps) {
       onDone(
         after.status === "refunded"
           ? `Your ${TIER_NAMES[order.tier]} upgrade is cancelled: ${amount} is refunded to your card.`
-          : `Your ${TIER_NAMES[order.tier]} upgrade is cancelled.`,
+          : held
+            ? "The held seat is released; nothing was charged."
+            : `Your ${TIER_NAMES[order.tier]} upgrade is cancelled.`,
       );
     } catch (error) {
       setProblem(humanMessage(error));
@@ -133,17 +144,18 @@ function CancelOrder({ servers, order, onDone, onClose }: ActionProps) {
 
   return (
     <fieldset className="confirm">
-      <legend>Cancel this upgrade</legend>
+      <legend>{held ? "Release the held seat" : "Cancel this upgrade"}</legend>
       <p>
-        Cancel the {TIER_NAMES[order.tier]} upgrade on {formatDate(order.visit_date)}? {amount} will be refunded to the card
-        that paid it.
+        {held
+          ? `Release the seat held for the ${what}? Nothing has been charged.`
+          : `Cancel the ${what}? ${amount} will be refunded to the card that paid it.`}
       </p>
       <Problem text={problem} />
       <button type="button" onClick={() => void cancel()} disabled={busy}>
-        {busy ? "Cancelling…" : `Cancel and refund ${amount}`}
+        {busy ? "Cancelling…" : held ? "Release it" : `Cancel and refund ${amount}`}
       </button>
       <button type="button" onClick={onClose} disabled={busy}>
-        Keep my upgrade
+        {held ? "Keep the hold" : "Keep my upgrade"}
       </button>
     </fieldset>
   );

@@ -129,6 +129,29 @@ describe("the pay step", () => {
     expect(calls.find((call) => call.name === "pay_upgrade")?.args["payment_method"]).toBe("pm_3ds");
   });
 
+  it("says so when the customer declines the 3-D Secure challenge, and lets them pay again", async () => {
+    const user = withFakeClock();
+    const { calls, onPaid } = renderPay({
+      list_payment_methods: { payment_methods: [VISA] },
+      pay_upgrade: pays("requires_action", { checkout_url: PAGE, order: { ...HELD, payment_intent_id: "pi_1" } }),
+      get_upgrade_order: HELD,
+      get_payment_intent: {
+        id: "pi_1",
+        status: "requires_payment_method",
+        last_payment_error: { code: "payment_intent_authentication_failure", decline_code: "authentication_required", message: "Not approved." },
+      },
+    });
+    await user.click(await screen.findByRole("button", { name: "Pay $50.00" }));
+    expect(await screen.findByRole("link", { name: "Open the approval page" })).toBeTruthy();
+    await vi.advanceTimersByTimeAsync(2000);
+    expect((await screen.findByRole("alert")).textContent).toBe(
+      "The payment was not approved with your bank. Please try again or use another card.",
+    );
+    expect(screen.getByRole("button", { name: "Pay $50.00" })).toBeTruthy();
+    expect(calls.find((call) => call.name === "get_payment_intent")?.args).toEqual({ payment_intent_id: "pi_1" });
+    expect(onPaid).not.toHaveBeenCalled();
+  });
+
   it("says a decline in plain words and lets the customer pay another way", async () => {
     const user = userEvent.setup();
     const { onPaid } = renderPay({

@@ -7,7 +7,7 @@ import { useEffect, useEffectEvent, useState, type FormEvent } from "react";
 import { ToolError, declineMessage, humanMessage } from "./errors";
 import { formatCents } from "./format";
 import type { Servers } from "./mcp";
-import type { PayAnswer, SavedCard, SavedCards } from "./orderTypes";
+import type { IntentView, PayAnswer, SavedCard, SavedCards } from "./orderTypes";
 import { Show } from "./Screens";
 import type { PaymentMethod, UpgradeOrder } from "./types";
 import { newKey, useLoad } from "./useCall";
@@ -17,6 +17,8 @@ type Method = { kind: "saved"; id: string } | { kind: "new" } | { kind: "hosted"
 interface Away {
   url: string;
   why: "checkout" | "authenticate";
+  /** The payment to ask about while a 3-D Secure approval is awaited. */
+  intent: string | null;
 }
 
 interface CardForm {
@@ -33,12 +35,21 @@ export function cardName(card: SavedCard): string {
   return `${brand} ending ${card.last4}, expires ${String(card.exp_month).padStart(2, "0")}/${card.exp_year}`;
 }
 
+interface Watch {
+  away: Away | null;
+  onSettled: (order: UpgradeOrder) => void;
+  onRefused: (problem: string) => void;
+}
+
 /** Asks for the order until it is no longer waiting for payment (the payment server's webhook
- * confirms it a moment after the customer paid on its page), then hands it over once. */
-function useOrderWatch(servers: Servers, orderId: string, active: boolean, onSettled: (order: UpgradeOrder) => void) {
+ * confirms it a moment after the customer paid on its page), then hands it over once. While a
+ * 3-D Secure approval is awaited it also asks for the payment: a challenge the customer declined
+ * puts it back to requires_payment_method with the error, and the order simply waits on. */
+function useOrderWatch(servers: Servers, orderId: string, { away, onSettled, onRefused }: Watch) {
   const settle = useEffectEvent(onSettled);
+  const refuse = useEffectEvent(onRefused);
   useEffect(() => {
-    if (!active) {
+    if (away === null) {
       return;
     }
     let stopped = false;
@@ -49,6 +60,13 @@ function useOrderWatch(servers: Servers, orderId: string, active: boolean, onSet
         if (!stopped && order.status !== "awaiting_payment") {
           stopped = true;
           settle(order);
+        } else if (away.why === "authenticate" && away.intent !== null) {
+          const intent = await servers.payment<IntentView>("get_payment_intent", { payment_intent_id: away.intent });
+          const error = intent.last_payment_error;
+          if (!stopped && intent.status === "requires_payment_method" && error !== null) {
+            stopped = true;
+            refuse(declineMessage(error.decline_code, error.message));
+          }
         }
       } catch {
         // A lost answer is asked again at the next tick; the page keeps waiting.
@@ -62,7 +80,7 @@ function useOrderWatch(servers: Servers, orderId: string, active: boolean, onSet
       stopped = true;
       window.clearTimeout(timer);
     };
-  }, [servers, orderId, active]);
+  }, [servers, orderId, away]);
 }
 
 function CardFields({ card, onChange }: { card: CardForm; onChange: (card: CardForm) => void }) {
@@ -112,7 +130,14 @@ export function PayStep({
       setProblem(humanMessage(new ToolError("HOLD_EXPIRED", after.status)));
     }
   };
-  useOrderWatch(servers, order.order_id, away !== null, settled);
+  useOrderWatch(servers, order.order_id, {
+    away,
+    onSettled: settled,
+    onRefused: (refused) => {
+      setAway(null);
+      setProblem(refused);
+    },
+  });
 
   const pay = async (paymentMethod: string | null) => {
     const payment = await servers.ticket<PayAnswer>("pay_upgrade", {
@@ -127,7 +152,11 @@ export function PayStep({
       case "requires_checkout":
       case "requires_action":
         if (payment.checkout_url !== null) {
-          setAway({ url: payment.checkout_url, why: payment.payment_status === "requires_action" ? "authenticate" : "checkout" });
+          setAway({
+            url: payment.checkout_url,
+            why: payment.payment_status === "requires_action" ? "authenticate" : "checkout",
+            intent: payment.order.payment_intent_id,
+          });
           return;
         }
         setProblem(payment.message);

@@ -71,5 +71,13 @@ export interface PriceQuote {
 /** pay_upgrade's answer with the payment page: requires_checkout (pay there) or requires_action
  * (approve 3-D Secure there). */
 export interface PayAnswer extends Payment {
+  order: UpgradeOrder & { payment_intent_id: string | null };
   checkout_url: string | null;
+}
+
+/** The payment server's intent, as far as the pay step reads it. */
+export interface IntentView {
+  id: string;
+  status: string;
+  last_payment_error: { code: string; decline_code: string; message: string } | null;
 }
