@@ -5,7 +5,7 @@ import { Suspense, lazy, useEffect, useRef, useState } from "react";
 import { completeSignIn, createUserManager, signIn, signOut } from "./auth";
 import { loadConfig, type AppConfig } from "./config";
 import { Link } from "./Nav";
-import { useRoute } from "./router";
+import { useDocumentTitle, useRoute } from "./router";
 
 // The MCP client and the screens behind sign-in load after it, so the first page stays small.
 const SignedIn = lazy(() => import("./SignedIn"));
@@ -37,6 +37,9 @@ export function App() {
       setBoot({ state: "ready", config, manager, user });
     })().catch((error: unknown) => setBoot({ state: "failed", message: `Sign-in could not start: ${String(error)}` }));
   }, []);
+
+  const welcome = boot.state !== "ready" || (boot.user === null && route.page !== "prices");
+  useDocumentTitle(welcome ? null : route);
 
   return (
     <>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { parseRoute, routePath, type Route } from "./router";
+import { pageTitle, parseRoute, routePath, type Route } from "./router";
 
 describe("the app's addresses", () => {
   it("name each page and come back to the same page", () => {
@@ -17,5 +17,12 @@ describe("the app's addresses", () => {
       expect(parseRoute(path)).toEqual({ page: "missing", path });
     }
     expect(parseRoute("/orders/")).toEqual({ page: "orders" });
+  });
+});
+
+describe("the page titles", () => {
+  it("name the page first", () => {
+    expect(pageTitle({ page: "orders" })).toBe("My orders · Ticket upgrades");
+    expect(pageTitle({ page: "ticket", ticket: "TKT-JD0001" })).toBe("Ticket TKT-JD0001 · Ticket upgrades");
   });
 });

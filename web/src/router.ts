@@ -72,3 +72,24 @@ export function useRoute(): Route {
   }, []);
   return route;
 }
+
+const TITLES: Record<Route["page"], string> = {
+  tickets: "My tickets",
+  ticket: "Ticket",
+  orders: "My orders",
+  prices: "Upgrade prices",
+  missing: "Not found",
+};
+
+export function pageTitle(route: Route): string {
+  const page = route.page === "ticket" ? `Ticket ${route.ticket}` : TITLES[route.page];
+  return `${page} · Ticket upgrades`;
+}
+
+/** The tab's title names the page, which a screen reader announces on a move; null is the
+ * app's own name (the welcome page). */
+export function useDocumentTitle(route: Route | null): void {
+  useEffect(() => {
+    document.title = route === null ? "Ticket upgrades" : pageTitle(route);
+  }, [route]);
+}
