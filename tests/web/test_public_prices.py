@@ -5,12 +5,15 @@ chromium against the real stack, through the app server's own catalogue-only rou
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect
+from starlette.testclient import TestClient
 
-from host.catalogue import public_arguments
+from host.catalogue import VISITOR_BURST, catalogue_app, public_arguments
+from servers.core.client import RemoteUnavailable
 from servers.core.errors import DomainError
 from tests.browser import needs_chromium
 from tests.http.conftest import FullStack
@@ -140,3 +143,24 @@ def test_public_arguments_passes_the_tools_own_arguments() -> None:
         "date": "2027-01-05",
     }
     assert public_arguments("get_price_calendar", b"") == {}
+
+
+class _Unreachable:
+    """A ticket server that cannot be reached."""
+
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        raise RemoteUnavailable(tool, "ClientConnectorError")
+
+
+def test_the_public_route_says_when_prices_cannot_be_had_and_limits_each_visitor() -> None:
+    unconfigured = TestClient(catalogue_app(None))
+    answer = unconfigured.post("/quote_price", json={})
+    assert (answer.status_code, answer.json()) == (
+        503,
+        {"error": "UNAVAILABLE: public prices are not configured on this server"},
+    )
+    down = TestClient(catalogue_app(_Unreachable()))
+    answers = [down.post("/get_price_calendar", json={}) for _ in range(VISITOR_BURST + 1)]
+    assert [a.status_code for a in answers] == [503] * VISITOR_BURST + [429]
+    assert answers[0].json()["error"].startswith("UNAVAILABLE: a service this call needs")
+    assert "retry-after" in answers[-1].headers
