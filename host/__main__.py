@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 from servers.core.app import run, serve
+from servers.core.client import ClientCredentials, HttpServiceClient
 from servers.core.db.connect import open_database, ping
 from servers.core.logs import configure_logging
+from servers.core.scopes import TICKETS_CATALOGUE
 from servers.core.settings import load_settings
 
 from .assemble import assembled
@@ -20,21 +24,38 @@ async def main() -> None:
     provider = build_provider(settings)
     db = await open_database(settings)
     try:
-        web = build_web_app(
-            settings.web_dist,
-            {
-                "issuer": settings.issuer,
-                "client_id": settings.web_client_id,
-                "ticket_url": settings.ticket_url,
-                "payment_url": settings.payment_url,
-            },
-        )
-        async with assembled(
-            settings, provider, build_memory(settings, db), lambda: ping(db), web=web
-        ) as app:
+        async with AsyncExitStack() as stack:
+            web = build_web_app(
+                settings.web_dist,
+                {
+                    "issuer": settings.issuer,
+                    "client_id": settings.web_client_id,
+                    "ticket_url": settings.ticket_url,
+                    "payment_url": settings.payment_url,
+                },
+                await stack.enter_async_context(public_prices(settings))
+                if settings.client_secret is not None
+                else None,
+            )
+            app = await stack.enter_async_context(
+                assembled(settings, provider, build_memory(settings, db), lambda: ping(db), web=web)
+            )
             await serve(app, settings)
     finally:
         await db.close()
+
+
+def public_prices(settings: HostSettings) -> HttpServiceClient:
+    """The ticket server's catalogue for visitors' price pages, called with the host's own
+    catalogue-only token (the one the visitors' concierge uses)."""
+    assert settings.client_secret is not None
+    credentials = ClientCredentials(
+        settings.issuer,
+        settings.client_id,
+        settings.client_secret.get_secret_value(),
+        [TICKETS_CATALOGUE],
+    )
+    return HttpServiceClient(settings.ticket_url, credentials=credentials, name="host")
 
 
 if __name__ == "__main__":
