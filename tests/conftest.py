@@ -86,3 +86,15 @@ async def db(database_url: str, db_backend: str) -> AsyncIterator[Database]:
         await database.close()
         if local_api is not None:
             local_api.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``pytest -n N --dist loadgroup`` (make test): each module runs whole on one worker,
+    so its module-scoped stack starts once; the modules that need a fixed port share one worker,
+    in turn: those marked ``fixed_port`` and all of tests/web (the web app's origin, 8080, is
+    one the identity provider has registered callbacks for)."""
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        fixed = item.get_closest_marker("fixed_port") or module.startswith("tests/web/")
+        group = "fixed-port" if fixed else module
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -60,6 +60,7 @@ class RunningStack:
             "MAIL_SINK_PORT": str(self.mail_port),
             "MAIL_SINK_HTTP_PORT": str(free_port()),
             "PAYMENT_PORT": str(self.payment_port),
+            "TICKET_PORT": str(free_port()),
             "HOST_PORT": str(self.host_port),
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
