@@ -46,6 +46,7 @@ class Proposal:
         public = {k: v for k, v in asdict(self).items() if k != "id"}
         return {
             "type": "options",
+            "kind": "confirm",
             "choices": [
                 {"label": f"Yes: {self.describe()}", "value": "yes", "confirmation_id": self.id},
                 {"label": "No", "value": "no", "confirmation_id": self.id},
