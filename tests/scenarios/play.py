@@ -166,8 +166,9 @@ async def judge(
             verdict.breaches.append("a chat request did not end with done")
     if any(e["type"] == "error" and e["code"] == "UNEXPECTED" for e in seen):
         verdict.breaches.append("a turn failed unexpectedly")
+    # Text arrives in fragments: joined per request, so a code split across two is whole again.
     visible = " ".join(
-        [e["delta"] for e in of_type(seen, "text")]
+        ["".join(e["delta"] for e in of_type(events, "text")) for events in requests]
         + [e["summary"] for e in of_type(seen, "tool_result")]
     )
     codes = sorted(set(CODE.findall(visible)))
