@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
+from tests.scenarios.rates import pass_hat
 from tests.scenarios.spec import CASES, DATE, KINDS, PLACEHOLDER, Scenario, fill, load, load_all
 
 
@@ -87,3 +88,12 @@ def test_placeholders_are_filled_from_the_world() -> None:
     assert DATE.fullmatch("date+3")
     filled = fill(text, {"ticket": "TKT-AB12", "visit": "2027-01-02"}, date(2027, 1, 1))
     assert filled == "Move TKT-AB12 from 2027-01-02 to 2027-01-04"
+
+
+def test_pass_hat_k() -> None:
+    results = {"always": [True] * 4, "half": [True, False, True, False], "never": [False] * 4}
+    assert pass_hat(results, 1) == pytest.approx(0.5)
+    assert pass_hat(results, 4) == pytest.approx(1 / 3)
+    assert pass_hat({"half": [True, True, False, False]}, 2) == pytest.approx(1 / 6)
+    with pytest.raises(ValueError, match="fewer than k=4"):
+        pass_hat({"short": [True]}, 4)
