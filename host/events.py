@@ -3,6 +3,7 @@ tool's answer is put for the customer (no codes, no other systems' ids) and for 
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ TICKET_NOT_FOUND = "TICKET_NOT_FOUND"
 TICKET_ARGUMENT = "ticket_number"
 _NOT_FOUND = "_NOT_FOUND"
 _NOT_VALID = "Some details of that request were not valid."
+_SECRET = re.compile(r"secret|password|token", re.IGNORECASE)
 _REQUEST_ID = re.compile(r"\s*\(request id [^)]*\)")
 _TROUBLE = "the service could not do this right now; try again in a moment"
 
@@ -69,11 +71,12 @@ def payment_required(answer: dict[str, Any]) -> dict[str, Any] | None:
     return event
 
 
-def for_model(ok: bool, text_: str) -> str:
+def for_model(ok: bool, text_: str, answer: dict[str, Any] | None = None) -> str:
     """A tool's answer as the model is given it: codes kept (it reasons with them), request
-    ids and internal failures' details not."""
+    ids, internal failures' details and secrets (a payment's client secret, which only a
+    browser paying by itself needs) not. The memory keeps what the model was given."""
     if ok:
-        return redact(text_)
+        return json.dumps(redact_value(without_secrets(answer))) if answer else redact(text_)
     coded = split_code(text_)
     if coded is None:
         return f"ERROR: {redact(_REQUEST_ID.sub('', text_))}"
@@ -81,6 +84,15 @@ def for_model(ok: bool, text_: str) -> str:
     if code in (INTERNAL, UNAVAILABLE):
         return f"{UNAVAILABLE}: {_TROUBLE}"
     return f"{code}: {redact(_REQUEST_ID.sub('', message))}"
+
+
+def without_secrets(value: Any) -> Any:
+    """``value`` without the fields whose names say they are secret, however deep."""
+    if isinstance(value, dict):
+        return {k: without_secrets(v) for k, v in value.items() if not _SECRET.search(k)}
+    if isinstance(value, list):
+        return [without_secrets(v) for v in value]
+    return value
 
 
 def for_customer(ok: bool, text_: str, answer: dict[str, Any] | None = None) -> str:

@@ -207,7 +207,7 @@ class Concierge:
                         outcome.ok,
                         events.for_customer(outcome.ok, outcome.text, outcome.data),
                     )
-                    told = events.for_model(outcome.ok, outcome.text)
+                    told = events.for_model(outcome.ok, outcome.text, outcome.data)
                     if not outcome.ok and events.is_ticket_reference_error(outcome.text):
                         mine = await _own_tickets(toolbox, deadline, self.clock)
                         if mine is not None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import strategies as st
 
@@ -128,6 +129,18 @@ async def test_a_declined_card_then_another_card(
     assert f"{ends:%H:%M} UTC" in declined
     # The model reasons with the decline code; the retry with another card is not asked again.
     assert "generic_decline" in told(model.requests[4])[-1]
+    # The payment's client secret in select_upgrade's answer reaches neither the model nor the
+    # memory.
+    assert '"order_id"' in told(model.requests[3])[-1]
+    assert "_secret_" not in json.dumps([told(r) for r in model.requests])
+    with psycopg.connect(full_stack.database_url) as conn:
+        stored = conn.execute(
+            "SELECT coalesce(json_agg(t)::text, '') FROM host.turns t WHERE t.session_id = %s",
+            (paying[0]["session_id"],),
+        ).fetchone()
+    assert stored is not None
+    assert "order_id" in stored[0]
+    assert "_secret_" not in stored[0]
     assert results(retrying) == [("pay_upgrade", True)]
     assert of_type(retrying, "options") == []
     assert of_type(retrying, "payment_required") == []
