@@ -6,7 +6,8 @@ for it: when the model asks for either tool, the host looks the amount up itself
 the order), asks the customer with an ``options`` event, and runs the tool only after the
 customer's own answer to that very proposal arrived in a chat request (``context.confirmation``
 with the proposal's id, which the model is never shown). A yes to holding the upgrade also
-covers paying the order it opens, for the same amount.
+covers paying the order it opens, for the same amount. A date the calendar shows sold out is
+refused before asking: the customer is never asked to agree to a hold that cannot be made.
 
 The state lives in the session (``Session.state``), so it survives between turns and requests.
 """
@@ -24,6 +25,7 @@ from .toolbox import Toolbox, ToolOutcome
 SELECT = "select_upgrade"
 PAY = "pay_upgrade"
 GATED = frozenset({SELECT, PAY})
+CALENDAR = "get_availability_calendar"
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,21 @@ class Refused:
 Decision = Allowed | Ask | Refused
 
 
+async def _unavailable(toolbox: Toolbox, ticket: Any, tier: Any, day: Any) -> ToolOutcome | None:
+    """The calendar's refusal of the date (sold out) if it has one: the customer is not asked
+    to agree to a hold that cannot be made. Without an answer, the hold itself will tell."""
+    calendar = await toolbox.call(
+        CALENDAR, {"ticket_number": ticket, "tier": tier, "start_date": day, "end_date": day}
+    )
+    days = calendar.data.get("days") if calendar.ok else None
+    if not isinstance(days, list):
+        return None
+    for entry in days:
+        if isinstance(entry, dict) and entry.get("date") == day and entry.get("available") is False:
+            return ToolOutcome(False, {}, str(entry.get("reason") or "SOLD_OUT: no seats left"))
+    return None
+
+
 class Confirmations:
     """The confirmations of one session, kept in (and written back to) its ``state``."""
 
@@ -117,6 +134,9 @@ class Confirmations:
         )
         if not quote.ok:
             return Refused(quote)
+        full = await _unavailable(toolbox, *wanted)
+        if full is not None:
+            return Refused(full)
         return self._ask(
             action="select",
             ticket_number=str(quote.data["ticket_number"]),

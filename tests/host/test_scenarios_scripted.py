@@ -153,58 +153,69 @@ async def test_a_declined_card_then_another_card(
     assert mine["upgrade_tier"] == "standard"
 
 
+async def sell_out(full: FullStack, day_: str, tier: str) -> None:
+    data = full.mcp_url(full.base.data)
+    ok, answer = await call(
+        full, data, full.ops_token(), "set_capacity", date=day_, tier=tier, capacity=0
+    )
+    assert ok, answer
+
+
 async def test_a_sold_out_date_is_not_held(
     board: tuple[Host, Switchboard], full_stack: FullStack
 ) -> None:
     customer, ticket = await new_customer(full_stack)
     token = full_stack.customer_token(customer)
     full, free = day(11), day(12)
-    data = full_stack.mcp_url(full_stack.base.data)
-    ok, _ = await call(
-        full_stack,
-        data,
-        full_stack.ops_token(),
-        "set_capacity",
-        date=full,
-        tier="double_fun",
-        capacity=0,
-    )
-    assert ok
-    choice = {"ticket_number": ticket, "tier": "double_fun", "date": full}
+    await sell_out(full_stack, full, "double_fun")
     calendar = {"ticket_number": ticket, "tier": "double_fun", "start_date": full, "end_date": free}
-    model, (looking, refused) = await play(
-        board,
+    on_full = {"ticket_number": ticket, "tier": "double_fun", "date": full}
+    on_free = {**on_full, "date": free}
+    host, switchboard = board
+    model = ScriptedModel(
         [
             [Call("get_availability_calendar", calendar)],
-            [Call("select_upgrade", choice)],
+            [Call("select_upgrade", on_full)],
+            [Say("That day is sold out; the next day has seats.")],
+            [Call("select_upgrade", on_free)],
             [Say("Please confirm.")],
-            [Call("select_upgrade", choice)],
-            [Say("Sorry, that day is sold out.")],
-        ],
-        token,
-        f"Double Fun on {full}",
-        CONFIRM,
+            [Call("select_upgrade", on_free)],
+            [Say("Sorry, the last seat just went.")],
+        ]
     )
-    # The calendar's buttons offer only the date with seats.
+    switchboard.model = model
+    looking = await host.chat(token, f"Double Fun on {full}")
+    # The calendar's buttons offer only the date with seats, and a sold-out date is refused
+    # before the customer is asked to agree to it.
     (dates,) = [o for o in of_type(looking, "options") if o["kind"] == "date"]
     assert [c["value"] for c in dates["choices"]] == [free]
+    assert results(looking) == [("get_availability_calendar", True), ("select_upgrade", False)]
+    assert [o for o in of_type(looking, "options") if o["kind"] == "confirm"] == []
+    assert told(model.requests[2])[-1].startswith("SOLD_OUT")
+    session = {"session_id": looking[0]["session_id"]}
+    asking = await host.chat(token, f"Then {free}", **session)
+    (asked,) = of_type(asking, "options")
+    # The last seat goes while the customer is reading the question.
+    await sell_out(full_stack, free, "double_fun")
+    answer = {"confirmation": {"id": asked["confirmation"]["id"], "answer": "yes"}}
+    refused = await host.chat(token, "", **session, context=answer)
     assert results(refused) == [("select_upgrade", False)]
-    assert "SOLD_OUT" not in shown(refused)
-    assert told(model.requests[4])[-1].startswith("SOLD_OUT")
+    for events in (looking, refused):
+        assert "SOLD_OUT" not in shown(events)
+    assert told(model.requests[6])[-1].startswith("SOLD_OUT")
     assert of_type(refused, "payment_required") == []
     assert await orders_of(full_stack, token) == []
     ok, inventory = await call(
         full_stack,
-        data,
+        full_stack.mcp_url(full_stack.base.data),
         full_stack.ops_token(),
         "get_date_inventory",
         start_date=full,
-        end_date=full,
+        end_date=free,
         tier="double_fun",
     )
     assert ok
-    (seats,) = inventory["days"]
-    assert (seats["held"], seats["sold"], seats["seats_left"]) == (0, 0, 0)
+    assert [(d["held"], d["sold"], d["seats_left"]) for d in inventory["days"]] == [(0, 0, 0)] * 2
 
 
 async def test_3d_secure_and_the_hold_countdown_in_plain_words(
