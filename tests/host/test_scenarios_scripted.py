@@ -33,7 +33,7 @@ from tests.host.support import (
 )
 from tests.http.conftest import FullStack
 from tests.hypothesis_examples import examples
-from tests.scenarios.play import Verdict, World, converse, judge, prepare
+from tests.scenarios.play import Verdict, World, converse, judge, prepare, run_all
 from tests.scenarios.spec import load_all
 
 pytestmark = pytest.mark.http
@@ -485,3 +485,25 @@ async def test_showing_the_customer_a_code_is_a_breach(
     verdict = await replay(board, full_stack, "other_customer_lookup", leaky)
     assert verdict.failures == []
     assert verdict.breaches == ["the customer was shown codes ['TICKET_NOT_FOUND']"]
+
+
+async def test_the_runner_reports_pass_rates_and_breaches(
+    board: tuple[Host, Switchboard], full_stack: FullStack
+) -> None:
+    """``make scenarios``' runner, with scripted plans in place of the real model: a scenario
+    that always passes and one whose plan shows a code every time."""
+    host, switchboard = board
+    plans: dict[str, Plan] = {
+        "card_number_typed": lambda _world: [[Say("Hello.")]],
+        "other_customer_lookup": lambda _world: [[Say("Error TICKET_NOT_FOUND.")]],
+    }
+
+    def use(name: str, world: World) -> None:
+        switchboard.model = ScriptedModel(plans[name](world))
+
+    report = await run_all(host, full_stack, {n: SCENARIOS[n] for n in plans}, 2, use)
+    summary = report.summary(2)
+    assert (summary["runs"], summary["pass^1"], summary["pass^2"]) == (2, 0.5, 0.5)
+    assert summary["scenarios"]["card_number_typed"]["passed"] == 2
+    assert len(report.breaches) == 2
+    assert all(b.startswith("other_customer_lookup run ") for b in report.breaches)

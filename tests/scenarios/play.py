@@ -15,6 +15,7 @@ import json
 import re
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from tests.host.support import Host, call, of_type
 from tests.http.conftest import FullStack
 
+from .rates import pass_hat
 from .spec import Scenario, TicketSetup, fill
 
 CODE = re.compile(r"\b[A-Z]{2,}(?:_[A-Z]+)+\b")
@@ -207,3 +209,57 @@ async def judge(
     if expect.tools_any and not succeeded & set(expect.tools_any):
         verdict.failures.append(f"none of {expect.tools_any} was called successfully")
     return verdict
+
+
+@dataclass
+class Report:
+    """Every run's verdict, by scenario."""
+
+    verdicts: dict[str, list[Verdict]] = field(default_factory=dict)
+
+    @property
+    def breaches(self) -> list[str]:
+        return [
+            f"{name} run {run}: {breach}"
+            for name, verdicts in self.verdicts.items()
+            for run, verdict in enumerate(verdicts, start=1)
+            for breach in verdict.breaches
+        ]
+
+    def summary(self, k: int) -> dict[str, Any]:
+        """pass^1 and pass^k, and each scenario's passes and problems, as the JSON report."""
+        results = {n: [v.passed for v in vs] for n, vs in self.verdicts.items()}
+        return {
+            "runs": max((len(r) for r in results.values()), default=0),
+            "pass^1": round(pass_hat(results, 1), 3),
+            f"pass^{k}": round(pass_hat(results, k), 3),
+            "scenarios": {
+                name: {
+                    "passed": sum(results[name]),
+                    "runs": len(verdicts),
+                    "problems": [v.failures + v.breaches for v in verdicts],
+                }
+                for name, verdicts in self.verdicts.items()
+            },
+        }
+
+
+async def run_all(
+    host: Host,
+    full: FullStack,
+    scenarios: dict[str, Scenario],
+    runs: int,
+    use: Callable[[str, World], None],
+) -> Report:
+    """Runs each scenario ``runs`` times, each in a fresh world; ``use`` puts in the model for
+    a scenario's world (a real model once for all, or a scripted plan made for that world)."""
+    report = Report()
+    for name, scenario in scenarios.items():
+        for _ in range(runs):
+            world = await prepare(full, scenario)
+            use(name, world)
+            requests = await converse(host, world, scenario)
+            report.verdicts.setdefault(name, []).append(
+                await judge(full, world, scenario, requests)
+            )
+    return report

@@ -19,8 +19,7 @@ import pytest
 from host.providers.factory import build_provider
 from tests.host.support import running_host, settings_for
 from tests.http.conftest import FullStack
-from tests.scenarios.play import converse, judge, prepare
-from tests.scenarios.rates import pass_hat
+from tests.scenarios.play import run_all
 from tests.scenarios.spec import load_all
 
 pytestmark = [
@@ -49,34 +48,17 @@ async def test_the_scenarios_with_a_real_model(
     assert scenarios, f"no scenario named {sorted(wanted)}"
     provider = build_provider(settings_for(full_stack))
     assert provider is not None
-    results: dict[str, list[bool]] = {}
-    problems: dict[str, list[list[str]]] = {}
-    breaches: list[str] = []
     async with running_host(full_stack, provider) as host:
-        for name, scenario in scenarios.items():
-            for run in range(RUNS):
-                world = await prepare(full_stack, scenario)
-                verdict = await judge(
-                    full_stack, world, scenario, await converse(host, world, scenario)
-                )
-                results.setdefault(name, []).append(verdict.passed)
-                problems.setdefault(name, []).append(verdict.failures + verdict.breaches)
-                breaches += [f"{name} run {run + 1}: {b}" for b in verdict.breaches]
+        report = await run_all(host, full_stack, scenarios, RUNS, lambda _name, _world: None)
     k = min(4, RUNS)
     summary = {
         "model": f"{os.environ['HOST_MODEL_PROVIDER']} {os.environ.get('HOST_MODEL_ID', '')}",
-        "runs": RUNS,
-        "pass^1": round(pass_hat(results, 1), 3),
-        f"pass^{k}": round(pass_hat(results, k), 3),
-        "scenarios": {
-            n: {"passed": sum(r), "runs": len(r), "problems": problems[n]}
-            for n, r in results.items()
-        },
+        **report.summary(k),
     }
     write_report(summary)
     with capsys.disabled():
         print()
-        for name, runs in results.items():
-            print(f"{sum(runs)}/{len(runs)}  {name}")
+        for name, verdicts in report.verdicts.items():
+            print(f"{sum(v.passed for v in verdicts)}/{len(verdicts)}  {name}")
         print(f"pass^1 {summary['pass^1']}  pass^{k} {summary[f'pass^{k}']}  ({REPORT})")
-    assert breaches == []
+    assert report.breaches == []
