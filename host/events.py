@@ -26,6 +26,14 @@ _NOT_VALID = "Some details of that request were not valid."
 _SECRET = re.compile(r"secret|password|token", re.IGNORECASE)
 _REQUEST_ID = re.compile(r"\s*\(request id [^)]*\)")
 _TROUBLE = "the service could not do this right now; try again in a moment"
+_HOST_WORDS = {
+    # The host's own refusals are worded for the model; the customer gets these instead.
+    "CONFIRMATION_REQUIRED": "Waiting for your answer to the question on your screen.",
+    CARD_NUMBER_REFUSED: "Card numbers can't go through the chat.",
+    "TOOL_LIMIT": "Skipped: that was too many steps at once.",
+    TIME_LIMIT: "Skipped: that took too long.",
+    "UNKNOWN_TOOL": _TROUBLE,
+}
 
 
 def session(session_id: str) -> dict[str, Any]:
@@ -106,6 +114,8 @@ def for_customer(ok: bool, text_: str, answer: dict[str, Any] | None = None) -> 
     code, message = coded
     if code in (INTERNAL, UNAVAILABLE):
         return _TROUBLE
+    if code in _HOST_WORDS:
+        return _HOST_WORDS[code]
     if code.endswith(_NOT_FOUND):
         return f"I can't find that {code.removesuffix(_NOT_FOUND).replace('_', ' ').lower()}."
     if code == INVALID_ARGUMENT:

@@ -59,6 +59,8 @@ class Customer:
 @dataclass(frozen=True)
 class Limits:
     max_steps: int = 8
+    max_tool_calls: int = 24
+    """Tool calls per turn, however many one model answer asks for at once."""
     turn_timeout_seconds: float = 90.0
     tool_timeout_seconds: float = 20.0
     model_retries: int = 3
@@ -162,6 +164,7 @@ class Concierge:
         )
         async with toolbox:
             system = system_prompt(toolbox.context)
+            used = 0
             for _step in range(self.limits.max_steps):
                 if self.clock() >= deadline:
                     yield _time_up()
@@ -193,14 +196,18 @@ class Concierge:
                 results: list[ToolResultBlock] = []
                 for call in calls:
                     yield events.tool_call(call.id, call.name, _visible(call.arguments))
-                    outcome, extra = await self._tool(
-                        toolbox,
-                        confirmations,
-                        call,
-                        deadline,
-                        session.session_id,
-                        call.id in carded,
-                    )
+                    used += 1
+                    if used > self.limits.max_tool_calls:
+                        outcome, extra = _over_budget(self.limits.max_tool_calls)
+                    else:
+                        outcome, extra = await self._tool(
+                            toolbox,
+                            confirmations,
+                            call,
+                            deadline,
+                            session.session_id,
+                            call.id in carded,
+                        )
                     yield events.tool_result(
                         call.id,
                         call.name,
@@ -356,6 +363,14 @@ async def _own_tickets(
         return None
     mine = await toolbox.call(OWN_TICKETS, {})
     return mine if mine.ok else None
+
+
+def _over_budget(limit: int) -> tuple[ToolOutcome, list[dict[str, Any]]]:
+    told = (
+        f"TOOL_LIMIT: this turn has used its {limit} tool calls; this one did not run. Answer "
+        "the customer with what you have."
+    )
+    return ToolOutcome(False, {}, told), []
 
 
 def _time_up() -> dict[str, Any]:

@@ -108,6 +108,10 @@ def test_tool_outcomes_in_plain_words() -> None:
     assert "pattern" not in other
     assert "date:" not in other
     assert not events.is_ticket_reference_error("SOLD_OUT: no seats")
+    # The host's own refusals, worded for the model, are reworded for the customer.
+    asking = "CONFIRMATION_REQUIRED: the customer is being asked to confirm 'Hold ...'."
+    assert "the customer" not in events.for_customer(False, asking)
+    assert "tool" not in events.for_customer(False, "UNKNOWN_TOOL: there is no tool named 'x'")
     assert events.for_customer(False, "INTERNAL: boom (request id r-1)") == (
         "the service could not do this right now; try again in a moment"
     )

@@ -127,3 +127,18 @@ async def test_a_tool_that_does_not_answer_is_timed_out(memory: PostgresMemory) 
     ]
     assert errors(events) == []
     assert events[-1] == {"type": "done"}
+
+
+async def test_tool_calls_per_turn_are_bounded(memory: PostgresMemory) -> None:
+    """However many calls one answer asks for: past the limit they are not run, and the model
+    is told so."""
+    calls = [Call("list_my_tickets") for _ in range(5)]
+    model, events = await run_turn(
+        memory, [calls, [Say("Here is what I found.")]], limits=Limits(max_tool_calls=3)
+    )
+    outcomes = [e["summary"] for e in events if e["type"] == "tool_result"]
+    assert outcomes[3:] == ["Skipped: that was too many steps at once."] * 2
+    results = told(model.requests[1])
+    assert [r.startswith("UNKNOWN_TOOL") for r in results] == [True] * 3 + [False] * 2
+    assert [r.startswith("TOOL_LIMIT") for r in results] == [False] * 3 + [True] * 2
+    assert errors(events) == []
