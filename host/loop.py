@@ -21,7 +21,7 @@ from servers.core.logs import current_request_id
 
 from . import events
 from .choices import options_of
-from .confirm import GATED, SELECT, Allowed, Ask, Confirmations, Refused
+from .confirm import GATED, Allowed, Ask, Confirmations, Refused
 from .memory.base import MemoryStore, Session
 from .prompt import system_prompt
 from .providers.base import (
@@ -328,8 +328,8 @@ class Concierge:
             arguments["idempotency_key"] = _derived_key(session_id, call.name, arguments)
         outcome = await toolbox.call(call.name, arguments)
         if outcome.ok and call.name in GATED:
-            if call.name == SELECT and approved is not None:
-                confirmations.selected(approved, outcome.data.get("order", outcome.data))
+            if approved is not None:
+                confirmations.done(approved, outcome.data.get("order", outcome.data))
             required = events.payment_required(outcome.data)
             if required is not None:
                 extra.append(required)
