@@ -153,6 +153,7 @@ class Concierge:
         confirmations: Confirmations,
         said: list[Message],
     ) -> AsyncIterator[dict[str, Any]]:
+        used = 0  # tool calls so far in this turn
         deadline = self.clock() + self.limits.turn_timeout_seconds
         history = await self.memory.messages(session)
         toolbox = Toolbox(
@@ -164,7 +165,6 @@ class Concierge:
         )
         async with toolbox:
             system = system_prompt(toolbox.context)
-            used = 0
             for _step in range(self.limits.max_steps):
                 if self.clock() >= deadline:
                     yield _time_up()
