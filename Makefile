@@ -30,11 +30,6 @@ pytest: $(SYNCED) web
 test-slow: $(SYNCED)
 	@$(BIN)/pytest -m slow
 
-# The customer scenarios with the model HOST_MODEL_PROVIDER names (SCENARIO_RUNS each, default 4):
-# pass^1 and pass^4, printed and written to .dev/scenarios.json.
-scenarios: $(SYNCED)
-	@$(BIN)/pytest -m live tests/scenarios
-
 bench: $(SYNCED)
 	@$(BIN)/python -m bench.bench_get_ticket
 	@$(BIN)/python -m bench.bench_payment
@@ -43,6 +38,11 @@ bench: $(SYNCED)
 
 docs: $(SYNCED)
 	@$(BIN)/ticketing docs
+
+# The customer scenarios with the model HOST_MODEL_PROVIDER names (SCENARIO_RUNS each, default 4):
+# pass^1 and pass^4, printed and written to .dev/scenarios.json.
+scenarios: $(SYNCED)
+	@$(BIN)/pytest -m live tests/scenarios
 
 # The virtualenv is rebuilt only when the lock changes, so a second `make run` starts at once.
 # Its bytecode is compiled here, once, rather than by each of the six servers on the first run.
