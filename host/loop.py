@@ -22,6 +22,7 @@ from servers.core.logs import current_request_id
 from . import events
 from .choices import options_of
 from .confirm import GATED, Allowed, Ask, Confirmations, Refused
+from .memory import facts
 from .memory.base import MemoryStore, Session
 from .prompt import system_prompt
 from .providers.base import (
@@ -79,6 +80,9 @@ class Concierge:
     backoff: Backoff = field(default_factory=lambda: Backoff(0.5, 8.0))
     connect: Connect = http_client
     clock: Callable[[], float] = time.monotonic
+    # Whether the model may keep facts about the customer (host.memory.facts); not for visitors,
+    # whom the concierge can never recognise again.
+    remembers: bool = True
 
     async def turn(
         self,
@@ -156,6 +160,7 @@ class Concierge:
         used = 0  # tool calls so far in this turn
         deadline = self.clock() + self.limits.turn_timeout_seconds
         history = await self.memory.messages(session)
+        remembered = await self.memory.recall(session.customer_id, said[0].text)
         toolbox = Toolbox(
             self.servers,
             customer.token,
@@ -164,12 +169,13 @@ class Concierge:
             connect=self.connect,
         )
         async with toolbox:
-            system = system_prompt(toolbox.context)
+            system = system_prompt(toolbox.context, remembered)
             for _step in range(self.limits.max_steps):
                 if self.clock() >= deadline:
                     yield _time_up()
                     return
-                request = ModelRequest(system, (*history, *said), tuple(toolbox.tools))
+                own = (facts.REMEMBER,) if self.remembers else ()
+                request = ModelRequest(system, (*history, *said), (*toolbox.tools, *own))
                 reply = Reply()
                 try:
                     async for event in self._model(request, deadline, reply):
@@ -301,6 +307,8 @@ class Concierge:
                 ToolOutcome(False, {}, "CARD_NUMBER_REFUSED: card numbers never go through chat"),
                 [],
             )
+        if call.name == facts.REMEMBER.name and self.remembers:
+            return facts.answer(call.arguments), []
         arguments = dict(call.arguments)
         extra: list[dict[str, Any]] = []
         approved = None

@@ -2,11 +2,15 @@
 import type { User, UserManager } from "oidc-client-ts";
 import { Suspense, lazy, useEffect, useRef, useState } from "react";
 
-import { completeSignIn, createUserManager, signOut } from "./auth";
+import { completeSignIn, createUserManager, signIn, signOut } from "./auth";
 import { loadConfig, type AppConfig } from "./config";
+import { Link } from "./Nav";
+import { useDocumentTitle, useRoute } from "./router";
 
 // The MCP client and the screens behind sign-in load after it, so the first page stays small.
 const SignedIn = lazy(() => import("./SignedIn"));
+// Likewise the visitors' price page, loaded only when it is opened.
+const PublicPrices = lazy(() => import("./PublicPrices"));
 
 type Boot =
   | { state: "starting" }
@@ -16,6 +20,7 @@ type Boot =
 export function App() {
   const [boot, setBoot] = useState<Boot>({ state: "starting" });
   const started = useRef(false);
+  const route = useRoute();
 
   useEffect(() => {
     // React's development double effect must not process the one-time callback code twice.
@@ -32,6 +37,9 @@ export function App() {
       setBoot({ state: "ready", config, manager, user });
     })().catch((error: unknown) => setBoot({ state: "failed", message: `Sign-in could not start: ${String(error)}` }));
   }, []);
+
+  const welcome = boot.state !== "ready" || (boot.user === null && route.page !== "prices");
+  useDocumentTitle(welcome ? null : route);
 
   return (
     <>
@@ -53,13 +61,26 @@ export function App() {
         {boot.state === "failed" && <p role="alert">{boot.message}</p>}
         {boot.state === "ready" &&
           (boot.user === null ? (
-            <section aria-labelledby="welcome-title">
-              <h2 id="welcome-title">Welcome</h2>
-              <p>Sign in to see your tickets and upgrade them.</p>
-              <button type="button" onClick={() => void boot.manager.signinRedirect()}>
-                Sign in
-              </button>
-            </section>
+            <>
+              {/* Visitors: the public price page, or the welcome with sign-in. */}
+              <section aria-labelledby="welcome-title">
+                <h2 id="welcome-title">{route.page === "prices" ? "Upgrade your ticket" : "Welcome"}</h2>
+                <p>Sign in to see your tickets and upgrade them.</p>
+                <button type="button" onClick={() => void signIn(boot.manager)}>
+                  Sign in
+                </button>
+                {route.page === "prices" ? null : (
+                  <p>
+                    <Link to={{ page: "prices" }}>See upgrade prices</Link> without signing in.
+                  </p>
+                )}
+              </section>
+              {route.page === "prices" && (
+                <Suspense fallback={<output className="loading">Loading…</output>}>
+                  <PublicPrices />
+                </Suspense>
+              )}
+            </>
           ) : (
             <Suspense fallback={<output className="loading">Loading…</output>}>
               <SignedIn config={boot.config} manager={boot.manager} />

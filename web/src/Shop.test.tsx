@@ -3,35 +3,21 @@ import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it } from "vitest";
 
 import { ToolError } from "./errors";
-import type { CallTool, Servers } from "./mcp";
+import { fakeServers } from "./fakeServers";
 import { Shop } from "./Shop";
 import type { CalendarDay } from "./types";
 
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  // Each test starts at the app's first page: the flow moves the address bar (router.ts).
+  window.history.replaceState(null, "", "/");
+});
 
 const DAYS: CalendarDay[] = [
   { date: "2027-01-05", price_cents: 4500, currency: "USD", band: "off_peak", seats_left: 100, available: true, reason: null },
   { date: "2027-01-06", price_cents: 4500, currency: "USD", band: "off_peak", seats_left: 0, available: false, reason: "SOLD_OUT: no seats left" },
   { date: "2027-01-07", price_cents: 5000, currency: "USD", band: "standard", seats_left: 3, available: true, reason: null },
 ];
-
-/** A fake pair of servers for component tests: answers by tool name, and records every call. */
-function fakeServers(answers: Record<string, unknown>) {
-  const calls: { name: string; args: Record<string, unknown> }[] = [];
-  const call: CallTool = async <T,>(name: string, args: Record<string, unknown>) => {
-    calls.push({ name, args });
-    const answer = answers[name];
-    if (answer instanceof ToolError) {
-      throw answer;
-    }
-    if (answer === undefined) {
-      throw new ToolError("UNKNOWN_TOOL", name);
-    }
-    return (typeof answer === "function" ? (answer as (a: Record<string, unknown>) => unknown)(args) : answer) as T;
-  };
-  const servers: Servers = { ticket: call, payment: call };
-  return { servers, calls };
-}
 
 const ORDER = {
   order_id: "ord_1",
@@ -61,6 +47,8 @@ const ANSWERS = {
   quote_upgrade: { ticket_number: "TKT-JD0001", tier: "non_stop", date: "2027-01-07", base_cents: 5000, band: "standard", multiplier: "1.0", total_cents: 5000, currency: "USD", hold_minutes: 15 },
   select_upgrade: ORDER,
   create_payment_method: { payment_method_id: "pm_1", brand: "visa", last4: "4242" },
+  get_ticket: { ticket_number: "TKT-JD0001", ticket_type: "general", status: "active", visit_date: "2027-01-01", upgrade_tier: null },
+  list_payment_methods: { payment_methods: [] },
 };
 
 describe("the upgrade flow", () => {
@@ -134,7 +122,7 @@ describe("the upgrade flow", () => {
     await user.click(await screen.findByRole("button", { name: "Hold this upgrade" }));
 
     expect((await screen.findByRole("timer")).textContent).toMatch(/^1[45]:[0-5]\d$/);
-    const form = screen.getByRole("form", { name: "Pay by card" });
+    const form = await screen.findByRole("form", { name: "Pay" });
     await user.type(within(form).getByLabelText("Card number"), "4000000000009995");
     await user.type(within(form).getByLabelText("Expiry month"), "12");
     await user.type(within(form).getByLabelText("Expiry year"), "2030");

@@ -7,7 +7,7 @@ import { InMemoryWebStorage, UserManager, WebStorageStateStore, type User } from
 import type { AppConfig } from "./config";
 
 export const CALLBACK_PATH = "/callback";
-const SCOPES = "openid tickets/read tickets/write payments/read payments/write";
+const SCOPES = "openid tickets/read tickets/write tickets/catalogue payments/read payments/write";
 
 export function createUserManager(config: AppConfig, origin: string): UserManager {
   return new UserManager({
@@ -24,16 +24,35 @@ export function createUserManager(config: AppConfig, origin: string): UserManage
   });
 }
 
+/** Starts a sign-in that comes back to the page the customer is on (a deep link such as
+ * /orders survives it). */
+export async function signIn(manager: Pick<UserManager, "signinRedirect">): Promise<void> {
+  await manager.signinRedirect({ state: window.location.pathname });
+}
+
+/** Where to go after a sign-in: the app's own page it started on; anything else (another
+ * site's address, the callback itself) is the start page. */
+export function returnPath(state: unknown): string {
+  if (typeof state !== "string" || !state.startsWith("/") || state.startsWith("//") || state === CALLBACK_PATH) {
+    return "/";
+  }
+  return state;
+}
+
 /** Completes a sign-in when the identity provider sent the browser back to the callback; then
- * puts the address back to the app's start so a reload does not replay the code. */
+ * puts the address back to the page the sign-in started on, so a reload does not replay the
+ * code. */
 export async function completeSignIn(manager: UserManager): Promise<User | null> {
   if (window.location.pathname !== CALLBACK_PATH) {
     return manager.getUser();
   }
+  let back = "/";
   try {
-    return await manager.signinRedirectCallback();
+    const user = await manager.signinRedirectCallback();
+    back = returnPath(user.state);
+    return user;
   } finally {
-    window.history.replaceState(null, "", "/");
+    window.history.replaceState(null, "", back);
   }
 }
 
