@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 UV_VERSION := 0.13.9
 
-.PHONY: run test lint typecheck pytest bench test-slow docs audit clean infra-test synth deploy \
+.PHONY: run test lint typecheck pytest bench test-slow scenarios docs audit clean infra-test synth deploy \
 	web web-check
 
 run: $(SYNCED) web
@@ -39,6 +39,11 @@ bench: $(SYNCED)
 
 docs: $(SYNCED)
 	@$(BIN)/ticketing docs
+
+# The customer scenarios with the model HOST_MODEL_PROVIDER names (SCENARIO_RUNS each, default 4):
+# pass^1 and pass^4, printed and written to .dev/scenarios.json.
+scenarios: $(SYNCED)
+	@$(BIN)/pytest -m live tests/scenarios
 
 # The virtualenv is rebuilt only when the lock changes, so a second `make run` starts at once.
 # Its bytecode is compiled here, once, rather than by each of the six servers on the first run.

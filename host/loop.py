@@ -20,7 +20,8 @@ from servers.core.backoff import Backoff
 from servers.core.logs import current_request_id
 
 from . import events
-from .confirm import GATED, SELECT, Allowed, Ask, Confirmations, Refused
+from .choices import options_of
+from .confirm import GATED, Allowed, Ask, Confirmations, Refused
 from .memory import facts
 from .memory.base import MemoryStore, Session
 from .prompt import system_prompt
@@ -59,6 +60,8 @@ class Customer:
 @dataclass(frozen=True)
 class Limits:
     max_steps: int = 8
+    max_tool_calls: int = 24
+    """Tool calls per turn, however many one model answer asks for at once."""
     turn_timeout_seconds: float = 90.0
     tool_timeout_seconds: float = 20.0
     model_retries: int = 3
@@ -154,6 +157,7 @@ class Concierge:
         confirmations: Confirmations,
         said: list[Message],
     ) -> AsyncIterator[dict[str, Any]]:
+        used = 0  # tool calls so far in this turn
         deadline = self.clock() + self.limits.turn_timeout_seconds
         history = await self.memory.messages(session)
         remembered = await self.memory.recall(session.customer_id, said[0].text)
@@ -189,6 +193,8 @@ class Concierge:
                 blocks: list[TextBlock | ToolUse] = []
                 if reply.text:
                     blocks.append(TextBlock(redact(reply.text)))
+                # Checked before redacting, which would hide the card number from the check.
+                carded = {c.id for c in reply.calls if has_card_number(repr(c.arguments))}
                 calls = [ToolUse(c.id, c.name, redact_value(c.arguments)) for c in reply.calls]
                 said.append(Message("assistant", (*blocks, *calls)))
                 if not calls:
@@ -196,22 +202,35 @@ class Concierge:
                 results: list[ToolResultBlock] = []
                 for call in calls:
                     yield events.tool_call(call.id, call.name, _visible(call.arguments))
-                    outcome, extra = await self._tool(
-                        toolbox, confirmations, call, deadline, session.session_id
-                    )
+                    used += 1
+                    if used > self.limits.max_tool_calls:
+                        outcome, extra = _over_budget(self.limits.max_tool_calls)
+                    else:
+                        outcome, extra = await self._tool(
+                            toolbox,
+                            confirmations,
+                            call,
+                            deadline,
+                            session.session_id,
+                            call.id in carded,
+                        )
                     yield events.tool_result(
                         call.id,
                         call.name,
                         outcome.ok,
-                        events.for_customer(outcome.ok, outcome.text),
+                        events.for_customer(outcome.ok, outcome.text, outcome.data),
                     )
+                    told = events.for_model(outcome.ok, outcome.text, outcome.data)
+                    if not outcome.ok and events.is_ticket_reference_error(outcome.text):
+                        mine = await _own_tickets(toolbox, deadline, self.clock)
+                        if mine is not None:
+                            told = f"{told}\nThe customer's own tickets: {mine.text}"
+                            offered = options_of(mine.data)
+                            if offered is not None:
+                                extra.append(offered)
                     for event in extra:
                         yield event
-                    results.append(
-                        ToolResultBlock(
-                            call.id, events.for_model(outcome.ok, outcome.text), outcome.ok
-                        )
-                    )
+                    results.append(ToolResultBlock(call.id, told, outcome.ok))
                 said.append(Message("user", tuple(results)))
             yield events.error(
                 events.STEP_LIMIT,
@@ -277,12 +296,13 @@ class Concierge:
         call: ToolUse,
         deadline: float,
         session_id: str,
+        carries_card: bool,
     ) -> tuple[ToolOutcome, list[dict[str, Any]]]:
         if self.clock() >= deadline:
             return ToolOutcome(False, {}, "TIME_LIMIT: no time left in this turn"), []
         if "_malformed" in call.arguments:
             return ToolOutcome(False, {}, "INVALID_ARGUMENT: the arguments were not JSON"), []
-        if has_card_number(repr(call.arguments)):
+        if carries_card:
             return (
                 ToolOutcome(False, {}, "CARD_NUMBER_REFUSED: card numbers never go through chat"),
                 [],
@@ -316,12 +336,15 @@ class Concierge:
             arguments["idempotency_key"] = _derived_key(session_id, call.name, arguments)
         outcome = await toolbox.call(call.name, arguments)
         if outcome.ok and call.name in GATED:
-            order = outcome.data.get("order", outcome.data)
-            if call.name == SELECT and approved is not None:
-                confirmations.selected(approved, order)
-            required = events.payment_required(order)
+            if approved is not None:
+                confirmations.done(approved, outcome.data.get("order", outcome.data))
+            required = events.payment_required(outcome.data)
             if required is not None:
                 extra.append(required)
+        elif outcome.ok:
+            offered = options_of(outcome.data)
+            if offered is not None:
+                extra.append(offered)
         return outcome, extra
 
 
@@ -334,6 +357,28 @@ def _derived_key(session_id: str, name: str, arguments: dict[str, Any]) -> str:
     idempotency keys promise, instead of being carried out twice."""
     canonical = json.dumps([session_id, name, arguments], sort_keys=True, default=str)
     return f"host-{hashlib.sha256(canonical.encode()).hexdigest()[:40]}"
+
+
+OWN_TICKETS = "list_my_tickets"
+
+
+async def _own_tickets(
+    toolbox: Toolbox, deadline: float, clock: Callable[[], float]
+) -> ToolOutcome | None:
+    """The customer's own tickets, which the host adds when a ticket reference matched none:
+    "I can't find that ticket" comes with the tickets they do have."""
+    if not toolbox.has(OWN_TICKETS) or clock() >= deadline:
+        return None
+    mine = await toolbox.call(OWN_TICKETS, {})
+    return mine if mine.ok else None
+
+
+def _over_budget(limit: int) -> tuple[ToolOutcome, list[dict[str, Any]]]:
+    told = (
+        f"TOOL_LIMIT: this turn has used its {limit} tool calls; this one did not run. Answer "
+        "the customer with what you have."
+    )
+    return ToolOutcome(False, {}, told), []
 
 
 def _time_up() -> dict[str, Any]:

@@ -134,9 +134,10 @@ class Toolbox:
         await self._stack.aclose()
 
     async def _discover(self, server: McpServer, client: Client[Any]) -> None:
-        init = client.initialize_result
-        if init is not None and init.instructions:
-            self.context.append(f"## {server.name} server\n{init.instructions}")
+        # Era-neutral: a modern (server/discover) session has no initialize result.
+        instructions = client.instructions
+        if instructions:
+            self.context.append(f"## {server.name} server\n{instructions}")
         for tool in await client.list_tools():
             needed = _scopes_of(tool)
             if (needed and self.scopes.isdisjoint(needed)) or tool.name in self._where:

@@ -19,8 +19,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from host.api import build_app
 from host.loop import Concierge, Limits
 from host.memory.postgres import PostgresMemory
-from host.providers.base import ModelRequest, ToolResultBlock
-from host.providers.scripted import ScriptedModel
+from host.providers.base import ModelEvent, ModelProvider, ModelRequest, ToolResultBlock
 from host.settings import HostSettings
 from host.toolbox import McpServer
 from servers.core.backoff import Backoff
@@ -76,7 +75,7 @@ def settings_for(full: FullStack, **overrides: Any) -> HostSettings:
 
 @asynccontextmanager
 async def running_host(
-    full: FullStack, model: ScriptedModel | None, limits: Limits | None = None
+    full: FullStack, model: ModelProvider | None, limits: Limits | None = None
 ) -> AsyncIterator[Host]:
     settings = settings_for(full)
     db = await PostgresDatabase(full.database_url, min_size=1, max_size=4).open()
@@ -156,3 +155,25 @@ def last_order_id(request: ModelRequest) -> str:
                 if found:
                     return found.group()
     raise AssertionError("no order id in any tool result")
+
+
+class Switchboard:
+    """The model of a host that serves a whole test module: each test puts in its own
+    (a scripted plan, or a real provider), so one running host serves them all."""
+
+    def __init__(self) -> None:
+        self.model: ModelProvider | None = None
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        assert self.model is not None, "no model was put in for this test"
+        return self.model.stream(request)
+
+
+def told(request: ModelRequest) -> list[str]:
+    """What the model was told the tools answered, in order."""
+    return [b.content for m in request.messages for b in m.blocks if isinstance(b, ToolResultBlock)]
+
+
+def shown(events: list[dict[str, Any]]) -> str:
+    """Everything the customer is shown of a turn but the tool calls' own arguments."""
+    return json.dumps([e for e in events if e["type"] != "tool_call"])

@@ -1,21 +1,26 @@
 """The loop's limits and failures with a scripted model and no servers: throttling retried
 with backoff, a model that stays down, the wall-time limit (on a stepped clock, no sleeps), and
-an unexpected failure told in plain words. Memory is the real PostgreSQL store."""
+an unexpected failure told in plain words, a tool that never answers. Memory is the real
+PostgreSQL store."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from fastmcp import Client, FastMCP
 
 from host.loop import Concierge, Customer, Limits
 from host.memory.postgres import PostgresMemory
 from host.providers.base import ModelError, ModelRequest
 from host.providers.scripted import Call, Say, ScriptedModel, Step
+from host.toolbox import McpServer
 from servers.core.backoff import Backoff
 from servers.core.db.postgres import PostgresDatabase
+from tests.host.support import told
 
 CUSTOMER = Customer("cus_loop", "not-a-real-token", frozenset())
 
@@ -33,7 +38,8 @@ async def run_turn(
     memory: PostgresMemory, plan: list[Step] | Any, **options: Any
 ) -> tuple[ScriptedModel, list[dict[str, Any]]]:
     model = ScriptedModel(plan)
-    concierge = Concierge(model, memory, [], backoff=Backoff(0.001, 0.002, jitter=0), **options)
+    options.setdefault("servers", [])
+    concierge = Concierge(model, memory, backoff=Backoff(0.001, 0.002, jitter=0), **options)
     session = await memory.new_session(CUSTOMER.customer_id)
     return model, [e async for e in concierge.turn(CUSTOMER, session, "hello")]
 
@@ -89,3 +95,50 @@ async def test_an_unexpected_failure_is_told_plainly(memory: PostgresMemory) -> 
     assert errors(events) == ["UNEXPECTED"]
     assert "secret internals" not in str(events)
     assert events[-1] == {"type": "done"}
+
+
+async def test_a_tool_that_does_not_answer_is_timed_out(memory: PostgresMemory) -> None:
+    """An in-memory MCP server whose one tool never answers: the call is given up after the
+    tool time-out, the model is told the service is unavailable, the customer sees plain words,
+    and the turn goes on."""
+    server = FastMCP("stuck")
+    never = asyncio.Event()
+
+    @server.tool
+    async def wait_forever() -> str:
+        await never.wait()
+        return "never"
+
+    def connect(_server: McpServer, _token: str, timeout: float) -> Client[Any]:
+        return Client(server, timeout=timeout)
+
+    model, events = await run_turn(
+        memory,
+        [[Call("wait_forever")], [Say("That service is slow today.")]],
+        servers=[McpServer("stuck", "memory://stuck")],
+        connect=connect,
+        limits=Limits(tool_timeout_seconds=0.5),
+    )
+    (result,) = [e for e in events if e["type"] == "tool_result"]
+    assert result["ok"] is False
+    assert "UNAVAILABLE" not in result["summary"]
+    assert told(model.requests[1]) == [
+        "UNAVAILABLE: the service could not do this right now; try again in a moment"
+    ]
+    assert errors(events) == []
+    assert events[-1] == {"type": "done"}
+
+
+async def test_tool_calls_per_turn_are_bounded(memory: PostgresMemory) -> None:
+    """However many calls one answer asks for: past the limit they are not run, and the model
+    is told so."""
+    calls = [Call("list_my_tickets") for _ in range(5)]
+    model, events = await run_turn(
+        memory, [calls, [Say("Here is what I found.")]], limits=Limits(max_tool_calls=3)
+    )
+    outcomes = [e["summary"] for e in events if e["type"] == "tool_result"]
+    assert outcomes[3:] == ["Skipped: that was too many steps at once."] * 2
+    results = told(model.requests[1])
+    assert [r.startswith("UNKNOWN_TOOL") for r in results] == [True] * 3 + [False] * 2
+    assert [r.startswith("TOOL_LIMIT") for r in results] == [False] * 3 + [True] * 2
+    assert errors(events) == []
