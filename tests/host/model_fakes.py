@@ -150,7 +150,11 @@ def bedrock_error(code: str) -> Answer:
 def eventstream_frame(headers: dict[str, str], payload: bytes) -> bytes:
     """One message of the AWS event stream encoding (string headers; CRC32 checksums)."""
     encoded = b"".join(
-        bytes([len(name)]) + name.encode() + b"\x07" + struct.pack(">H", len(value)) + value.encode()
+        bytes([len(name)])
+        + name.encode()
+        + b"\x07"
+        + struct.pack(">H", len(value))
+        + value.encode()
         for name, value in headers.items()
     )
     prelude = struct.pack(">II", 12 + len(encoded) + len(payload) + 4, len(encoded))

@@ -8,6 +8,7 @@ from host.providers.base import (
     Assembler,
     Block,
     Message,
+    ModelError,
     ModelEvent,
     ModelProvider,
     ModelRequest,
@@ -68,14 +69,29 @@ async def answer(provider: ModelProvider, request: ModelRequest) -> tuple[list[M
     return events, assembler.finish()
 
 
+async def until_error(
+    provider: ModelProvider, request: ModelRequest
+) -> tuple[list[ModelEvent], ModelError]:
+    """The events streamed before the answer failed, and its error (which it must raise)."""
+    seen: list[ModelEvent] = []
+    try:
+        async for event in provider.stream(request):
+            seen.append(event)
+    except ModelError as exc:
+        return seen, exc
+    raise AssertionError(f"the answer did not fail: {seen}")
+
+
 def fragments(text: str) -> st.SearchStrategy[list[str]]:
     """``text`` cut into non-empty pieces at arbitrary places."""
     return st.sets(st.integers(1, max(1, len(text) - 1)), max_size=8).map(
-        lambda cuts: [text[a:b] for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), len(text)])]
+        lambda cuts: [
+            text[a:b] for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), len(text)], strict=True)
+        ]
     )
 
 
-_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=30)
+_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=0, max_size=30)
 _ids = st.from_regex(r"[a-zA-Z0-9_-]{1,20}", fullmatch=True)
 _arguments = st.dictionaries(
     st.sampled_from(["status", "ticket_number", "tier", "date"]),
@@ -84,7 +100,9 @@ _arguments = st.dictionaries(
 )
 _blocks: st.SearchStrategy[Block] = st.one_of(
     st.builds(TextBlock, _text),
-    st.builds(ToolUse, _ids, st.sampled_from(["list_my_tickets", "get_upgrade_options"]), _arguments),
+    st.builds(
+        ToolUse, _ids, st.sampled_from(["list_my_tickets", "get_upgrade_options"]), _arguments
+    ),
     st.builds(ToolResultBlock, _ids, _text, st.booleans()),
 )
 conversations = st.builds(

@@ -13,7 +13,7 @@ from anthropic import AsyncAnthropic
 from host.providers.anthropic_messages import AnthropicMessages
 from host.providers.base import Finished, ModelError, TextDelta, ToolUse, ToolUseStart
 from tests.host.model_fakes import Answer, Replay, json_answer, served, sse
-from tests.host.provider_cases import CONVERSATION, answer, fragments
+from tests.host.provider_cases import CONVERSATION, answer, fragments, until_error
 from tests.hypothesis_examples import examples
 
 MODEL = "claude-test-1"
@@ -30,7 +30,7 @@ def anthropic() -> Iterator[tuple[Replay, AnthropicMessages]]:
 
 
 def message_stream(input_pieces: list[str]) -> Answer:
-    message = {
+    message: dict[str, Any] = {
         "id": "msg_1",
         "type": "message",
         "role": "assistant",
@@ -172,22 +172,17 @@ async def test_an_error_answer_is_a_model_error_throttled_only_on_429_and_529(
     assert "secret detail" not in str(raised.value)
 
 
-@pytest.mark.parametrize(
-    ("kind", "throttled"), [("overloaded_error", True), ("api_error", False)]
-)
+@pytest.mark.parametrize(("kind", "throttled"), [("overloaded_error", True), ("api_error", False)])
 async def test_an_error_event_inside_the_stream_is_a_model_error(
     anthropic: tuple[Replay, AnthropicMessages], kind: str, throttled: bool
 ) -> None:
     replay, provider = anthropic
     streamed = message_stream(["{}"]).chunks[:4]  # message_start, block start, ping, "Let me "
     replay.answers.append(Answer(200, SSE, (*streamed, *sse([("error", _error(kind))]))))
-    seen = []
-    with pytest.raises(ModelError) as raised:
-        async for event in provider.stream(CONVERSATION):
-            seen.append(event)
+    seen, error = await until_error(provider, CONVERSATION)
     assert seen == [TextDelta("Let me ")]
-    assert raised.value.throttled is throttled
-    assert "secret detail" not in str(raised.value)
+    assert error.throttled is throttled
+    assert "secret detail" not in str(error)
 
 
 ARGUMENTS = {"ticket_number": "TK-9", "note": 'été "quoted"'}

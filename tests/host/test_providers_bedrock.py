@@ -23,7 +23,7 @@ from host.providers.base import (
 )
 from host.providers.bedrock_converse import DEFAULT_MODEL, BedrockConverse, converse_params
 from tests.host.model_fakes import CONVERSE_STREAM, BedrockStandIn, served, shape_errors
-from tests.host.provider_cases import CONVERSATION, answer, conversations
+from tests.host.provider_cases import CONVERSATION, answer, conversations, until_error
 
 
 @pytest.fixture(scope="module")
@@ -143,13 +143,10 @@ async def test_an_error_inside_the_stream_is_a_model_error_after_what_was_stream
         {"contentBlockDelta": {"delta": {"text": "Sure"}, "contentBlockIndex": 0}},
         {member: {"message": "secret detail"}},
     )
-    seen = []
-    with pytest.raises(ModelError) as raised:
-        async for event in provider.stream(CONVERSATION):
-            seen.append(event)
+    seen, error = await until_error(provider, CONVERSATION)
     assert seen == [TextDelta("Sure")]
-    assert raised.value.throttled is throttled
-    assert "secret detail" not in str(raised.value)
+    assert error.throttled is throttled
+    assert "secret detail" not in str(error)
 
 
 def test_the_stand_in_refuses_what_botocore_would() -> None:
