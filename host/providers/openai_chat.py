@@ -4,7 +4,7 @@ server), streamed with the official ``openai`` SDK, behind :mod:`.base`."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from openai import APIError, APIStatusError, AsyncOpenAI, omit
 from openai.types.chat import (
@@ -43,10 +43,20 @@ STOP_REASONS = {
 class OpenAIChat:
     """A model behind an OpenAI-compatible ``/chat/completions``."""
 
-    def __init__(self, client: AsyncOpenAI, model_id: str, *, max_tokens: int = 4096):
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        model_id: str,
+        *,
+        max_tokens: int = 4096,
+        extra_body: Mapping[str, object] | None = None,
+    ):
+        """``extra_body``: request fields beyond the standard ones that a server understands
+        (llama.cpp's or vLLM's decoding controls, ``tool_choice`` where it is honoured)."""
         self._client = client
         self.model_id = model_id
         self.max_tokens = max_tokens
+        self.extra_body = dict(extra_body or {})
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         reader = StreamReader()
@@ -59,6 +69,7 @@ class OpenAIChat:
                 stream=True,
                 # The token counts come in a last chunk without choices, when asked for.
                 stream_options={"include_usage": True},
+                extra_body=self.extra_body or None,
             )
             async with stream:
                 async for chunk in stream:

@@ -19,8 +19,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from host.api import build_app
 from host.loop import Concierge, Limits
 from host.memory.postgres import PostgresMemory
-from host.providers.base import ModelRequest, ToolResultBlock
-from host.providers.scripted import ScriptedModel
+from host.providers.base import ModelProvider, ModelRequest, ToolResultBlock
 from host.settings import HostSettings
 from host.toolbox import McpServer
 from servers.core.backoff import Backoff
@@ -76,7 +75,7 @@ def settings_for(full: FullStack, **overrides: Any) -> HostSettings:
 
 @asynccontextmanager
 async def running_host(
-    full: FullStack, model: ScriptedModel | None, limits: Limits | None = None
+    full: FullStack, model: ModelProvider | None, limits: Limits | None = None
 ) -> AsyncIterator[Host]:
     settings = settings_for(full)
     db = await PostgresDatabase(full.database_url, min_size=1, max_size=4).open()
