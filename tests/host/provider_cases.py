@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import strategies as st
 
+from host.loop import Concierge, Customer
+from host.memory.postgres import PostgresMemory
 from host.providers.base import (
     Assembler,
     Block,
@@ -18,6 +22,8 @@ from host.providers.base import (
     ToolSpec,
     ToolUse,
 )
+from servers.core.backoff import Backoff
+from servers.core.db.postgres import PostgresDatabase
 
 LIST_TICKETS = ToolSpec(
     "list_my_tickets",
@@ -67,6 +73,19 @@ async def answer(provider: ModelProvider, request: ModelRequest) -> tuple[list[M
     for event in events:
         assembler.add(event)
     return events, assembler.finish()
+
+
+async def one_turn(provider: ModelProvider, database_url: str) -> list[dict[str, Any]]:
+    """The events of one chat turn of the real loop over ``provider`` (no MCP servers)."""
+    db = await PostgresDatabase(database_url, min_size=1, max_size=2).open()
+    try:
+        memory = PostgresMemory(db)
+        concierge = Concierge(provider, memory, [], backoff=Backoff(0.001, 0.002, jitter=0))
+        session = await memory.new_session("cus_provider")
+        customer = Customer("cus_provider", "not-a-real-token", frozenset())
+        return [e async for e in concierge.turn(customer, session, "Hello?")]
+    finally:
+        await db.close()
 
 
 async def until_error(

@@ -13,7 +13,7 @@ from anthropic import AsyncAnthropic
 from host.providers.anthropic_messages import AnthropicMessages
 from host.providers.base import Finished, ModelError, TextDelta, ToolUse, ToolUseStart
 from tests.host.model_fakes import Answer, Replay, json_answer, served, sse
-from tests.host.provider_cases import CONVERSATION, answer, fragments, until_error
+from tests.host.provider_cases import CONVERSATION, answer, fragments, one_turn, until_error
 from tests.hypothesis_examples import examples
 
 MODEL = "claude-test-1"
@@ -183,6 +183,24 @@ async def test_an_error_event_inside_the_stream_is_a_model_error(
     assert seen == [TextDelta("Let me ")]
     assert error.throttled is throttled
     assert "secret detail" not in str(error)
+
+
+async def test_the_loop_retries_an_overloaded_stream_and_streams_the_answer(
+    anthropic: tuple[Replay, AnthropicMessages], database_url: str
+) -> None:
+    replay, provider = anthropic
+    before = len(replay.requests)
+    started = message_stream(["{}"]).chunks[:3]  # message_start, block start, ping: no text yet
+    replay.answers.append(
+        Answer(200, SSE, (*started, *sse([("error", _error("overloaded_error"))])))
+    )
+    # The second answer: its first events, its text, and the end of the message (no tool call).
+    whole = message_stream(["{}"]).chunks
+    replay.answers.append(Answer(200, SSE, (*whole[:6], *whole[-2:])))
+    events = await one_turn(provider, database_url)
+    assert len(replay.requests) - before == 2
+    assert [e for e in events if e["type"] == "error"] == []
+    assert "".join(e["delta"] for e in events if e["type"] == "text") == "Let me check."
 
 
 ARGUMENTS = {"ticket_number": "TK-9", "note": 'été "quoted"'}

@@ -23,7 +23,7 @@ from host.providers.base import (
 )
 from host.providers.bedrock_converse import DEFAULT_MODEL, BedrockConverse, converse_params
 from tests.host.model_fakes import CONVERSE_STREAM, BedrockStandIn, served, shape_errors
-from tests.host.provider_cases import CONVERSATION, answer, conversations, until_error
+from tests.host.provider_cases import CONVERSATION, answer, conversations, one_turn, until_error
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +147,22 @@ async def test_an_error_inside_the_stream_is_a_model_error_after_what_was_stream
     assert seen == [TextDelta("Sure")]
     assert error.throttled is throttled
     assert "secret detail" not in str(error)
+
+
+async def test_the_loop_retries_a_throttled_call_and_streams_the_answer(
+    bedrock: tuple[BedrockStandIn, BedrockConverse], database_url: str
+) -> None:
+    stand_in, provider = bedrock
+    before = len(stand_in.requests)
+    stand_in.fail("ThrottlingException")
+    stand_in.stream(
+        {"contentBlockDelta": {"delta": {"text": "Hello again"}, "contentBlockIndex": 0}},
+        {"messageStop": {"stopReason": "end_turn"}},
+    )
+    events = await one_turn(provider, database_url)
+    assert len(stand_in.requests) - before == 2
+    assert [e["type"] for e in events if e["type"] == "error"] == []
+    assert "".join(e["delta"] for e in events if e["type"] == "text") == "Hello again"
 
 
 def test_the_stand_in_refuses_what_botocore_would() -> None:

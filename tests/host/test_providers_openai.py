@@ -13,7 +13,7 @@ from openai import AsyncOpenAI
 from host.providers.base import Finished, ModelError, TextDelta, ToolUse, ToolUseStart
 from host.providers.openai_chat import OpenAIChat
 from tests.host.model_fakes import Answer, Replay, json_answer, served, sse
-from tests.host.provider_cases import CONVERSATION, answer, fragments
+from tests.host.provider_cases import CONVERSATION, answer, fragments, one_turn
 from tests.hypothesis_examples import examples
 
 MODEL = "local-model"
@@ -154,6 +154,20 @@ async def test_an_error_answer_is_a_model_error_throttled_only_when_worth_retryi
     assert raised.value.throttled is throttled
     assert str(status) in str(raised.value)
     assert "secret detail" not in str(raised.value)
+
+
+async def test_the_loop_retries_a_429_and_streams_the_answer(
+    openai: tuple[Replay, OpenAIChat], database_url: str
+) -> None:
+    replay, provider = openai
+    before = len(replay.requests)
+    replay.answers.append(json_answer(429, {"error": {"message": "slow down", "type": "x"}}))
+    events = [chunk({"content": "Hello again"}), chunk({}, "stop")]
+    replay.answers.append(Answer(200, SSE, (*sse((None, e) for e in events), b"data: [DONE]\n\n")))
+    shown = await one_turn(provider, database_url)
+    assert len(replay.requests) - before == 2
+    assert [e for e in shown if e["type"] == "error"] == []
+    assert "".join(e["delta"] for e in shown if e["type"] == "text") == "Hello again"
 
 
 async def test_arguments_cut_anywhere_reassemble_to_the_same_call(
