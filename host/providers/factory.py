@@ -1,22 +1,15 @@
 """The provider the settings choose, or None when no model is configured.
 
-The SDKs' own retries are kept to one (a dropped connection); throttling is retried by the loop,
-with its backoff and within the turn's time, so the two do not multiply.
+Each builder imports its own SDK: together they take seconds to import, and a host runs one
+provider (or none). The SDKs' own retries are kept to one (a dropped connection); throttling is
+retried by the loop, with its backoff and within the turn's time, so the two do not multiply.
 """
 
 from __future__ import annotations
 
-import boto3
-from anthropic import AsyncAnthropic
-from botocore.config import Config
-from openai import AsyncOpenAI
-
 from host.settings import HostSettings
 
-from .anthropic_messages import AnthropicMessages
 from .base import ModelProvider
-from .bedrock_converse import DEFAULT_MODEL, BedrockConverse
-from .openai_chat import OpenAIChat
 
 SDK_RETRIES = 1
 
@@ -32,6 +25,11 @@ def build_provider(settings: HostSettings) -> ModelProvider | None:
 
 
 def _bedrock(settings: HostSettings) -> ModelProvider:
+    import boto3
+    from botocore.config import Config
+
+    from .bedrock_converse import DEFAULT_MODEL, BedrockConverse
+
     client = boto3.client(
         "bedrock-runtime",
         region_name=settings.aws_region,
@@ -47,6 +45,10 @@ def _bedrock(settings: HostSettings) -> ModelProvider:
 
 
 def _anthropic(settings: HostSettings) -> ModelProvider:
+    from anthropic import AsyncAnthropic
+
+    from .anthropic_messages import AnthropicMessages
+
     # The settings' validation guarantees both (it names the missing setting).
     assert settings.anthropic_api_key is not None
     assert settings.model_id
@@ -59,6 +61,10 @@ def _anthropic(settings: HostSettings) -> ModelProvider:
 
 
 def _openai(settings: HostSettings) -> ModelProvider:
+    from openai import AsyncOpenAI
+
+    from .openai_chat import OpenAIChat
+
     assert settings.openai_base_url
     assert settings.model_id
     key = settings.openai_api_key
