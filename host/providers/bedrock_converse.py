@@ -36,6 +36,11 @@ THROTTLING = frozenset(
 )
 
 
+# A tool result's ``status`` is refused by the other models' ConverseStream (a failed result's
+# text starts with its error code, so they still know).
+STATUS_MODELS = ("amazon.nova", "anthropic.claude")
+
+
 class BedrockConverse:
     """A Bedrock model through ConverseStream; ``client`` is a boto3 ``bedrock-runtime`` client."""
 
@@ -70,9 +75,10 @@ class BedrockConverse:
 
 def converse_params(request: ModelRequest, model_id: str, max_tokens: int) -> dict[str, Any]:
     """The ConverseStream request for ``request`` (shapes of botocore's ``bedrock-runtime``)."""
+    status = any(family in model_id for family in STATUS_MODELS)
     params: dict[str, Any] = {
         "modelId": model_id,
-        "messages": [_message(m) for m in request.messages],
+        "messages": [_message(m, status) for m in request.messages],
         "inferenceConfig": {"maxTokens": max_tokens},
     }
     if request.system:
@@ -94,24 +100,26 @@ def converse_params(request: ModelRequest, model_id: str, max_tokens: int) -> di
     return params
 
 
-def _message(message: Message) -> dict[str, Any]:
-    content = [_block(b) for b in message.blocks if not (isinstance(b, TextBlock) and not b.text)]
+def _message(message: Message, status: bool) -> dict[str, Any]:
+    content = [
+        _block(b, status) for b in message.blocks if not (isinstance(b, TextBlock) and not b.text)
+    ]
     # Bedrock refuses a message without content (and an empty text block).
     return {"role": message.role, "content": content or [{"text": "..."}]}
 
 
-def _block(block: Block) -> dict[str, Any]:
+def _block(block: Block, status: bool) -> dict[str, Any]:
     if isinstance(block, TextBlock):
         return {"text": block.text}
     if isinstance(block, ToolUse):
         return {"toolUse": {"toolUseId": block.id, "name": block.name, "input": block.arguments}}
-    return {
-        "toolResult": {
-            "toolUseId": block.tool_use_id,
-            "content": [{"text": block.content or "(empty)"}],
-            "status": "success" if block.ok else "error",
-        }
+    result: dict[str, Any] = {
+        "toolUseId": block.tool_use_id,
+        "content": [{"text": block.content or "(empty)"}],
     }
+    if status:
+        result["status"] = "success" if block.ok else "error"
+    return {"toolResult": result}
 
 
 class StreamReader:

@@ -165,6 +165,26 @@ async def test_the_loop_retries_a_throttled_call_and_streams_the_answer(
     assert "".join(e["delta"] for e in events if e["type"] == "text") == "Hello again"
 
 
+@pytest.mark.parametrize(
+    ("model_id", "status"),
+    [
+        (DEFAULT_MODEL, True),
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", True),
+        ("meta.llama3-70b-instruct-v1:0", False),
+        ("mistral.mistral-large-2407-v1:0", False),
+    ],
+)
+def test_a_tool_results_status_goes_only_to_models_that_take_it(
+    model_id: str, status: bool
+) -> None:
+    params = converse_params(CONVERSATION, model_id, 100)
+    results = [
+        c["toolResult"] for m in params["messages"] for c in m["content"] if "toolResult" in c
+    ]
+    assert len(results) == 2
+    assert all(("status" in r) is status for r in results)
+
+
 def test_the_stand_in_refuses_what_botocore_would() -> None:
     """The validation that keeps the stand-in honest can fail."""
     params = converse_params(CONVERSATION, DEFAULT_MODEL, 100)
