@@ -32,7 +32,21 @@ class HostSettings(DatabaseSettings, ServerSettings):
         None, description="bedrock, anthropic or openai; unset, the chat answers 503."
     )
     model_id: str | None = Field(
-        None, description="Model id; the default depends on the provider (Nova Pro on Bedrock)."
+        None,
+        description="Model id: on Bedrock Amazon Nova Pro (us.amazon.nova-pro-v1:0) unless set; "
+        "needed for anthropic and openai.",
+    )
+    aws_region: str = Field(
+        "us-west-2", description="AWS region of Bedrock (credentials: the standard AWS chain)."
+    )
+    model_max_tokens: int = Field(
+        4096, ge=1, le=200_000, description="Most tokens one model answer may have."
+    )
+    model_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=900,
+        description="Time to connect to the model and between two pieces of its stream.",
     )
     anthropic_api_key: SecretStr | None = Field(None, description="Anthropic API key.")
     openai_base_url: str | None = Field(
@@ -92,6 +106,8 @@ class HostSettings(DatabaseSettings, ServerSettings):
     def _check_model(self) -> HostSettings:
         if self.model_provider == "anthropic" and self.anthropic_api_key is None:
             raise ValueError("HOST_MODEL_PROVIDER=anthropic needs HOST_ANTHROPIC_API_KEY")
+        if self.model_provider == "anthropic" and not self.model_id:
+            raise ValueError("HOST_MODEL_PROVIDER=anthropic needs HOST_MODEL_ID")
         if self.model_provider == "openai" and not (self.openai_base_url and self.model_id):
             raise ValueError(
                 "HOST_MODEL_PROVIDER=openai needs HOST_OPENAI_BASE_URL and HOST_MODEL_ID"
