@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from servers.core import scopes
 
@@ -110,9 +111,11 @@ class IdentityStack(Stack):
         )
 
         self.service_clients: dict[str, cognito.UserPoolClient] = {}
+        self.client_secrets: dict[str, secretsmanager.Secret] = {}
         for name, allowed in SERVICE_CALLS.items():
-            self.service_clients[name] = self.user_pool.add_client(
-                f"Service{''.join(p.capitalize() for p in name.split('-'))}",
+            logical = f"Service{''.join(p.capitalize() for p in name.split('-'))}"
+            client = self.service_clients[name] = self.user_pool.add_client(
+                logical,
                 user_pool_client_name=name,
                 generate_secret=True,
                 o_auth=cognito.OAuthSettings(
@@ -121,6 +124,17 @@ class IdentityStack(Stack):
                 ),
                 enable_token_revocation=True,
                 access_token_validity=Duration.minutes(60),
+            )
+            # Cognito generates the secret and only DescribeUserPoolClient tells it: the L2's
+            # user_pool_client_secret reads it at deploy (a custom resource allowed that one
+            # call on this pool) into a Secrets Manager secret, which the service's runtime
+            # reads at start-up by ARN (servers/core/secretref.py). The value never appears in
+            # a template or a runtime's environment.
+            self.client_secrets[name] = secretsmanager.Secret(
+                self,
+                f"{logical}Secret",
+                description=f"Client secret of the {name} Cognito app client",
+                secret_string_value=client.user_pool_client_secret,
             )
 
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)

@@ -74,8 +74,39 @@ def _runtime_role_findings(stack: Stack) -> dict[str, str]:
     }
 
 
+AWS_CUSTOM_RESOURCE_FUNCTION = "AWS679f53fac002430cb0da5b7982bd2287"
+"""The id CDK gives the singleton function behind every AwsCustomResource of a stack."""
+
+
+def _secrets(identity: IdentityStack, runtimes: RuntimesStack) -> None:
+    for name, secret in identity.client_secrets.items():
+        _ack(
+            secret,
+            "AwsSolutions-SMG4",
+            f"The {name} client secret is Cognito's, copied here at deploy: Secrets Manager "
+            "cannot rotate it; it changes when the app client is replaced (infra/README.md).",
+        )
+    for secret in (runtimes.webhook_secret, runtimes.fingerprint_key):
+        _ack(
+            secret,
+            "AwsSolutions-SMG4",
+            "A shared key with no service to rotate it against: the payment and ticket servers "
+            "read it at start-up, so it is changed by hand and both restarted (infra/README.md).",
+        )
+    reader = identity.node.find_child(AWS_CUSTOM_RESOURCE_FUNCTION)
+    _ack(
+        reader.node.find_child("ServiceRole"),
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AWSLambdaBasicExecutionRole]",
+        "CDK's AwsCustomResource function behind UserPoolClient.user_pool_client_secret: its "
+        "AWSLambdaBasicExecutionRole only lets it write its own logs; the one API call it makes "
+        "(cognito-idp:DescribeUserPoolClient) is granted on this user pool alone.",
+    )
+
+
 def acknowledge(*, identity: IdentityStack, runtimes: RuntimesStack, web: WebStack) -> None:
     ACKNOWLEDGED.clear()
+    _secrets(identity, runtimes)
     _ack(
         identity.user_pool,
         "AwsSolutions-COG2",

@@ -11,6 +11,7 @@ from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from .data import DATABASE_NAME, DataStack
@@ -89,6 +90,27 @@ class RuntimesStack(Stack):
                 "aws_region": self.region,
             }
 
+        # Secrets the stack makes itself: the payment server signs webhooks with the same
+        # secret the ticket server checks them with; the fingerprint key keeps card
+        # fingerprints stable across restarts. Neither has anything to rotate with, so they
+        # are changed by hand (infra/README.md).
+        self.webhook_secret = self._generated_secret(
+            "WebhookSecret", "Signing secret of the payment server's webhooks"
+        )
+        self.fingerprint_key = self._generated_secret(
+            "FingerprintKey", "Key of the payment server's card fingerprints"
+        )
+        secrets: dict[str, dict[str, secretsmanager.ISecret]] = {
+            PAYMENT.name: {
+                "webhook_secret": self.webhook_secret,
+                "fingerprint_key": self.fingerprint_key,
+            },
+            TICKET.name: {
+                "client_secret": identity.client_secrets["ticket-server"],
+                "webhook_secret": self.webhook_secret,
+            },
+        }
+
         # The services are built callee first: the ticket server's environment names the
         # others' endpoints.
         for server in (DATA, PAYMENT, NOTIFY):
@@ -99,7 +121,13 @@ class RuntimesStack(Stack):
                     "mail_from": mail.sender,
                     "ses_configuration_set": mail.configuration_set,
                 }
-            self._runtime(server, identity, values, callers=(ticket_client,))
+            self._runtime(
+                server,
+                identity,
+                values,
+                secrets.get(server.name, {}),
+                callers=(ticket_client,),
+            )
             data.grant_data_api(self.roles[server.name])
         self.roles[NOTIFY.name].add_to_policy(
             iam.PolicyStatement(
@@ -114,13 +142,24 @@ class RuntimesStack(Stack):
             "notify_url": invocation_url(self, self.runtimes[NOTIFY.name]),
             "client_id": ticket_client,
         }
-        self._runtime(TICKET, identity, ticket, callers=(host_client,))
+        self._runtime(TICKET, identity, ticket, secrets[TICKET.name], callers=(host_client,))
+
+    def _generated_secret(self, construct_id: str, description: str) -> secretsmanager.Secret:
+        return secretsmanager.Secret(
+            self,
+            construct_id,
+            description=description,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=48, exclude_punctuation=True
+            ),
+        )
 
     def _runtime(
         self,
         server: McpServer,
         identity: IdentityStack,
         values: dict[str, str],
+        secrets: dict[str, secretsmanager.ISecret],
         *,
         callers: tuple[str, ...],
     ) -> None:
@@ -137,7 +176,11 @@ class RuntimesStack(Stack):
             retention=logs.RetentionDays.THREE_MONTHS,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        env = environment(server.settings, values)
+        env = environment(
+            server.settings, values, {field: s.secret_arn for field, s in secrets.items()}
+        )
+        for secret in secrets.values():
+            secret.grant_read(role)
         # A customer-facing server takes tokens of any client registered with the pool (the
         # registration edge creates them at run time), so only its scopes are checked here;
         # a service-only server takes tokens of its calling services' clients alone.
