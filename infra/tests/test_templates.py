@@ -9,6 +9,8 @@ from servers.core import scopes
 
 from tests.conftest import Synth
 from ticketing_infra.identity import SERVICE_CALLS
+from ticketing_infra.images import migrations_hash
+from ticketing_infra.migrations import HANDLER
 from ticketing_infra.servers import MCP_SERVERS
 
 
@@ -242,3 +244,25 @@ def test_no_secret_value_is_written_in_a_template(synth: Synth) -> None:
         value = props.get("SecretString")
         assert value is None or isinstance(value, dict), logical
         assert value is not None or "GenerateSecretString" in props, logical
+
+
+def test_the_migrations_run_at_deploy_over_the_data_api(synth: Synth) -> None:
+    [(stack, _, props)] = list(synth.resources("Custom::Migrations"))
+    assert stack == "TicketingData"
+    assert set(props) >= {"ServiceToken", "ClusterArn", "SecretArn", "Database", "MigrationsHash"}
+    assert props["MigrationsHash"] == migrations_hash()
+    functions = {
+        logical: p
+        for s, logical, p in synth.resources("AWS::Lambda::Function")
+        if s == "TicketingData" and p.get("PackageType") == "Image"
+    }
+    [function] = functions.values()
+    assert function["Architectures"] == ["arm64"]
+    assert function["ImageConfig"]["Command"] == [HANDLER]
+    # Its own role, no managed policy; the Data API on the cluster only.
+    [role] = [
+        p
+        for s, logical, p in synth.resources("AWS::IAM::Role")
+        if s == "TicketingData" and logical.startswith("MigrationsRole")
+    ]
+    assert "ManagedPolicyArns" not in role

@@ -61,6 +61,6 @@ def build(app: App) -> App:
         },
         env=env,
     )
-    acknowledge(identity=identity, runtimes=runtimes, web=web)
+    acknowledge(data=data, identity=identity, runtimes=runtimes, web=web)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

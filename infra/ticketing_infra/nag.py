@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import IConstruct
 
+from .data import DataStack
 from .identity import IdentityStack
 from .runtimes import RuntimesStack
 from .web import WebStack
@@ -104,9 +105,18 @@ def _secrets(identity: IdentityStack, runtimes: RuntimesStack) -> None:
     )
 
 
-def acknowledge(*, identity: IdentityStack, runtimes: RuntimesStack, web: WebStack) -> None:
+def acknowledge(
+    *, data: DataStack, identity: IdentityStack, runtimes: RuntimesStack, web: WebStack
+) -> None:
     ACKNOWLEDGED.clear()
     _secrets(identity, runtimes)
+    _ack(
+        data.migrations.role.node.find_child("DefaultPolicy"),
+        "AwsSolutions-IAM5[Resource::*]",
+        "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
+        "permissions (the IAM service authorization reference lists only *); added by Lambda's "
+        "active tracing of the migrations function.",
+    )
     _ack(
         identity.user_pool,
         "AwsSolutions-COG2",

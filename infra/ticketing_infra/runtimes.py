@@ -4,8 +4,6 @@ environment named from the server's settings class and a role written for it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -16,24 +14,9 @@ from constructs import Construct
 
 from .data import DATABASE_NAME, DataStack
 from .identity import IdentityStack
+from .images import BUILD_CONTEXT, DOCKER_DIR, REPO_ROOT
 from .mail import MailSettings
 from .servers import DATA, NOTIFY, PAYMENT, TICKET, McpServer, environment
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DOCKER_DIR = "infra/docker"
-
-BUILD_CONTEXT = [
-    # The image needs the project's metadata, lock and the servers package; everything else
-    # (virtualenvs, infra's 400 MB of CDK, tests) stays out of the hash and the build context.
-    "*",
-    "!pyproject.toml",
-    "!uv.lock",
-    "!README.md",
-    "!servers",
-    "!ticketing",
-    f"!{DOCKER_DIR}",
-    "**/__pycache__",
-]
 
 
 def invocation_url(stack: Stack, runtime: agentcore.Runtime) -> str:
