@@ -18,7 +18,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-DIST = Path(__file__).resolve().parent.parent / "web" / "dist"  # where `make web` builds it
+from .paths import DIST as DIST  # re-exported: tests and tools find it here
+
 PORT = 8080
 
 

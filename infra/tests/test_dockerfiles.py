@@ -10,8 +10,9 @@ import shlex
 import pytest
 
 from tests.conftest import INFRA, REPO
-from ticketing_infra.servers import MCP_SERVERS, McpServer
+from ticketing_infra.servers import HOST, MCP_SERVERS, Deployed, McpServer
 
+RUNTIMES: tuple[Deployed, ...] = (*MCP_SERVERS, HOST)
 PINNED = re.compile(r"^python:\d+\.\d+\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?$")
 
 
@@ -51,8 +52,8 @@ def mcp_path() -> str:
     raise AssertionError("servers/core/app.py defines no MCP_PATH")
 
 
-@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
-def test_the_base_image_is_pinned_to_a_patch_release_for_arm64(server: McpServer) -> None:
+@pytest.mark.parametrize("server", RUNTIMES, ids=lambda s: s.name)
+def test_the_base_image_is_pinned_to_a_patch_release_for_arm64(server: Deployed) -> None:
     steps = instructions(server.name)
     [default] = [
         a.split("=", 1)[1] for op, a in steps if op == "ARG" and a.startswith("PYTHON_IMAGE=")
@@ -64,15 +65,15 @@ def test_the_base_image_is_pinned_to_a_patch_release_for_arm64(server: McpServer
         assert args.startswith("--platform=linux/arm64 ${PYTHON_IMAGE}"), args
 
 
-@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
-def test_the_server_runs_as_a_non_root_user(server: McpServer) -> None:
+@pytest.mark.parametrize("server", RUNTIMES, ids=lambda s: s.name)
+def test_the_server_runs_as_a_non_root_user(server: Deployed) -> None:
     users = [a for op, a in final_stage(server.name) if op == "USER"]
     assert users
     assert users[-1] not in {"root", "0"}
 
 
-@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
-def test_locked_dependencies_without_dev_tools(server: McpServer) -> None:
+@pytest.mark.parametrize("server", RUNTIMES, ids=lambda s: s.name)
+def test_locked_dependencies_without_dev_tools(server: Deployed) -> None:
     syncs = [a for op, a in instructions(server.name) if op == "RUN" and "uv sync" in a]
     assert syncs
     for args in syncs:
@@ -94,6 +95,17 @@ def test_the_command_serves_mcp_on_all_interfaces_port_8000(server: McpServer) -
     [cmd] = [a for op, a in final if op == "CMD"]
     assert ast.literal_eval(cmd) == ["python", "-m", f"servers.{server.name}"]
     assert mcp_path() == "/mcp"
+
+
+def test_the_host_serves_agentcores_http_contract_on_all_interfaces_port_8080() -> None:
+    final = final_stage(HOST.name)
+    env = env_of(final)
+    assert env["HOST_HOST"] == "0.0.0.0"
+    assert env["HOST_PORT"] == "8080"
+    assert ("EXPOSE", "8080") in final
+    [cmd] = [a for op, a in final if op == "CMD"]
+    assert ast.literal_eval(cmd) == ["python", "-m", "host"]
+    assert (REPO / "host" / "__main__.py").is_file()
 
 
 def test_the_lambda_image_installs_the_locked_dependencies_checked_by_hash() -> None:

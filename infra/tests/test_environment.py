@@ -13,11 +13,12 @@ from servers.core.secretref import reference_names
 from tests.conftest import Synth
 from ticketing_infra.servers import (
     DATA,
+    HOST,
     MCP_SERVERS,
     NOTIFY,
     PAYMENT,
     TICKET,
-    McpServer,
+    Deployed,
     env_name,
     known_env,
 )
@@ -38,6 +39,16 @@ PRODUCTION_REQUIRED: dict[str, tuple[str, ...]] = {
     PAYMENT.name: COMMON + DATABASE,
     NOTIFY.name: (*COMMON, *DATABASE, "mail_backend", "mail_from", "ses_configuration_set"),
     TICKET.name: (*COMMON, "data_url", "payment_url", "notify_url", "client_id"),
+    HOST.name: (
+        *COMMON,
+        *DATABASE,
+        "ticket_url",
+        "payment_url",
+        "allowed_origins",
+        "web_client_id",
+        "model_provider",
+        "model_id",
+    ),
 }
 
 BY_REFERENCE: dict[str, tuple[str, ...]] = {
@@ -65,9 +76,9 @@ def _environments(synth: Synth) -> dict[str, dict[str, Any]]:
     }
 
 
-@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
+@pytest.mark.parametrize("server", [*MCP_SERVERS, HOST], ids=lambda s: s.name)
 def test_the_environment_is_known_to_the_settings_class_and_complete(
-    synth: Synth, server: McpServer, monkeypatch: pytest.MonkeyPatch
+    synth: Synth, server: Deployed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = _environments(synth)[server.name]
     known = known_env(server.settings)
@@ -91,8 +102,8 @@ def test_the_environment_is_known_to_the_settings_class_and_complete(
     server.settings()
 
 
-@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
-def test_no_secret_setting_is_in_a_runtime_environment(synth: Synth, server: McpServer) -> None:
+@pytest.mark.parametrize("server", [*MCP_SERVERS, HOST], ids=lambda s: s.name)
+def test_no_secret_setting_is_in_a_runtime_environment(synth: Synth, server: Deployed) -> None:
     env = _environments(synth)[server.name]
     known = known_env(server.settings)
     secrets = {

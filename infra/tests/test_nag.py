@@ -43,6 +43,7 @@ def test_the_only_wildcard_resources_acknowledged_are_on_the_runtime_and_functio
         "TicketRole",
         "PaymentRole",
         "NotifyRole",
+        "HostRole",
         "Migrations",
     }
     # Tracing's X-Ray calls only, on the functions' roles.

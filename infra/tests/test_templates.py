@@ -11,7 +11,8 @@ from tests.conftest import Synth
 from ticketing_infra.identity import SERVICE_CALLS
 from ticketing_infra.images import migrations_hash
 from ticketing_infra.migrations import HANDLER
-from ticketing_infra.servers import MCP_SERVERS
+from ticketing_infra.model import CONCIERGE_MODEL
+from ticketing_infra.servers import HOST, MCP_SERVERS
 
 
 def test_every_stack_is_synthesized(synth: Synth) -> None:
@@ -32,7 +33,7 @@ def test_every_mcp_server_has_an_mcp_runtime_behind_the_user_pools_jwt_authorize
     runtimes = {
         p["AgentRuntimeName"]: p for _, _, p in synth.resources("AWS::BedrockAgentCore::Runtime")
     }
-    assert set(runtimes) == {f"ticketing_{s.name}" for s in MCP_SERVERS}
+    assert set(runtimes) == {f"ticketing_{s.name}" for s in MCP_SERVERS} | {"ticketing_host"}
     for server in MCP_SERVERS:
         runtime = runtimes[f"ticketing_{server.name}"]
         assert runtime["ProtocolConfiguration"] == "MCP"
@@ -45,6 +46,36 @@ def test_every_mcp_server_has_an_mcp_runtime_behind_the_user_pools_jwt_authorize
         assert ("AllowedClients" in jwt) is (not server.customer_facing), server.name
         assert runtime["RequestHeaderConfiguration"]["RequestHeaderAllowlist"] == ["Authorization"]
         assert runtime.get("TracingEnabled", True) is not False
+
+
+def test_the_host_is_an_http_runtime_for_customers_chat_tokens_with_memory_and_its_model(
+    synth: Synth,
+) -> None:
+    [runtime] = [
+        p
+        for _, _, p in synth.resources("AWS::BedrockAgentCore::Runtime")
+        if p["AgentRuntimeName"] == "ticketing_host"
+    ]
+    assert runtime["ProtocolConfiguration"] == "HTTP"
+    jwt = runtime["AuthorizerConfiguration"]["CustomJWTAuthorizer"]
+    assert jwt["AllowedScopes"] == [scopes.CONCIERGE_CHAT]
+    assert "AllowedClients" not in jwt
+    assert runtime["EnvironmentVariables"]["HOST_MODEL_ID"] == CONCIERGE_MODEL.profile_id
+    policies = [
+        statement
+        for logical, resource in synth.templates["TicketingRuntimes"]["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Policy" and logical.startswith("HostRole")
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = {
+        a
+        for s in policies
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert {"bedrock:InvokeModelWithResponseStream", "bedrock:InvokeModel"} <= actions
+    assert any(a.startswith("bedrock-agentcore:") and "Event" in a for a in actions), actions
+    [bedrock] = [s for s in policies if "bedrock:InvokeModel" in s["Action"]]
+    assert all("*" not in json.dumps(r) for r in bedrock["Resource"]), bedrock
 
 
 def test_the_data_api_is_on_and_the_cluster_is_protected(synth: Synth) -> None:
@@ -156,7 +187,8 @@ def test_only_the_notify_server_may_send_mail_and_only_the_storing_ones_use_the_
                 [actions] if isinstance(actions, str) else actions
             )
     assert {r for r, a in by_role.items() if "ses:SendEmail" in a} == {"notify"}
-    storing = {s.name for s in MCP_SERVERS if s.stores_data}
+    # The host keeps its sessions in its own schema too.
+    storing = {s.name for s in MCP_SERVERS if s.stores_data} | {HOST.name}
     assert {r for r, a in by_role.items() if "rds-data:ExecuteStatement" in a} == storing
 
 

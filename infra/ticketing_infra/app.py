@@ -35,14 +35,16 @@ def build(app: App) -> App:
         env=env,
     )
     mail = MailStack(app, "TicketingMail", mail_domain=domain, env=env)
-    MemoryStack(app, "TicketingMemory", env=env)
+    memory = MemoryStack(app, "TicketingMemory", env=env)
     runtimes = RuntimesStack(
         app,
         "TicketingRuntimes",
         data=data,
         identity=identity,
         mail=mail.settings,
+        memory=memory.memory,
         public_domain=f"mcp.{domain}",
+        web_origin=f"https://{domain}",
         edge_issuer=edge_issuer,
         env=env,
     )

@@ -11,12 +11,23 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
+from pydantic_settings import BaseSettings
 
 from .data import DATABASE_NAME, DataStack
 from .identity import IdentityStack
 from .images import BUILD_CONTEXT, DOCKER_DIR, REPO_ROOT
 from .mail import MailSettings
-from .servers import DATA, NOTIFY, PAYMENT, TICKET, McpServer, environment
+from .model import CONCIERGE_MODEL
+from .servers import (
+    DATA,
+    HOST,
+    NOTIFY,
+    PAYMENT,
+    TICKET,
+    Deployed,
+    McpServer,
+    environment,
+)
 
 
 def invocation_url(stack: Stack, runtime: agentcore.Runtime) -> str:
@@ -41,7 +52,9 @@ class RuntimesStack(Stack):
         data: DataStack,
         identity: IdentityStack,
         mail: MailSettings,
+        memory: agentcore.Memory,
         public_domain: str,
+        web_origin: str,
         edge_issuer: str,
         **kwargs: object,
     ) -> None:
@@ -53,7 +66,7 @@ class RuntimesStack(Stack):
         host_client = identity.service_clients["host-agent"].user_pool_client_id
         service_clients = ",".join([ticket_client, host_client])
 
-        def common(server: McpServer) -> dict[str, str]:
+        def common(server: Deployed) -> dict[str, str]:
             return {
                 "public_url": f"https://{server.name}.{public_domain}",
                 "auth_issuer": identity.issuer,
@@ -104,12 +117,8 @@ class RuntimesStack(Stack):
                     "mail_from": mail.sender,
                     "ses_configuration_set": mail.configuration_set,
                 }
-            self._runtime(
-                server,
-                identity,
-                values,
-                secrets.get(server.name, {}),
-                callers=(ticket_client,),
+            self._mcp_runtime(
+                server, identity, values, secrets.get(server.name, {}), callers=(ticket_client,)
             )
             data.grant_data_api(self.roles[server.name])
         self.roles[NOTIFY.name].add_to_policy(
@@ -125,7 +134,37 @@ class RuntimesStack(Stack):
             "notify_url": invocation_url(self, self.runtimes[NOTIFY.name]),
             "client_id": ticket_client,
         }
-        self._runtime(TICKET, identity, ticket, secrets[TICKET.name], callers=(host_client,))
+        self._mcp_runtime(TICKET, identity, ticket, secrets[TICKET.name], callers=(host_client,))
+
+        # The concierge: AgentCore's HTTP contract (POST /invocations, GET /ping on 8080),
+        # called with a customer's token carrying concierge/chat, from any client of the pool.
+        host = (
+            common(HOST)
+            | database()
+            | {
+                "ticket_url": invocation_url(self, self.runtimes[TICKET.name]),
+                "payment_url": invocation_url(self, self.runtimes[PAYMENT.name]),
+                "allowed_origins": web_origin,
+                "web_client_id": identity.web_client.user_pool_client_id,
+                "model_provider": "bedrock",
+                "model_id": CONCIERGE_MODEL.profile_id,
+            }
+        )
+        self._runtime(
+            HOST.name,
+            HOST.settings,
+            host,
+            {},
+            protocol=agentcore.ProtocolType.HTTP,
+            identity=identity,
+            clients=None,
+            scopes=list(HOST.scopes),
+        )
+        host_role = self.roles[HOST.name]
+        data.grant_data_api(host_role)
+        memory.grant_read(host_role)
+        memory.grant_write(host_role)
+        host_role.add_to_policy(CONCIERGE_MODEL.invoke_statement(self))
 
     def _generated_secret(self, construct_id: str, description: str) -> secretsmanager.Secret:
         return secretsmanager.Secret(
@@ -139,52 +178,47 @@ class RuntimesStack(Stack):
 
     def _runtime(
         self,
-        server: McpServer,
-        identity: IdentityStack,
+        name: str,
+        settings: type[BaseSettings],
         values: dict[str, str],
         secrets: dict[str, secretsmanager.ISecret],
         *,
-        callers: tuple[str, ...],
+        protocol: agentcore.ProtocolType,
+        identity: IdentityStack,
+        clients: list[str] | None,
+        scopes: list[str],
     ) -> None:
-        name = server.name.capitalize()
+        title = name.capitalize()
         role = iam.Role(
             self,
-            f"{name}Role",
+            f"{title}Role",
             assumed_by=iam.ServicePrincipal("bedrock-agentcore.amazonaws.com"),
-            description=f"Execution role of the {server.name} MCP server's runtime",
+            description=f"Execution role of the {name} runtime",
         )
         log_group = logs.LogGroup(
             self,
-            f"{name}Logs",
+            f"{title}Logs",
             retention=logs.RetentionDays.THREE_MONTHS,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        env = environment(
-            server.settings, values, {field: s.secret_arn for field, s in secrets.items()}
-        )
+        env = environment(settings, values, {field: s.secret_arn for field, s in secrets.items()})
         for secret in secrets.values():
             secret.grant_read(role)
-        # A customer-facing server takes tokens of any client registered with the pool (the
-        # registration edge creates them at run time), so only its scopes are checked here;
-        # a service-only server takes tokens of its calling services' clients alone.
-        clients = None if server.customer_facing else list(callers)
         runtime = agentcore.Runtime(
             self,
-            f"{name}Runtime",
-            runtime_name=f"ticketing_{server.name}",
-            description=f"The {server.name} MCP server",
+            f"{title}Runtime",
+            runtime_name=f"ticketing_{name}",
+            description=f"The {name} runtime",
             agent_runtime_artifact=agentcore.AgentRuntimeArtifact.from_asset(
                 str(REPO_ROOT),
-                file=f"{DOCKER_DIR}/{server.name}.Dockerfile",
+                file=f"{DOCKER_DIR}/{name}.Dockerfile",
                 platform=ecr_assets.Platform.LINUX_ARM64,
                 exclude=BUILD_CONTEXT,
                 ignore_mode=IgnoreMode.DOCKER,
             ),
-            protocol_configuration=agentcore.ProtocolType.MCP,
+            protocol_configuration=protocol,
             authorizer_configuration=agentcore.RuntimeAuthorizerConfiguration.using_jwt(
-                identity.discovery_url,
-                allowed_clients=clients,
-                allowed_scopes=list(server.scopes),
+                identity.discovery_url, allowed_clients=clients, allowed_scopes=scopes
             ),
             # The server checks the token again (scopes per tool, the customer's own data),
             # so AgentCore must hand it on.
@@ -201,6 +235,29 @@ class RuntimesStack(Stack):
                 )
             ],
         )
-        self.roles[server.name] = role
-        self.runtimes[server.name] = runtime
-        self.environments[server.name] = env
+        self.roles[name] = role
+        self.runtimes[name] = runtime
+        self.environments[name] = env
+
+    def _mcp_runtime(
+        self,
+        server: McpServer,
+        identity: IdentityStack,
+        values: dict[str, str],
+        secrets: dict[str, secretsmanager.ISecret],
+        *,
+        callers: tuple[str, ...],
+    ) -> None:
+        # A customer-facing server takes tokens of any client registered with the pool (the
+        # registration edge creates them at run time), so only its scopes are checked here;
+        # a service-only server takes tokens of its calling services' clients alone.
+        self._runtime(
+            server.name,
+            server.settings,
+            values,
+            secrets,
+            protocol=agentcore.ProtocolType.MCP,
+            identity=identity,
+            clients=None if server.customer_facing else list(callers),
+            scopes=list(server.scopes),
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from host.settings import HostSettings
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 from servers.core import scopes
@@ -48,6 +49,21 @@ TICKET = McpServer("ticket", TicketSettings, "tickets", stores_data=False)
 PAYMENT = McpServer("payment", PaymentSettings, "payments", stores_data=True)
 NOTIFY = McpServer("notify", NotifySettings, "notify", stores_data=True)
 MCP_SERVERS: tuple[McpServer, ...] = (DATA, TICKET, PAYMENT, NOTIFY)
+
+
+@dataclass(frozen=True)
+class HostRuntime:
+    """The concierge host as the infrastructure sees it: an HTTP runtime (port 8080)."""
+
+    name: str
+    settings: type[ServerSettings]
+    scopes: tuple[str, ...]
+    """What a token needs to reach it (the host checks it again per route)."""
+
+
+HOST = HostRuntime("host", HostSettings, (scopes.CONCIERGE_CHAT,))
+Deployed = McpServer | HostRuntime
+"""Anything that runs in an AgentCore Runtime."""
 
 
 def env_name(settings: type[BaseSettings], field: str) -> str:
