@@ -5,19 +5,29 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from servers.core import scopes
+from servers.core.settings import canonical_issuer
+from servers.registration.settings import RegistrationSettings
 
-from tests.conftest import Synth
+from tests.conftest import INFRA, Synth
+from ticketing_infra.edge import (
+    REGISTRATION_HANDLER,
+    REGISTRATION_ROUTES,
+    THROTTLE_BURST,
+    THROTTLE_RATE,
+)
 from ticketing_infra.identity import SERVICE_CALLS
 from ticketing_infra.images import migrations_hash
 from ticketing_infra.migrations import HANDLER
 from ticketing_infra.model import CONCIERGE_MODEL
-from ticketing_infra.servers import HOST, MCP_SERVERS
+from ticketing_infra.servers import HOST, MCP_SERVERS, known_env
 
 
 def test_every_stack_is_synthesized(synth: Synth) -> None:
     assert set(synth.templates) == {
         "TicketingData",
+        "TicketingEdge",
         "TicketingIdentity",
         "TicketingMail",
         "TicketingMemory",
@@ -298,3 +308,55 @@ def test_the_migrations_run_at_deploy_over_the_data_api(synth: Synth) -> None:
         if s == "TicketingData" and logical.startswith("MigrationsRole")
     ]
     assert "ManagedPolicyArns" not in role
+
+
+def test_the_registration_edge_serves_the_handlers_routes_throttled_and_logged(
+    synth: Synth,
+) -> None:
+    routes = {p["RouteKey"] for s, _, p in synth.resources("AWS::ApiGatewayV2::Route")}
+    expected = {f"{m.value} {path}" for m, path in REGISTRATION_ROUTES}
+    expected |= {f"OPTIONS {path}" for _, path in REGISTRATION_ROUTES if path != "/authorize"}
+    assert routes == expected
+    [stage] = [p for _, _, p in synth.resources("AWS::ApiGatewayV2::Stage")]
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == THROTTLE_RATE
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == THROTTLE_BURST
+    assert "DestinationArn" in stage["AccessLogSettings"]
+    [function] = [
+        p
+        for s, _, p in synth.resources("AWS::Lambda::Function")
+        if s == "TicketingEdge" and p.get("PackageType") == "Image"
+    ]
+    assert function["ImageConfig"]["Command"] == [REGISTRATION_HANDLER]
+    assert function["ReservedConcurrentExecutions"] >= 1
+    statements = [
+        statement
+        for s, logical, p in synth.resources("AWS::IAM::Policy")
+        if s == "TicketingEdge" and logical.startswith("RegistrationRole")
+        for statement in p["PolicyDocument"]["Statement"]
+    ]
+    [cognito] = [st for st in statements if "cognito-idp:CreateUserPoolClient" in st["Action"]]
+    assert not any("Delete" in a for a in cognito["Action"])
+    assert "Fn::ImportValue" in json.dumps(cognito["Resource"])  # the pool's ARN, nothing wider
+
+
+def test_the_registration_environment_is_the_handlers_settings(
+    synth: Synth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [function] = [
+        p
+        for s, _, p in synth.resources("AWS::Lambda::Function")
+        if s == "TicketingEdge" and p.get("PackageType") == "Image"
+    ]
+    env = function["Environment"]["Variables"]
+    known = known_env(RegistrationSettings)
+    assert set(env) <= set(known)
+    monkeypatch.chdir("/")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value if isinstance(value, str) else "eu-west-1_Token1")
+    # Tokens (the pool id, its domain) stand in for what CloudFormation fills in.
+    monkeypatch.setenv("REGISTRATION_COGNITO_DOMAIN", "https://x.auth.us-west-2.amazoncognito.com")
+    settings = RegistrationSettings()
+    assert settings.region == "us-west-2"
+    assert settings.issuer == canonical_issuer(
+        json.loads((INFRA / "cdk.json").read_text())["context"]["ticketing:registrationIssuer"]
+    )

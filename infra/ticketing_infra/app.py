@@ -6,6 +6,7 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from .data import DataStack
+from .edge import EdgeStack
 from .identity import IdentityStack
 from .mail import MailStack
 from .memory import MemoryStack
@@ -34,6 +35,7 @@ def build(app: App) -> App:
         web_origin=f"https://{domain}",
         env=env,
     )
+    edge = EdgeStack(app, "TicketingEdge", identity=identity, issuer=edge_issuer, env=env)
     mail = MailStack(app, "TicketingMail", mail_domain=domain, env=env)
     memory = MemoryStack(app, "TicketingMemory", env=env)
     runtimes = RuntimesStack(
@@ -63,6 +65,6 @@ def build(app: App) -> App:
         },
         env=env,
     )
-    acknowledge(data=data, identity=identity, runtimes=runtimes, web=web)
+    acknowledge(data=data, identity=identity, edge=edge, runtimes=runtimes, web=web)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

@@ -13,6 +13,7 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import IConstruct
 
 from .data import DataStack
+from .edge import EdgeStack
 from .identity import IdentityStack
 from .runtimes import RuntimesStack
 from .web import WebStack
@@ -105,11 +106,29 @@ def _secrets(identity: IdentityStack, runtimes: RuntimesStack) -> None:
     )
 
 
+def _edge(edge: EdgeStack) -> None:
+    for route in edge.routes:
+        _ack(
+            route,
+            "AwsSolutions-APIG4",
+            "An OAuth endpoint of the registration edge, called before a client has any token: "
+            "open registration (RFC 7591, rate-limited per source), public metadata (RFC 8414), "
+            "and authorize/token/revoke, which Cognito authenticates by the client's code, PKCE "
+            "verifier or credentials it forwards; CORS preflights carry no credentials.",
+        )
+
+
 def acknowledge(
-    *, data: DataStack, identity: IdentityStack, runtimes: RuntimesStack, web: WebStack
+    *,
+    data: DataStack,
+    identity: IdentityStack,
+    edge: EdgeStack,
+    runtimes: RuntimesStack,
+    web: WebStack,
 ) -> None:
     ACKNOWLEDGED.clear()
     _secrets(identity, runtimes)
+    _edge(edge)
     _ack(
         data.migrations.role.node.find_child("DefaultPolicy"),
         "AwsSolutions-IAM5[Resource::*]",
