@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -360,3 +361,21 @@ def test_the_registration_environment_is_the_handlers_settings(
     assert settings.issuer == canonical_issuer(
         json.loads((INFRA / "cdk.json").read_text())["context"]["ticketing:registrationIssuer"]
     )
+
+
+def test_cognito_adds_the_verified_address_with_a_small_standard_library_trigger(
+    synth: Synth,
+) -> None:
+    [pool] = [p for _, _, p in synth.resources("AWS::Cognito::UserPool")]
+    trigger = pool["LambdaConfig"]["PreTokenGenerationConfig"]
+    assert trigger["LambdaVersion"] == "V2_0"
+    [(logical, function)] = [
+        (logical, p)
+        for s, logical, p in synth.resources("AWS::Lambda::Function")
+        if p.get("Handler") == "servers.edge.pretoken.handler"
+    ]
+    assert logical in json.dumps(trigger["LambdaArn"])
+    # The zip holds the handler and its packages' __init__ files, nothing else.
+    asset = Path(synth.app.outdir) / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
+    files = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
+    assert files == ["servers/__init__.py", "servers/edge/__init__.py", "servers/edge/pretoken.py"]

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from servers.core import scopes
+
+from .images import REPO_ROOT
+
+PRE_TOKEN_RUNTIME = lambda_.Runtime.PYTHON_3_14
+"""The newest Python runtime Lambda offers (nag L1); the handler is standard library only."""
 
 SERVICE_CALLS: dict[str, tuple[str, ...]] = {
     # The ticket server calls data, payment (refunds too) and notify with its own token
@@ -64,6 +72,7 @@ class IdentityStack(Stack):
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        self._add_pre_token_trigger()
         self.domain = self.user_pool.add_domain(
             "Login",
             cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix),
@@ -139,6 +148,56 @@ class IdentityStack(Stack):
 
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
         CfnOutput(self, "LoginUrl", value=self.domain.base_url())
+
+    def _add_pre_token_trigger(self) -> None:
+        """Cognito's access tokens name the user by a UUID and carry no e-mail address; the
+        ticket server maps the UUID to a customer by the verified address
+        (servers/ticket/subjects.py), which this trigger adds (servers/edge/pretoken.py).
+        Standard library only: a small zip that starts well within Cognito's 5 s."""
+        logs_group = logs.LogGroup(
+            self,
+            "PreTokenLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        role = iam.Role(
+            self,
+            "PreTokenRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Cognito pre-token trigger: writes its own logs, nothing else",
+        )
+        logs_group.grant_write(role)
+        self.pre_token = lambda_.Function(
+            self,
+            "PreToken",
+            description="Adds the verified e-mail address to customers' access tokens",
+            runtime=PRE_TOKEN_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="servers.edge.pretoken.handler",
+            code=lambda_.Code.from_asset(
+                str(REPO_ROOT),
+                exclude=[
+                    "*",
+                    "!servers",
+                    "servers/*",
+                    "!servers/__init__.py",
+                    "!servers/edge",
+                    "servers/edge/*",
+                    "!servers/edge/__init__.py",
+                    "!servers/edge/pretoken.py",
+                ],
+                ignore_mode=IgnoreMode.GIT,
+            ),
+            memory_size=256,
+            timeout=Duration.seconds(3),
+            role=role,
+            log_group=logs_group,
+        )
+        self.user_pool.add_trigger(
+            cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG,
+            self.pre_token,
+            cognito.LambdaVersion.V2_0,
+        )
 
     @property
     def issuer(self) -> str:
