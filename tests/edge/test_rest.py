@@ -278,5 +278,5 @@ def test_forward_https_posts_the_body_and_headers_and_returns_the_answer(upstrea
 
 
 def test_forward_https_raises_oserror_when_nothing_listens() -> None:
-    with pytest.raises(OSError, match="refused|Errno"):
+    with pytest.raises(OSError, match=r"refused|Errno"):
         forward_https("http://127.0.0.1:9/nothing", b"{}", {})
