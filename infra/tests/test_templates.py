@@ -22,6 +22,8 @@ from ticketing_infra.identity import SERVICE_CALLS
 from ticketing_infra.images import migrations_hash
 from ticketing_infra.migrations import HANDLER
 from ticketing_infra.model import CONCIERGE_MODEL
+from ticketing_infra.rest_edge import HANDLER as REST_HANDLER
+from ticketing_infra.rest_edge import RATE_LIMIT as REST_RATE
 from ticketing_infra.servers import HOST, MCP_SERVERS, known_env
 
 
@@ -33,6 +35,7 @@ def test_every_stack_is_synthesized(synth: Synth) -> None:
         "TicketingMail",
         "TicketingMemory",
         "TicketingObservability",
+        "TicketingRestEdge",
         "TicketingRuntimes",
         "TicketingWeb",
     }
@@ -379,3 +382,80 @@ def test_cognito_adds_the_verified_address_with_a_small_standard_library_trigger
     asset = Path(synth.app.outdir) / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
     files = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
     assert files == ["servers/__init__.py", "servers/edge/__init__.py", "servers/edge/pretoken.py"]
+
+
+def _rest(synth: Synth, kind: str) -> list[dict[str, Any]]:
+    return [p for s, _, p in synth.resources(kind) if s == "TicketingRestEdge"]
+
+
+def test_the_chat_route_needs_a_cognito_access_token_with_concierge_chat_and_a_valid_body(
+    synth: Synth,
+) -> None:
+    methods = {
+        (m["HttpMethod"], json.dumps(m["ResourceId"])): m
+        for m in _rest(synth, "AWS::ApiGateway::Method")
+    }
+    posts = [m for (verb, _), m in methods.items() if verb == "POST"]
+    assert len(posts) == 2
+    [chat] = [m for m in posts if m["AuthorizationType"] == "COGNITO_USER_POOLS"]
+    [webhook] = [m for m in posts if m["AuthorizationType"] == "NONE"]
+    assert chat["AuthorizationScopes"] == [scopes.CONCIERGE_CHAT]
+    assert "RequestValidatorId" in chat
+    assert "RequestValidatorId" in webhook
+    assert "application/json" in chat["RequestModels"]
+    [model] = _rest(synth, "AWS::ApiGateway::Model")
+    assert model["Schema"]["required"] == ["message"]
+    assert model["Schema"]["additionalProperties"] is False
+    [authorizer] = _rest(synth, "AWS::ApiGateway::Authorizer")
+    assert authorizer["Type"] == "COGNITO_USER_POOLS"
+    # CORS: the web origin only, never *.
+    options = [m for (verb, _), m in methods.items() if verb == "OPTIONS"]
+    [preflight] = options
+    allowed = json.dumps(preflight["Integration"]["IntegrationResponses"])
+    assert "https://tickets.example.com" in allowed or "ticketing:domain" in allowed
+    assert "'*'" not in allowed
+
+
+def test_the_rest_edge_is_throttled_logged_and_behind_a_waf(synth: Synth) -> None:
+    [stage] = _rest(synth, "AWS::ApiGateway::Stage")
+    [settings] = stage["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == REST_RATE
+    assert settings["DataTraceEnabled"] is False
+    assert "DestinationArn" in stage["AccessLogSetting"]
+    assert stage["TracingEnabled"] is True
+    [plan] = _rest(synth, "AWS::ApiGateway::UsagePlan")
+    assert plan["Throttle"]["RateLimit"] == REST_RATE
+    assert plan["Quota"]["Period"] == "MONTH"
+    [acl] = _rest(synth, "AWS::WAFv2::WebACL")
+    assert acl["Scope"] == "REGIONAL"
+    names = {r["Name"] for r in acl["Rules"]}
+    assert {"AWSManagedRulesCommonRuleSet", "PerSourceRate"} <= names
+    [association] = _rest(synth, "AWS::WAFv2::WebACLAssociation")
+    assert "Stage" in json.dumps(association["ResourceArn"]) or "restapis" in json.dumps(
+        association["ResourceArn"]
+    )
+
+
+def test_the_rest_edge_function_is_a_small_zip_reading_the_webhook_secret_by_reference(
+    synth: Synth,
+) -> None:
+    [function] = [
+        p for p in _rest(synth, "AWS::Lambda::Function") if p.get("Handler") == REST_HANDLER
+    ]
+    env = function["Environment"]["Variables"]
+    assert set(env) == {
+        "EDGE_HOST_URL",
+        "EDGE_WEBHOOK_URL",
+        "EDGE_ALLOWED_ORIGINS",
+        "EDGE_WEBHOOK_SECRET_ARN",
+    }
+    assert isinstance(env["EDGE_WEBHOOK_SECRET_ARN"], dict)  # an ARN reference, not a value
+    asset = Path(synth.app.outdir) / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
+    files = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
+    assert files == [
+        "servers/__init__.py",
+        "servers/core/__init__.py",
+        "servers/core/webhooks.py",
+        "servers/edge/__init__.py",
+        "servers/edge/rest.py",
+    ]

@@ -12,6 +12,7 @@ from .mail import MailStack
 from .memory import MemoryStack
 from .nag import acknowledge
 from .observability import ObservabilityStack
+from .rest_edge import RestEdgeStack
 from .runtimes import RuntimesStack, invocation_url
 from .web import WebStack
 
@@ -50,6 +51,16 @@ def build(app: App) -> App:
         edge_issuer=edge_issuer,
         env=env,
     )
+    rest_edge = RestEdgeStack(
+        app,
+        "TicketingRestEdge",
+        identity=identity,
+        runtimes=runtimes,
+        web_origin=f"https://{domain}",
+        # The ticket server's own URL (its *_PUBLIC_URL; infra/README.md, custom domains).
+        ticket_webhook_url=f"https://ticket.mcp.{domain}/webhooks/payment",
+        env=env,
+    )
     ObservabilityStack(app, "TicketingObservability", runtimes=runtimes, env=env)
     web = WebStack(
         app,
@@ -65,6 +76,8 @@ def build(app: App) -> App:
         },
         env=env,
     )
-    acknowledge(data=data, identity=identity, edge=edge, runtimes=runtimes, web=web)
+    acknowledge(
+        data=data, identity=identity, edge=edge, rest_edge=rest_edge, runtimes=runtimes, web=web
+    )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

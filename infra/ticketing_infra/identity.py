@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from aws_cdk import CfnOutput, Duration, IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -14,7 +14,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from servers.core import scopes
 
-from .images import REPO_ROOT
+from .images import python_zip
 
 PRE_TOKEN_RUNTIME = lambda_.Runtime.PYTHON_3_14
 """The newest Python runtime Lambda offers (nag L1); the handler is standard library only."""
@@ -174,19 +174,8 @@ class IdentityStack(Stack):
             runtime=PRE_TOKEN_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler="servers.edge.pretoken.handler",
-            code=lambda_.Code.from_asset(
-                str(REPO_ROOT),
-                exclude=[
-                    "*",
-                    "!servers",
-                    "servers/*",
-                    "!servers/__init__.py",
-                    "!servers/edge",
-                    "servers/edge/*",
-                    "!servers/edge/__init__.py",
-                    "!servers/edge/pretoken.py",
-                ],
-                ignore_mode=IgnoreMode.GIT,
+            code=python_zip(
+                "servers/__init__.py", "servers/edge/__init__.py", "servers/edge/pretoken.py"
             ),
             memory_size=256,
             timeout=Duration.seconds(3),

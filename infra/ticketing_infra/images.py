@@ -55,3 +55,17 @@ def migrations_hash() -> str:
         digest.update(str(path.relative_to(REPO_ROOT)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def python_zip(*files: str) -> lambda_.Code:
+    """A zip of only ``files`` (repository paths, each package's ``__init__.py`` included by the
+    caller): for the standard-library functions, which start faster than the image."""
+    exclude = ["*"]
+    for file in files:
+        parts = file.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if f"!{folder}" not in exclude:
+                exclude += [f"!{folder}", f"{folder}/*"]
+        exclude.append(f"!{file}")
+    return lambda_.Code.from_asset(str(REPO_ROOT), exclude=exclude, ignore_mode=IgnoreMode.GIT)

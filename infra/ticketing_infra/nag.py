@@ -15,6 +15,7 @@ from constructs import IConstruct
 from .data import DataStack
 from .edge import EdgeStack
 from .identity import IdentityStack
+from .rest_edge import RestEdgeStack
 from .runtimes import RuntimesStack
 from .web import WebStack
 
@@ -118,17 +119,45 @@ def _edge(edge: EdgeStack) -> None:
         )
 
 
+def _rest_edge(rest_edge: RestEdgeStack) -> None:
+    for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+        _ack(
+            rest_edge.webhook_method,
+            rule,
+            "The payment gateway's webhooks carry no token: each is signed (HMAC-SHA256 with a "
+            "timestamp, 300 s tolerance), checked by the edge function and again by the ticket "
+            "server; the route accepts nothing else.",
+        )
+        _ack(
+            rest_edge.preflight,
+            rule,
+            "A CORS preflight (OPTIONS) answered by API Gateway itself with the allow-list: "
+            "browsers send it without credentials by the fetch standard, and it reaches no "
+            "function.",
+        )
+    role = rest_edge.api.node.find_child("CloudWatchRole")
+    _ack(
+        role,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AmazonAPIGatewayPushToCloudWatchLogs]",
+        "API Gateway's account-wide role for execution logs (nag APIG6) must carry this AWS "
+        "managed policy; API Gateway alone assumes it, and it only writes logs.",
+    )
+
+
 def acknowledge(
     *,
     data: DataStack,
     identity: IdentityStack,
     edge: EdgeStack,
+    rest_edge: RestEdgeStack,
     runtimes: RuntimesStack,
     web: WebStack,
 ) -> None:
     ACKNOWLEDGED.clear()
     _secrets(identity, runtimes)
     _edge(edge)
+    _rest_edge(rest_edge)
     _ack(
         data.migrations.role.node.find_child("DefaultPolicy"),
         "AwsSolutions-IAM5[Resource::*]",
