@@ -35,4 +35,5 @@ def test_the_web_stack_outputs_what_the_app_needs(synth: Synth) -> None:
         "authDomain",
         "ticketUrl",
         "paymentUrl",
+        "chatUrl",
     }

@@ -73,6 +73,7 @@ def build(app: App) -> App:
             "authDomain": identity.domain.base_url(),
             "ticketUrl": invocation_url(runtimes, runtimes.runtimes["ticket"]),
             "paymentUrl": invocation_url(runtimes, runtimes.runtimes["payment"]),
+            "chatUrl": rest_edge.api.url_for_path("/chat"),
         },
         env=env,
     )
