@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, cast
 
+import anyio
 import pytest
 
 from servers.core.db import Database
@@ -15,7 +17,7 @@ from servers.core.db.base import DatabaseUnavailable
 from servers.core.db.dataapi import DataApiDatabase
 from ticketing.db import COMPONENTS
 from ticketing.local_aws.dataapi import LOCAL_RESOURCE_ARN, LOCAL_SECRET_ARN, LocalDataApi
-from ticketing.migrate_resource import handle
+from ticketing.migrate_resource import SAFETY_SECONDS, handle
 from ticketing.pg import EmbeddedPostgres
 
 URL = "https://cloudformation-custom-resource-response-uswest2.s3.amazonaws.com/x?sig=1"
@@ -144,4 +146,33 @@ async def test_an_unexpected_error_is_answered_not_left_hanging(empty_api: Local
     assert failed["Status"] == "FAILED"
     assert failed["Reason"].startswith("INTERNAL: see the function's log (request id ")
     assert "secret" not in failed["Reason"].lower()
+    assert len(sent.sent) == 1
+
+
+class Stuck:
+    """A database whose first transaction never starts (a cluster that does not answer)."""
+
+    closed = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        await anyio.sleep_forever()
+        yield None
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_database_that_never_answers_fails_in_time_and_is_closed(
+    empty_api: LocalDataApi,
+) -> None:
+    stuck = Stuck()
+    sent = Responses()
+    # SAFETY_SECONDS before the function's limit, it gives up and answers (1 s at the least).
+    failed = await handle(
+        event("Create", empty_api), SAFETY_SECONDS + 0.5, lambda _: cast(Database, stuck), sent
+    )
+    assert failed["Status"] == "FAILED"
+    assert failed["Reason"].startswith("TIMEOUT: the migrations did not finish in time")
+    assert stuck.closed
     assert len(sent.sent) == 1
