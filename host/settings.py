@@ -11,7 +11,7 @@ from pydantic_settings import SettingsConfigDict
 
 from servers.core.settings import DatabaseSettings, ServerSettings
 
-from .webapp import DIST as WEB_DIST
+from .paths import DIST as WEB_DIST
 
 MODEL_SETTINGS = (
     "HOST_MODEL_PROVIDER (bedrock, anthropic or openai)",

@@ -26,8 +26,8 @@ from servers.core.client import ClientCredentials, HttpServiceClient, ToolCaller
 from servers.core.scopes import TICKETS_CATALOGUE
 
 from .catalogue import CATALOGUE_PATH, catalogue_app
+from .paths import DIST as DIST  # re-exported: tests and tools find it here
 
-DIST = Path(__file__).resolve().parent.parent / "web" / "dist"  # where `make web` builds it
 PORT = 8080
 
 

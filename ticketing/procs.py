@@ -83,6 +83,29 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def listeners(port: int) -> list[str]:
+    """The processes listening on TCP ``port`` (any address), as ``pid N (command line)``: for
+    a message that says who holds a port. Linux only; elsewhere, or for another user's
+    processes, nothing is found."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                # local address is HEXIP:HEXPORT; state 0A is LISTEN
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    inodes.add(fields[9])
+    sockets = {f"socket:[{inode}]" for inode in inodes}
+    found: list[str] = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd") if sockets else ():
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in sockets for fd in fd_dir.iterdir()):
+                pid = fd_dir.parent.name
+                command = (fd_dir.parent / "cmdline").read_bytes().replace(b"\0", b" ").strip()
+                found.append(f"pid {pid} ({command.decode(errors='replace')})")
+    return found
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs. A zombie does not: nothing reaps orphans in some containers."""
     try:

@@ -37,15 +37,10 @@ from ..providers.base import Message, TextBlock
 from ..redact import redact, redact_value
 from .base import SESSION_ID, Session, block_from_json, block_to_json
 from .facts import RECALL_LIMIT, facts_of_turn
+from .namespaces import FACTS_NAMESPACE, RECALL_NAMESPACES
 
 log = logging.getLogger(__name__)
 
-FACTS_NAMESPACE = "/facts/{actorId}/"
-"""Where the semantic strategy keeps facts, and where the remember tool's facts go."""
-RECALL_NAMESPACES = (FACTS_NAMESPACE, "/preferences/{actorId}/", "/summaries/{actorId}/")
-"""Namespace paths read at the start of a turn: the semantic, user-preference and summary
-strategies' (the summaries' own namespace is ``/summaries/{actorId}/{sessionId}/``; its path
-prefix reads every earlier session's)."""
 MAX_EVENTS = 10_000
 """More events than one session ever has: a session is read whole."""
 _QUERY_CHARS = 1000

@@ -12,6 +12,8 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --locked --no-dev --no-install-project
 COPY servers ./servers
 COPY ticketing ./ticketing
+# The project's wheel holds every package it names (pyproject.toml), the host's too.
+COPY host ./host
 RUN uv sync --locked --no-dev --no-editable
 
 FROM --platform=linux/arm64 ${PYTHON_IMAGE}

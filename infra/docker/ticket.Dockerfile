@@ -2,6 +2,16 @@
 # Built by `cdk deploy` from the repository root (infra/ticketing_infra/runtimes.py names the
 # context); every server's image has the same shape, only the module and env prefix differ.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+ARG NODE_IMAGE=node:22.12.0-bookworm-slim
+
+# The server's MCP Apps (web/apps: single-file HTML built from the web app's components). The
+# output is plain HTML, the same on every platform, so this stage runs on the builder's own.
+FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS apps
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+RUN npm run build:apps -- calendar && npm run build:apps -- summary
 
 FROM --platform=linux/arm64 ${PYTHON_IMAGE} AS build
 WORKDIR /app
@@ -12,6 +22,9 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --locked --no-dev --no-install-project
 COPY servers ./servers
 COPY ticketing ./ticketing
+# The project's wheel holds every package it names (pyproject.toml), the host's too.
+COPY host ./host
+COPY --from=apps /src/servers/ticket/ui ./servers/ticket/ui
 RUN uv sync --locked --no-dev --no-editable
 
 FROM --platform=linux/arm64 ${PYTHON_IMAGE}

@@ -42,10 +42,12 @@ def test_cdk_synth_lists_every_stack_offline(tmp_path_factory: pytest.TempPathFa
     assert listed.returncode == 0, listed.stderr[-3000:]
     assert sorted(listed.stdout.split()) == [
         "TicketingData",
+        "TicketingEdge",
         "TicketingIdentity",
         "TicketingMail",
         "TicketingMemory",
         "TicketingObservability",
+        "TicketingRestEdge",
         "TicketingRuntimes",
         "TicketingWeb",
     ]

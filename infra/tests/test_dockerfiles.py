@@ -10,13 +10,15 @@ import shlex
 import pytest
 
 from tests.conftest import INFRA, REPO
-from ticketing_infra.servers import MCP_SERVERS, McpServer
+from ticketing_infra.servers import HOST, MCP_SERVERS, Deployed, McpServer
 
+RUNTIMES: tuple[Deployed, ...] = (*MCP_SERVERS, HOST)
 PINNED = re.compile(r"^python:\d+\.\d+\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?$")
 
 
-def instructions(server: McpServer) -> list[tuple[str, str]]:
-    text = (INFRA / "docker" / f"{server.name}.Dockerfile").read_text()
+def instructions(name: str) -> list[tuple[str, str]]:
+    """The instructions of infra/docker/NAME.Dockerfile, continuation lines joined."""
+    text = (INFRA / "docker" / f"{name}.Dockerfile").read_text()
     text = re.sub(r"\\\n", " ", text)
     lines = [line.strip() for line in text.splitlines()]
     return [
@@ -26,8 +28,8 @@ def instructions(server: McpServer) -> list[tuple[str, str]]:
     ]
 
 
-def final_stage(server: McpServer) -> list[tuple[str, str]]:
-    steps = instructions(server)
+def final_stage(name: str) -> list[tuple[str, str]]:
+    steps = instructions(name)
     last_from = max(i for i, (op, _) in enumerate(steps) if op == "FROM")
     return steps[last_from:]
 
@@ -50,34 +52,44 @@ def mcp_path() -> str:
     raise AssertionError("servers/core/app.py defines no MCP_PATH")
 
 
-@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
-def test_the_base_image_is_pinned_to_a_patch_release_for_arm64(server: McpServer) -> None:
-    steps = instructions(server)
+@pytest.mark.parametrize("server", RUNTIMES, ids=lambda s: s.name)
+def test_the_base_image_is_pinned_to_a_patch_release_for_arm64(server: Deployed) -> None:
+    steps = instructions(server.name)
     [default] = [
         a.split("=", 1)[1] for op, a in steps if op == "ARG" and a.startswith("PYTHON_IMAGE=")
     ]
     assert PINNED.match(default), default
-    froms = [a for op, a in steps if op == "FROM"]
+    froms = [a for op, a in steps if op == "FROM" and not a.endswith(" AS apps")]
     assert froms
     for args in froms:
         assert args.startswith("--platform=linux/arm64 ${PYTHON_IMAGE}"), args
 
 
-@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
-def test_the_server_runs_as_a_non_root_user(server: McpServer) -> None:
-    users = [a for op, a in final_stage(server) if op == "USER"]
+def test_the_ticket_image_builds_its_mcp_apps_from_the_locked_web_app() -> None:
+    steps = instructions("ticket")
+    [node] = [a.split("=", 1)[1] for op, a in steps if op == "ARG" and a.startswith("NODE_IMAGE=")]
+    assert re.fullmatch(r"node:\d+\.\d+\.\d+-bookworm-slim", node), node
+    runs = [a for op, a in steps if op == "RUN"]
+    assert any(a.startswith("npm ci") for a in runs)
+    assert any("build:apps -- calendar" in a and "build:apps -- summary" in a for a in runs)
+    assert ("COPY", "--from=apps /src/servers/ticket/ui ./servers/ticket/ui") in steps
+
+
+@pytest.mark.parametrize("server", RUNTIMES, ids=lambda s: s.name)
+def test_the_server_runs_as_a_non_root_user(server: Deployed) -> None:
+    users = [a for op, a in final_stage(server.name) if op == "USER"]
     assert users
     assert users[-1] not in {"root", "0"}
 
 
-@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
-def test_locked_dependencies_without_dev_tools(server: McpServer) -> None:
-    syncs = [a for op, a in instructions(server) if op == "RUN" and "uv sync" in a]
+@pytest.mark.parametrize("server", RUNTIMES, ids=lambda s: s.name)
+def test_locked_dependencies_without_dev_tools(server: Deployed) -> None:
+    syncs = [a for op, a in instructions(server.name) if op == "RUN" and "uv sync" in a]
     assert syncs
     for args in syncs:
         assert "--locked" in args, args
         assert "--no-dev" in args, args
-    final = final_stage(server)
+    final = final_stage(server.name)
     # The final stage copies the built virtualenv only: no uv, pip installs or sources.
     assert not [a for op, a in final if op == "RUN" and ("pip" in a or "uv " in a)]
     assert [a for op, a in final if op == "COPY"] == ["--from=build /app/.venv /app/.venv"]
@@ -85,7 +97,7 @@ def test_locked_dependencies_without_dev_tools(server: McpServer) -> None:
 
 @pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
 def test_the_command_serves_mcp_on_all_interfaces_port_8000(server: McpServer) -> None:
-    final = final_stage(server)
+    final = final_stage(server.name)
     prefix = str(server.settings.model_config.get("env_prefix"))
     env = env_of(final)
     assert env[f"{prefix}HOST"] == "0.0.0.0"
@@ -93,3 +105,41 @@ def test_the_command_serves_mcp_on_all_interfaces_port_8000(server: McpServer) -
     [cmd] = [a for op, a in final if op == "CMD"]
     assert ast.literal_eval(cmd) == ["python", "-m", f"servers.{server.name}"]
     assert mcp_path() == "/mcp"
+
+
+def test_the_host_serves_agentcores_http_contract_on_all_interfaces_port_8080() -> None:
+    final = final_stage(HOST.name)
+    env = env_of(final)
+    assert env["HOST_HOST"] == "0.0.0.0"
+    assert env["HOST_PORT"] == "8080"
+    assert ("EXPOSE", "8080") in final
+    [cmd] = [a for op, a in final if op == "CMD"]
+    assert ast.literal_eval(cmd) == ["python", "-m", "host"]
+    assert (REPO / "host" / "__main__.py").is_file()
+
+
+def test_the_lambda_image_installs_the_locked_dependencies_checked_by_hash() -> None:
+    steps = instructions("lambda")
+    [default] = [
+        a.split("=", 1)[1] for op, a in steps if op == "ARG" and a.startswith("LAMBDA_IMAGE=")
+    ]
+    # AWS's Python base image (runtime interface client, non-root user); the digest is pinned
+    # when building for production, like the servers' base image.
+    assert re.match(r"^public\.ecr\.aws/lambda/python:3\.\d+(@sha256:[0-9a-f]{64})?$", default)
+    assert all(
+        a.startswith("--platform=linux/arm64 ${LAMBDA_IMAGE}") for op, a in steps if op == "FROM"
+    )
+    [install] = [a for op, a in steps if op == "RUN" and "uv export" in a]
+    for flag in ("--locked", "--no-dev", "--require-hashes"):
+        assert flag in install, flag
+    final = final_stage("lambda")
+    assert not [a for op, a in final if op == "RUN"]
+    assert [a for op, a in final if op == "COPY"] == ["--from=build /opt/task ${LAMBDA_TASK_ROOT}"]
+
+
+def test_the_lambda_images_default_handler_exists() -> None:
+    [cmd] = [a for op, a in final_stage("lambda") if op == "CMD"]
+    [handler] = ast.literal_eval(cmd)
+    module, function = handler.rsplit(".", 1)
+    tree = ast.parse((REPO / (module.replace(".", "/") + ".py")).read_text())
+    assert function in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}

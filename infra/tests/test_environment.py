@@ -8,15 +8,17 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from servers.core.secretref import reference_names
 
 from tests.conftest import Synth
 from ticketing_infra.servers import (
     DATA,
+    HOST,
     MCP_SERVERS,
     NOTIFY,
     PAYMENT,
     TICKET,
-    McpServer,
+    Deployed,
     env_name,
     known_env,
 )
@@ -37,13 +39,28 @@ PRODUCTION_REQUIRED: dict[str, tuple[str, ...]] = {
     PAYMENT.name: COMMON + DATABASE,
     NOTIFY.name: (*COMMON, *DATABASE, "mail_backend", "mail_from", "ses_configuration_set"),
     TICKET.name: (*COMMON, "data_url", "payment_url", "notify_url", "client_id"),
+    HOST.name: (
+        *COMMON,
+        *DATABASE,
+        "ticket_url",
+        "payment_url",
+        "allowed_origins",
+        "web_client_id",
+        "model_provider",
+        "model_id",
+        "memory_backend",
+        "agentcore_memory_id",
+        "agentcore_memory_region",
+        "client_id",
+    ),
 }
 
-PENDING_SECRETS: dict[str, tuple[str, ...]] = {
-    # Not set by the stack yet: the kit has no way to read a secret by reference (a Secrets
-    # Manager ARN) and a secret's value never goes into a runtime's environment. Named in
-    # infra/README.md as the next step; listed here so that the gap is explicit and shrinks.
-    TICKET.name: ("client_secret",),
+BY_REFERENCE: dict[str, tuple[str, ...]] = {
+    # Secret settings the stack gives as a Secrets Manager ARN (NAME_ARN), which the server
+    # reads at start-up (servers/core/secretref.py); the value is never in the environment.
+    PAYMENT.name: ("webhook_secret", "fingerprint_key"),
+    TICKET.name: ("client_secret", "webhook_secret"),
+    HOST.name: ("client_secret",),
 }
 
 
@@ -64,9 +81,9 @@ def _environments(synth: Synth) -> dict[str, dict[str, Any]]:
     }
 
 
-@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
+@pytest.mark.parametrize("server", [*MCP_SERVERS, HOST], ids=lambda s: s.name)
 def test_the_environment_is_known_to_the_settings_class_and_complete(
-    synth: Synth, server: McpServer, monkeypatch: pytest.MonkeyPatch
+    synth: Synth, server: Deployed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = _environments(synth)[server.name]
     known = known_env(server.settings)
@@ -78,15 +95,20 @@ def test_the_environment_is_known_to_the_settings_class_and_complete(
     for name in known:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir("/")
+    references = reference_names(server.settings)
+    assert {references[n] for n in env if n in references} == set(BY_REFERENCE.get(server.name, ()))
     for name, value in env.items():
-        monkeypatch.setenv(name, _resolve(value))
-    for field in PENDING_SECRETS.get(server.name, ()):
-        monkeypatch.setenv(env_name(server.settings, field), "x" * 32)
+        if name in references:
+            # What load_settings does at start: the reference becomes the secret's value.
+            assert _resolve(value).startswith("Xtoken"), name
+            monkeypatch.setenv(env_name(server.settings, references[name]), "x" * 32)
+        else:
+            monkeypatch.setenv(name, _resolve(value))
     server.settings()
 
 
-@pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)
-def test_no_secret_setting_is_in_a_runtime_environment(synth: Synth, server: McpServer) -> None:
+@pytest.mark.parametrize("server", [*MCP_SERVERS, HOST], ids=lambda s: s.name)
+def test_no_secret_setting_is_in_a_runtime_environment(synth: Synth, server: Deployed) -> None:
     env = _environments(synth)[server.name]
     known = known_env(server.settings)
     secrets = {
@@ -94,7 +116,12 @@ def test_no_secret_setting_is_in_a_runtime_environment(synth: Synth, server: Mcp
         for field, info in server.settings.model_fields.items()
         if SecretStr in getattr(info.annotation, "__args__", (info.annotation,))
     }
-    assert not {known[name] for name in env} & secrets
+    references = reference_names(server.settings)
+    assert not {known[name] for name in env if name not in references} & secrets
+    for name in set(env) & set(references):
+        # A reference is the ARN of a secret of the stacks (a Ref or an import), never text.
+        assert isinstance(env[name], dict), (name, env[name])
+        assert set(env[name]) <= {"Ref", "Fn::ImportValue"}, (name, env[name])
     for name, value in env.items():
         assert not re.search(r"(?i)password|secret_value|BEGIN [A-Z ]*PRIVATE KEY", str(value)), (
             name

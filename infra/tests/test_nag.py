@@ -33,7 +33,9 @@ def test_nothing_is_acknowledged_for_a_whole_stack_or_app(synth: Synth) -> None:
         assert ack.path.count("/") >= 1, ack
 
 
-def test_the_only_wildcard_resources_acknowledged_are_on_the_runtime_roles(synth: Synth) -> None:
+def test_the_only_wildcard_resources_acknowledged_are_on_the_runtime_and_function_roles(
+    synth: Synth,
+) -> None:
     wildcard = [a for a in ACKNOWLEDGED if a.rule.startswith("AwsSolutions-IAM5")]
     assert wildcard
     assert {a.path.split("/")[1] for a in wildcard} == {
@@ -41,4 +43,9 @@ def test_the_only_wildcard_resources_acknowledged_are_on_the_runtime_roles(synth
         "TicketRole",
         "PaymentRole",
         "NotifyRole",
+        "HostRole",
+        "Migrations",
     }
+    # Tracing's X-Ray calls only, on the functions' roles.
+    functions = [a for a in wildcard if a.path.split("/")[1] == "Migrations"]
+    assert [a.rule for a in functions] == ["AwsSolutions-IAM5[Resource::*]"]

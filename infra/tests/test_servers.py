@@ -31,3 +31,13 @@ def test_the_scopes_of_each_server_are_its_resource_servers() -> None:
     assert TICKET.customer_facing
     assert not DATA.customer_facing
     assert not NOTIFY.customer_facing
+
+
+def test_a_secret_goes_by_reference_only() -> None:
+    arn = "arn:aws:secretsmanager:us-west-2:111111111111:secret:ticket-AbCdEf"
+    env = environment(TicketSettings, {"client_id": "abc"}, {"client_secret": arn})
+    assert env == {"TICKET_CLIENT_ID": "abc", "TICKET_CLIENT_SECRET_ARN": arn}
+    with pytest.raises(ValueError, match="client_secret of TicketSettings go by reference"):
+        environment(TicketSettings, {"client_secret": "s3cret"})
+    with pytest.raises(ValueError, match="TicketSettings has no secret setting client_id"):
+        environment(TicketSettings, {}, {"client_id": arn})

@@ -3,22 +3,45 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+from host.memory.namespaces import (
+    FACTS_NAMESPACE,
+    PREFERENCES_NAMESPACE,
+    RECALL_NAMESPACES,
+    SUMMARIES_NAMESPACE,
+)
 from servers.core import scopes
+from servers.core.settings import canonical_issuer
+from servers.registration.settings import RegistrationSettings
 
-from tests.conftest import Synth
+from tests.conftest import INFRA, Synth
+from ticketing_infra.edge import (
+    REGISTRATION_HANDLER,
+    REGISTRATION_ROUTES,
+    THROTTLE_BURST,
+    THROTTLE_RATE,
+)
 from ticketing_infra.identity import SERVICE_CALLS
-from ticketing_infra.servers import MCP_SERVERS
+from ticketing_infra.images import migrations_hash
+from ticketing_infra.migrations import HANDLER
+from ticketing_infra.model import CONCIERGE_MODEL
+from ticketing_infra.rest_edge import HANDLER as REST_HANDLER
+from ticketing_infra.rest_edge import RATE_LIMIT as REST_RATE
+from ticketing_infra.servers import HOST, MCP_SERVERS, known_env
 
 
 def test_every_stack_is_synthesized(synth: Synth) -> None:
     assert set(synth.templates) == {
         "TicketingData",
+        "TicketingEdge",
         "TicketingIdentity",
         "TicketingMail",
         "TicketingMemory",
         "TicketingObservability",
+        "TicketingRestEdge",
         "TicketingRuntimes",
         "TicketingWeb",
     }
@@ -30,7 +53,7 @@ def test_every_mcp_server_has_an_mcp_runtime_behind_the_user_pools_jwt_authorize
     runtimes = {
         p["AgentRuntimeName"]: p for _, _, p in synth.resources("AWS::BedrockAgentCore::Runtime")
     }
-    assert set(runtimes) == {f"ticketing_{s.name}" for s in MCP_SERVERS}
+    assert set(runtimes) == {f"ticketing_{s.name}" for s in MCP_SERVERS} | {"ticketing_host"}
     for server in MCP_SERVERS:
         runtime = runtimes[f"ticketing_{server.name}"]
         assert runtime["ProtocolConfiguration"] == "MCP"
@@ -43,6 +66,36 @@ def test_every_mcp_server_has_an_mcp_runtime_behind_the_user_pools_jwt_authorize
         assert ("AllowedClients" in jwt) is (not server.customer_facing), server.name
         assert runtime["RequestHeaderConfiguration"]["RequestHeaderAllowlist"] == ["Authorization"]
         assert runtime.get("TracingEnabled", True) is not False
+
+
+def test_the_host_is_an_http_runtime_for_customers_chat_tokens_with_memory_and_its_model(
+    synth: Synth,
+) -> None:
+    [runtime] = [
+        p
+        for _, _, p in synth.resources("AWS::BedrockAgentCore::Runtime")
+        if p["AgentRuntimeName"] == "ticketing_host"
+    ]
+    assert runtime["ProtocolConfiguration"] == "HTTP"
+    jwt = runtime["AuthorizerConfiguration"]["CustomJWTAuthorizer"]
+    assert jwt["AllowedScopes"] == [scopes.CONCIERGE_CHAT]
+    assert "AllowedClients" not in jwt
+    assert runtime["EnvironmentVariables"]["HOST_MODEL_ID"] == CONCIERGE_MODEL.profile_id
+    policies = [
+        statement
+        for logical, resource in synth.templates["TicketingRuntimes"]["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Policy" and logical.startswith("HostRole")
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = {
+        a
+        for s in policies
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert {"bedrock:InvokeModelWithResponseStream", "bedrock:InvokeModel"} <= actions
+    assert any(a.startswith("bedrock-agentcore:") and "Event" in a for a in actions), actions
+    [bedrock] = [s for s in policies if "bedrock:InvokeModel" in s["Action"]]
+    assert all("*" not in json.dumps(r) for r in bedrock["Resource"]), bedrock
 
 
 def test_the_data_api_is_on_and_the_cluster_is_protected(synth: Synth) -> None:
@@ -154,7 +207,8 @@ def test_only_the_notify_server_may_send_mail_and_only_the_storing_ones_use_the_
                 [actions] if isinstance(actions, str) else actions
             )
     assert {r for r, a in by_role.items() if "ses:SendEmail" in a} == {"notify"}
-    storing = {s.name for s in MCP_SERVERS if s.stores_data}
+    # The host keeps its sessions in its own schema too.
+    storing = {s.name for s in MCP_SERVERS if s.stores_data} | {HOST.name}
     assert {r for r, a in by_role.items() if "rds-data:ExecuteStatement" in a} == storing
 
 
@@ -169,12 +223,21 @@ def test_the_concierge_memory_has_summary_semantic_and_preference_strategies(
     synth: Synth,
 ) -> None:
     [(_, _, memory)] = synth.resources("AWS::BedrockAgentCore::Memory")
-    kinds = {next(iter(strategy)) for strategy in memory["MemoryStrategies"]}
-    assert kinds == {
-        "SummaryMemoryStrategy",
-        "SemanticMemoryStrategy",
-        "UserPreferenceMemoryStrategy",
+    namespaces = {
+        kind: body["Namespaces"]
+        for strategy in memory["MemoryStrategies"]
+        for kind, body in strategy.items()
     }
+    # The namespaces the host's AgentCore store reads and writes (host/memory/namespaces.py).
+    assert namespaces == {
+        "SummaryMemoryStrategy": [SUMMARIES_NAMESPACE],
+        "SemanticMemoryStrategy": [FACTS_NAMESPACE],
+        "UserPreferenceMemoryStrategy": [PREFERENCES_NAMESPACE],
+    }
+    assert all(
+        any(read.startswith(path.split("{sessionId}")[0]) for read in RECALL_NAMESPACES)
+        for path in (SUMMARIES_NAMESPACE, FACTS_NAMESPACE, PREFERENCES_NAMESPACE)
+    )
 
 
 def test_no_bucket_is_public_and_every_bucket_requires_tls(synth: Synth) -> None:
@@ -230,3 +293,184 @@ def test_every_runtime_alarms_on_system_errors_and_throttles(synth: Synth) -> No
             )
     for alarm in alarms:
         assert alarm["AlarmActions"], alarm
+
+
+def test_no_secret_value_is_written_in_a_template(synth: Synth) -> None:
+    secrets = list(synth.resources("AWS::SecretsManager::Secret"))
+    # The cluster's credentials, two Cognito client secrets, the webhook and fingerprint keys.
+    assert len(secrets) >= 5
+    for _, logical, props in secrets:
+        # Generated by Secrets Manager, or copied from Cognito at deploy (a GetAtt of the
+        # custom resource that reads it), never a literal.
+        value = props.get("SecretString")
+        assert value is None or isinstance(value, dict), logical
+        assert value is not None or "GenerateSecretString" in props, logical
+
+
+def test_the_migrations_run_at_deploy_over_the_data_api(synth: Synth) -> None:
+    [(stack, _, props)] = list(synth.resources("Custom::Migrations"))
+    assert stack == "TicketingData"
+    assert set(props) >= {"ServiceToken", "ClusterArn", "SecretArn", "Database", "MigrationsHash"}
+    assert props["MigrationsHash"] == migrations_hash()
+    functions = {
+        logical: p
+        for s, logical, p in synth.resources("AWS::Lambda::Function")
+        if s == "TicketingData" and p.get("PackageType") == "Image"
+    }
+    [function] = functions.values()
+    assert function["Architectures"] == ["arm64"]
+    assert function["ImageConfig"]["Command"] == [HANDLER]
+    # Its own role, no managed policy; the Data API on the cluster only.
+    [role] = [
+        p
+        for s, logical, p in synth.resources("AWS::IAM::Role")
+        if s == "TicketingData" and logical.startswith("MigrationsRole")
+    ]
+    assert "ManagedPolicyArns" not in role
+
+
+def test_the_registration_edge_serves_the_handlers_routes_throttled_and_logged(
+    synth: Synth,
+) -> None:
+    routes = {p["RouteKey"] for s, _, p in synth.resources("AWS::ApiGatewayV2::Route")}
+    expected = {f"{m.value} {path}" for m, path in REGISTRATION_ROUTES}
+    expected |= {f"OPTIONS {path}" for _, path in REGISTRATION_ROUTES if path != "/authorize"}
+    assert routes == expected
+    [stage] = [p for _, _, p in synth.resources("AWS::ApiGatewayV2::Stage")]
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == THROTTLE_RATE
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == THROTTLE_BURST
+    assert "DestinationArn" in stage["AccessLogSettings"]
+    [function] = [
+        p
+        for s, _, p in synth.resources("AWS::Lambda::Function")
+        if s == "TicketingEdge" and p.get("PackageType") == "Image"
+    ]
+    assert function["ImageConfig"]["Command"] == [REGISTRATION_HANDLER]
+    assert function["ReservedConcurrentExecutions"] >= 1
+    statements = [
+        statement
+        for s, logical, p in synth.resources("AWS::IAM::Policy")
+        if s == "TicketingEdge" and logical.startswith("RegistrationRole")
+        for statement in p["PolicyDocument"]["Statement"]
+    ]
+    [cognito] = [st for st in statements if "cognito-idp:CreateUserPoolClient" in st["Action"]]
+    assert not any("Delete" in a for a in cognito["Action"])
+    assert "Fn::ImportValue" in json.dumps(cognito["Resource"])  # the pool's ARN, nothing wider
+
+
+def test_the_registration_environment_is_the_handlers_settings(
+    synth: Synth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [function] = [
+        p
+        for s, _, p in synth.resources("AWS::Lambda::Function")
+        if s == "TicketingEdge" and p.get("PackageType") == "Image"
+    ]
+    env = function["Environment"]["Variables"]
+    known = known_env(RegistrationSettings)
+    assert set(env) <= set(known)
+    monkeypatch.chdir("/")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value if isinstance(value, str) else "eu-west-1_Token1")
+    # Tokens (the pool id, its domain) stand in for what CloudFormation fills in.
+    monkeypatch.setenv("REGISTRATION_COGNITO_DOMAIN", "https://x.auth.us-west-2.amazoncognito.com")
+    settings = RegistrationSettings()
+    assert settings.region == "us-west-2"
+    assert settings.issuer == canonical_issuer(
+        json.loads((INFRA / "cdk.json").read_text())["context"]["ticketing:registrationIssuer"]
+    )
+
+
+def test_cognito_adds_the_verified_address_with_a_small_standard_library_trigger(
+    synth: Synth,
+) -> None:
+    [pool] = [p for _, _, p in synth.resources("AWS::Cognito::UserPool")]
+    trigger = pool["LambdaConfig"]["PreTokenGenerationConfig"]
+    assert trigger["LambdaVersion"] == "V2_0"
+    [(logical, function)] = [
+        (logical, p)
+        for s, logical, p in synth.resources("AWS::Lambda::Function")
+        if p.get("Handler") == "servers.edge.pretoken.handler"
+    ]
+    assert logical in json.dumps(trigger["LambdaArn"])
+    # The zip holds the handler and its packages' __init__ files, nothing else.
+    asset = Path(synth.app.outdir) / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
+    files = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
+    assert files == ["servers/__init__.py", "servers/edge/__init__.py", "servers/edge/pretoken.py"]
+
+
+def _rest(synth: Synth, kind: str) -> list[dict[str, Any]]:
+    return [p for s, _, p in synth.resources(kind) if s == "TicketingRestEdge"]
+
+
+def test_the_chat_route_needs_a_cognito_access_token_with_concierge_chat_and_a_valid_body(
+    synth: Synth,
+) -> None:
+    methods = {
+        (m["HttpMethod"], json.dumps(m["ResourceId"])): m
+        for m in _rest(synth, "AWS::ApiGateway::Method")
+    }
+    posts = [m for (verb, _), m in methods.items() if verb == "POST"]
+    assert len(posts) == 2
+    [chat] = [m for m in posts if m["AuthorizationType"] == "COGNITO_USER_POOLS"]
+    [webhook] = [m for m in posts if m["AuthorizationType"] == "NONE"]
+    assert chat["AuthorizationScopes"] == [scopes.CONCIERGE_CHAT]
+    assert "RequestValidatorId" in chat
+    assert "RequestValidatorId" in webhook
+    assert "application/json" in chat["RequestModels"]
+    [model] = _rest(synth, "AWS::ApiGateway::Model")
+    assert model["Schema"]["required"] == ["message"]
+    assert model["Schema"]["additionalProperties"] is False
+    [authorizer] = _rest(synth, "AWS::ApiGateway::Authorizer")
+    assert authorizer["Type"] == "COGNITO_USER_POOLS"
+    # CORS: the web origin only, never *.
+    options = [m for (verb, _), m in methods.items() if verb == "OPTIONS"]
+    [preflight] = options
+    allowed = json.dumps(preflight["Integration"]["IntegrationResponses"])
+    assert "https://tickets.example.com" in allowed or "ticketing:domain" in allowed
+    assert "'*'" not in allowed
+
+
+def test_the_rest_edge_is_throttled_logged_and_behind_a_waf(synth: Synth) -> None:
+    [stage] = _rest(synth, "AWS::ApiGateway::Stage")
+    [settings] = stage["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == REST_RATE
+    assert settings["DataTraceEnabled"] is False
+    assert "DestinationArn" in stage["AccessLogSetting"]
+    assert stage["TracingEnabled"] is True
+    [plan] = _rest(synth, "AWS::ApiGateway::UsagePlan")
+    assert plan["Throttle"]["RateLimit"] == REST_RATE
+    assert plan["Quota"]["Period"] == "MONTH"
+    [acl] = _rest(synth, "AWS::WAFv2::WebACL")
+    assert acl["Scope"] == "REGIONAL"
+    names = {r["Name"] for r in acl["Rules"]}
+    assert {"AWSManagedRulesCommonRuleSet", "PerSourceRate"} <= names
+    [association] = _rest(synth, "AWS::WAFv2::WebACLAssociation")
+    assert "Stage" in json.dumps(association["ResourceArn"]) or "restapis" in json.dumps(
+        association["ResourceArn"]
+    )
+
+
+def test_the_rest_edge_function_is_a_small_zip_reading_the_webhook_secret_by_reference(
+    synth: Synth,
+) -> None:
+    [function] = [
+        p for p in _rest(synth, "AWS::Lambda::Function") if p.get("Handler") == REST_HANDLER
+    ]
+    env = function["Environment"]["Variables"]
+    assert set(env) == {
+        "EDGE_HOST_URL",
+        "EDGE_WEBHOOK_URL",
+        "EDGE_ALLOWED_ORIGINS",
+        "EDGE_WEBHOOK_SECRET_ARN",
+    }
+    assert isinstance(env["EDGE_WEBHOOK_SECRET_ARN"], dict)  # an ARN reference, not a value
+    asset = Path(synth.app.outdir) / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
+    files = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
+    assert files == [
+        "servers/__init__.py",
+        "servers/core/__init__.py",
+        "servers/core/webhooks.py",
+        "servers/edge/__init__.py",
+        "servers/edge/rest.py",
+    ]

@@ -1,10 +1,14 @@
-"""config.json from the deploy outputs: the web stack's ``config*`` outputs, renamed."""
+"""What is made from the deploy outputs: config.json (the web stack's ``config*`` outputs,
+renamed) and the opt-in smoke script's URLs."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+
 import pytest
 
-from tests.conftest import Synth
+from tests.conftest import INFRA, Synth
 from ticketing_infra.webconfig import web_config
 
 
@@ -35,4 +39,14 @@ def test_the_web_stack_outputs_what_the_app_needs(synth: Synth) -> None:
         "authDomain",
         "ticketUrl",
         "paymentUrl",
+        "chatUrl",
     }
+
+
+def test_the_smoke_script_parses_and_reads_only_outputs_the_stacks_have(synth: Synth) -> None:
+    script = INFRA / "smoke.sh"
+    subprocess.run(["/bin/bash", "-n", str(script)], check=True)
+    wanted = re.findall(r"\$\(out (\w+) (\w+)\)", script.read_text())
+    assert len(wanted) == 4
+    for stack, output in wanted:
+        assert output in synth.templates[stack]["Outputs"], (stack, output)

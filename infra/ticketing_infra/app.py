@@ -6,11 +6,13 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from .data import DataStack
+from .edge import EdgeStack
 from .identity import IdentityStack
 from .mail import MailStack
 from .memory import MemoryStack
 from .nag import acknowledge
 from .observability import ObservabilityStack
+from .rest_edge import RestEdgeStack
 from .runtimes import RuntimesStack, invocation_url
 from .web import WebStack
 
@@ -34,16 +36,29 @@ def build(app: App) -> App:
         web_origin=f"https://{domain}",
         env=env,
     )
+    edge = EdgeStack(app, "TicketingEdge", identity=identity, issuer=edge_issuer, env=env)
     mail = MailStack(app, "TicketingMail", mail_domain=domain, env=env)
-    MemoryStack(app, "TicketingMemory", env=env)
+    memory = MemoryStack(app, "TicketingMemory", env=env)
     runtimes = RuntimesStack(
         app,
         "TicketingRuntimes",
         data=data,
         identity=identity,
         mail=mail.settings,
+        memory=memory.memory,
         public_domain=f"mcp.{domain}",
+        web_origin=f"https://{domain}",
         edge_issuer=edge_issuer,
+        env=env,
+    )
+    rest_edge = RestEdgeStack(
+        app,
+        "TicketingRestEdge",
+        identity=identity,
+        runtimes=runtimes,
+        web_origin=f"https://{domain}",
+        # The ticket server's own URL (its *_PUBLIC_URL; infra/README.md, custom domains).
+        ticket_webhook_url=f"https://ticket.mcp.{domain}/webhooks/payment",
         env=env,
     )
     ObservabilityStack(app, "TicketingObservability", runtimes=runtimes, env=env)
@@ -58,9 +73,12 @@ def build(app: App) -> App:
             "authDomain": identity.domain.base_url(),
             "ticketUrl": invocation_url(runtimes, runtimes.runtimes["ticket"]),
             "paymentUrl": invocation_url(runtimes, runtimes.runtimes["payment"]),
+            "chatUrl": rest_edge.api.url_for_path("/chat"),
         },
         env=env,
     )
-    acknowledge(identity=identity, runtimes=runtimes, web=web)
+    acknowledge(
+        data=data, identity=identity, edge=edge, rest_edge=rest_edge, runtimes=runtimes, web=web
+    )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

@@ -11,6 +11,8 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from .migrations import Migrations
+
 DATABASE_NAME = "ticketing"
 """The servers' ``*_DATAAPI_DATABASE`` default; each server keeps its own schema in it."""
 
@@ -106,6 +108,9 @@ class DataStack(Stack):
         assert self.cluster.secret is not None
         self.secret: secretsmanager.ISecret = self.cluster.secret
         self.cluster.add_rotation_single_user(automatically_after=Duration.days(30))
+        self.migrations = Migrations(
+            self, "Migrations", cluster=self.cluster, secret=self.secret, database=DATABASE_NAME
+        )
 
     def grant_data_api(self, grantee: iam.IGrantable) -> None:
         """What a server using the Data API backend needs, and nothing else: statements on this

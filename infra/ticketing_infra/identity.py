@@ -7,8 +7,17 @@ from collections import defaultdict
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from servers.core import scopes
+
+from .images import python_zip
+
+PRE_TOKEN_RUNTIME = lambda_.Runtime.PYTHON_3_14
+"""The newest Python runtime Lambda offers (nag L1); the handler is standard library only."""
 
 SERVICE_CALLS: dict[str, tuple[str, ...]] = {
     # The ticket server calls data, payment (refunds too) and notify with its own token
@@ -63,6 +72,7 @@ class IdentityStack(Stack):
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        self._add_pre_token_trigger()
         self.domain = self.user_pool.add_domain(
             "Login",
             cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix),
@@ -110,9 +120,11 @@ class IdentityStack(Stack):
         )
 
         self.service_clients: dict[str, cognito.UserPoolClient] = {}
+        self.client_secrets: dict[str, secretsmanager.Secret] = {}
         for name, allowed in SERVICE_CALLS.items():
-            self.service_clients[name] = self.user_pool.add_client(
-                f"Service{''.join(p.capitalize() for p in name.split('-'))}",
+            logical = f"Service{''.join(p.capitalize() for p in name.split('-'))}"
+            client = self.service_clients[name] = self.user_pool.add_client(
+                logical,
                 user_pool_client_name=name,
                 generate_secret=True,
                 o_auth=cognito.OAuthSettings(
@@ -122,9 +134,59 @@ class IdentityStack(Stack):
                 enable_token_revocation=True,
                 access_token_validity=Duration.minutes(60),
             )
+            # Cognito generates the secret and only DescribeUserPoolClient tells it: the L2's
+            # user_pool_client_secret reads it at deploy (a custom resource allowed that one
+            # call on this pool) into a Secrets Manager secret, which the service's runtime
+            # reads at start-up by ARN (servers/core/secretref.py). The value never appears in
+            # a template or a runtime's environment.
+            self.client_secrets[name] = secretsmanager.Secret(
+                self,
+                f"{logical}Secret",
+                description=f"Client secret of the {name} Cognito app client",
+                secret_string_value=client.user_pool_client_secret,
+            )
 
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
         CfnOutput(self, "LoginUrl", value=self.domain.base_url())
+
+    def _add_pre_token_trigger(self) -> None:
+        """Cognito's access tokens name the user by a UUID and carry no e-mail address; the
+        ticket server maps the UUID to a customer by the verified address
+        (servers/ticket/subjects.py), which this trigger adds (servers/edge/pretoken.py).
+        Standard library only: a small zip that starts well within Cognito's 5 s."""
+        logs_group = logs.LogGroup(
+            self,
+            "PreTokenLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        role = iam.Role(
+            self,
+            "PreTokenRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Cognito pre-token trigger: writes its own logs, nothing else",
+        )
+        logs_group.grant_write(role)
+        self.pre_token = lambda_.Function(
+            self,
+            "PreToken",
+            description="Adds the verified e-mail address to customers' access tokens",
+            runtime=PRE_TOKEN_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="servers.edge.pretoken.handler",
+            code=python_zip(
+                "servers/__init__.py", "servers/edge/__init__.py", "servers/edge/pretoken.py"
+            ),
+            memory_size=256,
+            timeout=Duration.seconds(3),
+            role=role,
+            log_group=logs_group,
+        )
+        self.user_pool.add_trigger(
+            cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG,
+            self.pre_token,
+            cognito.LambdaVersion.V2_0,
+        )
 
     @property
     def issuer(self) -> str:

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import IConstruct
 
+from .data import DataStack
+from .edge import EdgeStack
 from .identity import IdentityStack
+from .rest_edge import RestEdgeStack
 from .runtimes import RuntimesStack
 from .web import WebStack
 
@@ -74,8 +77,94 @@ def _runtime_role_findings(stack: Stack) -> dict[str, str]:
     }
 
 
-def acknowledge(*, identity: IdentityStack, runtimes: RuntimesStack, web: WebStack) -> None:
+AWS_CUSTOM_RESOURCE_FUNCTION = "AWS679f53fac002430cb0da5b7982bd2287"
+"""The id CDK gives the singleton function behind every AwsCustomResource of a stack."""
+
+
+def _secrets(identity: IdentityStack, runtimes: RuntimesStack) -> None:
+    for name, secret in identity.client_secrets.items():
+        _ack(
+            secret,
+            "AwsSolutions-SMG4",
+            f"The {name} client secret is Cognito's, copied here at deploy: Secrets Manager "
+            "cannot rotate it; it changes when the app client is replaced (infra/README.md).",
+        )
+    for secret in (runtimes.webhook_secret, runtimes.fingerprint_key):
+        _ack(
+            secret,
+            "AwsSolutions-SMG4",
+            "A shared key with no service to rotate it against: the payment and ticket servers "
+            "read it at start-up, so it is changed by hand and both restarted (infra/README.md).",
+        )
+    reader = identity.node.find_child(AWS_CUSTOM_RESOURCE_FUNCTION)
+    _ack(
+        reader.node.find_child("ServiceRole"),
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AWSLambdaBasicExecutionRole]",
+        "CDK's AwsCustomResource function behind UserPoolClient.user_pool_client_secret: its "
+        "AWSLambdaBasicExecutionRole only lets it write its own logs; the one API call it makes "
+        "(cognito-idp:DescribeUserPoolClient) is granted on this user pool alone.",
+    )
+
+
+def _edge(edge: EdgeStack) -> None:
+    for route in edge.routes:
+        _ack(
+            route,
+            "AwsSolutions-APIG4",
+            "An OAuth endpoint of the registration edge, called before a client has any token: "
+            "open registration (RFC 7591, rate-limited per source), public metadata (RFC 8414), "
+            "and authorize/token/revoke, which Cognito authenticates by the client's code, PKCE "
+            "verifier or credentials it forwards; CORS preflights carry no credentials.",
+        )
+
+
+def _rest_edge(rest_edge: RestEdgeStack) -> None:
+    for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+        _ack(
+            rest_edge.webhook_method,
+            rule,
+            "The payment gateway's webhooks carry no token: each is signed (HMAC-SHA256 with a "
+            "timestamp, 300 s tolerance), checked by the edge function and again by the ticket "
+            "server; the route accepts nothing else.",
+        )
+        _ack(
+            rest_edge.preflight,
+            rule,
+            "A CORS preflight (OPTIONS) answered by API Gateway itself with the allow-list: "
+            "browsers send it without credentials by the fetch standard, and it reaches no "
+            "function.",
+        )
+    role = rest_edge.api.node.find_child("CloudWatchRole")
+    _ack(
+        role,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AmazonAPIGatewayPushToCloudWatchLogs]",
+        "API Gateway's account-wide role for execution logs (nag APIG6) must carry this AWS "
+        "managed policy; API Gateway alone assumes it, and it only writes logs.",
+    )
+
+
+def acknowledge(
+    *,
+    data: DataStack,
+    identity: IdentityStack,
+    edge: EdgeStack,
+    rest_edge: RestEdgeStack,
+    runtimes: RuntimesStack,
+    web: WebStack,
+) -> None:
     ACKNOWLEDGED.clear()
+    _secrets(identity, runtimes)
+    _edge(edge)
+    _rest_edge(rest_edge)
+    _ack(
+        data.migrations.role.node.find_child("DefaultPolicy"),
+        "AwsSolutions-IAM5[Resource::*]",
+        "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
+        "permissions (the IAM service authorization reference lists only *); added by Lambda's "
+        "active tracing of the migrations function.",
+    )
     _ack(
         identity.user_pool,
         "AwsSolutions-COG2",

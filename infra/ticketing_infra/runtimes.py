@@ -4,35 +4,30 @@ environment named from the server's settings class and a role written for it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
+from pydantic_settings import BaseSettings
 
 from .data import DATABASE_NAME, DataStack
 from .identity import IdentityStack
+from .images import BUILD_CONTEXT, DOCKER_DIR, REPO_ROOT
 from .mail import MailSettings
-from .servers import DATA, NOTIFY, PAYMENT, TICKET, McpServer, environment
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DOCKER_DIR = "infra/docker"
-
-BUILD_CONTEXT = [
-    # The image needs the project's metadata, lock and the servers package; everything else
-    # (virtualenvs, infra's 400 MB of CDK, tests) stays out of the hash and the build context.
-    "*",
-    "!pyproject.toml",
-    "!uv.lock",
-    "!README.md",
-    "!servers",
-    "!ticketing",
-    f"!{DOCKER_DIR}",
-    "**/__pycache__",
-]
+from .model import CONCIERGE_MODEL
+from .servers import (
+    DATA,
+    HOST,
+    NOTIFY,
+    PAYMENT,
+    TICKET,
+    Deployed,
+    McpServer,
+    environment,
+)
 
 
 def invocation_url(stack: Stack, runtime: agentcore.Runtime) -> str:
@@ -57,7 +52,9 @@ class RuntimesStack(Stack):
         data: DataStack,
         identity: IdentityStack,
         mail: MailSettings,
+        memory: agentcore.Memory,
         public_domain: str,
+        web_origin: str,
         edge_issuer: str,
         **kwargs: object,
     ) -> None:
@@ -69,7 +66,7 @@ class RuntimesStack(Stack):
         host_client = identity.service_clients["host-agent"].user_pool_client_id
         service_clients = ",".join([ticket_client, host_client])
 
-        def common(server: McpServer) -> dict[str, str]:
+        def common(server: Deployed) -> dict[str, str]:
             return {
                 "public_url": f"https://{server.name}.{public_domain}",
                 "auth_issuer": identity.issuer,
@@ -89,6 +86,27 @@ class RuntimesStack(Stack):
                 "aws_region": self.region,
             }
 
+        # Secrets the stack makes itself: the payment server signs webhooks with the same
+        # secret the ticket server checks them with; the fingerprint key keeps card
+        # fingerprints stable across restarts. Neither has anything to rotate with, so they
+        # are changed by hand (infra/README.md).
+        self.webhook_secret = self._generated_secret(
+            "WebhookSecret", "Signing secret of the payment server's webhooks"
+        )
+        self.fingerprint_key = self._generated_secret(
+            "FingerprintKey", "Key of the payment server's card fingerprints"
+        )
+        secrets: dict[str, dict[str, secretsmanager.ISecret]] = {
+            PAYMENT.name: {
+                "webhook_secret": self.webhook_secret,
+                "fingerprint_key": self.fingerprint_key,
+            },
+            TICKET.name: {
+                "client_secret": identity.client_secrets["ticket-server"],
+                "webhook_secret": self.webhook_secret,
+            },
+        }
+
         # The services are built callee first: the ticket server's environment names the
         # others' endpoints.
         for server in (DATA, PAYMENT, NOTIFY):
@@ -99,7 +117,9 @@ class RuntimesStack(Stack):
                     "mail_from": mail.sender,
                     "ses_configuration_set": mail.configuration_set,
                 }
-            self._runtime(server, identity, values, callers=(ticket_client,))
+            self._mcp_runtime(
+                server, identity, values, secrets.get(server.name, {}), callers=(ticket_client,)
+            )
             data.grant_data_api(self.roles[server.name])
         self.roles[NOTIFY.name].add_to_policy(
             iam.PolicyStatement(
@@ -114,51 +134,96 @@ class RuntimesStack(Stack):
             "notify_url": invocation_url(self, self.runtimes[NOTIFY.name]),
             "client_id": ticket_client,
         }
-        self._runtime(TICKET, identity, ticket, callers=(host_client,))
+        self._mcp_runtime(TICKET, identity, ticket, secrets[TICKET.name], callers=(host_client,))
+
+        # The concierge: AgentCore's HTTP contract (POST /invocations, GET /ping on 8080),
+        # called with a customer's token carrying concierge/chat, from any client of the pool.
+        host = (
+            common(HOST)
+            | database()
+            | {
+                "ticket_url": invocation_url(self, self.runtimes[TICKET.name]),
+                "payment_url": invocation_url(self, self.runtimes[PAYMENT.name]),
+                "allowed_origins": web_origin,
+                "web_client_id": identity.web_client.user_pool_client_id,
+                "model_provider": "bedrock",
+                "model_id": CONCIERGE_MODEL.profile_id,
+                "memory_backend": "agentcore",
+                "agentcore_memory_id": memory.memory_id,
+                "agentcore_memory_region": self.region,
+                # Visitors who are not signed in: the host's own catalogue-only client.
+                "client_id": host_client,
+            }
+        )
+        self._runtime(
+            HOST.name,
+            HOST.settings,
+            host,
+            {"client_secret": identity.client_secrets["host-agent"]},
+            protocol=agentcore.ProtocolType.HTTP,
+            identity=identity,
+            clients=None,
+            scopes=list(HOST.scopes),
+        )
+        host_role = self.roles[HOST.name]
+        data.grant_data_api(host_role)
+        memory.grant_read(host_role)
+        memory.grant_write(host_role)
+        host_role.add_to_policy(CONCIERGE_MODEL.invoke_statement(self))
+
+    def _generated_secret(self, construct_id: str, description: str) -> secretsmanager.Secret:
+        return secretsmanager.Secret(
+            self,
+            construct_id,
+            description=description,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=48, exclude_punctuation=True
+            ),
+        )
 
     def _runtime(
         self,
-        server: McpServer,
-        identity: IdentityStack,
+        name: str,
+        settings: type[BaseSettings],
         values: dict[str, str],
+        secrets: dict[str, secretsmanager.ISecret],
         *,
-        callers: tuple[str, ...],
+        protocol: agentcore.ProtocolType,
+        identity: IdentityStack,
+        clients: list[str] | None,
+        scopes: list[str],
     ) -> None:
-        name = server.name.capitalize()
+        title = name.capitalize()
         role = iam.Role(
             self,
-            f"{name}Role",
+            f"{title}Role",
             assumed_by=iam.ServicePrincipal("bedrock-agentcore.amazonaws.com"),
-            description=f"Execution role of the {server.name} MCP server's runtime",
+            description=f"Execution role of the {name} runtime",
         )
         log_group = logs.LogGroup(
             self,
-            f"{name}Logs",
+            f"{title}Logs",
             retention=logs.RetentionDays.THREE_MONTHS,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        env = environment(server.settings, values)
-        # A customer-facing server takes tokens of any client registered with the pool (the
-        # registration edge creates them at run time), so only its scopes are checked here;
-        # a service-only server takes tokens of its calling services' clients alone.
-        clients = None if server.customer_facing else list(callers)
+        env = environment(settings, values, {field: s.secret_arn for field, s in secrets.items()})
+        for secret in secrets.values():
+            secret.grant_read(role)
         runtime = agentcore.Runtime(
             self,
-            f"{name}Runtime",
-            runtime_name=f"ticketing_{server.name}",
-            description=f"The {server.name} MCP server",
+            f"{title}Runtime",
+            runtime_name=f"ticketing_{name}",
+            description=f"The {name} runtime",
             agent_runtime_artifact=agentcore.AgentRuntimeArtifact.from_asset(
                 str(REPO_ROOT),
-                file=f"{DOCKER_DIR}/{server.name}.Dockerfile",
+                file=f"{DOCKER_DIR}/{name}.Dockerfile",
                 platform=ecr_assets.Platform.LINUX_ARM64,
                 exclude=BUILD_CONTEXT,
                 ignore_mode=IgnoreMode.DOCKER,
             ),
-            protocol_configuration=agentcore.ProtocolType.MCP,
+            protocol_configuration=protocol,
             authorizer_configuration=agentcore.RuntimeAuthorizerConfiguration.using_jwt(
-                identity.discovery_url,
-                allowed_clients=clients,
-                allowed_scopes=list(server.scopes),
+                identity.discovery_url, allowed_clients=clients, allowed_scopes=scopes
             ),
             # The server checks the token again (scopes per tool, the customer's own data),
             # so AgentCore must hand it on.
@@ -175,6 +240,29 @@ class RuntimesStack(Stack):
                 )
             ],
         )
-        self.roles[server.name] = role
-        self.runtimes[server.name] = runtime
-        self.environments[server.name] = env
+        self.roles[name] = role
+        self.runtimes[name] = runtime
+        self.environments[name] = env
+
+    def _mcp_runtime(
+        self,
+        server: McpServer,
+        identity: IdentityStack,
+        values: dict[str, str],
+        secrets: dict[str, secretsmanager.ISecret],
+        *,
+        callers: tuple[str, ...],
+    ) -> None:
+        # A customer-facing server takes tokens of any client registered with the pool (the
+        # registration edge creates them at run time), so only its scopes are checked here;
+        # a service-only server takes tokens of its calling services' clients alone.
+        self._runtime(
+            server.name,
+            server.settings,
+            values,
+            secrets,
+            protocol=agentcore.ProtocolType.MCP,
+            identity=identity,
+            clients=None if server.customer_facing else list(callers),
+            scopes=list(server.scopes),
+        )

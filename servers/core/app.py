@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .auth import ScopeGate, build_auth, resource_metadata_url
+from .auth import ScopeGate, SubjectResolver, build_auth, resource_metadata_url
 from .db import DatabaseUnavailable
 from .errors import (
     INTERNAL,
@@ -232,11 +232,13 @@ async def build_http_app(
     resource: str,
     scopes: Sequence[str],
     health: HealthCheck,
+    subjects: SubjectResolver | None = None,
 ) -> ASGIApp:
     """The ASGI app of a server: ``/mcp`` behind OAuth, ``/health``, RFC 9728 metadata.
 
     Call it once the server's tools are registered: their scopes and input schemas are read
-    here, once, rather than on every request.
+    here, once, rather than on every request. ``subjects`` maps users' token subjects to this
+    suite's ids (see :data:`~servers.core.auth.SubjectResolver`).
     """
     mcp.auth = build_auth(
         issuer=settings.issuer,
@@ -249,6 +251,7 @@ async def build_http_app(
         service_client_ids=settings.auth_service_client_ids,
         client_ids=settings.auth_client_ids,
         authorization_servers=settings.authorization_servers,
+        subjects=subjects,
     )
 
     readiness = Readiness(health, ttl_seconds=settings.health_cache_seconds)

@@ -85,6 +85,12 @@ class TokenRefused(Exception):
         self.reason = reason
 
 
+SubjectResolver = Callable[[AccessToken], Awaitable[str]]
+"""Our subject for a verified user token whose issuer names users its own way (Cognito's ``sub``
+is a UUID; servers/ticket/subjects.py maps it to a customer). It may raise
+:class:`TokenRefused`."""
+
+
 class CognitoAccessTokenVerifier(JWTVerifier):
     """Accepts only access tokens meant for ``resource`` that the rules above allow.
 
@@ -105,6 +111,7 @@ class CognitoAccessTokenVerifier(JWTVerifier):
         jwks_refresh_interval: float = 30.0,
         jwks_retry_seconds: float = JWKS_RETRY_SECONDS,
         http_client: httpx2.AsyncClient | None = None,
+        subjects: SubjectResolver | None = None,
     ):
         super().__init__(
             jwks_uri=jwks_uri,
@@ -118,6 +125,7 @@ class CognitoAccessTokenVerifier(JWTVerifier):
         self.service_client_ids = frozenset(service_client_ids)
         self.client_ids = frozenset(client_ids)
         self.jwks_retry_seconds = jwks_retry_seconds
+        self.subjects = subjects
         # A client sends the same token on every call until it expires; checking its RS256
         # signature each time was ~8% of a call's CPU (py-spy, make bench). Only tokens that
         # passed every check are kept, and only until they expire.
@@ -154,6 +162,11 @@ class CognitoAccessTokenVerifier(JWTVerifier):
             del self._accepted[token]
         try:
             access = await self._verify(token)
+            subject = access.subject
+            # A user's token (a service's carries its client id as subject) is mapped once;
+            # the mapped token is what is cached.
+            if self.subjects is not None and subject not in (None, access.client_id):
+                access = access.model_copy(update={"subject": await self.subjects(access)})
         except TokenRefused as refused:
             log.info("bearer token rejected: %s", refused.reason)
             raise
@@ -350,6 +363,7 @@ def build_auth(
     service_client_ids: Iterable[str],
     client_ids: Iterable[str] = (),
     authorization_servers: Sequence[str] = (),
+    subjects: SubjectResolver | None = None,
 ) -> ResourceServerAuth:
     """The auth provider of one MCP server: token validation, RFC 9728 metadata, accurate 401s.
 
@@ -363,6 +377,7 @@ def build_auth(
         base_url=base_url,
         service_client_ids=service_client_ids,
         client_ids=client_ids,
+        subjects=subjects,
     )
     return ResourceServerAuth(
         verifier=verifier,

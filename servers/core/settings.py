@@ -3,7 +3,8 @@ that only servers with storage mix in; each server subclasses them with its own 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+import os
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -16,6 +17,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from . import limits
+from .secretref import ClientFactory, SecretReferenceError, boto3_client, resolve_references
 
 CommaList = Annotated[list[str], NoDecode]
 S = TypeVar("S", bound=BaseSettings)
@@ -247,11 +249,19 @@ class DatabaseSettings(BaseSettings):
         return self
 
 
-def load_settings(settings: type[S]) -> S:
+def load_settings(settings: type[S], secrets_client: ClientFactory | None = None) -> S:
     """A server's settings from the environment, or exit with one line naming what is wrong:
-    an operator starting a server wants the variable to fix, not a traceback."""
+    an operator starting a server wants the variable to fix, not a traceback. Secret settings
+    given by reference (``*_ARN``, servers/core/secretref.py) are read from Secrets Manager
+    first (with boto3 unless ``secrets_client`` is given)."""
     try:
-        return settings()
+        # Typed loosely: BaseSettings' own keyword parameters would otherwise be matched.
+        secrets: dict[str, Any] = resolve_references(
+            settings, os.environ, secrets_client or boto3_client
+        )
+        return settings(**secrets)
+    except SecretReferenceError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
     except ValidationError as exc:
         raise SystemExit(f"configuration error: {_one_line(settings, exc)}") from None
 

@@ -16,6 +16,7 @@ from .case_tools import register_support_case_tools
 from .cases import SupportCases
 from .change_tools import register_change_tools
 from .changes import OrderChanges
+from .identities import Identities, register_identity_tools
 from .models import (
     Customer,
     CustomerId,
@@ -250,4 +251,5 @@ def build_server(service: DataService) -> FastMCP:
         mcp, SupportCases(service.db, service.idempotency, clock=service.clock)
     )
     register_change_tools(mcp, OrderChanges(service))
+    register_identity_tools(mcp, Identities(service.db, clock=service.clock))
     return mcp

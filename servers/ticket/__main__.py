@@ -29,6 +29,7 @@ from .journey import Journey
 from .server import RESOURCE, SCOPES, build_server
 from .service import TicketService
 from .settings import TicketSettings
+from .subjects import CustomerSubjects
 from .webhooks import WEBHOOK_PATH, PaymentWebhook
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,14 @@ async def main() -> None:
     if settings.webhook_secret is not None:
         webhook = PaymentWebhook(journey, settings.webhook_secret.get_secret_value())
         mcp.custom_route(WEBHOOK_PATH, methods=["POST"])(webhook.handle)
-    app = await build_http_app(mcp, settings, resource=RESOURCE, scopes=SCOPES, health=health)
+    app = await build_http_app(
+        mcp,
+        settings,
+        resource=RESOURCE,
+        scopes=SCOPES,
+        health=health,
+        subjects=CustomerSubjects(data),
+    )
     async with (
         health_http,
         data_client,

@@ -173,6 +173,13 @@ class DataGateway:
             await self.client.call("get_customer", {"customer_id": customer_id})
         )
 
+    async def sign_in_customer(
+        self, *, issuer: str, subject: str, email: str, full_name: str
+    ) -> RemoteCustomer:
+        """The customer of a sign-in identity (servers/ticket/subjects.py)."""
+        arguments = {"issuer": issuer, "subject": subject, "email": email, "full_name": full_name}
+        return RemoteCustomer.model_validate(await self.client.call("sign_in_customer", arguments))
+
     async def reserve(
         self,
         *,

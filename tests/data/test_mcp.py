@@ -57,6 +57,7 @@ READ_TOOLS = {
 }
 WRITE_TOOLS = {
     "create_customer",
+    "sign_in_customer",
     "issue_ticket",
     "set_capacity",
     "reserve_upgrade",
@@ -146,7 +147,7 @@ async def error(client: MCPClient, tool: str, **args: Any) -> str:
 
 async def test_the_tools_are_exactly_the_documented_ones(tools: dict[str, mcp_types.Tool]) -> None:
     assert set(tools) == READ_TOOLS | WRITE_TOOLS
-    assert len(tools) == 25
+    assert len(tools) == 26
 
 
 async def test_every_tool_and_parameter_is_described(tools: dict[str, mcp_types.Tool]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 
-from ticketing.procs import Supervisor
+from ticketing.procs import Supervisor, free_port, listeners
 
 
 @dataclass
@@ -77,3 +79,12 @@ def test_a_failed_start_is_said_and_tried_again_later() -> None:
     supervisor.check(now=1e9)
     assert member.starts == 1
     assert member.running()
+
+
+def test_the_process_listening_on_a_port_is_named() -> None:
+    port = free_port()
+    assert listeners(port) == []
+    with socket.create_server(("127.0.0.1", port)):
+        [holder] = listeners(port)
+    assert holder.startswith(f"pid {os.getpid()} (")
+    assert "pytest" in holder or "python" in holder

@@ -24,7 +24,7 @@ from tests.http.conftest import (
     _wait_healthy,
     full_stack,
 )
-from ticketing.procs import port_in_use
+from ticketing.procs import listeners, port_in_use
 
 __all__ = ["full_stack"]  # the stack fixture, shared rather than copied
 
@@ -55,9 +55,10 @@ needs_build = pytest.mark.skipif(
 def web_app(full_stack: FullStack) -> str:
     """The built app and its /config.json pointing at this stack; stopped with the stack."""
     if port_in_use(PORT):
+        holders = ", ".join(listeners(PORT)) or "another process"
         pytest.fail(
-            f"port {PORT} is taken: run the browser tests in their own network namespace "
-            "(unshare --net), as the README says",
+            f"port {PORT} is taken by {holders}: run the browser tests in their own network "
+            "namespace (unshare --net), as the README says",
             pytrace=False,
         )
     workdir: Path = full_stack.base.workdir

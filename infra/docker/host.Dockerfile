@@ -1,0 +1,28 @@
+# The concierge host for an AgentCore Runtime (linux/arm64, HTTP protocol: POST /invocations and
+# GET /ping on 0.0.0.0:8080, beside its /api routes). Built by `cdk deploy` from the repository
+# root (infra/ticketing_infra/runtimes.py names the context); the same shape as the servers'
+# images, only the module, env prefix and port differ. The web app is served by CloudFront in
+# AWS, so the image holds no web/dist.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+FROM --platform=linux/arm64 ${PYTHON_IMAGE} AS build
+WORKDIR /app
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
+RUN pip install --no-cache-dir --disable-pip-version-check uv==0.13.9
+# Dependencies first, from the lock alone, so a code change reuses this layer.
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --locked --no-dev --no-install-project
+COPY servers ./servers
+COPY ticketing ./ticketing
+COPY host ./host
+RUN uv sync --locked --no-dev --no-editable
+
+FROM --platform=linux/arm64 ${PYTHON_IMAGE}
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
+# Only the virtualenv: the project is installed into it, so no sources, uv or build cache.
+COPY --from=build /app/.venv /app/.venv
+ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+    HOST_HOST=0.0.0.0 HOST_PORT=8080
+USER 10001
+EXPOSE 8080
+CMD ["python", "-m", "host"]

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Post-deploy smoke test (opt-in; needs the deployed stacks, never run by `make test`):
+#   infra/smoke.sh [infra/cdk.out/outputs.json]
+# Reads the URLs `make deploy` wrote and checks that each public door answers as designed
+# without credentials: the registration edge's metadata, the ticket runtime's 401, the REST
+# edge's 401 on /chat and 400 on a forged webhook. With SMOKE_TOKEN set to a customer's access
+# token (tickets/read), the MCP Inspector CLI (make tools) lists the ticket server's tools.
+set -euo pipefail
+outputs=${1:-"$(dirname "$0")/cdk.out/outputs.json"}
+out() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]][sys.argv[3]])' "$outputs" "$1" "$2"; }
+status() { curl -sS -o /dev/null -w '%{http_code}' "$@"; }
+expect() { # expect NAME WANT GOT
+  if [[ "$3" == "$2" ]]; then echo "ok   $1 ($3)"; else echo "FAIL $1: wanted $2, got $3"; failed=1; fi
+}
+failed=0
+registration=$(out TicketingEdge RegistrationApiUrl)
+ticket=$(out TicketingWeb configTicketUrl)
+chat=$(out TicketingRestEdge ChatUrl)
+webhook=$(out TicketingRestEdge WebhookUrl)
+
+expect "registration metadata" 200 \
+  "$(status "$registration/.well-known/oauth-authorization-server")"
+expect "ticket runtime without a token" 401 \
+  "$(status -X POST -H 'content-type: application/json' -d '{}' "$ticket")"
+expect "chat without a token" 401 \
+  "$(status -X POST -H 'content-type: application/json' -d '{"message":"hi"}' "$chat")"
+expect "forged webhook" 400 \
+  "$(status -X POST -H 'Webhook-Signature: t=1,v1=00' -d '{"id":"evt_x"}' "$webhook")"
+
+if [[ -n "${SMOKE_TOKEN:-}" ]]; then
+  inspector="$(dirname "$0")/../tools/node/node_modules/.bin/mcp-inspector"
+  if "$inspector" --cli "$ticket" --transport http --method tools/list \
+      --header "Authorization: Bearer $SMOKE_TOKEN" | grep -q get_upgrade_options; then
+    echo "ok   ticket tools/list with the customer's token"
+  else
+    echo "FAIL ticket tools/list with the customer's token"; failed=1
+  fi
+fi
+exit "$failed"

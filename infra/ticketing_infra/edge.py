@@ -1,0 +1,165 @@
+"""The edge: the registration edge (``servers.registration``) that gives Cognito what MCP clients
+need to connect knowing only a server's URL — Dynamic Client Registration, Client ID Metadata
+Documents and authorization-server metadata — as one Lambda function behind an API Gateway HTTP
+API (payload format 2.0, the handler's), with stage throttling, access logs and reserved
+concurrency. servers/registration/README.md ("Wiring it in the infrastructure") is its spec."""
+
+from __future__ import annotations
+
+import jsii
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+from servers.registration.settings import RegistrationSettings
+
+from .identity import IdentityStack
+from .images import lambda_code
+from .servers import environment
+
+REGISTRATION_HANDLER = "servers.registration.handler.handler"
+REGISTRATION_ROUTES: tuple[tuple[apigwv2.HttpMethod, str], ...] = (
+    (apigwv2.HttpMethod.POST, "/register"),
+    (apigwv2.HttpMethod.GET, "/.well-known/oauth-authorization-server"),
+    (apigwv2.HttpMethod.GET, "/authorize"),
+    (apigwv2.HttpMethod.POST, "/token"),
+    (apigwv2.HttpMethod.POST, "/revoke"),
+)
+"""The handler's routes; OPTIONS on all but /authorize (browsers call the others directly)."""
+
+THROTTLE_RATE = 20
+"""Requests per second across the API: registrations are rare, and every code exchange and
+refresh passes here, ~2 per sign-in hour per user."""
+THROTTLE_BURST = 40
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class AccessLogs:
+    """A stage's access-log settings (an interface in the construct library, no class)."""
+
+    def __init__(
+        self, destination: apigwv2.IAccessLogDestination, log_format: apigw.AccessLogFormat
+    ) -> None:
+        self._destination = destination
+        self._format = log_format
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return self._format
+
+
+class EdgeStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        identity: IdentityStack,
+        issuer: str,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        function_logs = logs.LogGroup(
+            self,
+            "RegistrationLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.role = iam.Role(
+            self,
+            "RegistrationRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="The registration edge: creates and updates public app clients",
+        )
+        function_logs.grant_write(self.role)
+        # The edge never deletes clients; UpdateUserPoolClient cannot be narrowed to the
+        # clients it made by IAM (the code only updates `cimd ` clients it found by name).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "cognito-idp:CreateUserPoolClient",
+                    "cognito-idp:ListUserPoolClients",
+                    "cognito-idp:DescribeUserPoolClient",
+                    "cognito-idp:UpdateUserPoolClient",
+                ],
+                resources=[identity.user_pool.user_pool_arn],
+            )
+        )
+        self.registration_env = environment(
+            RegistrationSettings,
+            {
+                "region": self.region,
+                "user_pool_id": identity.user_pool.user_pool_id,
+                "cognito_domain": identity.domain.base_url(),
+                "issuer": issuer,
+                "log_level": "INFO",
+            },
+        )
+        self.function = lambda_.DockerImageFunction(
+            self,
+            "Registration",
+            description="Registration edge: RFC 7591, client metadata documents, RFC 8414",
+            code=lambda_code(REGISTRATION_HANDLER),
+            architecture=lambda_.Architecture.ARM_64,
+            memory_size=512,
+            timeout=Duration.seconds(15),
+            role=self.role,
+            log_group=function_logs,
+            environment=self.registration_env,
+            # Bounds how many app clients a flood could create at once (the pool's quota is
+            # the real limit; the handler's per-source limit is per instance).
+            reserved_concurrent_executions=10,
+        )
+
+        access_logs = logs.LogGroup(
+            self,
+            "ApiAccessLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.api = apigwv2.HttpApi(
+            self,
+            "RegistrationApi",
+            description="Registration edge for MCP clients in front of Cognito",
+            create_default_stage=False,
+        )
+        integration = integrations.HttpLambdaIntegration(
+            "Handler",
+            self.function,
+            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+        )
+        self.routes: list[apigwv2.HttpRoute] = []
+        for method, path in REGISTRATION_ROUTES:
+            methods = [method] if path == "/authorize" else [method, apigwv2.HttpMethod.OPTIONS]
+            self.routes += self.api.add_routes(path=path, methods=methods, integration=integration)
+        self.stage = apigwv2.HttpStage(
+            self,
+            "Stage",
+            http_api=self.api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(rate_limit=THROTTLE_RATE, burst_limit=THROTTLE_BURST),
+            access_log_settings=AccessLogs(
+                apigwv2.LogGroupLogDestination(access_logs),
+                apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=False,
+                ),
+            ),
+        )
+        CfnOutput(self, "RegistrationApiUrl", value=self.api.api_endpoint)

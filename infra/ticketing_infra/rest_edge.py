@@ -1,0 +1,238 @@
+"""The REST edge: an API Gateway REST API in front of the concierge's chat and the payment
+gateway's webhooks, one standard-library Lambda function behind it (servers/edge/rest.py).
+
+- ``POST /chat``: Cognito user-pool authorizer requiring ``concierge/chat`` (an access token),
+  the body validated against the chat request's schema, CORS for the web origin only; relayed
+  to the host runtime with the caller's token.
+- ``POST /webhooks/payment``: no token (the gateway signs instead); the signature is checked by
+  the function and again by the ticket server.
+
+Stage throttling, a usage plan bounding the monthly total, access and execution logs, X-Ray
+tracing, and a regional WAF web ACL (AWS managed common and known-bad-input rules and a rate
+limit per source address).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+from servers.core import scopes
+
+from .identity import PRE_TOKEN_RUNTIME, IdentityStack
+from .images import python_zip
+from .runtimes import RuntimesStack, invocation_url
+
+HANDLER = "servers.edge.rest.handler"
+RATE_LIMIT = 50
+"""Requests per second across the stage; a chat turn is one request."""
+BURST_LIMIT = 100
+MONTHLY_QUOTA = 2_000_000
+PER_IP_PER_5_MINUTES = 500
+MAX_MESSAGE_CHARS = 4000  # servers/edge/rest.py checks the same bound again
+
+
+class RestEdgeStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        identity: IdentityStack,
+        runtimes: RuntimesStack,
+        web_origin: str,
+        ticket_webhook_url: str,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        function_logs = logs.LogGroup(
+            self,
+            "EdgeLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        role = iam.Role(
+            self,
+            "EdgeRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="The REST edge: its logs and the webhook signing secret",
+        )
+        function_logs.grant_write(role)
+        runtimes.webhook_secret.grant_read(role)
+        self.function = lambda_.Function(
+            self,
+            "Edge",
+            description="REST edge: chat relay to the host, payment webhooks checked",
+            runtime=PRE_TOKEN_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=HANDLER,
+            code=python_zip(
+                "servers/__init__.py",
+                "servers/core/__init__.py",
+                "servers/core/webhooks.py",
+                "servers/edge/__init__.py",
+                "servers/edge/rest.py",
+            ),
+            # API Gateway gives up after 29 s; the function's relay after 25 s.
+            timeout=Duration.seconds(28),
+            memory_size=256,
+            role=role,
+            log_group=function_logs,
+            environment={
+                "EDGE_HOST_URL": invocation_url(runtimes, runtimes.runtimes["host"]),
+                "EDGE_WEBHOOK_URL": ticket_webhook_url,
+                "EDGE_ALLOWED_ORIGINS": web_origin,
+                "EDGE_WEBHOOK_SECRET_ARN": runtimes.webhook_secret.secret_arn,
+            },
+        )
+
+        access_logs = logs.LogGroup(
+            self,
+            "ApiAccessLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            description="Chat relay and payment webhooks",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Execution logs need API Gateway's account-wide CloudWatch role.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name="v1",
+                throttling_rate_limit=RATE_LIMIT,
+                throttling_burst_limit=BURST_LIMIT,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # bodies carry chat text and tokens
+                tracing_enabled=True,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=False,
+                ),
+            ),
+        )
+        validator = self.api.add_request_validator(
+            "Requests", validate_request_body=True, validate_request_parameters=True
+        )
+        integration = apigw.LambdaIntegration(self.function)
+        authorizer = apigw.CognitoUserPoolsAuthorizer(
+            self, "Customers", cognito_user_pools=[identity.user_pool]
+        )
+        chat_model = self.api.add_model(
+            "ChatRequest",
+            content_type="application/json",
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                type=apigw.JsonSchemaType.OBJECT,
+                required=["message"],
+                additional_properties=False,
+                properties={
+                    "message": apigw.JsonSchema(
+                        type=apigw.JsonSchemaType.STRING,
+                        min_length=1,
+                        max_length=MAX_MESSAGE_CHARS,
+                    ),
+                    "session_id": apigw.JsonSchema(
+                        type=[apigw.JsonSchemaType.STRING, apigw.JsonSchemaType.NULL]
+                    ),
+                    "context": apigw.JsonSchema(
+                        type=[apigw.JsonSchemaType.OBJECT, apigw.JsonSchemaType.NULL]
+                    ),
+                },
+            ),
+        )
+        chat = self.api.root.add_resource(
+            "chat",
+            default_cors_preflight_options=apigw.CorsOptions(
+                allow_origins=[web_origin],
+                allow_methods=["POST"],
+                allow_headers=["authorization", "content-type"],
+                max_age=Duration.minutes(10),
+            ),
+        )
+        self.chat_method = chat.add_method(
+            "POST",
+            integration,
+            authorizer=authorizer,
+            authorization_type=apigw.AuthorizationType.COGNITO,
+            authorization_scopes=[scopes.CONCIERGE_CHAT],
+            request_validator=validator,
+            request_models={"application/json": chat_model},
+        )
+        self.preflight = chat.node.find_child("OPTIONS")
+        self.webhook_method = (
+            self.api.root.add_resource("webhooks")
+            .add_resource("payment")
+            .add_method("POST", integration, request_validator=validator)
+        )
+        self.api.add_usage_plan(
+            "Plan",
+            description="Bounds the edge's total traffic per month",
+            throttle=apigw.ThrottleSettings(rate_limit=RATE_LIMIT, burst_limit=BURST_LIMIT),
+            quota=apigw.QuotaSettings(limit=MONTHLY_QUOTA, period=apigw.Period.MONTH),
+            api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
+        )
+        self.web_acl = wafv2.CfnWebACL(
+            self,
+            "Firewall",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility("ticketing-edge"),
+            rules=[
+                _managed("AWSManagedRulesCommonRuleSet", 1),
+                _managed("AWSManagedRulesKnownBadInputsRuleSet", 2),
+                wafv2.CfnWebACL.RuleProperty(
+                    name="PerSourceRate",
+                    priority=3,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            aggregate_key_type="IP", limit=PER_IP_PER_5_MINUTES
+                        )
+                    ),
+                    visibility_config=_visibility("per-source-rate"),
+                ),
+            ],
+        )
+        wafv2.CfnWebACLAssociation(
+            self,
+            "FirewallOnStage",
+            resource_arn=self.api.deployment_stage.stage_arn,
+            web_acl_arn=self.web_acl.attr_arn,
+        )
+        CfnOutput(self, "ChatUrl", value=self.api.url_for_path("/chat"))
+        CfnOutput(self, "WebhookUrl", value=self.api.url_for_path("/webhooks/payment"))
+
+
+def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+    )
+
+
+def _managed(name: str, priority: int) -> wafv2.CfnWebACL.RuleProperty:
+    return wafv2.CfnWebACL.RuleProperty(
+        name=name,
+        priority=priority,
+        override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+        statement=wafv2.CfnWebACL.StatementProperty(
+            managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                vendor_name="AWS", name=name
+            )
+        ),
+        visibility_config=_visibility(name),
+    )

@@ -1,0 +1,1 @@
+"""AWS Lambda functions at the edge of the deployment (infra/): small, standard library only."""
