@@ -9,6 +9,7 @@ import type { Servers } from "./mcp";
 import { Show } from "./Screens";
 import type { CalendarDay, Payment, PaymentMethod, Quote, Tier, UpgradeOrder } from "./types";
 import { newKey, useLoad } from "./useCall";
+import { useLiveOrder } from "./live/useLiveOrder";
 
 function useSecondsLeft(until: string): number {
   const deadline = Date.parse(until);
@@ -40,7 +41,7 @@ interface CardForm {
   cvc: string;
 }
 
-function PayForm({ servers, order, onPaid }: { servers: Servers; order: UpgradeOrder; onPaid: (order: UpgradeOrder) => void }) {
+export function PayForm({ servers, order, onPaid }: { servers: Servers; order: UpgradeOrder; onPaid: (order: UpgradeOrder) => void }) {
   const [card, setCard] = useState<CardForm>({ number: "", month: "", year: "", cvc: "" });
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
@@ -104,6 +105,56 @@ function PayForm({ servers, order, onPaid }: { servers: Servers; order: UpgradeO
   );
 }
 
+export function Confirmed({ order, onDone }: { order: UpgradeOrder; onDone: () => void }) {
+  return (
+    <section aria-labelledby="confirmed-title">
+      <h2 id="confirmed-title">Upgrade confirmed</h2>
+      <p>
+        {TIER_NAMES[order.tier]} on {formatDate(order.visit_date)} for {formatCents(order.amount_cents, order.currency)}.
+      </p>
+      <p>
+        Confirmation code: <strong className="confirmation-code">{order.confirmation_code}</strong>
+      </p>
+      <p>A confirmation e-mail is on its way.</p>
+      <button type="button" onClick={onDone}>
+        Back to my tickets
+      </button>
+    </section>
+  );
+}
+
+const CLOSED: Record<string, string> = {
+  expired: "Your hold has expired; please choose the date again.",
+  cancelled: "This upgrade was cancelled.",
+  refunded: "This upgrade was refunded.",
+};
+
+/** A held order not yet confirmed: the countdown and the pay form while it waits for payment,
+ * or why it can no longer be paid. */
+export function OpenOrder({
+  servers,
+  order,
+  onPaid,
+}: {
+  servers: Servers;
+  order: UpgradeOrder;
+  onPaid: (order: UpgradeOrder) => void;
+}) {
+  if (order.status !== "awaiting_payment") {
+    return (
+      <p role="alert" className="error">
+        {CLOSED[order.status] ?? "This order can no longer be paid or changed."}
+      </p>
+    );
+  }
+  return (
+    <>
+      <Countdown until={order.hold_expires_at} />
+      <PayForm servers={servers} order={order} onPaid={onPaid} />
+    </>
+  );
+}
+
 export function Checkout({
   servers,
   ticketNumber,
@@ -121,7 +172,8 @@ export function Checkout({
     () => servers.ticket<Quote>("quote_upgrade", { ticket_number: ticketNumber, tier, date: day.date }),
     `${ticketNumber}/${tier}/${day.date}`,
   );
-  const [order, setOrder] = useState<UpgradeOrder | null>(null);
+  // Kept up to date while on screen: paid elsewhere or expired, the screen follows.
+  const [order, setOrder] = useLiveOrder(servers, null);
   const [holding, setHolding] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   // One key for this screen's hold: pressing again after a lost answer returns the same order.
@@ -147,21 +199,7 @@ export function Checkout({
   };
 
   if (order?.status === "confirmed") {
-    return (
-      <section aria-labelledby="confirmed-title">
-        <h2 id="confirmed-title">Upgrade confirmed</h2>
-        <p>
-          {TIER_NAMES[order.tier]} on {formatDate(order.visit_date)} for {formatCents(order.amount_cents, order.currency)}.
-        </p>
-        <p>
-          Confirmation code: <strong className="confirmation-code">{order.confirmation_code}</strong>
-        </p>
-        <p>A confirmation e-mail is on its way.</p>
-        <button type="button" onClick={onDone}>
-          Back to my tickets
-        </button>
-      </section>
-    );
+    return <Confirmed order={order} onDone={onDone} />;
   }
 
   return (
@@ -195,10 +233,7 @@ export function Checkout({
           </button>
         </>
       ) : (
-        <>
-          <Countdown until={order.hold_expires_at} />
-          <PayForm servers={servers} order={order} onPaid={setOrder} />
-        </>
+        <OpenOrder servers={servers} order={order} onPaid={setOrder} />
       )}
     </section>
   );

@@ -1,10 +1,11 @@
 import { cleanup, render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
+import { useState } from "react";
 import { afterEach, describe, expect, it } from "vitest";
 
 import { ToolError } from "./errors";
 import type { CallTool, Servers } from "./mcp";
-import { Shop } from "./Shop";
+import { START, Shop, type View } from "./Shop";
 import type { CalendarDay } from "./types";
 
 afterEach(cleanup);
@@ -14,6 +15,12 @@ const DAYS: CalendarDay[] = [
   { date: "2027-01-06", price_cents: 4500, currency: "USD", band: "off_peak", seats_left: 0, available: false, reason: "SOLD_OUT: no seats left" },
   { date: "2027-01-07", price_cents: 5000, currency: "USD", band: "standard", seats_left: 3, available: true, reason: null },
 ];
+
+/** The flow with its view held here, as the signed-in page holds it. */
+function Flow({ servers }: { servers: Servers }) {
+  const [view, setView] = useState<View>(START);
+  return <Shop servers={servers} view={view} onView={setView} />;
+}
 
 /** A fake pair of servers for component tests: answers by tool name, and records every call. */
 function fakeServers(answers: Record<string, unknown>) {
@@ -67,7 +74,7 @@ describe("the upgrade flow", () => {
   it("shows tiers in order with prices and reasons, and a calendar that explains closed days", async () => {
     const user = userEvent.setup();
     const { servers } = fakeServers(ANSWERS);
-    render(<Shop servers={servers} />);
+    render(<Flow servers={servers} />);
 
     await user.click(await screen.findByRole("button", { name: "Upgrade options for TKT-JD0001" }));
     const tiers = await screen.findAllByRole("heading", { level: 3 });
@@ -96,7 +103,7 @@ describe("the upgrade flow", () => {
   it("moves through the calendar by keyboard and chooses with Enter", async () => {
     const user = userEvent.setup();
     const { servers, calls } = fakeServers(ANSWERS);
-    render(<Shop servers={servers} />);
+    render(<Flow servers={servers} />);
     await user.click(await screen.findByRole("button", { name: "Upgrade options for TKT-JD0001" }));
     await user.click(await screen.findByRole("button", { name: "Choose a date for Non-stop" }));
 
@@ -127,7 +134,7 @@ describe("the upgrade flow", () => {
           : { order: paid, payment_status: "succeeded", decline_code: null, message: "Paid." };
       },
     });
-    render(<Shop servers={servers} />);
+    render(<Flow servers={servers} />);
     await user.click(await screen.findByRole("button", { name: "Upgrade options for TKT-JD0001" }));
     await user.click(await screen.findByRole("button", { name: "Choose a date for Non-stop" }));
     await user.click(await screen.findByRole("button", { name: /Thursday 7 January 2027/ }));
@@ -157,7 +164,7 @@ describe("the upgrade flow", () => {
   it("shows a failed load in words with a retry", async () => {
     const user = userEvent.setup();
     const { servers } = fakeServers({ ...ANSWERS, list_my_tickets: new ToolError("UNAVAILABLE", "db down") });
-    render(<Shop servers={servers} />);
+    render(<Flow servers={servers} />);
     expect((await screen.findByRole("alert")).textContent).toMatch(/busy right now/);
     expect(screen.getByRole("button", { name: "Try again" })).toBeTruthy();
     await user.click(screen.getByRole("button", { name: "Try again" }));

@@ -1,19 +1,26 @@
-/** The signed-in customer's flow: tickets → options → calendar → checkout. */
-import { useState } from "react";
-
+/** The signed-in customer's flow: tickets → options → calendar → checkout; and the pay step of
+ * an order the concierge held. The view is the caller's, so the chat can follow and move it. */
 import { Checkout } from "./Checkout";
+import { PayOrder } from "./live/PayOrder";
 import type { Servers } from "./mcp";
 import { CalendarScreen, OptionsScreen, TicketsScreen } from "./Screens";
 import type { CalendarDay, Tier } from "./types";
 
-type View =
+export type View =
   | { screen: "tickets" }
   | { screen: "options"; ticket: string }
   | { screen: "calendar"; ticket: string; tier: Tier }
-  | { screen: "checkout"; ticket: string; tier: Tier; day: CalendarDay };
+  | { screen: "checkout"; ticket: string; tier: Tier; day: CalendarDay }
+  | { screen: "pay"; orderId: string };
 
-export function Shop({ servers }: { servers: Servers }) {
-  const [view, setView] = useState<View>({ screen: "tickets" });
+export const START: View = { screen: "tickets" };
+
+/** The ticket the customer is looking at, if any. */
+export function ticketOnScreen(view: View): string | null {
+  return "ticket" in view ? view.ticket : null;
+}
+
+export function Shop({ servers, view, onView: setView }: { servers: Servers; view: View; onView: (view: View) => void }) {
   const back = (() => {
     switch (view.screen) {
       case "tickets":
@@ -24,6 +31,8 @@ export function Shop({ servers }: { servers: Servers }) {
         return () => setView({ screen: "options", ticket: view.ticket });
       case "checkout":
         return () => setView({ screen: "calendar", ticket: view.ticket, tier: view.tier });
+      case "pay":
+        return () => setView(START);
     }
   })();
 
@@ -58,9 +67,10 @@ export function Shop({ servers }: { servers: Servers }) {
           ticketNumber={view.ticket}
           tier={view.tier}
           day={view.day}
-          onDone={() => setView({ screen: "tickets" })}
+          onDone={() => setView(START)}
         />
       )}
+      {view.screen === "pay" && <PayOrder key={view.orderId} servers={servers} orderId={view.orderId} onDone={() => setView(START)} />}
     </>
   );
 }

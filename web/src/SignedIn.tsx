@@ -1,14 +1,30 @@
-/** The signed-in part of the app: the servers, called with the customer's token, and the flow. */
+/** The signed-in part of the app: the servers, called with the customer's token, the flow, and
+ * the concierge chat beside it (which knows the ticket on screen and can open a pay step). */
 import type { UserManager } from "oidc-client-ts";
-import { useMemo } from "react";
+import { useCallback, useMemo, useState } from "react";
 
 import { currentToken } from "./auth";
+import { ChatDock } from "./chat/ChatDock";
 import type { AppConfig } from "./config";
 import { connectServers } from "./mcp";
-import { Shop } from "./Shop";
+import { START, Shop, ticketOnScreen, type View } from "./Shop";
 
 export default function SignedIn({ config, manager }: { config: AppConfig; manager: UserManager }) {
   // The token is read on each call, so a renewed one is used at once.
-  const servers = useMemo(() => connectServers(config, () => currentToken(manager)), [config, manager]);
-  return <Shop servers={servers} />;
+  const token = useCallback(() => currentToken(manager), [manager]);
+  const servers = useMemo(() => connectServers(config, token), [config, token]);
+  const [view, setView] = useState<View>(START);
+  return (
+    <div className="signed-in">
+      <div className="flow">
+        <Shop servers={servers} view={view} onView={setView} />
+      </div>
+      <ChatDock
+        url={config.chat_url}
+        token={token}
+        ticketNumber={ticketOnScreen(view)}
+        onPay={(orderId) => setView({ screen: "pay", orderId })}
+      />
+    </div>
+  );
 }

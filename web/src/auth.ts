@@ -7,7 +7,8 @@ import { InMemoryWebStorage, UserManager, WebStorageStateStore, type User } from
 import type { AppConfig } from "./config";
 
 export const CALLBACK_PATH = "/callback";
-const SCOPES = "openid tickets/read tickets/write payments/read payments/write";
+// concierge/chat: the chat panel calls the host's chat API with the same token.
+const SCOPES = "openid tickets/read tickets/write payments/read payments/write concierge/chat";
 
 export function createUserManager(config: AppConfig, origin: string): UserManager {
   return new UserManager({
