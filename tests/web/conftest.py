@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from host.webapp import DIST, PORT
 from servers.core.settings import WEB_APP_ORIGIN
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.http.conftest import (
@@ -23,7 +24,6 @@ from tests.http.conftest import (
     full_stack,
 )
 from ticketing.procs import port_in_use
-from host.webapp import DIST, PORT
 
 __all__ = ["full_stack"]  # the stack fixture, shared rather than copied
 

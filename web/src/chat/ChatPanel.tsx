@@ -88,14 +88,16 @@ export default function ChatPanel({ send, ticketNumber, onPay }: Props) {
   return (
     <section className="chat" aria-labelledby="chat-title">
       <h2 id="chat-title">Concierge</h2>
-      <ol className="chat-log" role="log" aria-label="Conversation" aria-busy={busy}>
-        {transcript.entries.map((entry, index) => (
-          // The transcript only grows, so an entry's position is its identity.
-          <li key={index} className={`chat-${entry.kind}`}>
-            <EntryView entry={entry} busy={busy} onAnswer={(choice) => answer(index, choice)} onPay={onPay} />
-          </li>
-        ))}
-      </ol>
+      <div className="chat-log" role="log" aria-label="Conversation" aria-busy={busy}>
+        <ol>
+          {transcript.entries.map((entry, index) => (
+            // The transcript only grows, so an entry's position is its identity.
+            <li key={index} className={`chat-${entry.kind}`}>
+              <EntryView entry={entry} busy={busy} onAnswer={(choice) => answer(index, choice)} onPay={onPay} />
+            </li>
+          ))}
+        </ol>
+      </div>
       {busy ? <output className="loading">The concierge is answering…</output> : null}
       {failed === null ? null : (
         <button type="button" onClick={() => void run(failed)}>
