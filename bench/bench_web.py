@@ -4,13 +4,13 @@
 
 Starts the whole stack as ``ticketing run`` (what ``make run`` runs, the built web app served by
 the host on 127.0.0.1:8080, the origin the identity provider's ``web`` client redirects to) in
-a throwaway working directory, signs in as john.doe on the identity provider's form in Debian's
-chromium (headless, Playwright), and then, ``--warmup`` times untimed (the servers' first
-calls fetch their own tokens and open their pools) and ``--runs`` times timed: opens TKT-JD0001's Non-stop
-calendar and, timed from the click on its first open day, takes the quote, holds the seat,
-pays with a card made on the payment server, until the confirmation code is on screen. Between
-runs, untimed, the upgrade is cancelled (refunded) through the ticket server with john's token,
-so the same ticket can be upgraded again. Printed: each run, p50, min and max.
+a throwaway working directory and signs in as john.doe on the identity provider's form in
+Debian's chromium (headless, Playwright). Then each upgrade opens TKT-JD0001's Non-stop calendar
+and, timed from the click on its first open day, takes the quote, holds the seat and pays with a
+card made on the payment server, until the confirmation code is on screen: ``--warmup`` times
+untimed (the servers' first calls fetch their own tokens and open their pools), then ``--runs``
+times. Between upgrades, untimed, the upgrade is cancelled (refunded) through the ticket server
+with john's token, so the same ticket can be upgraded again. Printed: each run, p50, min, max.
 
 Port 8080 must be free: `make bench` runs it in its own network namespace (unshare --net).
 Needs the built app (`make web`) and chromium (tests/browser.py says where).
