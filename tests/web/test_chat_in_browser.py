@@ -8,7 +8,8 @@ on 127.0.0.1:8080 and a scripted model in place of an LLM:
 - an order on screen follows what happens elsewhere (paid behind the page's back, its hold
   expired through the data layer) without a reload (Property 21);
 - a call lost to the network shows a retry and keeps the customer's place; an expired token is
-  renewed silently and the customer stays where they were (Property 17);
+  renewed silently, and a session that cannot be renewed sends the customer to sign in and back
+  to the same screen, tier and day (Property 17);
 - the first paint's time and the initial JavaScript's size are printed (no timed asserts).
 """
 
@@ -47,7 +48,7 @@ from tests.host.support import settings_for
 from tests.http.conftest import HOST, FullStack
 from ticketing.procs import port_in_use
 
-from .conftest import check_screen, needs_build
+from .conftest import PASSWORD, check_screen, needs_build
 from .test_upgrade_in_browser import sign_in, ticket_tool
 
 pytestmark = [pytest.mark.http, pytest.mark.browser, needs_chromium, needs_build]
@@ -399,6 +400,54 @@ def test_an_expired_token_is_renewed_silently_in_place(
     assert any("grant_type=refresh_token" in body for body in refreshes), refreshes
     expect(page.get_by_role("button", name="Sign in")).to_have_count(0)
     assert bearers[-1] != signed_in_with  # the quote went with the renewed token
+
+
+def test_a_session_that_cannot_be_renewed_signs_in_again_to_the_same_place(
+    context: BrowserContext, web_app: str, full_stack: FullStack
+) -> None:
+    idp = full_stack.base.idp.url
+    page = context.new_page()
+    page.clock.install()
+    sign_in(page, web_app, idp)
+    page.get_by_role("button", name="Upgrade options for TKT-JD0003").click()
+    page.get_by_role("button", name="Choose a date for Double Fun").click()
+    day = page.locator("button.day:not(.closed)").first
+    chosen = day.get_attribute("data-date")
+    assert chosen is not None
+    day.click()
+    place = page.get_by_role("heading", name=re.compile("^Double Fun on"))
+    expect(place).to_be_visible()
+    title = place.inner_text()
+
+    # The refresh token is refused (revoked, lapsed): the app cannot renew the session.
+    page.route(
+        f"{idp}/oauth2/token",
+        lambda route: route.fulfill(status=400, json={"error": "invalid_grant"}),
+    )
+    page.clock.fast_forward("01:05:00")
+    ended = page.get_by_role("alert").filter(has_text="Your session has ended.")
+    hold = page.get_by_role("button", name="Hold this upgrade")
+    # The failed automatic renewal may end the session by itself; else the next call does.
+    expect(ended.or_(hold)).to_be_visible()
+    if not ended.is_visible():
+        hold.click()
+    expect(ended).to_have_text(
+        "Your session has ended. Sign in again to continue where you left off."
+    )
+    page.unroute(f"{idp}/oauth2/token")
+
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{idp}/oauth2/authorize**")
+    page.fill("#email", "john.doe@example.com")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    # Back on the same ticket, tier and day, its quote loaded again.
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    expect(page.locator(".quote .total")).to_have_text(re.compile(r"^\$\d+\.\d\d$"))
+    expect(page.get_by_role("button", name="Hold this upgrade")).to_be_enabled()
+    assert (
+        open_orders(full_stack, customer_of(full_stack, "john.doe@example.com"), "TKT-JD0003") == []
+    )
 
 
 def test_first_paint_and_initial_javascript_are_measured(

@@ -4,6 +4,8 @@ import { Suspense, lazy, useEffect, useRef, useState } from "react";
 
 import { completeSignIn, createUserManager, signOut } from "./auth";
 import { loadConfig, type AppConfig } from "./config";
+import { placeOf } from "./live/place";
+import type { View } from "./Shop";
 
 // The MCP client and the screens behind sign-in load after it, so the first page stays small.
 const SignedIn = lazy(() => import("./SignedIn"));
@@ -16,6 +18,10 @@ type Boot =
 export function App() {
   const [boot, setBoot] = useState<Boot>({ state: "starting" });
   const started = useRef(false);
+  // Where the customer is; kept when the session ends, to return there after signing in again
+  // (Property 17). Sign-out forgets it.
+  const place = useRef<View | null>(null);
+  const [ended, setEnded] = useState(false);
 
   useEffect(() => {
     // React's development double effect must not process the one-time callback code twice.
@@ -28,7 +34,10 @@ export function App() {
       const manager = createUserManager(config, window.location.origin);
       const user = await completeSignIn(manager);
       manager.events.addUserLoaded((next) => setBoot({ state: "ready", config, manager, user: next }));
-      manager.events.addUserUnloaded(() => setBoot({ state: "ready", config, manager, user: null }));
+      manager.events.addUserUnloaded(() => {
+        setEnded(place.current !== null);
+        setBoot({ state: "ready", config, manager, user: null });
+      });
       setBoot({ state: "ready", config, manager, user });
     })().catch((error: unknown) => setBoot({ state: "failed", message: `Sign-in could not start: ${String(error)}` }));
   }, []);
@@ -40,7 +49,13 @@ export function App() {
         {boot.state === "ready" && boot.user !== null ? (
           <div className="who">
             <span>{String(boot.user.profile["email"] ?? boot.user.profile.sub)}</span>
-            <button type="button" onClick={() => void signOut(boot.manager)}>
+            <button
+              type="button"
+              onClick={() => {
+                place.current = null;
+                void signOut(boot.manager);
+              }}
+            >
               Sign out
             </button>
           </div>
@@ -55,14 +70,28 @@ export function App() {
           (boot.user === null ? (
             <section aria-labelledby="welcome-title">
               <h2 id="welcome-title">Welcome</h2>
-              <p>Sign in to see your tickets and upgrade them.</p>
-              <button type="button" onClick={() => void boot.manager.signinRedirect()}>
+              {ended ? (
+                <p role="alert">Your session has ended. Sign in again to continue where you left off.</p>
+              ) : (
+                <p>Sign in to see your tickets and upgrade them.</p>
+              )}
+              <button
+                type="button"
+                onClick={() => void boot.manager.signinRedirect(place.current === null ? undefined : { state: place.current })}
+              >
                 Sign in
               </button>
             </section>
           ) : (
             <Suspense fallback={<output className="loading">Loading…</output>}>
-              <SignedIn config={boot.config} manager={boot.manager} />
+              <SignedIn
+                config={boot.config}
+                manager={boot.manager}
+                initialView={placeOf(boot.user.state)}
+                onView={(view) => {
+                  place.current = view;
+                }}
+              />
             </Suspense>
           ))}
       </main>
