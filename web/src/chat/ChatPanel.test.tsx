@@ -92,7 +92,15 @@ describe("the chat panel", () => {
     render(<ChatPanel send={host.send} ticketNumber="TKT-1" onPay={() => {}} />);
     await user.type(screen.getByLabelText("Message to the concierge"), "Non-stop on 7 January");
     await user.click(screen.getByRole("button", { name: "Send" }));
-    await host.emit({ type: "session", session_id: "s1" }, OPTIONS, { type: "done" }, null);
+    await host.emit(
+      { type: "session", session_id: "s1" },
+      { type: "tool_call", id: "t1", name: "select_upgrade", arguments: {} },
+      { type: "tool_result", id: "t1", name: "select_upgrade", ok: false, summary: "the customer is being asked to confirm" },
+      OPTIONS,
+      { type: "done" },
+      null,
+    );
+    expect(screen.getByText("Holding your seat: waiting for your answer")).toBeTruthy();
 
     await user.click(screen.getByRole("button", { name: /^Yes: Hold/ }));
     expect(host.requests[1]).toEqual({

@@ -153,6 +153,7 @@ function EntryView({
           {entry.state === "running" && `${stepLabel(entry.name)}…`}
           {entry.state === "done" && `${stepLabel(entry.name)}: done`}
           {entry.state === "failed" && `${stepLabel(entry.name)}: ${entry.summary ?? "it did not work"}`}
+          {entry.state === "waiting" && `${stepLabel(entry.name)}: waiting for your answer`}
         </p>
       );
     case "options":

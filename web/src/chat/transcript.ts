@@ -3,7 +3,9 @@
  * buttons, payment prompts and problems in plain words. Pure, so it is tested on its own. */
 import type { ChatEvent, Choice } from "./events";
 
-export type StepState = "running" | "done" | "failed";
+/** "waiting": the step stopped to ask the customer (the host's confirmation before holding or
+ * paying); it runs once they answer. */
+export type StepState = "running" | "done" | "failed" | "waiting";
 
 export type Entry =
   | { kind: "customer"; text: string }
@@ -85,8 +87,18 @@ export function apply(transcript: Transcript, event: ChatEvent): Transcript {
             : entry,
         ),
       };
-    case "options":
-      return add({ kind: "options", choices: event.choices, chosen: null });
+    case "options": {
+      // The host answers the step that needs a yes with a failure meant for the model, then
+      // asks: on screen that step is waiting for the answer, not failed.
+      const asked = event.choices.some((choice) => choice.confirmation_id !== undefined);
+      const last = entries.map((entry) => entry.kind).lastIndexOf("step");
+      const waiting = entries.map((entry, at): Entry =>
+        asked && at === last && entry.kind === "step" && entry.state === "failed"
+          ? { ...entry, state: "waiting", summary: null }
+          : entry,
+      );
+      return { ...transcript, entries: [...waiting, { kind: "options", choices: event.choices, chosen: null }] };
+    }
     case "payment_required":
       return add({
         kind: "payment",
