@@ -169,7 +169,7 @@ function EntryView({
       ) : null;
     case "payment":
       return (
-        <div className="chat-payment">
+        <div className="payment-prompt">
           <p>
             Your seat is held. To finish, pay {formatCents(entry.amountCents, entry.currency)} on the secure payment
             step.
