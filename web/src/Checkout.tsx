@@ -41,7 +41,7 @@ interface CardForm {
   cvc: string;
 }
 
-export function PayForm({ servers, order, onPaid }: { servers: Servers; order: UpgradeOrder; onPaid: (order: UpgradeOrder) => void }) {
+function PayForm({ servers, order, onPaid }: { servers: Servers; order: UpgradeOrder; onPaid: (order: UpgradeOrder) => void }) {
   const [card, setCard] = useState<CardForm>({ number: "", month: "", year: "", cvc: "" });
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
