@@ -52,7 +52,7 @@ def test_every_package_the_code_imports_is_declared() -> None:
             if match and ";" not in requirement:
                 declared.add(normalize(match[1]))
     distributions = importlib.metadata.packages_distributions()
-    local = {"servers", "ticketing", "tests", "bench"}
+    local = {"servers", "ticketing", "tests", "bench", "host"}
     undeclared: dict[str, set[str]] = {}
     for directory in ("servers", "ticketing", "bench"):
         for path in (PYPROJECT.parent / directory).rglob("*.py"):
