@@ -335,7 +335,7 @@ def test_a_hold_expired_elsewhere_closes_the_pay_step_without_a_reload(
             "params": {"name": "expire_holds", "arguments": {}},
         },
     ).json()["result"]["structuredContent"]
-    assert [o["order_id"] for o in expired["expired"]] == [order["order_id"]]
+    assert order["order_id"] in [o["order_id"] for o in expired["expired"]]
 
     expect(page.get_by_role("alert")).to_have_text(
         "Your hold has expired; please choose the date again."
