@@ -35,6 +35,7 @@ bench: $(SYNCED) web
 	@$(BIN)/python -m bench.bench_payment
 	@$(BIN)/python -m bench.bench_not_found
 	@$(BIN)/python -m bench.bench_journey
+	@$(BIN)/python -m bench.bench_host
 	@# The app's origin is 127.0.0.1:8080: its own network namespace, beside a `make run`.
 	@unshare --net --fork sh -c 'ip link set lo up; exec $(BIN)/python -m bench.bench_web'
 
@@ -77,11 +78,25 @@ $(WEB_INSTALLED): web/package.json web/package-lock.json $(NODE_INSTALLED)
 	@$(WEB_NPM) npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-web: web/dist/index.html
+# The ticket server's MCP Apps (web/apps/, built from web/src's components): one single-file HTML
+# each into servers/ticket/ui/, which the ticket server serves as ui:// resources; and the minimal
+# MCP Apps host the browser tests render them in (web/apps/dist/host.html, never served).
+MCP_APPS := servers/ticket/ui/calendar.html servers/ticket/ui/summary.html
+APPS_SOURCES := $(shell find web/apps -type f -not -path 'web/apps/dist/*' 2>/dev/null) $(WEB_SOURCES)
+
+web: web/dist/index.html $(MCP_APPS) web/apps/dist/host.html
 
 web/dist/index.html: $(WEB_INSTALLED) $(WEB_SOURCES)
 	@echo "==> Building the web app into web/dist"
 	@$(WEB_NPM) npm run --silent build -- --logLevel warn
+
+servers/ticket/ui/%.html: $(WEB_INSTALLED) $(APPS_SOURCES)
+	@echo "==> Building the MCP App $* into servers/ticket/ui"
+	@$(WEB_NPM) npm run --silent build:apps -- $*
+
+web/apps/dist/host.html: $(WEB_INSTALLED) $(APPS_SOURCES)
+	@echo "==> Building the MCP Apps test host into web/apps/dist"
+	@$(WEB_NPM) npm run --silent build:apps -- host
 
 # Lint (oxlint), type check (tsc --noEmit) and component tests (vitest, jsdom) of web/.
 web-check: $(WEB_INSTALLED)
@@ -92,7 +107,7 @@ web-check: $(WEB_INSTALLED)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis infra/.venv infra/cdk.out \
-		web/node_modules web/dist
+		web/node_modules web/dist web/apps/dist servers/ticket/ui
 
 # Needs the package index: lists the pins of pyproject.toml that have a newer release (exit 1).
 audit: $(SYNCED)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 from servers.core.app import run, serve
+from servers.core.client import ClientCredentials, HttpServiceClient
 from servers.core.db.connect import open_database, ping
 from servers.core.logs import configure_logging
+from servers.core.scopes import TICKETS_CATALOGUE
 from servers.core.settings import load_settings
 
-from .api import build_app
-from .loop import Concierge, Limits
-from .memory.postgres import PostgresMemory
+from .assemble import assembled
+from .memory.factory import build_memory
 from .providers.factory import build_provider
 from .settings import HostSettings
-from .toolbox import McpServer
 from .webapp import build_app as build_web_app
 
 
@@ -22,38 +24,38 @@ async def main() -> None:
     provider = build_provider(settings)
     db = await open_database(settings)
     try:
-        memory = PostgresMemory(db)
-        concierge = None
-        if provider is not None:
-            concierge = Concierge(
-                provider,
-                memory,
-                [
-                    McpServer("ticket", settings.ticket_url),
-                    McpServer("payment", settings.payment_url),
-                ],
-                Limits(
-                    max_steps=settings.max_steps,
-                    turn_timeout_seconds=settings.turn_timeout_seconds,
-                    tool_timeout_seconds=settings.tool_timeout_seconds,
-                    model_retries=settings.model_retries,
-                ),
+        async with AsyncExitStack() as stack:
+            web = build_web_app(
+                settings.web_dist,
+                {
+                    "issuer": settings.issuer,
+                    "client_id": settings.web_client_id,
+                    "ticket_url": settings.ticket_url,
+                    "payment_url": settings.payment_url,
+                },
+                await stack.enter_async_context(public_prices(settings))
+                if settings.client_secret is not None
+                else None,
             )
-        web = build_web_app(
-            settings.web_dist,
-            {
-                "issuer": settings.issuer,
-                "client_id": settings.web_client_id,
-                "ticket_url": settings.ticket_url,
-                "payment_url": settings.payment_url,
-            },
-        )
-        app = build_app(
-            settings, memory=memory, concierge=concierge, health=lambda: ping(db), web=web
-        )
-        await serve(app, settings)
+            app = await stack.enter_async_context(
+                assembled(settings, provider, build_memory(settings, db), lambda: ping(db), web=web)
+            )
+            await serve(app, settings)
     finally:
         await db.close()
+
+
+def public_prices(settings: HostSettings) -> HttpServiceClient:
+    """The ticket server's catalogue for visitors' price pages, called with the host's own
+    catalogue-only token (the one the visitors' concierge uses)."""
+    assert settings.client_secret is not None
+    credentials = ClientCredentials(
+        settings.issuer,
+        settings.client_id,
+        settings.client_secret.get_secret_value(),
+        [TICKETS_CATALOGUE],
+    )
+    return HttpServiceClient(settings.ticket_url, credentials=credentials, name="host")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from servers.core.logs import current_request_id
 
 from . import events
 from .confirm import GATED, SELECT, Allowed, Ask, Confirmations, Refused
+from .memory import facts
 from .memory.base import MemoryStore, Session
 from .prompt import system_prompt
 from .providers.base import (
@@ -76,6 +77,9 @@ class Concierge:
     backoff: Backoff = field(default_factory=lambda: Backoff(0.5, 8.0))
     connect: Connect = http_client
     clock: Callable[[], float] = time.monotonic
+    # Whether the model may keep facts about the customer (host.memory.facts); not for visitors,
+    # whom the concierge can never recognise again.
+    remembers: bool = True
 
     async def turn(
         self,
@@ -152,6 +156,7 @@ class Concierge:
     ) -> AsyncIterator[dict[str, Any]]:
         deadline = self.clock() + self.limits.turn_timeout_seconds
         history = await self.memory.messages(session)
+        remembered = await self.memory.recall(session.customer_id, said[0].text)
         toolbox = Toolbox(
             self.servers,
             customer.token,
@@ -160,12 +165,13 @@ class Concierge:
             connect=self.connect,
         )
         async with toolbox:
-            system = system_prompt(toolbox.context)
+            system = system_prompt(toolbox.context, remembered)
             for _step in range(self.limits.max_steps):
                 if self.clock() >= deadline:
                     yield _time_up()
                     return
-                request = ModelRequest(system, (*history, *said), tuple(toolbox.tools))
+                own = (facts.REMEMBER,) if self.remembers else ()
+                request = ModelRequest(system, (*history, *said), (*toolbox.tools, *own))
                 reply = Reply()
                 try:
                     async for event in self._model(request, deadline, reply):
@@ -281,6 +287,8 @@ class Concierge:
                 ToolOutcome(False, {}, "CARD_NUMBER_REFUSED: card numbers never go through chat"),
                 [],
             )
+        if call.name == facts.REMEMBER.name and self.remembers:
+            return facts.answer(call.arguments), []
         arguments = dict(call.arguments)
         extra: list[dict[str, Any]] = []
         approved = None

@@ -66,6 +66,27 @@ class HostSettings(DatabaseSettings, ServerSettings):
     model_retries: int = Field(
         3, ge=0, le=10, description="Retries of a throttled model call, with backoff."
     )
+    # Memory (host/memory): sessions, turns and long-term facts.
+    memory_backend: Literal["postgres", "agentcore"] = Field(
+        "postgres",
+        description="Where sessions and long-term facts are kept: postgres (schema host) or "
+        "agentcore (Amazon Bedrock AgentCore Memory).",
+    )
+    agentcore_memory_id: str | None = Field(
+        None, description="The AgentCore Memory's id (memory backend agentcore)."
+    )
+    agentcore_memory_region: str = Field(
+        "us-west-2", description="AWS region of the AgentCore Memory."
+    )
+    # Visitors who are not signed in: the host's own client-credentials token, which reaches
+    # the public catalogue only (tickets/catalogue), never a customer's things.
+    client_id: str = Field(
+        "host-agent", description="The host's own OAuth client (client credentials)."
+    )
+    client_secret: SecretStr | None = Field(
+        None,
+        description="The host's client secret; unset, visitors who are not signed in get 401.",
+    )
 
     @model_validator(mode="after")
     def _check_model(self) -> HostSettings:
@@ -75,4 +96,6 @@ class HostSettings(DatabaseSettings, ServerSettings):
             raise ValueError(
                 "HOST_MODEL_PROVIDER=openai needs HOST_OPENAI_BASE_URL and HOST_MODEL_ID"
             )
+        if self.memory_backend == "agentcore" and not self.agentcore_memory_id:
+            raise ValueError("HOST_MEMORY_BACKEND=agentcore needs HOST_AGENTCORE_MEMORY_ID")
         return self

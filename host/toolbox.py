@@ -21,6 +21,8 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp_types import TextResourceContents, Tool
 
+from servers.core.scopes import TICKETS_CATALOGUE
+
 from .providers.base import ToolSpec
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,20 @@ HOST_FILLED_ARGUMENTS = frozenset({"idempotency_key"})
 """Arguments the host derives itself, so that a retried action replays instead of repeating."""
 CONTEXT_CHARS = 4000
 """At most this much of one resource or prompt goes into the system prompt."""
+VISITOR_SCOPES = frozenset({TICKETS_CATALOGUE})
+"""What the host's own token carries: a turn with no more than this acts for no customer."""
+SIGN_IN = (
+    "SIGN_IN_REQUIRED: please sign in to see or change your tickets, orders or payments; "
+    "without signing in I can tell you about the tiers and their prices"
+)
+VISITOR_NOTE = (
+    "## the visitor\nThis visitor is not signed in. You can explain the three tiers, what "
+    "they include and their prices by ticket type and date with the tools you have. For "
+    "anything about their own tickets, orders or payments, ask them to sign in first."
+)
+MCP_APP = "text/html;profile=mcp-app"
+"""An MCP App's resource: a view for hosts that render apps (a document of inline scripts),
+nothing for the model to read."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +106,15 @@ class Toolbox:
     _keyed: set[str] = field(default_factory=set)
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
+    @property
+    def visitor(self) -> bool:
+        """Whether the turn acts for no customer: its token is the host's own, whose scopes
+        are exactly these (a customer's token always carries their own scopes too)."""
+        return self.scopes == VISITOR_SCOPES
+
     async def __aenter__(self) -> Self:
+        if self.visitor:
+            self.context.append(VISITOR_NOTE)
         for server in self.servers:
             client = self.connect(server, self.token, self.timeout)
             try:
@@ -124,6 +148,8 @@ class Toolbox:
                 ToolSpec(tool.name, tool.description or "", model_schema(tool.input_schema))
             )
         for resource in await client.list_resources():
+            if resource.mime_type == MCP_APP:
+                continue
             for content in await client.read_resource(resource.uri):
                 if isinstance(content, TextResourceContents):
                     self.context.append(
@@ -146,6 +172,10 @@ class Toolbox:
     async def call(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         """Calls a discovered tool; an unknown one, a time-out or a failure is an outcome too."""
         client = self._where.get(name)
+        if client is None and self.visitor:
+            # A visitor's model may still reach for a customer's tool: the answer is to sign
+            # in, whatever the tool; none of them was discovered, so none can be called.
+            return ToolOutcome(False, {}, SIGN_IN)
         if client is None:
             return ToolOutcome(False, {}, f"UNKNOWN_TOOL: there is no tool named {name!r}")
         sent = {k: v for k, v in arguments.items() if k not in OPERATOR_ONLY_ARGUMENTS}

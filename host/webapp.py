@@ -3,6 +3,10 @@ beside its chat API (ARCHITECTURE, "Entry points"); ``python -m host.webapp`` se
 for the browser tests of the app. Every path that is not a file of the build (``/callback``, the
 app's own screens) is answered with ``index.html``, as a single-page app needs. ``/config.json``
 is written from the environment, so the one build works against any issuer and servers.
+Visitors who are not signed in read public prices through ``/api/catalogue``
+(:mod:`host.catalogue`), called with the app server's own catalogue-only token when a client
+secret is configured (``WEB_CATALOGUE_CLIENT_SECRET``; client ``WEB_CATALOGUE_CLIENT_ID``,
+by default ``host-agent``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from servers.core.client import ClientCredentials, HttpServiceClient, ToolCaller
+from servers.core.scopes import TICKETS_CATALOGUE
+
+from .catalogue import CATALOGUE_PATH, catalogue_app
 
 DIST = Path(__file__).resolve().parent.parent / "web" / "dist"  # where `make web` builds it
 PORT = 8080
@@ -47,7 +56,7 @@ class _SinglePage(StaticFiles):
 NOT_BUILT = "The web app is not built: run `make web` (or `make run`, which builds it)."
 
 
-def build_app(dist: Path, config: dict[str, str]) -> Starlette:
+def build_app(dist: Path, config: dict[str, str], catalogue: ToolCaller | None = None) -> Starlette:
     async def config_json(request: Request) -> JSONResponse:
         return JSONResponse(config, headers={"Cache-Control": "no-store"})
 
@@ -63,13 +72,39 @@ def build_app(dist: Path, config: dict[str, str]) -> Starlette:
         if (dist / "index.html").is_file()
         else Route("/{path:path}", not_built)
     )
-    return Starlette(routes=[Route("/config.json", config_json), Route("/health", health), app])
+    return Starlette(
+        routes=[
+            Route("/config.json", config_json),
+            Route("/health", health),
+            Mount(CATALOGUE_PATH, catalogue_app(catalogue)),
+            app,
+        ]
+    )
+
+
+def catalogue_client(environ: dict[str, str]) -> HttpServiceClient | None:
+    """The ticket server, called with the catalogue-only client-credentials token; None when
+    no secret is configured (public prices then answer UNAVAILABLE)."""
+    secret = environ.get("WEB_CATALOGUE_CLIENT_SECRET")
+    if not secret:
+        return None
+    config = web_config(environ)
+    credentials = ClientCredentials(
+        config["issuer"],
+        environ.get("WEB_CATALOGUE_CLIENT_ID", "host-agent"),
+        secret,
+        [TICKETS_CATALOGUE],
+    )
+    return HttpServiceClient(config["ticket_url"], credentials=credentials, name="web-app")
 
 
 def main() -> None:
     import uvicorn
 
-    app = build_app(Path(os.environ.get("WEB_DIST", DIST)), web_config(dict(os.environ)))
+    environ = dict(os.environ)
+    app = build_app(
+        Path(environ.get("WEB_DIST", DIST)), web_config(environ), catalogue_client(environ)
+    )
     uvicorn.run(
         app,
         host=os.environ.get("WEB_HOST", "127.0.0.1"),

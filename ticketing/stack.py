@@ -79,17 +79,23 @@ class StackEnv:
     """The ticket server's client secret, derived from the dev identity provider's key."""
     webhook_secret: str
     """What the payment server signs its webhooks to the ticket server with."""
+    host_secret: str
+    """The concierge host's client secret (``host-agent``: public prices, for visitors)."""
 
     @classmethod
     def for_dev(cls, database_url: str, issuer: str) -> StackEnv:
         key = load_or_create_signing_key(IDP_KEY_DIR)
-        ticket_secret = ClientRegistry.load(key).client_secret("ticket-server")
+        registry = ClientRegistry.load(key)
+        ticket_secret = registry.client_secret("ticket-server")
+        host_secret = registry.client_secret("host-agent")
         assert ticket_secret is not None
+        assert host_secret is not None
         return cls(
             database_url=database_url,
             issuer=issuer,
             ticket_secret=ticket_secret,
             webhook_secret=key.derive_secret("payment-webhook"),
+            host_secret=host_secret,
         )
 
 
@@ -204,6 +210,7 @@ def services() -> list[Service]:
                 **host_env(s),
                 "HOST_TICKET_URL": f"http://127.0.0.1:{ticket_port}/mcp",
                 "HOST_PAYMENT_URL": f"http://127.0.0.1:{payment_port}/mcp",
+                "HOST_CLIENT_SECRET": s.host_secret,
             },
         ),
     ]

@@ -11,7 +11,9 @@ from servers.core.db.base import Json, Row, Transaction
 from servers.core.ids import new_id
 
 from ..providers.base import Message
-from .base import Session, block_from_json, block_to_json
+from ..redact import redact_value
+from .base import SESSION_ID, Session, block_from_json, block_to_json
+from .facts import RECALL_LIMIT, facts_of_turn
 
 
 class PostgresMemory:
@@ -28,6 +30,25 @@ class PostgresMemory:
                 {"id": session.session_id, "customer": customer_id, "state": Json({}), "now": now},
             )
         return session
+
+    async def open_session(self, customer_id: str, session_id: str) -> Session | None:
+        if not SESSION_ID.fullmatch(session_id):
+            return None
+        key = {"id": session_id, "customer": customer_id}
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO host.sessions (session_id, customer_id, state, created_at,"
+                " updated_at) VALUES (:id, :customer, :state, :now, :now)"
+                " ON CONFLICT (session_id) DO NOTHING",
+                {**key, "state": Json({}), "now": utc_now()},
+            )
+            # Session ids are one space for every customer here: another's answers None.
+            row = await tx.fetch_one(
+                "SELECT session_id, customer_id, state, created_at FROM host.sessions"
+                " WHERE session_id = :id AND customer_id = :customer",
+                key,
+            )
+        return None if row is None else _session(row)
 
     async def session(self, customer_id: str, session_id: str) -> Session | None:
         async with self.db.read() as tx:
@@ -82,12 +103,34 @@ class PostgresMemory:
                 await tx.execute(
                     "INSERT INTO host.events (session_id, seq, payload, created_at)"
                     " VALUES (:id, :seq, :payload, :now)",
-                    {**key, "seq": event + offset, "payload": Json(payload), "now": now},
+                    {
+                        **key,
+                        "seq": event + offset,
+                        "payload": Json(redact_value(payload)),
+                        "now": now,
+                    },
                 )
             await tx.execute(
                 "UPDATE host.sessions SET state = :state, updated_at = :now WHERE session_id = :id",
                 {**key, "state": Json(session.state), "now": now},
             )
+            for fact in facts_of_turn(messages):
+                await tx.execute(
+                    "INSERT INTO host.facts (customer_id, fact, session_id, remembered_at)"
+                    " VALUES (:customer, :fact, :id, :now) ON CONFLICT (customer_id, fact)"
+                    " DO UPDATE SET session_id = :id, remembered_at = :now",
+                    {**key, "customer": session.customer_id, "fact": fact, "now": now},
+                )
+
+    async def recall(self, customer_id: str, query: str) -> list[str]:
+        # No ranking by relevance here: a customer's facts are few, the most recent win.
+        async with self.db.read() as tx:
+            rows = await tx.fetch_all(
+                "SELECT fact FROM host.facts WHERE customer_id = :customer"
+                " ORDER BY remembered_at DESC, fact LIMIT :limit",
+                {"customer": customer_id, "limit": RECALL_LIMIT},
+            )
+        return [row["fact"] for row in rows]
 
 
 async def _next_seq(tx: Transaction, table: str, key: dict[str, str]) -> int:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
+import fastmcp
 import uvicorn
 import uvloop
 from fastmcp import FastMCP
@@ -17,6 +19,7 @@ from fastmcp.tools.base import ToolResult
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp_types import INVALID_PARAMS, CallToolRequestParams, ToolAnnotations
+from opentelemetry import trace
 from pydantic import ValidationError as PydanticValidationError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware as AsgiMiddleware
@@ -313,9 +316,32 @@ def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     uvloop.run(main())
 
 
+def spans_without_tracing() -> None:
+    """Stop FastMCP opening a span per call when no OpenTelemetry SDK is configured.
+
+    Without an SDK (a tracer provider set by the process or by ``opentelemetry-instrument``) the
+    spans are no-ops that still cost 40-60 µs of a tool call; ``propagation_only`` drops them
+    but keeps passing an incoming trace context on to the servers we call.
+    """
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        fastmcp.settings.telemetry_mode = "propagation_only"
+
+
+class _Server(uvicorn.Server):
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets)
+        # Everything alive now (modules, the app, pools) lives as long as the process: moving
+        # it out of the collector's generations means each collection walks only what requests
+        # allocate, about 130-160 µs less CPU per tool call (bench/README.md).
+        gc.collect()
+        gc.freeze()
+
+
 async def serve(app: ASGIApp, settings: ServerSettings) -> None:
     """Run an app with uvicorn until SIGINT/SIGTERM, with the connection limits of
     ``settings``."""
+    spans_without_tracing()
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -328,4 +354,4 @@ async def serve(app: ASGIApp, settings: ServerSettings) -> None:
         timeout_keep_alive=settings.keep_alive_seconds,
         limit_concurrency=settings.max_concurrency,
     )
-    await uvicorn.Server(config).serve()
+    await _Server(config).serve()

@@ -12,6 +12,7 @@ from mcp_types import ElicitRequestURLParams
 from servers.core.app import CREATES, READ_ONLY, UPDATES, requires
 from servers.core.scopes import TICKETS_READ, TICKETS_WRITE
 
+from .apps import CALENDAR_APP, SUMMARY_APP
 from .journey import Journey
 from .models import (
     Calendar,
@@ -69,7 +70,7 @@ def register_customer_tools(
         with what it includes, its lowest price and whether it is available (or why not)."""
         return await service.get_upgrade_options(caller(), ticket_number)
 
-    @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
+    @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ), app=CALENDAR_APP.link)
     async def get_availability_calendar(
         ticket_number: Ticket,
         tier: UpgradeTier,
@@ -81,7 +82,7 @@ def register_customer_tools(
             caller(), ticket_number, tier, start_date, end_date
         )
 
-    @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ))
+    @mcp.tool(annotations=READ_ONLY, meta=requires(TICKETS_READ), app=SUMMARY_APP.link)
     async def quote_upgrade(ticket_number: Ticket, tier: UpgradeTier, date: VisitDate) -> Quote:
         """The exact price of an upgrade on a date: base, band, multiplier and total."""
         return await service.quote_upgrade(caller(), ticket_number, tier, date)

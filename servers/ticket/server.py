@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated
 
 from fastmcp import FastMCP
@@ -13,6 +14,7 @@ from servers.core.app import create_mcp
 from servers.core.auth import current_caller
 from servers.core.scopes import TICKETS_CATALOGUE, TICKETS_OPERATE, TICKETS_READ, TICKETS_WRITE
 
+from .apps import APPS_DIR, register_apps
 from .catalogue_tools import register_catalogue_tools
 from .change import UpgradeChanges
 from .change_tools import register_change_tools
@@ -55,9 +57,11 @@ def build_server(
     operator_client_ids: frozenset[str],
     help_desk: HelpDesk | None = None,
     extra_tools: Sequence[ToolsRegistrar] = (),
+    apps_dir: Path = APPS_DIR,
 ) -> FastMCP:
     """The ticket server's tools; with ``help_desk``, also its help texts and the hand-off to a
-    person (tests of the upgrade journey leave them out)."""
+    person (tests of the upgrade journey leave them out). Its MCP Apps are read from
+    ``apps_dir``."""
     mcp = create_mcp("ticket", instructions=INSTRUCTIONS)
 
     def caller() -> Caller:
@@ -73,6 +77,7 @@ def build_server(
         register_help_tools(mcp, help_desk)
     for register in extra_tools:
         register(mcp, caller)
+    register_apps(mcp, apps_dir)
 
     @mcp.resource(
         "tickets://tiers",

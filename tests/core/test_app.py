@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import fastmcp
 import httpx
 import mcp_types
 import pytest
 from fastmcp import Client
 from mcp.shared.exceptions import MCPError
+from opentelemetry import trace
 from pydantic import BaseModel, Field
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
-from servers.core.app import READ_ONLY, HealthCheck, build_http_app, create_mcp, requires
+from servers.core.app import (
+    READ_ONLY,
+    HealthCheck,
+    build_http_app,
+    create_mcp,
+    requires,
+    serve,
+    spans_without_tracing,
+)
 from servers.core.settings import ServerSettings
+from ticketing.procs import free_port
 
 ALLOWED = "http://localhost:6274"
 
@@ -146,3 +164,52 @@ async def test_advertises_only_what_a_stateless_json_server_delivers() -> None:
     assert not capabilities.prompts.list_changed
     assert capabilities.logging is None
     assert refused.value.code == mcp_types.METHOD_NOT_FOUND
+
+
+def test_spans_are_dropped_without_a_tracing_sdk_and_kept_with_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastmcp.settings, "telemetry_mode", "native")
+    spans_without_tracing()
+    assert str(fastmcp.settings.telemetry_mode) == "propagation_only"
+
+    class Sdk(trace.TracerProvider):  # what opentelemetry-sdk or an auto-instrumenter installs
+        def get_tracer(self, *args: object, **kwargs: object) -> trace.Tracer:
+            return trace.NoOpTracer()
+
+    monkeypatch.setattr(fastmcp.settings, "telemetry_mode", "native")
+    monkeypatch.setattr(trace, "get_tracer_provider", Sdk)
+    spans_without_tracing()
+    assert fastmcp.settings.telemetry_mode == "native"
+
+
+async def test_a_started_server_has_frozen_what_it_started_with() -> None:
+    async def frozen(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(gc.get_freeze_count()))
+
+    settings = ServerSettings(
+        port=free_port(),
+        auth_issuer="https://idp.test",
+        auth_jwks_url="https://idp.test/.well-known/jwks.json",
+        _env_file=None,
+    )
+    gc.unfreeze()
+    running = asyncio.create_task(serve(Starlette(routes=[Route("/", frozen)]), settings))
+    try:
+        answer = await first_answer(f"http://127.0.0.1:{settings.port}/")
+        assert int(answer.text) > 0
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        gc.unfreeze()
+
+
+async def first_answer(url: str) -> httpx.Response:
+    """The first answer of a server that is starting (connections refused until it listens)."""
+    async with asyncio.timeout(30), httpx.AsyncClient() as http:
+        while True:
+            try:
+                return await http.get(url)
+            except httpx.ConnectError:
+                await asyncio.sleep(0.05)

@@ -31,13 +31,7 @@ def test_default_clients(registry: ClientRegistry) -> None:
     }
     host = registry.get("host-agent")
     assert host is not None
-    assert set(host.scopes) == {
-        "tickets/read",
-        "tickets/write",
-        "tickets/catalogue",
-        "payments/read",
-        "payments/write",
-    }
+    assert set(host.scopes) == {"tickets/catalogue"}
     web = registry.get("web")
     assert web is not None
     assert web.client_secret is None

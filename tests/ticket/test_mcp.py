@@ -170,7 +170,12 @@ async def test_resources_and_the_upgrade_prompt(
     servers: Servers, client: Client[FastMCPTransport]
 ) -> None:
     resources = {str(r.uri) for r in await client.list_resources()}
-    assert resources == {"tickets://tiers", "tickets://pricing-rules"}
+    assert resources == {
+        "tickets://tiers",
+        "tickets://pricing-rules",
+        "ui://ticket/calendar.html",  # the MCP Apps: tests/ticket/test_apps.py
+        "ui://ticket/summary.html",
+    }
     tiers = json.loads(await text_of(client, "tickets://tiers"))
     assert [t["tier"] for t in tiers] == ["standard", "non_stop", "double_fun"]
     assert tiers[2]["base_price_cents"] == {"general": 7500, "standard": 5000, "vip": 2500}

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ class RunningStack:
         self.notify_port = free_port()
         self.mail_port = free_port()
         self.payment_port = free_port()
+        self.host_port = free_port()
         env = {
             **os.environ,
             "IDP_PORT": str(self.idp_port),
@@ -58,6 +60,7 @@ class RunningStack:
             "MAIL_SINK_PORT": str(self.mail_port),
             "MAIL_SINK_HTTP_PORT": str(free_port()),
             "PAYMENT_PORT": str(self.payment_port),
+            "HOST_PORT": str(self.host_port),
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
@@ -125,6 +128,15 @@ def test_run_serves_everything_and_sigterm_stops_it_all(workdir: Path) -> None:
             },
         )
         assert reply.json()["result"]["structuredContent"]["ticket_type"] == "general"
+
+        # A visitor's price page: the host calls the ticket server with its own token.
+        visit = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+        price = httpx.post(
+            f"http://127.0.0.1:{stack.host_port}/api/catalogue/quote_price",
+            json={"ticket_type": "general", "tier": "standard", "date": visit},
+        )
+        assert price.status_code == 200, price.text
+        assert price.json()["total_cents"] > 0
 
         assert f"smtp://127.0.0.1:{stack.mail_port}" in out
         message = send_confirmation(stack, key)

@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from host.webapp import DIST, PORT
 from servers.core.settings import WEB_APP_ORIGIN
+from servers.devidp.clients import ClientRegistry
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.http.conftest import (
     HOST,
@@ -60,6 +61,8 @@ def web_app(full_stack: FullStack) -> str:
             pytrace=False,
         )
     workdir: Path = full_stack.base.workdir
+    catalogue_secret = ClientRegistry.load(full_stack.base.key).client_secret("host-agent")
+    assert catalogue_secret is not None
     server = ServerProcess(
         "web app",
         ["-m", "host.webapp"],
@@ -70,6 +73,8 @@ def web_app(full_stack: FullStack) -> str:
                 "WEB_ISSUER": full_stack.base.issuer,
                 "WEB_TICKET_URL": full_stack.mcp_url(full_stack.ticket),
                 "WEB_PAYMENT_URL": full_stack.mcp_url(full_stack.payment),
+                # Public prices for visitors: the app server's own catalogue-only token.
+                "WEB_CATALOGUE_CLIENT_SECRET": catalogue_secret,
             }
         ),
         workdir / "web.log",

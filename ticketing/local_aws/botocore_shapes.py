@@ -78,7 +78,13 @@ def validate_shape(value: Any, shape: Any, path: str = "response") -> None:
     than exactly one member set all fail.
     """
     kind = shape.type_name
-    if kind == "structure":
+    if shape.metadata.get("document"):
+        # A document is any JSON value, as the service stores it.
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise AssertionError(f"{path}: not a JSON document: {exc}") from None
+    elif kind == "structure":
         _check(isinstance(value, dict), path, f"a {shape.name} structure", value)
         unknown = sorted(set(value) - set(shape.members))
         require(not unknown, f"{path}: {shape.name} has no member(s) {unknown}")

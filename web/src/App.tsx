@@ -2,13 +2,16 @@
 import type { User, UserManager } from "oidc-client-ts";
 import { Suspense, lazy, useEffect, useRef, useState } from "react";
 
-import { completeSignIn, createUserManager, signOut } from "./auth";
+import { completeSignIn, createUserManager, signIn, signOut } from "./auth";
 import { loadConfig, type AppConfig } from "./config";
-import { placeOf } from "./live/place";
-import type { View } from "./Shop";
+import { placeOf, type Step } from "./live/place";
+import { Link } from "./Nav";
+import { useDocumentTitle, useRoute } from "./router";
 
 // The MCP client and the screens behind sign-in load after it, so the first page stays small.
 const SignedIn = lazy(() => import("./SignedIn"));
+// Likewise the visitors' price page, loaded only when it is opened.
+const PublicPrices = lazy(() => import("./PublicPrices"));
 
 type Boot =
   | { state: "starting" }
@@ -18,9 +21,12 @@ type Boot =
 export function App() {
   const [boot, setBoot] = useState<Boot>({ state: "starting" });
   const started = useRef(false);
-  // Where the customer is; kept when the session ends, to return there after signing in again
-  // (Property 17). Sign-out forgets it.
-  const place = useRef<View | null>(null);
+  const route = useRoute();
+  // The step of the ticket's flow the customer is on; kept when the session ends, to return to
+  // the same ticket, tier and day after signing in again (the address is the page). Sign-out
+  // forgets it.
+  const step = useRef<Step | null>(null);
+  const leaving = useRef(false);
   const [ended, setEnded] = useState(false);
 
   useEffect(() => {
@@ -35,12 +41,15 @@ export function App() {
       const user = await completeSignIn(manager);
       manager.events.addUserLoaded((next) => setBoot({ state: "ready", config, manager, user: next }));
       manager.events.addUserUnloaded(() => {
-        setEnded(place.current !== null);
+        setEnded(!leaving.current);
         setBoot({ state: "ready", config, manager, user: null });
       });
       setBoot({ state: "ready", config, manager, user });
     })().catch((error: unknown) => setBoot({ state: "failed", message: `Sign-in could not start: ${String(error)}` }));
   }, []);
+
+  const welcome = boot.state !== "ready" || (boot.user === null && route.page !== "prices");
+  useDocumentTitle(welcome ? null : route);
 
   return (
     <>
@@ -52,7 +61,8 @@ export function App() {
             <button
               type="button"
               onClick={() => {
-                place.current = null;
+                leaving.current = true;
+                step.current = null;
                 void signOut(boot.manager);
               }}
             >
@@ -68,28 +78,38 @@ export function App() {
         {boot.state === "failed" && <p role="alert">{boot.message}</p>}
         {boot.state === "ready" &&
           (boot.user === null ? (
-            <section aria-labelledby="welcome-title">
-              <h2 id="welcome-title">Welcome</h2>
-              {ended ? (
-                <p role="alert">Your session has ended. Sign in again to continue where you left off.</p>
-              ) : (
-                <p>Sign in to see your tickets and upgrade them.</p>
+            <>
+              {/* Visitors: the public price page, or the welcome with sign-in. */}
+              <section aria-labelledby="welcome-title">
+                <h2 id="welcome-title">{route.page === "prices" ? "Upgrade your ticket" : "Welcome"}</h2>
+                {ended ? (
+                  <p role="alert">Your session has ended. Sign in again to continue where you left off.</p>
+                ) : (
+                  <p>Sign in to see your tickets and upgrade them.</p>
+                )}
+                <button type="button" onClick={() => void signIn(boot.manager, step.current)}>
+                  Sign in
+                </button>
+                {route.page === "prices" ? null : (
+                  <p>
+                    <Link to={{ page: "prices" }}>See upgrade prices</Link> without signing in.
+                  </p>
+                )}
+              </section>
+              {route.page === "prices" && (
+                <Suspense fallback={<output className="loading">Loading…</output>}>
+                  <PublicPrices />
+                </Suspense>
               )}
-              <button
-                type="button"
-                onClick={() => void boot.manager.signinRedirect(place.current === null ? undefined : { state: place.current })}
-              >
-                Sign in
-              </button>
-            </section>
+            </>
           ) : (
             <Suspense fallback={<output className="loading">Loading…</output>}>
               <SignedIn
                 config={boot.config}
                 manager={boot.manager}
-                initialView={placeOf(boot.user.state)}
-                onView={(view) => {
-                  place.current = view;
+                resume={placeOf(boot.user.state).step}
+                onStep={(next) => {
+                  step.current = next;
                 }}
               />
             </Suspense>

@@ -1,15 +1,17 @@
-/** Quote → hold (with a live countdown to hold_expires_at) → pay with a new card → confirmation.
- * The card goes only to the payment server (create_payment_method); the ticket server sees the
- * resulting pm_ id. */
-import { useEffect, useState, type FormEvent } from "react";
+/** Quote → hold (with a live countdown to hold_expires_at) → pay (Pay.tsx: a saved card, a new
+ * card, or the hosted checkout) → confirmation. The held order is kept up to date while on
+ * screen (live/useLiveOrder.ts): paid elsewhere or expired, the screen follows. */
+import { useEffect, useState } from "react";
 
-import { declineMessage, humanMessage } from "./errors";
-import { BAND_NAMES, TIER_NAMES, formatCents, formatCountdown, formatDate } from "./format";
-import type { Servers } from "./mcp";
-import { Show } from "./Screens";
-import type { CalendarDay, Payment, PaymentMethod, Quote, Tier, UpgradeOrder } from "./types";
-import { newKey, useLoad } from "./useCall";
+import { humanMessage } from "./errors";
+import { TIER_NAMES, formatCents, formatCountdown, formatDate } from "./format";
 import { useLiveOrder } from "./live/useLiveOrder";
+import type { Servers } from "./mcp";
+import { QuoteSummary } from "./QuoteSummary";
+import { Show } from "./Screens";
+import { PayStep } from "./Pay";
+import type { CalendarDay, Quote, Tier, UpgradeOrder } from "./types";
+import { newKey, useLoad } from "./useCall";
 
 function useSecondsLeft(until: string): number {
   const deadline = Date.parse(until);
@@ -34,77 +36,6 @@ export function Countdown({ until }: { until: string }) {
   );
 }
 
-interface CardForm {
-  number: string;
-  month: string;
-  year: string;
-  cvc: string;
-}
-
-function PayForm({ servers, order, onPaid }: { servers: Servers; order: UpgradeOrder; onPaid: (order: UpgradeOrder) => void }) {
-  const [card, setCard] = useState<CardForm>({ number: "", month: "", year: "", cvc: "" });
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<string | null>(null);
-  const expired = useSecondsLeft(order.hold_expires_at) <= 0;
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setProblem(null);
-    try {
-      const method = await servers.payment<PaymentMethod>("create_payment_method", {
-        card_number: card.number,
-        exp_month: Number(card.month),
-        exp_year: Number(card.year),
-        cvc: card.cvc,
-      });
-      const payment = await servers.ticket<Payment>("pay_upgrade", {
-        order_id: order.order_id,
-        payment_method: method.payment_method_id,
-        idempotency_key: newKey(),
-      });
-      if (payment.payment_status === "succeeded") {
-        onPaid(payment.order);
-      } else {
-        setProblem(declineMessage(payment.decline_code, payment.message));
-      }
-    } catch (error) {
-      setProblem(humanMessage(error));
-    } finally {
-      setBusy(false);
-    }
-  };
-  const field = (name: keyof CardForm, label: string, props: Record<string, string>) => (
-    <label>
-      {label}
-      <input
-        name={name}
-        required
-        value={card[name]}
-        onChange={(event) => setCard({ ...card, [name]: event.target.value })}
-        {...props}
-      />
-    </label>
-  );
-
-  return (
-    <form onSubmit={(event) => void submit(event)} aria-label="Pay by card">
-      {field("number", "Card number", { inputMode: "numeric", autoComplete: "cc-number" })}
-      {field("month", "Expiry month", { inputMode: "numeric", autoComplete: "cc-exp-month", placeholder: "MM" })}
-      {field("year", "Expiry year", { inputMode: "numeric", autoComplete: "cc-exp-year", placeholder: "YYYY" })}
-      {field("cvc", "Security code", { inputMode: "numeric", autoComplete: "cc-csc" })}
-      {problem === null ? null : (
-        <p role="alert" className="error">
-          {problem}
-        </p>
-      )}
-      <button type="submit" disabled={busy || expired}>
-        {busy ? "Paying…" : `Pay ${formatCents(order.amount_cents, order.currency)}`}
-      </button>
-    </form>
-  );
-}
-
 export function Confirmed({ order, onDone }: { order: UpgradeOrder; onDone: () => void }) {
   return (
     <section aria-labelledby="confirmed-title">
@@ -117,7 +48,7 @@ export function Confirmed({ order, onDone }: { order: UpgradeOrder; onDone: () =
       </p>
       <p>A confirmation e-mail is on its way.</p>
       <button type="button" onClick={onDone}>
-        Back to my tickets
+        See my orders
       </button>
     </section>
   );
@@ -129,17 +60,19 @@ const CLOSED: Record<string, string> = {
   refunded: "This upgrade was refunded.",
 };
 
-/** A held order not yet confirmed: the countdown and the pay form while it waits for payment,
- * or why it can no longer be paid. */
-export function OpenOrder({
-  servers,
-  order,
-  onPaid,
-}: {
+interface OpenOrderProps {
   servers: Servers;
+  /** The order as last seen (live): its status decides what shows. */
   order: UpgradeOrder;
   onPaid: (order: UpgradeOrder) => void;
-}) {
+  /** The customer went to pay on the payment server's page: look for the outcome soon. */
+  onAway: () => void;
+}
+
+/** A held order not yet confirmed: the countdown and the pay step while it waits for payment,
+ * or why it can no longer be paid. */
+export function OpenOrder({ servers, order, onPaid, onAway }: OpenOrderProps) {
+  const expired = useSecondsLeft(order.hold_expires_at) <= 0;
   if (order.status !== "awaiting_payment") {
     return (
       <p role="alert" className="error">
@@ -150,7 +83,7 @@ export function OpenOrder({
   return (
     <>
       <Countdown until={order.hold_expires_at} />
-      <PayForm servers={servers} order={order} onPaid={onPaid} />
+      <PayStep servers={servers} order={order} expired={expired} onPaid={onPaid} onAway={onAway} />
     </>
   );
 }
@@ -172,8 +105,7 @@ export function Checkout({
     () => servers.ticket<Quote>("quote_upgrade", { ticket_number: ticketNumber, tier, date: day.date }),
     `${ticketNumber}/${tier}/${day.date}`,
   );
-  // Kept up to date while on screen: paid elsewhere or expired, the screen follows.
-  const [order, setOrder] = useLiveOrder(servers, null);
+  const [order, setOrder, hurry] = useLiveOrder(servers, null);
   const [holding, setHolding] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   // One key for this screen's hold: pressing again after a lost answer returns the same order.
@@ -209,16 +141,7 @@ export function Checkout({
       </h2>
       <Show loaded={quote}>
         {(value) => (
-          <dl className="quote">
-            <dt>Base price</dt>
-            <dd>{formatCents(value.base_cents, value.currency)}</dd>
-            <dt>Price band</dt>
-            <dd>
-              {BAND_NAMES[value.band]} (×{value.multiplier})
-            </dd>
-            <dt>Total</dt>
-            <dd className="total">{formatCents(value.total_cents, value.currency)}</dd>
-          </dl>
+          <QuoteSummary quote={value} />
         )}
       </Show>
       {order === null ? (
@@ -233,7 +156,7 @@ export function Checkout({
           </button>
         </>
       ) : (
-        <OpenOrder servers={servers} order={order} onPaid={setOrder} />
+        <OpenOrder servers={servers} order={order} onPaid={setOrder} onAway={hurry} />
       )}
     </section>
   );

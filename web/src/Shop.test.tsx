@@ -1,44 +1,26 @@
 import { cleanup, render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { useState } from "react";
-import { afterEach, describe, expect, it } from "vitest";
+import { act } from "react";
+import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { ToolError } from "./errors";
-import type { CallTool, Servers } from "./mcp";
-import { START, Shop, type View } from "./Shop";
+import { fakeServers } from "./fakeServers";
+import type { Step } from "./live/place";
+import { navigate } from "./router";
+import { Shop } from "./Shop";
 import type { CalendarDay } from "./types";
 
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  // Each test starts at the app's first page: the flow moves the address bar (router.ts).
+  window.history.replaceState(null, "", "/");
+});
 
 const DAYS: CalendarDay[] = [
   { date: "2027-01-05", price_cents: 4500, currency: "USD", band: "off_peak", seats_left: 100, available: true, reason: null },
   { date: "2027-01-06", price_cents: 4500, currency: "USD", band: "off_peak", seats_left: 0, available: false, reason: "SOLD_OUT: no seats left" },
   { date: "2027-01-07", price_cents: 5000, currency: "USD", band: "standard", seats_left: 3, available: true, reason: null },
 ];
-
-/** The flow with its view held here, as the signed-in page holds it. */
-function Flow({ servers }: { servers: Servers }) {
-  const [view, setView] = useState<View>(START);
-  return <Shop servers={servers} view={view} onView={setView} />;
-}
-
-/** A fake pair of servers for component tests: answers by tool name, and records every call. */
-function fakeServers(answers: Record<string, unknown>) {
-  const calls: { name: string; args: Record<string, unknown> }[] = [];
-  const call: CallTool = async <T,>(name: string, args: Record<string, unknown>) => {
-    calls.push({ name, args });
-    const answer = answers[name];
-    if (answer instanceof ToolError) {
-      throw answer;
-    }
-    if (answer === undefined) {
-      throw new ToolError("UNKNOWN_TOOL", name);
-    }
-    return (typeof answer === "function" ? (answer as (a: Record<string, unknown>) => unknown)(args) : answer) as T;
-  };
-  const servers: Servers = { ticket: call, payment: call };
-  return { servers, calls };
-}
 
 const ORDER = {
   order_id: "ord_1",
@@ -68,13 +50,15 @@ const ANSWERS = {
   quote_upgrade: { ticket_number: "TKT-JD0001", tier: "non_stop", date: "2027-01-07", base_cents: 5000, band: "standard", multiplier: "1.0", total_cents: 5000, currency: "USD", hold_minutes: 15 },
   select_upgrade: ORDER,
   create_payment_method: { payment_method_id: "pm_1", brand: "visa", last4: "4242" },
+  get_ticket: { ticket_number: "TKT-JD0001", ticket_type: "general", status: "active", visit_date: "2027-01-01", upgrade_tier: null },
+  list_payment_methods: { payment_methods: [] },
 };
 
 describe("the upgrade flow", () => {
   it("shows tiers in order with prices and reasons, and a calendar that explains closed days", async () => {
     const user = userEvent.setup();
     const { servers } = fakeServers(ANSWERS);
-    render(<Flow servers={servers} />);
+    render(<Shop servers={servers} />);
 
     await user.click(await screen.findByRole("button", { name: "Upgrade options for TKT-JD0001" }));
     const tiers = await screen.findAllByRole("heading", { level: 3 });
@@ -103,7 +87,7 @@ describe("the upgrade flow", () => {
   it("moves through the calendar by keyboard and chooses with Enter", async () => {
     const user = userEvent.setup();
     const { servers, calls } = fakeServers(ANSWERS);
-    render(<Flow servers={servers} />);
+    render(<Shop servers={servers} />);
     await user.click(await screen.findByRole("button", { name: "Upgrade options for TKT-JD0001" }));
     await user.click(await screen.findByRole("button", { name: "Choose a date for Non-stop" }));
 
@@ -134,14 +118,14 @@ describe("the upgrade flow", () => {
           : { order: paid, payment_status: "succeeded", decline_code: null, message: "Paid." };
       },
     });
-    render(<Flow servers={servers} />);
+    render(<Shop servers={servers} />);
     await user.click(await screen.findByRole("button", { name: "Upgrade options for TKT-JD0001" }));
     await user.click(await screen.findByRole("button", { name: "Choose a date for Non-stop" }));
     await user.click(await screen.findByRole("button", { name: /Thursday 7 January 2027/ }));
     await user.click(await screen.findByRole("button", { name: "Hold this upgrade" }));
 
     expect((await screen.findByRole("timer")).textContent).toMatch(/^1[45]:[0-5]\d$/);
-    const form = screen.getByRole("form", { name: "Pay by card" });
+    const form = await screen.findByRole("form", { name: "Pay" });
     await user.type(within(form).getByLabelText("Card number"), "4000000000009995");
     await user.type(within(form).getByLabelText("Expiry month"), "12");
     await user.type(within(form).getByLabelText("Expiry year"), "2030");
@@ -164,10 +148,30 @@ describe("the upgrade flow", () => {
   it("shows a failed load in words with a retry", async () => {
     const user = userEvent.setup();
     const { servers } = fakeServers({ ...ANSWERS, list_my_tickets: new ToolError("UNAVAILABLE", "db down") });
-    render(<Flow servers={servers} />);
+    render(<Shop servers={servers} />);
     expect((await screen.findByRole("alert")).textContent).toMatch(/busy right now/);
     expect(screen.getByRole("button", { name: "Try again" })).toBeTruthy();
     await user.click(screen.getByRole("button", { name: "Try again" }));
     expect((await screen.findByRole("alert")).textContent).toMatch(/busy right now/);
+  });
+
+  it("returns once to the step a new sign-in brought back, and reports each step", async () => {
+    const user = userEvent.setup();
+    const { servers } = fakeServers(ANSWERS);
+    const back: Step = { screen: "checkout", ticket: "TKT-JD0001", tier: "non_stop", day: DAYS[2] as CalendarDay };
+    const onStep = vi.fn<(step: Step | null) => void>();
+    window.history.replaceState(null, "", "/tickets/TKT-JD0001");
+    render(<Shop servers={servers} resume={back} onStep={onStep} />);
+
+    expect(await screen.findByRole("heading", { name: "Non-stop on Thursday 7 January 2027" })).toBeTruthy();
+    expect(onStep).toHaveBeenLastCalledWith(back);
+    await user.click(screen.getByRole("button", { name: "← Back" }));
+    expect(onStep).toHaveBeenLastCalledWith({ screen: "calendar", ticket: "TKT-JD0001", tier: "non_stop" });
+
+    act(() => navigate({ page: "orders" }));
+    expect(onStep).toHaveBeenLastCalledWith(null);
+    act(() => navigate({ page: "ticket", ticket: "TKT-JD0001" }));
+    // A later visit starts at the ticket's options.
+    expect(await screen.findByRole("button", { name: "Choose a date for Non-stop" })).toBeTruthy();
   });
 });

@@ -5,10 +5,11 @@
 import { InMemoryWebStorage, UserManager, WebStorageStateStore, type User } from "oidc-client-ts";
 
 import type { AppConfig } from "./config";
+import { CALLBACK_PATH, placeOf, type Place, type Step } from "./live/place";
 
-export const CALLBACK_PATH = "/callback";
-// concierge/chat: the chat panel calls the host's chat API with the same token.
-const SCOPES = "openid tickets/read tickets/write payments/read payments/write concierge/chat";
+// tickets/catalogue: the price page; concierge/chat: the chat panel calls the host's chat API
+// with the same token.
+const SCOPES = "openid tickets/read tickets/write tickets/catalogue payments/read payments/write concierge/chat";
 
 export function createUserManager(config: AppConfig, origin: string): UserManager {
   return new UserManager({
@@ -25,16 +26,28 @@ export function createUserManager(config: AppConfig, origin: string): UserManage
   });
 }
 
+/** Starts a sign-in that comes back to the page the customer is on (a deep link such as
+ * /orders survives it) and, after a session that ended, to the step of the ticket's flow they
+ * were on (live/place.ts). */
+export async function signIn(manager: Pick<UserManager, "signinRedirect">, step: Step | null = null): Promise<void> {
+  const place: Place = { path: window.location.pathname, step };
+  await manager.signinRedirect({ state: place });
+}
+
 /** Completes a sign-in when the identity provider sent the browser back to the callback; then
- * puts the address back to the app's start so a reload does not replay the code. */
+ * puts the address back to the page the sign-in started on, so a reload does not replay the
+ * code. */
 export async function completeSignIn(manager: UserManager): Promise<User | null> {
   if (window.location.pathname !== CALLBACK_PATH) {
     return manager.getUser();
   }
+  let back = "/";
   try {
-    return await manager.signinRedirectCallback();
+    const user = await manager.signinRedirectCallback();
+    back = placeOf(user.state).path;
+    return user;
   } finally {
-    window.history.replaceState(null, "", "/");
+    window.history.replaceState(null, "", back);
   }
 }
 

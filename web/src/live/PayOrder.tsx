@@ -1,6 +1,7 @@
-/** The pay step of an order held elsewhere (by the concierge in the chat): the order as the
- * ticket server has it now, its countdown and the app's own pay form, then its confirmation.
- * Card details go to the payment server only, never into the chat. */
+/** The pay step of an order held elsewhere (by the concierge in the chat), at /orders/:id/pay:
+ * the order as the ticket server has it now, its countdown and the app's own pay step (Pay.tsx:
+ * saved cards, a new card, the hosted checkout, 3-D Secure), then its confirmation. Card details
+ * go to the payment server only, never into the chat. */
 import { Confirmed, OpenOrder } from "../Checkout";
 import { TIER_NAMES, formatCents, formatDate } from "../format";
 import type { Servers } from "../mcp";
@@ -19,7 +20,7 @@ export function PayOrder({ servers, orderId, onDone }: { servers: Servers; order
 }
 
 function LiveOrder({ servers, initial, onDone }: { servers: Servers; initial: UpgradeOrder; onDone: () => void }) {
-  const [live, setOrder] = useLiveOrder(servers, initial);
+  const [live, setOrder, hurry] = useLiveOrder(servers, initial);
   const order = live ?? initial;
   if (order.status === "confirmed") {
     return <Confirmed order={order} onDone={onDone} />;
@@ -32,7 +33,7 @@ function LiveOrder({ servers, initial, onDone }: { servers: Servers; initial: Up
       <p>
         Ticket {order.ticket_number}: <strong className="total">{formatCents(order.amount_cents, order.currency)}</strong>
       </p>
-      <OpenOrder servers={servers} order={order} onPaid={setOrder} />
+      <OpenOrder servers={servers} order={order} onPaid={setOrder} onAway={hurry} />
     </section>
   );
 }

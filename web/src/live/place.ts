@@ -1,9 +1,22 @@
-/** The customer's place in the flow (the screen, ticket, tier and day), carried through a new
- * sign-in when the session ended: oidc-client-ts keeps it with the sign-in request's state (in
- * sessionStorage, for the redirect's length) and hands it back on the user. What comes back is
- * checked, and anything unexpected starts at My tickets. */
-import type { View } from "../Shop";
+/** The customer's place, carried through a sign-in: the page's address (router.ts), and on a
+ * ticket's page the step of its flow (the tier and day chosen), which has no address of its own.
+ * oidc-client-ts keeps it with the sign-in request's state (in sessionStorage, for the
+ * redirect's length) and hands it back on the user. What comes back is checked: an address that
+ * is not the app's own is the start page, and an unexpected step is the ticket's options. */
 import type { CalendarDay, Tier } from "../types";
+
+/** A step of a ticket's flow (tickets → options → calendar → checkout), for that ticket. */
+export type Step =
+  | { screen: "options"; ticket: string }
+  | { screen: "calendar"; ticket: string; tier: Tier }
+  | { screen: "checkout"; ticket: string; tier: Tier; day: CalendarDay };
+
+export interface Place {
+  path: string;
+  step: Step | null;
+}
+
+export const CALLBACK_PATH = "/callback";
 
 const TIERS = new Set<string>(["standard", "non_stop", "double_fun"]);
 const BANDS = new Set<string>(["peak", "weekend", "off_peak", "standard"]);
@@ -34,11 +47,20 @@ function isDay(value: unknown): value is CalendarDay {
   );
 }
 
-export function placeOf(raw: unknown): View {
-  if (!isRecord(raw)) {
-    return { screen: "tickets" };
+/** Where to go after a sign-in: the app's own page it started on; anything else (another
+ * site's address, the callback itself) is the start page. */
+export function returnPath(path: unknown): string {
+  if (typeof path !== "string" || !path.startsWith("/") || path.startsWith("//") || path === CALLBACK_PATH) {
+    return "/";
   }
-  const { screen, ticket, tier, day, orderId } = raw;
+  return path;
+}
+
+export function stepOf(raw: unknown): Step | null {
+  if (!isRecord(raw)) {
+    return null;
+  }
+  const { screen, ticket, tier, day } = raw;
   if (screen === "options" && isText(ticket)) {
     return { screen, ticket };
   }
@@ -48,8 +70,12 @@ export function placeOf(raw: unknown): View {
   if (screen === "checkout" && isText(ticket) && isTier(tier) && isDay(day)) {
     return { screen, ticket, tier, day };
   }
-  if (screen === "pay" && isText(orderId)) {
-    return { screen, orderId };
+  return null;
+}
+
+export function placeOf(raw: unknown): Place {
+  if (!isRecord(raw)) {
+    return { path: "/", step: null };
   }
-  return { screen: "tickets" };
+  return { path: returnPath(raw["path"]), step: stepOf(raw["step"]) };
 }
