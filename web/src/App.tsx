@@ -4,6 +4,7 @@ import { Suspense, lazy, useEffect, useRef, useState } from "react";
 
 import { completeSignIn, createUserManager, signIn, signOut } from "./auth";
 import { loadConfig, type AppConfig } from "./config";
+import { placeOf, type Step } from "./live/place";
 import { Link } from "./Nav";
 import { useDocumentTitle, useRoute } from "./router";
 
@@ -21,6 +22,12 @@ export function App() {
   const [boot, setBoot] = useState<Boot>({ state: "starting" });
   const started = useRef(false);
   const route = useRoute();
+  // The step of the ticket's flow the customer is on; kept when the session ends, to return to
+  // the same ticket, tier and day after signing in again (the address is the page). Sign-out
+  // forgets it.
+  const step = useRef<Step | null>(null);
+  const leaving = useRef(false);
+  const [ended, setEnded] = useState(false);
 
   useEffect(() => {
     // React's development double effect must not process the one-time callback code twice.
@@ -33,7 +40,10 @@ export function App() {
       const manager = createUserManager(config, window.location.origin);
       const user = await completeSignIn(manager);
       manager.events.addUserLoaded((next) => setBoot({ state: "ready", config, manager, user: next }));
-      manager.events.addUserUnloaded(() => setBoot({ state: "ready", config, manager, user: null }));
+      manager.events.addUserUnloaded(() => {
+        setEnded(!leaving.current);
+        setBoot({ state: "ready", config, manager, user: null });
+      });
       setBoot({ state: "ready", config, manager, user });
     })().catch((error: unknown) => setBoot({ state: "failed", message: `Sign-in could not start: ${String(error)}` }));
   }, []);
@@ -48,7 +58,14 @@ export function App() {
         {boot.state === "ready" && boot.user !== null ? (
           <div className="who">
             <span>{String(boot.user.profile["email"] ?? boot.user.profile.sub)}</span>
-            <button type="button" onClick={() => void signOut(boot.manager)}>
+            <button
+              type="button"
+              onClick={() => {
+                leaving.current = true;
+                step.current = null;
+                void signOut(boot.manager);
+              }}
+            >
               Sign out
             </button>
           </div>
@@ -65,8 +82,12 @@ export function App() {
               {/* Visitors: the public price page, or the welcome with sign-in. */}
               <section aria-labelledby="welcome-title">
                 <h2 id="welcome-title">{route.page === "prices" ? "Upgrade your ticket" : "Welcome"}</h2>
-                <p>Sign in to see your tickets and upgrade them.</p>
-                <button type="button" onClick={() => void signIn(boot.manager)}>
+                {ended ? (
+                  <p role="alert">Your session has ended. Sign in again to continue where you left off.</p>
+                ) : (
+                  <p>Sign in to see your tickets and upgrade them.</p>
+                )}
+                <button type="button" onClick={() => void signIn(boot.manager, step.current)}>
                   Sign in
                 </button>
                 {route.page === "prices" ? null : (
@@ -83,7 +104,14 @@ export function App() {
             </>
           ) : (
             <Suspense fallback={<output className="loading">Loading…</output>}>
-              <SignedIn config={boot.config} manager={boot.manager} />
+              <SignedIn
+                config={boot.config}
+                manager={boot.manager}
+                resume={placeOf(boot.user.state).step}
+                onStep={(next) => {
+                  step.current = next;
+                }}
+              />
             </Suspense>
           ))}
       </main>

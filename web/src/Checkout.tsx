@@ -1,9 +1,11 @@
 /** Quote → hold (with a live countdown to hold_expires_at) → pay (Pay.tsx: a saved card, a new
- * card, or the hosted checkout) → confirmation. */
+ * card, or the hosted checkout) → confirmation. The held order is kept up to date while on
+ * screen (live/useLiveOrder.ts): paid elsewhere or expired, the screen follows. */
 import { useEffect, useState } from "react";
 
 import { humanMessage } from "./errors";
 import { TIER_NAMES, formatCents, formatCountdown, formatDate } from "./format";
+import { useLiveOrder } from "./live/useLiveOrder";
 import type { Servers } from "./mcp";
 import { QuoteSummary } from "./QuoteSummary";
 import { Show } from "./Screens";
@@ -34,9 +36,56 @@ export function Countdown({ until }: { until: string }) {
   );
 }
 
-function HeldPay({ servers, order, onPaid }: { servers: Servers; order: UpgradeOrder; onPaid: (order: UpgradeOrder) => void }) {
+export function Confirmed({ order, onDone }: { order: UpgradeOrder; onDone: () => void }) {
+  return (
+    <section aria-labelledby="confirmed-title">
+      <h2 id="confirmed-title">Upgrade confirmed</h2>
+      <p>
+        {TIER_NAMES[order.tier]} on {formatDate(order.visit_date)} for {formatCents(order.amount_cents, order.currency)}.
+      </p>
+      <p>
+        Confirmation code: <strong className="confirmation-code">{order.confirmation_code}</strong>
+      </p>
+      <p>A confirmation e-mail is on its way.</p>
+      <button type="button" onClick={onDone}>
+        See my orders
+      </button>
+    </section>
+  );
+}
+
+const CLOSED: Record<string, string> = {
+  expired: "Your hold has expired; please choose the date again.",
+  cancelled: "This upgrade was cancelled.",
+  refunded: "This upgrade was refunded.",
+};
+
+interface OpenOrderProps {
+  servers: Servers;
+  /** The order as last seen (live): its status decides what shows. */
+  order: UpgradeOrder;
+  onPaid: (order: UpgradeOrder) => void;
+  /** The customer went to pay on the payment server's page: look for the outcome soon. */
+  onAway: () => void;
+}
+
+/** A held order not yet confirmed: the countdown and the pay step while it waits for payment,
+ * or why it can no longer be paid. */
+export function OpenOrder({ servers, order, onPaid, onAway }: OpenOrderProps) {
   const expired = useSecondsLeft(order.hold_expires_at) <= 0;
-  return <PayStep servers={servers} order={order} expired={expired} onPaid={onPaid} />;
+  if (order.status !== "awaiting_payment") {
+    return (
+      <p role="alert" className="error">
+        {CLOSED[order.status] ?? "This order can no longer be paid or changed."}
+      </p>
+    );
+  }
+  return (
+    <>
+      <Countdown until={order.hold_expires_at} />
+      <PayStep servers={servers} order={order} expired={expired} onPaid={onPaid} onAway={onAway} />
+    </>
+  );
 }
 
 export function Checkout({
@@ -56,7 +105,7 @@ export function Checkout({
     () => servers.ticket<Quote>("quote_upgrade", { ticket_number: ticketNumber, tier, date: day.date }),
     `${ticketNumber}/${tier}/${day.date}`,
   );
-  const [order, setOrder] = useState<UpgradeOrder | null>(null);
+  const [order, setOrder, hurry] = useLiveOrder(servers, null);
   const [holding, setHolding] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   // One key for this screen's hold: pressing again after a lost answer returns the same order.
@@ -82,21 +131,7 @@ export function Checkout({
   };
 
   if (order?.status === "confirmed") {
-    return (
-      <section aria-labelledby="confirmed-title">
-        <h2 id="confirmed-title">Upgrade confirmed</h2>
-        <p>
-          {TIER_NAMES[order.tier]} on {formatDate(order.visit_date)} for {formatCents(order.amount_cents, order.currency)}.
-        </p>
-        <p>
-          Confirmation code: <strong className="confirmation-code">{order.confirmation_code}</strong>
-        </p>
-        <p>A confirmation e-mail is on its way.</p>
-        <button type="button" onClick={onDone}>
-          See my orders
-        </button>
-      </section>
-    );
+    return <Confirmed order={order} onDone={onDone} />;
   }
 
   return (
@@ -121,10 +156,7 @@ export function Checkout({
           </button>
         </>
       ) : (
-        <>
-          <Countdown until={order.hold_expires_at} />
-          <HeldPay servers={servers} order={order} onPaid={setOrder} />
-        </>
+        <OpenOrder servers={servers} order={order} onPaid={setOrder} onAway={hurry} />
       )}
     </section>
   );

@@ -26,6 +26,19 @@ const PAGES: { route: Route; label: string }[] = [
   { route: { page: "prices" }, label: "Prices" },
 ];
 
+/** The page of the menu a route belongs to: a ticket's flow is under My tickets, an order's pay
+ * step under My orders. */
+function section(route: Route): Route["page"] {
+  switch (route.page) {
+    case "ticket":
+      return "tickets";
+    case "pay":
+      return "orders";
+    default:
+      return route.page;
+  }
+}
+
 export function Nav({ route, signedIn }: { route: Route; signedIn: boolean }) {
   const shown = signedIn ? PAGES : PAGES.filter((item) => item.route.page === "prices");
   return (
@@ -33,7 +46,7 @@ export function Nav({ route, signedIn }: { route: Route; signedIn: boolean }) {
       <ul>
         {shown.map((item) => (
           <li key={item.label}>
-            <Link to={item.route} current={item.route.page === route.page || (item.route.page === "tickets" && route.page === "ticket")}>
+            <Link to={item.route} current={item.route.page === section(route)}>
               {item.label}
             </Link>
           </li>

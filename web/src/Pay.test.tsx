@@ -4,6 +4,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { fakeServers, type Answers } from "./fakeServers";
 import type { SavedCard } from "./orderTypes";
+import { useLiveOrder } from "./live/useLiveOrder";
+import type { Servers } from "./mcp";
 import { PayStep } from "./Pay";
 import type { UpgradeOrder } from "./types";
 
@@ -12,7 +14,8 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-/** The order is watched every few seconds: the clock is moved on instead of waited for. */
+/** The order is watched every few seconds (here every 2 s): the clock is moved on instead of
+ * waited for. */
 function withFakeClock() {
   vi.useFakeTimers({ shouldAdvanceTime: true });
   return userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
@@ -38,10 +41,24 @@ function pays(status: string, extra: Record<string, unknown> = {}) {
   return { order: status === "succeeded" ? PAID : HELD, payment_status: status, decline_code: null, message: status, checkout_url: null, ...extra };
 }
 
+/** The pay step as a screen holds it: on the order kept live (useLiveOrder), which says when it
+ * is no longer waiting for payment. */
+function Held({ servers, onPaid }: { servers: Servers; onPaid: (order: UpgradeOrder) => void }) {
+  const [order, setOrder, hurry] = useLiveOrder(servers, HELD, () => 2000);
+  if (order === null || order.status !== "awaiting_payment") {
+    return <p>Order {order?.status}</p>;
+  }
+  const paid = (next: UpgradeOrder) => {
+    onPaid(next);
+    setOrder(next);
+  };
+  return <PayStep servers={servers} order={order} expired={false} onPaid={paid} onAway={hurry} />;
+}
+
 function renderPay(answers: Answers) {
   const { servers, calls } = fakeServers(answers);
   const onPaid = vi.fn<(order: UpgradeOrder) => void>();
-  render(<PayStep servers={servers} order={HELD} expired={false} onPaid={onPaid} />);
+  render(<Held servers={servers} onPaid={onPaid} />);
   return { calls, onPaid };
 }
 
@@ -93,10 +110,12 @@ describe("the pay step", () => {
     expect(screen.getByRole("status").textContent).toMatch(/Waiting for your payment/);
     await vi.advanceTimersByTimeAsync(2000);
     expect(asked).toBe(1);
-    expect(onPaid).not.toHaveBeenCalled();
+    expect(screen.queryByText("Order confirmed")).toBeNull();
     await vi.advanceTimersByTimeAsync(2000);
-    expect(onPaid).toHaveBeenCalledWith(PAID);
+    expect(await screen.findByText("Order confirmed")).toBeTruthy();
+    // One watch of the order, not two: the pay step leaves it to the screen's live order.
     expect(asked).toBe(2);
+    expect(onPaid).not.toHaveBeenCalled();
     // No card was sent anywhere by the app: the payment page took it.
     const pay = calls.find((call) => call.name === "pay_upgrade");
     expect(pay?.args).not.toHaveProperty("payment_method");
@@ -124,8 +143,9 @@ describe("the pay step", () => {
     expect((await screen.findByRole("heading", { name: "Approve the payment with your bank" })).tagName).toBe("H3");
     expect(screen.getByRole("link", { name: "Open the approval page" }).getAttribute("href")).toBe(PAGE);
     await vi.advanceTimersByTimeAsync(2000);
-    expect(onPaid).toHaveBeenCalledWith(PAID);
+    expect(await screen.findByText("Order confirmed")).toBeTruthy();
     expect(asked).toBe(1);
+    expect(onPaid).not.toHaveBeenCalled(); // the bank's approval, not the form, paid it
     expect(calls.find((call) => call.name === "pay_upgrade")?.args["payment_method"]).toBe("pm_3ds");
   });
 

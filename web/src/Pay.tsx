@@ -1,11 +1,12 @@
 /** The pay step of a held upgrade: a saved card, a new card (made on the payment server only:
  * the ticket server sees its pm_ id), or the payment server's hosted checkout page. A card that
  * asks for 3-D Secure, and the hosted page, are finished on the payment server's own page; the
- * order is watched until its webhook confirms it. */
+ * screen's live order (live/useLiveOrder.ts) shows when its webhook confirms it. */
 import { useEffect, useEffectEvent, useState, type FormEvent } from "react";
 
-import { ToolError, declineMessage, humanMessage } from "./errors";
+import { declineMessage, humanMessage } from "./errors";
 import { formatCents } from "./format";
+import { pollDelay } from "./live/backoff";
 import type { Servers } from "./mcp";
 import type { IntentView, PayAnswer, SavedCard, SavedCards } from "./orderTypes";
 import { Show } from "./Screens";
@@ -28,59 +29,46 @@ interface CardForm {
   cvc: string;
 }
 
-const WATCH_MS = 2000;
-
 export function cardName(card: SavedCard): string {
   const brand = card.brand.charAt(0).toUpperCase() + card.brand.slice(1);
   return `${brand} ending ${card.last4}, expires ${String(card.exp_month).padStart(2, "0")}/${card.exp_year}`;
 }
 
-interface Watch {
-  away: Away | null;
-  onSettled: (order: UpgradeOrder) => void;
-  onRefused: (problem: string) => void;
-}
-
-/** Asks for the order until it is no longer waiting for payment (the payment server's webhook
- * confirms it a moment after the customer paid on its page), then hands it over once. While a
- * 3-D Secure approval is awaited it also asks for the payment: a challenge the customer declined
- * puts it back to requires_payment_method with the error, and the order simply waits on. */
-function useOrderWatch(servers: Servers, orderId: string, { away, onSettled, onRefused }: Watch) {
-  const settle = useEffectEvent(onSettled);
+/** While a 3-D Secure approval is awaited, asks the payment server for the payment (pauses as
+ * live/backoff.ts): a challenge the customer declined puts it back to requires_payment_method
+ * with the error, which is said once. The order itself is watched by the screen that shows it
+ * (live/useLiveOrder.ts): confirmed by the payment server's webhook, the screen moves on. */
+function useDeclineWatch(servers: Servers, away: Away | null, onRefused: (problem: string) => void) {
   const refuse = useEffectEvent(onRefused);
+  const intentId = away?.why === "authenticate" ? away.intent : null;
   useEffect(() => {
-    if (away === null) {
+    if (intentId === null) {
       return;
     }
     let stopped = false;
     let timer = 0;
+    let attempt = 0;
     const ask = async () => {
       try {
-        const order = await servers.ticket<UpgradeOrder>("get_upgrade_order", { order_id: orderId });
-        if (!stopped && order.status !== "awaiting_payment") {
+        const intent = await servers.payment<IntentView>("get_payment_intent", { payment_intent_id: intentId });
+        const error = intent.last_payment_error;
+        if (!stopped && intent.status === "requires_payment_method" && error !== null) {
           stopped = true;
-          settle(order);
-        } else if (away.why === "authenticate" && away.intent !== null) {
-          const intent = await servers.payment<IntentView>("get_payment_intent", { payment_intent_id: away.intent });
-          const error = intent.last_payment_error;
-          if (!stopped && intent.status === "requires_payment_method" && error !== null) {
-            stopped = true;
-            refuse(declineMessage(error.decline_code, error.message));
-          }
+          refuse(declineMessage(error.decline_code, error.message));
         }
       } catch {
         // A lost answer is asked again at the next tick; the page keeps waiting.
       }
       if (!stopped) {
-        timer = window.setTimeout(() => void ask(), WATCH_MS);
+        timer = window.setTimeout(() => void ask(), pollDelay(attempt++));
       }
     };
-    timer = window.setTimeout(() => void ask(), WATCH_MS);
+    timer = window.setTimeout(() => void ask(), pollDelay(attempt++));
     return () => {
       stopped = true;
       window.clearTimeout(timer);
     };
-  }, [servers, orderId, away]);
+  }, [servers, intentId]);
 }
 
 function CardFields({ card, onChange }: { card: CardForm; onChange: (card: CardForm) => void }) {
@@ -105,11 +93,15 @@ export function PayStep({
   order,
   expired,
   onPaid,
+  onAway,
 }: {
   servers: Servers;
+  /** The held order, kept current by the screen (live/useLiveOrder.ts). */
   order: UpgradeOrder;
   expired: boolean;
   onPaid: (order: UpgradeOrder) => void;
+  /** The customer is sent to the payment server's page: the screen looks for the outcome soon. */
+  onAway: () => void;
 }) {
   const [cardsVersion, setCardsVersion] = useState(0);
   const cards = useLoad(() => servers.payment<SavedCards>("list_payment_methods", {}), `cards/${cardsVersion}`);
@@ -122,21 +114,9 @@ export function PayStep({
   const first = cards.state === "done" ? cards.value.payment_methods[0] : undefined;
   const method: Method = picked ?? (first === undefined ? { kind: "new" } : { kind: "saved", id: first.payment_method_id });
 
-  const settled = (after: UpgradeOrder) => {
+  useDeclineWatch(servers, away, (refused) => {
     setAway(null);
-    if (after.status === "confirmed") {
-      onPaid(after);
-    } else {
-      setProblem(humanMessage(new ToolError("HOLD_EXPIRED", after.status)));
-    }
-  };
-  useOrderWatch(servers, order.order_id, {
-    away,
-    onSettled: settled,
-    onRefused: (refused) => {
-      setAway(null);
-      setProblem(refused);
-    },
+    setProblem(refused);
   });
 
   const pay = async (paymentMethod: string | null) => {
@@ -157,6 +137,7 @@ export function PayStep({
             why: payment.payment_status === "requires_action" ? "authenticate" : "checkout",
             intent: payment.order.payment_intent_id,
           });
+          onAway();
           return;
         }
         setProblem(payment.message);

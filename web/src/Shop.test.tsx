@@ -1,9 +1,12 @@
 import { cleanup, render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { afterEach, describe, expect, it } from "vitest";
+import { act } from "react";
+import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { ToolError } from "./errors";
 import { fakeServers } from "./fakeServers";
+import type { Step } from "./live/place";
+import { navigate } from "./router";
 import { Shop } from "./Shop";
 import type { CalendarDay } from "./types";
 
@@ -150,5 +153,25 @@ describe("the upgrade flow", () => {
     expect(screen.getByRole("button", { name: "Try again" })).toBeTruthy();
     await user.click(screen.getByRole("button", { name: "Try again" }));
     expect((await screen.findByRole("alert")).textContent).toMatch(/busy right now/);
+  });
+
+  it("returns once to the step a new sign-in brought back, and reports each step", async () => {
+    const user = userEvent.setup();
+    const { servers } = fakeServers(ANSWERS);
+    const back: Step = { screen: "checkout", ticket: "TKT-JD0001", tier: "non_stop", day: DAYS[2] as CalendarDay };
+    const onStep = vi.fn<(step: Step | null) => void>();
+    window.history.replaceState(null, "", "/tickets/TKT-JD0001");
+    render(<Shop servers={servers} resume={back} onStep={onStep} />);
+
+    expect(await screen.findByRole("heading", { name: "Non-stop on Thursday 7 January 2027" })).toBeTruthy();
+    expect(onStep).toHaveBeenLastCalledWith(back);
+    await user.click(screen.getByRole("button", { name: "← Back" }));
+    expect(onStep).toHaveBeenLastCalledWith({ screen: "calendar", ticket: "TKT-JD0001", tier: "non_stop" });
+
+    act(() => navigate({ page: "orders" }));
+    expect(onStep).toHaveBeenLastCalledWith(null);
+    act(() => navigate({ page: "ticket", ticket: "TKT-JD0001" }));
+    // A later visit starts at the ticket's options.
+    expect(await screen.findByRole("button", { name: "Choose a date for Non-stop" })).toBeTruthy();
   });
 });

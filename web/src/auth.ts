@@ -5,9 +5,11 @@
 import { InMemoryWebStorage, UserManager, WebStorageStateStore, type User } from "oidc-client-ts";
 
 import type { AppConfig } from "./config";
+import { CALLBACK_PATH, placeOf, type Place, type Step } from "./live/place";
 
-export const CALLBACK_PATH = "/callback";
-const SCOPES = "openid tickets/read tickets/write tickets/catalogue payments/read payments/write";
+// tickets/catalogue: the price page; concierge/chat: the chat panel calls the host's chat API
+// with the same token.
+const SCOPES = "openid tickets/read tickets/write tickets/catalogue payments/read payments/write concierge/chat";
 
 export function createUserManager(config: AppConfig, origin: string): UserManager {
   return new UserManager({
@@ -25,18 +27,11 @@ export function createUserManager(config: AppConfig, origin: string): UserManage
 }
 
 /** Starts a sign-in that comes back to the page the customer is on (a deep link such as
- * /orders survives it). */
-export async function signIn(manager: Pick<UserManager, "signinRedirect">): Promise<void> {
-  await manager.signinRedirect({ state: window.location.pathname });
-}
-
-/** Where to go after a sign-in: the app's own page it started on; anything else (another
- * site's address, the callback itself) is the start page. */
-export function returnPath(state: unknown): string {
-  if (typeof state !== "string" || !state.startsWith("/") || state.startsWith("//") || state === CALLBACK_PATH) {
-    return "/";
-  }
-  return state;
+ * /orders survives it) and, after a session that ended, to the step of the ticket's flow they
+ * were on (live/place.ts). */
+export async function signIn(manager: Pick<UserManager, "signinRedirect">, step: Step | null = null): Promise<void> {
+  const place: Place = { path: window.location.pathname, step };
+  await manager.signinRedirect({ state: place });
 }
 
 /** Completes a sign-in when the identity provider sent the browser back to the callback; then
@@ -49,7 +44,7 @@ export async function completeSignIn(manager: UserManager): Promise<User | null>
   let back = "/";
   try {
     const user = await manager.signinRedirectCallback();
-    back = returnPath(user.state);
+    back = placeOf(user.state).path;
     return user;
   } finally {
     window.history.replaceState(null, "", back);

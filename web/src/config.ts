@@ -5,7 +5,11 @@ export interface AppConfig {
   client_id: string;
   ticket_url: string;
   payment_url: string;
+  /** The concierge's chat API; by default the host that serves this app (same origin). */
+  chat_url: string;
 }
+
+export const DEFAULT_CHAT_URL = "/api/chat";
 
 const KEYS = ["issuer", "client_id", "ticket_url", "payment_url"] as const;
 
@@ -23,6 +27,7 @@ export function parseConfig(raw: unknown): AppConfig {
     client_id: record["client_id"] as string,
     ticket_url: record["ticket_url"] as string,
     payment_url: record["payment_url"] as string,
+    chat_url: typeof record["chat_url"] === "string" && record["chat_url"] !== "" ? record["chat_url"] : DEFAULT_CHAT_URL,
   };
 }
 

@@ -70,7 +70,8 @@ describe("errors", () => {
 describe("config", () => {
   it("accepts a complete config and names what is missing", () => {
     const config = { issuer: "http://i/", client_id: "web", ticket_url: "http://t/mcp", payment_url: "http://p/mcp" };
-    expect(parseConfig(config)).toEqual(config);
+    expect(parseConfig(config)).toEqual({ ...config, chat_url: "/api/chat" });
+    expect(parseConfig({ ...config, chat_url: "https://chat/api/chat" }).chat_url).toBe("https://chat/api/chat");
     expect(() => parseConfig({ issuer: "http://i/" })).toThrow("client_id, ticket_url, payment_url");
   });
 });

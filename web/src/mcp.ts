@@ -4,6 +4,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
 import { ToolError, parseToolError } from "./errors";
+import { withRetry } from "./live/backoff";
 
 export type CallTool = <T>(name: string, args: Record<string, unknown>) => Promise<T>;
 
@@ -37,21 +38,26 @@ function connector(url: string, token: () => Promise<string | null>): CallTool {
     return next;
   };
 
-  return async <T>(name: string, args: Record<string, unknown>): Promise<T> => {
+  const once = async (name: string, args: Record<string, unknown>) => {
     client ??= connect().catch((error: unknown) => {
       client = null;
       throw error;
     });
-    let result;
     try {
-      result = await (await client).callTool({ name, arguments: args });
+      return await (await client).callTool({ name, arguments: args });
     } catch (error) {
-      if (error instanceof ToolError) {
-        throw error;
-      }
       const text = String(error);
       throw new ToolError(/401|invalid_token/.test(text) ? "UNAUTHENTICATED" : "NETWORK", text);
     }
+  };
+
+  return async <T>(name: string, args: Record<string, unknown>): Promise<T> => {
+    // A call lost on the way (a dropped connection) is tried again before the customer is asked
+    // to; every tool is safe to repeat with the same arguments.
+    const result = await withRetry(
+      () => once(name, args),
+      (error) => error instanceof ToolError && error.code === "NETWORK",
+    );
     if (result.isError === true) {
       const parts = (result.content ?? []) as TextPart[];
       throw parseToolError(parts.map((part) => part.text ?? "").join("\n"));

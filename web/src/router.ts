@@ -1,4 +1,5 @@
-/** The app's addresses, with the History API: `/`, `/tickets/:number`, `/orders`, `/prices`.
+/** The app's addresses, with the History API: `/`, `/tickets/:number`, `/orders`,
+ * `/orders/:id/pay` (the pay step of a held order, opened from the chat), `/prices`.
  * Each screen has a URL of its own, so a reload, a bookmark or a shared link opens it again. */
 import { useEffect, useState } from "react";
 
@@ -6,10 +7,24 @@ export type Route =
   | { page: "tickets" }
   | { page: "ticket"; ticket: string }
   | { page: "orders" }
+  | { page: "pay"; orderId: string }
   | { page: "prices" }
   | { page: "missing"; path: string };
 
 const TICKET_PATH = /^\/tickets\/([^/]+)\/?$/;
+const PAY_PATH = /^\/orders\/([^/]+)\/pay\/?$/;
+
+/** The one path segment, decoded; null for a malformed escape (no ticket or order id). */
+function segment(match: RegExpExecArray | null): string | null {
+  if (match === null) {
+    return null;
+  }
+  try {
+    return decodeURIComponent(match[1] ?? "");
+  } catch {
+    return null;
+  }
+}
 
 export function parseRoute(path: string): Route {
   if (path === "/" || path === "") {
@@ -21,13 +36,14 @@ export function parseRoute(path: string): Route {
   if (path === "/prices" || path === "/prices/") {
     return { page: "prices" };
   }
-  const ticket = TICKET_PATH.exec(path);
+  // A malformed escape is no ticket number or order id: the page is missing, not broken.
+  const ticket = segment(TICKET_PATH.exec(path));
   if (ticket !== null) {
-    try {
-      return { page: "ticket", ticket: decodeURIComponent(ticket[1] ?? "") };
-    } catch {
-      // A malformed escape is no ticket number: the page is missing, not broken.
-    }
+    return { page: "ticket", ticket };
+  }
+  const orderId = segment(PAY_PATH.exec(path));
+  if (orderId !== null) {
+    return { page: "pay", orderId };
   }
   return { page: "missing", path };
 }
@@ -40,6 +56,8 @@ export function routePath(route: Route): string {
       return `/tickets/${encodeURIComponent(route.ticket)}`;
     case "orders":
       return "/orders";
+    case "pay":
+      return `/orders/${encodeURIComponent(route.orderId)}/pay`;
     case "prices":
       return "/prices";
     case "missing":
@@ -77,6 +95,7 @@ const TITLES: Record<Route["page"], string> = {
   tickets: "My tickets",
   ticket: "Ticket",
   orders: "My orders",
+  pay: "Pay",
   prices: "Upgrade prices",
   missing: "Not found",
 };
