@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from host.webapp import DIST, PORT
 from servers.core.settings import WEB_APP_ORIGIN
@@ -111,15 +111,32 @@ def browser(web_app: str) -> Iterator[Browser]:
             chromium.close()
 
 
+# The phone and the desktop size the issue names; every screen is checked at both.
+VIEWPORTS: tuple[ViewportSize, ...] = (
+    {"width": 390, "height": 844},
+    {"width": 1280, "height": 800},
+)
+
+
+def at_both_sizes(page: Page) -> Iterator[str]:
+    """Resizes ``page`` to each of VIEWPORTS in turn (yielding ``WIDTHxHEIGHT``), then back to
+    the size the test was using."""
+    before = page.viewport_size
+    assert before is not None
+    try:
+        for size in VIEWPORTS:
+            page.set_viewport_size(size)
+            yield f"{size['width']}x{size['height']}"
+    finally:
+        page.set_viewport_size(before)
+
+
 def check_screen(page: Page, name: str) -> None:
-    """Keeps a screenshot of the screen (a test artifact under .dev/screenshots/web) and fails
-    on anything axe finds against WCAG 2.1 AA."""
-    viewport = page.viewport_size
-    assert viewport is not None
+    """Keeps a screenshot of the screen at both sizes (test artifacts under .dev/screenshots/web)
+    and fails on anything axe finds against WCAG 2.1 AA at either."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(
-        path=SCREENSHOTS / f"{name}-{viewport['width']}x{viewport['height']}.png", full_page=True
-    )
-    page.add_script_tag(path=AXE)
-    violations: list[dict[str, Any]] = page.evaluate(AXE_RUN)
-    assert violations == [], f"{name}: {violations}"
+    for size in at_both_sizes(page):
+        page.screenshot(path=SCREENSHOTS / f"{name}-{size}.png", full_page=True)
+        page.add_script_tag(path=AXE)
+        violations: list[dict[str, Any]] = page.evaluate(AXE_RUN)
+        assert violations == [], f"{name} at {size}: {violations}"

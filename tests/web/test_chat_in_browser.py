@@ -164,13 +164,6 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
         context.close()
 
 
-def check_both_sizes(page: Page, name: str) -> None:
-    """check_screen at the phone and the desktop size the issue names."""
-    for width, height in ((390, 844), (1280, 800)):
-        page.set_viewport_size({"width": width, "height": height})
-        check_screen(page, name)
-
-
 def customer_of(full_stack: FullStack, email: str) -> str:
     with psycopg.connect(full_stack.database_url) as conn:
         row = conn.execute(
@@ -239,7 +232,7 @@ def test_the_chat_completes_an_upgrade_to_confirmation(
     expect(log.get_by_text("Holding your seat: waiting for your answer")).to_be_visible()
     yes = page.get_by_role("button", name=re.compile(r"^Yes: Hold the non_stop upgrade"))
     expect(yes).to_contain_text(day)
-    check_both_sizes(page, "chat-confirm")
+    check_screen(page, "chat-confirm")
     assert open_orders(full_stack, customer_of(full_stack, "john.doe@example.com"), ticket) == []
 
     yes.click()
@@ -248,7 +241,7 @@ def test_the_chat_completes_an_upgrade_to_confirmation(
     page.get_by_role("button", name="Open the payment step").click()
 
     expect(page.get_by_role("heading", name=re.compile("^Pay for Non-stop"))).to_be_visible()
-    check_both_sizes(page, "chat-pay")
+    check_screen(page, "chat-pay")
     page.get_by_label("Card number").fill(CARD)
     page.get_by_label("Expiry month").fill("12")
     page.get_by_label("Expiry year").fill("2034")

@@ -27,7 +27,7 @@ from servers.ticket.apps import APPS_DIR
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.http.conftest import FullStack
 
-from .conftest import AXE, AXE_RUN, SCREENSHOTS
+from .conftest import AXE, AXE_RUN, SCREENSHOTS, at_both_sizes
 
 REPO = Path(__file__).resolve().parents[2]
 HOST_PAGE = REPO / "web" / "apps" / "dist" / "host.html"
@@ -121,18 +121,16 @@ def app_frame(page: Page) -> Frame:
 
 
 def check_app(page: Page, name: str) -> None:
-    """Keeps a screenshot of the host with the app in it and fails on anything axe finds against
-    WCAG 2.1 AA inside the app's own document."""
+    """Keeps a screenshot of the host with the app in it at both sizes, and fails on anything axe
+    finds against WCAG 2.1 AA inside the app's own document at either."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    viewport = page.viewport_size
-    assert viewport is not None
-    size = f"{viewport['width']}x{viewport['height']}"
-    page.screenshot(path=SCREENSHOTS / f"mcp-app-{name}-{size}.png", full_page=True)
-    frame = app_frame(page)
-    # Inline, as the app's CSP allows scripts only inline.
-    frame.add_script_tag(content=AXE.read_text(encoding="utf-8"))
-    violations: list[dict[str, Any]] = frame.evaluate(AXE_RUN)
-    assert violations == [], f"{name}: {violations}"
+    for size in at_both_sizes(page):
+        page.screenshot(path=SCREENSHOTS / f"mcp-app-{name}-{size}.png", full_page=True)
+        frame = app_frame(page)
+        # Inline, as the app's CSP allows scripts only inline.
+        frame.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+        violations: list[dict[str, Any]] = frame.evaluate(AXE_RUN)
+        assert violations == [], f"{name} at {size}: {violations}"
 
 
 def dollars(cents: int) -> str:
@@ -223,8 +221,6 @@ def test_the_summary_app_shows_a_quote_result(host: Page, server: TicketServer) 
     expect(app.locator(".quote .total")).to_have_text(
         dollars(quote["structuredContent"]["total_cents"])
     )
-    check_app(host, "summary")
-    host.set_viewport_size({"width": 390, "height": 844})
     check_app(host, "summary")
 
 
