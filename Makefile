@@ -22,10 +22,13 @@ typecheck: $(SYNCED)
 	@echo "==> mypy (strict)"
 	@$(BIN)/mypy
 
-# The browser tests drive the built app (web/dist), so it is built first.
+# The browser tests drive the built app (web/dist), so it is built first. Two workers, each
+# taking whole modules (tests/conftest.py's ModuleScheduling): CI has two cores, and the tests
+# mostly wait on servers. PYTEST_WORKERS=0 runs them in this process, one after another.
+PYTEST_WORKERS ?= 2
 pytest: $(SYNCED) web
 	@echo "==> pytest"
-	@$(BIN)/pytest -m "not slow"
+	@$(BIN)/pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadscope
 
 test-slow: $(SYNCED)
 	@$(BIN)/pytest -m slow
