@@ -22,10 +22,11 @@ typecheck: $(SYNCED)
 	@echo "==> mypy (strict)"
 	@$(BIN)/mypy
 
-# The browser tests drive the built app (web/dist), so it is built first. Two workers, each
-# taking whole modules (tests/conftest.py's ModuleScheduling): CI has two cores, and the tests
-# mostly wait on servers. PYTEST_WORKERS=0 runs them in this process, one after another.
-PYTEST_WORKERS ?= 2
+# The browser tests drive the built app (web/dist), so it is built first. PYTEST_WORKERS=2 runs
+# them on two workers, each taking whole modules (tests/conftest.py's ModuleScheduling): about
+# 10 minutes instead of 12 here, but one run under load hung in a browser's page.close(), so the
+# default stays one process until that is understood.
+PYTEST_WORKERS ?= 0
 pytest: $(SYNCED) web
 	@echo "==> pytest"
 	@$(BIN)/pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadscope
