@@ -202,7 +202,7 @@ async def host_conversation(
         failed = [e for e in events if e["type"] == "error"]
         if not asked:  # the host's question is the one tool result that is not ok
             failed += [e for e in events if e["type"] == "tool_result" and not e["ok"]]
-        if failed or events[-1] != {"type": "done"} or bool(asked) != (turn == TURNS[3]):
+        if failed or events[-1]["type"] != "done" or bool(asked) != (turn == TURNS[3]):
             raise JourneyFailed(f"{turn}: {failed or events}")
         session_id = events[0]["session_id"]
         context = (

@@ -56,8 +56,10 @@ def error(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}
 
 
-def done() -> dict[str, Any]:
-    return {"type": "done"}
+def done(usage: dict[str, int] | None = None) -> dict[str, Any]:
+    """The turn's end; after a model answered, what the turn cost (model calls and tokens), so
+    the usage is kept with the turn's events and any client can show or total it."""
+    return {"type": "done"} if usage is None else {"type": "done", "usage": usage}
 
 
 def payment_required(answer: dict[str, Any]) -> dict[str, Any] | None:

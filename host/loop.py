@@ -36,6 +36,7 @@ from .providers.base import (
     TextDelta,
     ToolResultBlock,
     ToolUse,
+    Usage,
 )
 from .redact import StreamRedactor, has_card_number, redact, redact_value
 from .toolbox import Connect, McpServer, Toolbox, ToolOutcome, http_client
@@ -94,6 +95,7 @@ class Concierge:
         """The events of one turn, ``session`` first and ``done`` last; the turn is stored."""
         shown: list[dict[str, Any]] = []
         said: list[Message] = []
+        usage = Usage()
 
         def show(event: dict[str, Any]) -> dict[str, Any]:
             shown.append(event)
@@ -110,7 +112,7 @@ class Concierge:
                 yield show(note)
             said.append(opening)
             try:
-                async for event in self._run(customer, session, confirmations, said):
+                async for event in self._run(customer, session, confirmations, said, usage):
                     yield show(event)
             except Exception:
                 log.exception("chat turn failed (request id %s)", current_request_id())
@@ -120,8 +122,18 @@ class Concierge:
                         "Something went wrong on our side; please try again in a moment.",
                     )
                 )
+        # The turn's cost is kept with its events (host.events, or AgentCore Memory's) and
+        # logged, so usage per turn and per session can be totalled without another store.
+        finished = show(events.done(usage.as_json()))
+        log.info(
+            "turn finished (session %s): %d model calls, %d input, %d output tokens",
+            session.session_id,
+            usage.model_calls,
+            usage.input_tokens,
+            usage.output_tokens,
+        )
         await self.memory.save_turn(session, said, shown)
-        yield events.done()
+        yield finished
 
     def _opening(
         self, confirmations: Confirmations, message: str, context: dict[str, Any] | None
@@ -156,6 +168,7 @@ class Concierge:
         session: Session,
         confirmations: Confirmations,
         said: list[Message],
+        usage: Usage,
     ) -> AsyncIterator[dict[str, Any]]:
         used = 0  # tool calls so far in this turn
         deadline = self.clock() + self.limits.turn_timeout_seconds
@@ -180,6 +193,7 @@ class Concierge:
                 try:
                     async for event in self._model(request, deadline, reply):
                         yield event
+                    usage.add(reply)
                 except _TimeUp:
                     yield _time_up()
                     return

@@ -9,8 +9,10 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from servers.core.db import Database
 from servers.core.db.dataapi import DataApiDatabase
@@ -88,13 +90,21 @@ async def db(database_url: str, db_backend: str) -> AsyncIterator[Database]:
             local_api.close()
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``pytest -n N --dist loadgroup`` (make test): each module runs whole on one worker,
-    so its module-scoped stack starts once; the modules that need a fixed port share one worker,
-    in turn: those marked ``fixed_port`` and all of tests/web (the web app's origin, 8080, is
-    one the identity provider has registered callbacks for)."""
-    for item in items:
-        module = item.nodeid.split("::")[0]
-        fixed = item.get_closest_marker("fixed_port") or module.startswith("tests/web/")
-        group = "fixed-port" if fixed else module
-        item.add_marker(pytest.mark.xdist_group(group))
+# Modules that listen on, or are called back at, a fixed port: the web app's origin (8080, where
+# the identity provider's registered callbacks point) and the Inspector's OAuth callback.
+FIXED_PORT = ("tests/web/", "tests/conformance/test_inspector_oauth.py")
+
+
+class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped
+    """``pytest -n N --dist loadscope`` (make test): each module runs whole on one worker, so its
+    module-scoped stack starts once, and the fixed-port modules share one scope, so they run in
+    turn. (xdist's ``loadgroup`` would say this with markers, but with pytest 9.2 its group
+    never reaches the node ids it schedules by.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::")[0]
+        return "fixed-port" if module.startswith(FIXED_PORT) else module
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling | None:
+    return ModuleScheduling(config, log) if config.getvalue("dist") == "loadscope" else None

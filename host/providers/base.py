@@ -114,6 +114,27 @@ class Reply:
     output_tokens: int = 0
 
 
+@dataclass
+class Usage:
+    """What one turn cost in model calls and tokens, as the providers report it."""
+
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def add(self, reply: Reply) -> None:
+        self.model_calls += 1
+        self.input_tokens += reply.input_tokens
+        self.output_tokens += reply.output_tokens
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "model_calls": self.model_calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+        }
+
+
 class Assembler:
     """Joins a stream's tool-call fragments into calls; a call whose JSON does not parse (or is
     not an object) is kept with the arguments ``{"_malformed": <text>}`` so the loop can tell

@@ -33,7 +33,7 @@ from ticketing.procs import free_port
 from .conftest import CUSTOMER_EMAIL, INSPECTOR, node
 
 # The Inspector's OAuth callbacks listen on its fixed ports 6274 (UI) and 6276 (CLI).
-pytestmark = [pytest.mark.http, pytest.mark.browser, pytest.mark.fixed_port, needs_chromium]
+pytestmark = [pytest.mark.http, pytest.mark.browser, needs_chromium]
 
 PASSWORD = "Passw0rd!"
 JOHN_TICKETS = {"TKT-JD0001", "TKT-JD0002", "TKT-JD0003", "TKT-JD0004"}

@@ -78,7 +78,7 @@ async def test_upgrade_through_confirmation_and_payment(full_stack: FullStack) -
         first = await host.chat(token, "Can I upgrade my ticket?")
         session_id = first[0]["session_id"]
         assert first[0]["type"] == "session"
-        assert first[-1] == {"type": "done"}
+        assert first[-1]["type"] == "done"
         assert "".join(e["delta"] for e in of_type(first, "text")) == (
             "Let me look.Non-stop is available. Which date?"
         )
@@ -266,7 +266,7 @@ async def test_the_step_limit_stops_a_looping_model(full_stack: FullStack) -> No
         events = await host.chat(token, "Loop forever")
     assert len(model.requests) == 3
     assert of_type(events, "error")[-1]["code"] == "STEP_LIMIT"
-    assert events[-1] == {"type": "done"}
+    assert events[-1]["type"] == "done"
 
 
 async def test_chat_api_auth_sessions_and_no_model(full_stack: FullStack) -> None:

@@ -197,7 +197,7 @@ async def test_the_agentcore_contract_is_the_sdks(entry: Entry) -> None:
     assert sse_events(their_answer.text) == [{"type": "text", "delta": "hi"}]
     events = sse_events(ours.text)
     assert events[0]["type"] == "session"
-    assert events[-1] == {"type": "done"}
+    assert events[-1]["type"] == "done"
     assert text_of(events) == "Hello there."
 
 
@@ -349,7 +349,7 @@ async def test_a_failing_invocation_leaks_nothing(entry: Entry, failing: str) ->
         else:
             events = sse_events(answer.text)
             assert of_type(events, "error")[-1]["code"] == "UNEXPECTED"
-            assert events[-1] == {"type": "done"}
+            assert events[-1]["type"] == "done"
 
 
 async def test_without_a_model_every_entry_says_which_settings_to_set(entry: Entry) -> None:

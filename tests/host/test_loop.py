@@ -1,13 +1,14 @@
 """The loop's limits and failures with a scripted model and no servers: throttling retried
 with backoff, a model that stays down, the wall-time limit (on a stepped clock, no sleeps), and
-an unexpected failure told in plain words, a tool that never answers. Memory is the real
-PostgreSQL store."""
+an unexpected failure told in plain words, a tool that never answers, and what a turn cost.
+Memory is the real PostgreSQL store."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from fastmcp import Client, FastMCP
 
 from host.loop import Concierge, Customer, Limits
 from host.memory.postgres import PostgresMemory
-from host.providers.base import ModelError, ModelRequest
+from host.providers.base import Finished, ModelError, ModelEvent, ModelRequest
 from host.providers.scripted import Call, Say, ScriptedModel, Step
 from host.toolbox import McpServer
 from servers.core.backoff import Backoff
@@ -63,7 +64,7 @@ async def test_a_model_that_stays_down_is_reported_without_details(
     _model, events = await run_turn(memory, [down])
     assert errors(events) == ["MODEL_UNAVAILABLE"]
     assert "internal.example" not in str(events)
-    assert events[-1] == {"type": "done"}
+    assert events[-1]["type"] == "done"
 
 
 async def test_throttling_past_the_retries_is_reported(memory: PostgresMemory) -> None:
@@ -94,7 +95,7 @@ async def test_an_unexpected_failure_is_told_plainly(memory: PostgresMemory) -> 
     _model, events = await run_turn(memory, [broken])
     assert errors(events) == ["UNEXPECTED"]
     assert "secret internals" not in str(events)
-    assert events[-1] == {"type": "done"}
+    assert events[-1]["type"] == "done"
 
 
 async def test_a_tool_that_does_not_answer_is_timed_out(memory: PostgresMemory) -> None:
@@ -126,7 +127,7 @@ async def test_a_tool_that_does_not_answer_is_timed_out(memory: PostgresMemory) 
         "UNAVAILABLE: the service could not do this right now; try again in a moment"
     ]
     assert errors(events) == []
-    assert events[-1] == {"type": "done"}
+    assert events[-1]["type"] == "done"
 
 
 async def test_tool_calls_per_turn_are_bounded(memory: PostgresMemory) -> None:
@@ -142,3 +143,34 @@ async def test_tool_calls_per_turn_are_bounded(memory: PostgresMemory) -> None:
     assert [r.startswith("UNKNOWN_TOOL") for r in results] == [True] * 3 + [False] * 2
     assert [r.startswith("TOOL_LIMIT") for r in results] == [False] * 3 + [True] * 2
     assert errors(events) == []
+
+
+@dataclass
+class Metered:
+    """The scripted model, reporting token counts as a real provider does in its last event."""
+
+    inner: ScriptedModel
+    tokens: Iterator[tuple[int, int]]
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        async for event in self.inner.stream(request):
+            if isinstance(event, Finished):
+                event = Finished(event.stop_reason, *next(self.tokens))
+            yield event
+
+
+async def test_a_turn_s_usage_is_told_and_kept_with_its_events(memory: PostgresMemory) -> None:
+    throttled = ModelError("slow down", throttled=True)
+    plan: list[Step] = [throttled, [Call("list_my_tickets")], [Say("Here you are.")]]
+    model = Metered(ScriptedModel(plan), iter([(120, 15), (180, 25)]))
+    concierge = Concierge(model, memory, [], backoff=Backoff(0.001, 0.002, jitter=0))
+    session = await memory.new_session(CUSTOMER.customer_id)
+    turn = [e async for e in concierge.turn(CUSTOMER, session, "my tickets?")]
+    # The throttled attempt answered nothing: two model calls, their tokens summed.
+    usage = {"model_calls": 2, "input_tokens": 300, "output_tokens": 40}
+    assert turn[-1] == {"type": "done", "usage": usage}
+    kept = await memory.events(session)
+    assert kept[-1] == {"type": "done", "usage": usage}
+    # A refused card number never reaches the model: the turn cost nothing.
+    card = [e async for e in concierge.turn(CUSTOMER, session, "card 4242 4242 4242 4242")]
+    assert card[-1]["usage"] == {"model_calls": 0, "input_tokens": 0, "output_tokens": 0}

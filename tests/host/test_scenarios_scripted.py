@@ -65,7 +65,7 @@ async def play(
             events = await host.chat(token, "", session_id=session_id, context=context)
         else:
             events = await host.chat(token, message, session_id=session_id)
-        assert events[-1] == {"type": "done"}
+        assert events[-1]["type"] == "done"
         session_id = events[0]["session_id"]
         turns.append(events)
     return model, turns

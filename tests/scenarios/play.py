@@ -164,7 +164,7 @@ async def judge(
     expect = scenario.expect
     seen = [e for events in requests for e in events]
     for events in requests:
-        if not events or events[-1] != {"type": "done"}:
+        if not events or events[-1].get("type") != "done":
             verdict.breaches.append("a chat request did not end with done")
     if any(e["type"] == "error" and e["code"] == "UNEXPECTED" for e in seen):
         verdict.breaches.append("a turn failed unexpectedly")

@@ -16,7 +16,7 @@ export type ChatEvent =
   | { type: "options"; choices: Choice[] }
   | { type: "payment_required"; order_id: string; amount_cents: number; currency: string; hold_expires_at: string }
   | { type: "error"; code: string; message: string }
-  | { type: "done" };
+  | { type: "done"; usage?: { model_calls: number; input_tokens: number; output_tokens: number } };
 
 const TYPES = new Set(["session", "text", "tool_call", "tool_result", "options", "payment_required", "error", "done"]);
 
