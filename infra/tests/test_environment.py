@@ -36,7 +36,7 @@ PRODUCTION_REQUIRED: dict[str, tuple[str, ...]] = {
     # Settings whose defaults are the local stack's (loopback URLs, dev client names, SMTP
     # sink): valid, so validation alone would not notice them missing.
     DATA.name: COMMON + DATABASE,
-    PAYMENT.name: COMMON + DATABASE,
+    PAYMENT.name: (*COMMON, *DATABASE, "data_url", "client_id"),
     NOTIFY.name: (*COMMON, *DATABASE, "mail_backend", "mail_from", "ses_configuration_set"),
     TICKET.name: (*COMMON, "data_url", "payment_url", "notify_url", "client_id"),
     HOST.name: (
@@ -58,7 +58,7 @@ PRODUCTION_REQUIRED: dict[str, tuple[str, ...]] = {
 BY_REFERENCE: dict[str, tuple[str, ...]] = {
     # Secret settings the stack gives as a Secrets Manager ARN (NAME_ARN), which the server
     # reads at start-up (servers/core/secretref.py); the value is never in the environment.
-    PAYMENT.name: ("webhook_secret", "fingerprint_key"),
+    PAYMENT.name: ("webhook_secret", "fingerprint_key", "client_secret"),
     TICKET.name: ("client_secret", "webhook_secret"),
     HOST.name: ("client_secret",),
 }

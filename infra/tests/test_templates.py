@@ -13,6 +13,7 @@ from host.memory.namespaces import (
     RECALL_NAMESPACES,
     SUMMARIES_NAMESPACE,
 )
+from host.settings import HostSettings
 from servers.core import scopes
 from servers.core.settings import canonical_issuer
 from servers.registration.settings import RegistrationSettings
@@ -28,6 +29,7 @@ from ticketing_infra.identity import SERVICE_CALLS
 from ticketing_infra.images import migrations_hash
 from ticketing_infra.migrations import HANDLER
 from ticketing_infra.model import CONCIERGE_MODEL
+from ticketing_infra.rest_edge import CHAT_HANDLER, WEB_ADAPTER_LAYER
 from ticketing_infra.rest_edge import HANDLER as REST_HANDLER
 from ticketing_infra.rest_edge import RATE_LIMIT as REST_RATE
 from ticketing_infra.servers import HOST, MCP_SERVERS, known_env
@@ -458,12 +460,7 @@ def test_the_rest_edge_function_is_a_small_zip_reading_the_webhook_secret_by_ref
         p for p in _rest(synth, "AWS::Lambda::Function") if p.get("Handler") == REST_HANDLER
     ]
     env = function["Environment"]["Variables"]
-    assert set(env) == {
-        "EDGE_HOST_URL",
-        "EDGE_WEBHOOK_URL",
-        "EDGE_ALLOWED_ORIGINS",
-        "EDGE_WEBHOOK_SECRET_ARN",
-    }
+    assert set(env) == {"EDGE_WEBHOOK_URL", "EDGE_WEBHOOK_SECRET_ARN"}
     assert isinstance(env["EDGE_WEBHOOK_SECRET_ARN"], dict)  # an ARN reference, not a value
     asset = Path(synth.app.outdir) / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
     files = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
@@ -474,3 +471,75 @@ def test_the_rest_edge_function_is_a_small_zip_reading_the_webhook_secret_by_ref
         "servers/edge/__init__.py",
         "servers/edge/rest.py",
     ]
+
+
+def _integration_of(synth: Synth, authorization: str) -> dict[str, Any]:
+    [method] = [
+        m
+        for m in _rest(synth, "AWS::ApiGateway::Method")
+        if m["HttpMethod"] == "POST" and m["AuthorizationType"] == authorization
+    ]
+    integration: dict[str, Any] = method["Integration"]
+    return integration
+
+
+def test_the_chat_streams_from_its_own_function_for_as_long_as_a_turn_may_run(
+    synth: Synth,
+) -> None:
+    chat = _integration_of(synth, "COGNITO_USER_POOLS")
+    assert chat["Type"] == "AWS_PROXY"
+    assert chat["ResponseTransferMode"] == "STREAM"
+    # Streaming invokes the function through InvokeWithResponseStream.
+    assert "/response-streaming-invocations" in json.dumps(chat["Uri"])
+    # Above the host's own bound on a turn (so the host ends a long turn with its own error
+    # event), and far below the 15 minutes a streamed answer may last.
+    turn = HostSettings.model_fields["turn_timeout_seconds"].default
+    assert turn * 1000 < chat["TimeoutInMillis"] <= turn * 1000 + 60_000
+    [function] = [
+        p for p in _rest(synth, "AWS::Lambda::Function") if p.get("Handler") == CHAT_HANDLER
+    ]
+    assert function["Timeout"] * 1000 > chat["TimeoutInMillis"]
+    # Only the chat streams: a webhook's answer is a small JSON the gateway may buffer.
+    assert "ResponseTransferMode" not in _integration_of(synth, "NONE")
+    env = function["Environment"]["Variables"]
+    assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert set(env) == {
+        "AWS_LAMBDA_EXEC_WRAPPER",
+        "AWS_LWA_INVOKE_MODE",
+        "AWS_LWA_PORT",
+        "AWS_LWA_READINESS_CHECK_PATH",
+        "EDGE_HOST_URL",
+        "EDGE_ALLOWED_ORIGINS",
+    }
+    assert "bedrock-agentcore" in json.dumps(env["EDGE_HOST_URL"])
+    [layer] = function["Layers"]
+    assert json.dumps(layer).endswith(json.dumps(WEB_ADAPTER_LAYER.split("{region}")[1])[1:]), layer
+    assert function["Architectures"] == ["arm64"]
+    # The zip holds the relay, its start script (executable) and packages, nothing else.
+    asset = Path(synth.app.outdir) / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
+    files = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
+    assert files == sorted(
+        ["servers/__init__.py", "servers/edge/__init__.py", "servers/edge/chat.py", CHAT_HANDLER]
+    )
+    assert (asset / CHAT_HANDLER).stat().st_mode & 0o111
+
+
+def test_the_chat_relays_role_may_write_its_logs_and_nothing_else(synth: Synth) -> None:
+    functions = {p["Handler"]: p for p in _rest(synth, "AWS::Lambda::Function") if "Handler" in p}
+    [role, _] = functions[CHAT_HANDLER]["Role"]["Fn::GetAtt"]
+    policies = [
+        p
+        for s, _, p in synth.resources("AWS::IAM::Policy")
+        if s == "TicketingRestEdge" and p["Roles"] == [{"Ref": role}]
+    ]
+    actions = {
+        a
+        for p in policies
+        for statement in p["PolicyDocument"]["Statement"]
+        for a in (
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
+    }
+    assert actions
+    assert all(a.startswith("logs:") for a in actions), actions

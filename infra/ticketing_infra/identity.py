@@ -30,6 +30,9 @@ SERVICE_CALLS: dict[str, tuple[str, ...]] = {
         scopes.PAYMENTS_REFUND,
         scopes.NOTIFY_SEND,
     ),
+    # The payment server resolves a Cognito customer's subject to our customer id through
+    # the data server's sign_in_customer, as the ticket server does (servers/core/subjects.py).
+    "payment-server": (scopes.DATA_WRITE,),
     # The host reads public prices with its own token; everything about a customer it asks
     # with the customer's.
     "host-agent": (scopes.TICKETS_CATALOGUE,),
@@ -152,7 +155,7 @@ class IdentityStack(Stack):
     def _add_pre_token_trigger(self) -> None:
         """Cognito's access tokens name the user by a UUID and carry no e-mail address; the
         ticket server maps the UUID to a customer by the verified address
-        (servers/ticket/subjects.py), which this trigger adds (servers/edge/pretoken.py).
+        (servers/core/subjects.py), which this trigger adds (servers/edge/pretoken.py).
         Standard library only: a small zip that starts well within Cognito's 5 s."""
         logs_group = logs.LogGroup(
             self,

@@ -1,11 +1,14 @@
 """The REST edge: an API Gateway REST API in front of the concierge's chat and the payment
-gateway's webhooks, one standard-library Lambda function behind it (servers/edge/rest.py).
+gateway's webhooks, a standard-library Lambda function behind each.
 
 - ``POST /chat``: Cognito user-pool authorizer requiring ``concierge/chat`` (an access token),
   the body validated against the chat request's schema, CORS for the web origin only; relayed
-  to the host runtime with the caller's token.
+  to the host runtime with the caller's token and **streamed** back as the host writes it: the
+  integration's response transfer mode is ``STREAM`` and the function (servers/edge/chat.py) is
+  an HTTP server behind the Lambda Web Adapter, which writes the format API Gateway streams
+  (infra/README.md, "The chat streams").
 - ``POST /webhooks/payment``: no token (the gateway signs instead); the signature is checked by
-  the function and again by the ticket server.
+  its function (servers/edge/rest.py) and again by the ticket server.
 
 Stage throttling, a usage plan bounding the monthly total, access and execution logs, X-Ray
 tracing, and a regional WAF web ACL (AWS managed common and known-bad-input rules and a rate
@@ -21,19 +24,28 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
+from host.settings import HostSettings
 from servers.core import scopes
+from servers.edge.chat import MAX_MESSAGE_CHARS, READY_PATH
 
 from .identity import PRE_TOKEN_RUNTIME, IdentityStack
 from .images import python_zip
 from .runtimes import RuntimesStack, invocation_url
 
 HANDLER = "servers.edge.rest.handler"
+CHAT_HANDLER = "servers/edge/chat.sh"
+"""An executable the Lambda Web Adapter's exec wrapper runs in place of Python's runtime."""
+WEB_ADAPTER_LAYER = "arn:aws:lambda:{region}:753240598075:layer:LambdaAdapterLayerArm64:27"
+"""AWS's Lambda Web Adapter 1.0.0 for arm64 (its published layer, account 753240598075)."""
+HOST_TURN = Duration.seconds(int(HostSettings.model_fields["turn_timeout_seconds"].default))
+CHAT_TIMEOUT = HOST_TURN.plus(Duration.seconds(30))
+"""How long a chat turn may stream: the host's own bound on a turn, and time for its runtime to
+start a microVM (API Gateway allows up to 15 minutes when streaming, 29 s when buffering)."""
 RATE_LIMIT = 50
 """Requests per second across the stage; a chat turn is one request."""
 BURST_LIMIT = 100
 MONTHLY_QUOTA = 2_000_000
 PER_IP_PER_5_MINUTES = 500
-MAX_MESSAGE_CHARS = 4000  # servers/edge/rest.py checks the same bound again
 
 
 class RestEdgeStack(Stack):
@@ -59,14 +71,14 @@ class RestEdgeStack(Stack):
             self,
             "EdgeRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="The REST edge: its logs and the webhook signing secret",
+            description="The REST edge's webhooks: its logs and the webhook signing secret",
         )
         function_logs.grant_write(role)
         runtimes.webhook_secret.grant_read(role)
         self.function = lambda_.Function(
             self,
             "Edge",
-            description="REST edge: chat relay to the host, payment webhooks checked",
+            description="REST edge: payment webhooks checked, then relayed to the ticket server",
             runtime=PRE_TOKEN_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
@@ -83,10 +95,54 @@ class RestEdgeStack(Stack):
             role=role,
             log_group=function_logs,
             environment={
-                "EDGE_HOST_URL": invocation_url(runtimes, runtimes.runtimes["host"]),
                 "EDGE_WEBHOOK_URL": ticket_webhook_url,
-                "EDGE_ALLOWED_ORIGINS": web_origin,
                 "EDGE_WEBHOOK_SECRET_ARN": runtimes.webhook_secret.secret_arn,
+            },
+        )
+        chat_logs = logs.LogGroup(
+            self,
+            "ChatLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        chat_role = iam.Role(
+            self,
+            "ChatRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="The REST edge's chat relay: its logs only (the caller's token is relayed)",
+        )
+        chat_logs.grant_write(chat_role)
+        self.chat_function = lambda_.Function(
+            self,
+            "Chat",
+            description="REST edge: the chat relayed to the host runtime, streamed back",
+            runtime=PRE_TOKEN_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=CHAT_HANDLER,
+            code=python_zip(
+                "servers/__init__.py",
+                "servers/edge/__init__.py",
+                "servers/edge/chat.py",
+                CHAT_HANDLER,
+            ),
+            layers=[
+                lambda_.LayerVersion.from_layer_version_arn(
+                    self, "WebAdapter", WEB_ADAPTER_LAYER.format(region=self.region)
+                )
+            ],
+            # The function outlives the gateway's wait a little, so the gateway ends a turn
+            # that ran over, not Lambda in the middle of a piece.
+            timeout=CHAT_TIMEOUT.plus(Duration.seconds(10)),
+            memory_size=256,
+            role=chat_role,
+            log_group=chat_logs,
+            environment={
+                "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+                "AWS_LWA_INVOKE_MODE": "response_stream",
+                "AWS_LWA_PORT": "8080",
+                "AWS_LWA_READINESS_CHECK_PATH": READY_PATH,
+                "EDGE_HOST_URL": invocation_url(runtimes, runtimes.runtimes["host"]),
+                "EDGE_ALLOWED_ORIGINS": web_origin,
             },
         )
 
@@ -129,6 +185,11 @@ class RestEdgeStack(Stack):
             "Requests", validate_request_body=True, validate_request_parameters=True
         )
         integration = apigw.LambdaIntegration(self.function)
+        chat_integration = apigw.LambdaIntegration(
+            self.chat_function,
+            response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+            timeout=CHAT_TIMEOUT,
+        )
         authorizer = apigw.CognitoUserPoolsAuthorizer(
             self, "Customers", cognito_user_pools=[identity.user_pool]
         )
@@ -166,7 +227,7 @@ class RestEdgeStack(Stack):
         )
         self.chat_method = chat.add_method(
             "POST",
-            integration,
+            chat_integration,
             authorizer=authorizer,
             authorization_type=apigw.AuthorizationType.COGNITO,
             authorization_scopes=[scopes.CONCIERGE_CHAT],

@@ -64,7 +64,8 @@ class RuntimesStack(Stack):
         self.environments: dict[str, dict[str, str]] = {}
         ticket_client = identity.service_clients["ticket-server"].user_pool_client_id
         host_client = identity.service_clients["host-agent"].user_pool_client_id
-        service_clients = ",".join([ticket_client, host_client])
+        payment_client = identity.service_clients["payment-server"].user_pool_client_id
+        service_clients = ",".join([ticket_client, host_client, payment_client])
 
         def common(server: Deployed) -> dict[str, str]:
             return {
@@ -100,6 +101,7 @@ class RuntimesStack(Stack):
             PAYMENT.name: {
                 "webhook_secret": self.webhook_secret,
                 "fingerprint_key": self.fingerprint_key,
+                "client_secret": identity.client_secrets["payment-server"],
             },
             TICKET.name: {
                 "client_secret": identity.client_secrets["ticket-server"],
@@ -117,8 +119,17 @@ class RuntimesStack(Stack):
                     "mail_from": mail.sender,
                     "ses_configuration_set": mail.configuration_set,
                 }
+            if server is PAYMENT:
+                # Cognito customers' subjects resolved to our customer ids (saved cards).
+                values |= {
+                    "data_url": invocation_url(self, self.runtimes[DATA.name]),
+                    "client_id": payment_client,
+                }
+            # The data server is called by the ticket server and, for sign-ins, the payment
+            # server; the others by the ticket server alone.
+            callers = (ticket_client, payment_client) if server is DATA else (ticket_client,)
             self._mcp_runtime(
-                server, identity, values, secrets.get(server.name, {}), callers=(ticket_client,)
+                server, identity, values, secrets.get(server.name, {}), callers=callers
             )
             data.grant_data_api(self.roles[server.name])
         self.roles[NOTIFY.name].add_to_policy(

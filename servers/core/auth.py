@@ -51,8 +51,9 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import NOT_ALLOWED, DomainError
+from .errors import NOT_ALLOWED, UNAVAILABLE, DomainError
 from .limits import send_error
+from .logs import current_request_id
 from .scopes import SERVICE_ONLY_SCOPES, resource_server
 from .settings import CLOCK_SKEW_SECONDS
 
@@ -87,8 +88,22 @@ class TokenRefused(Exception):
 
 SubjectResolver = Callable[[AccessToken], Awaitable[str]]
 """Our subject for a verified user token whose issuer names users its own way (Cognito's ``sub``
-is a UUID; servers/ticket/subjects.py maps it to a customer). It may raise
-:class:`TokenRefused`."""
+is a UUID; servers/core/subjects.py maps it to a customer). It may raise
+:class:`TokenRefused`; any other failure is the resolver's (the data server down, say), never
+the token's, and becomes :class:`SignInUnavailable`."""
+
+SIGN_IN_RETRY_SECONDS = 5
+
+
+class SignInUnavailable(DomainError):
+    """A valid token whose subject could not be resolved for now: worth a retry, not a new
+    token (a 401 would send the client to sign in again, for nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            UNAVAILABLE,
+            "signing you in needs a service that is unavailable right now; try again shortly",
+        )
 
 
 class CognitoAccessTokenVerifier(JWTVerifier):
@@ -166,7 +181,7 @@ class CognitoAccessTokenVerifier(JWTVerifier):
             # A user's token (a service's carries its client id as subject) is mapped once;
             # the mapped token is what is cached.
             if self.subjects is not None and subject not in (None, access.client_id):
-                access = access.model_copy(update={"subject": await self.subjects(access)})
+                access = access.model_copy(update={"subject": await self._resolve(access)})
         except TokenRefused as refused:
             log.info("bearer token rejected: %s", refused.reason)
             raise
@@ -174,6 +189,17 @@ class CognitoAccessTokenVerifier(JWTVerifier):
         if len(self._accepted) > ACCEPTED_TOKENS_CACHED:
             self._accepted.popitem(last=False)
         return access
+
+    async def _resolve(self, access: AccessToken) -> str:
+        assert self.subjects is not None
+        try:
+            return await self.subjects(access)
+        except TokenRefused:
+            raise
+        except Exception as exc:
+            # Not cached: the next call with the same token tries again.
+            log.warning("subject of client %s not resolved: %r", access.client_id, exc)
+            raise SignInUnavailable() from exc
 
     async def _verify(self, token: str) -> AccessToken:
         access = await super().verify_token(token)
@@ -260,7 +286,15 @@ class _BearerBackend(AuthenticationBackend):
             if conn.url.path.rstrip("/") != self.protected_path:
                 return None
             raise AuthenticationError(refused.description) from refused
+        except SignInUnavailable as unavailable:
+            if conn.url.path.rstrip("/") != self.protected_path:
+                return None
+            raise _NotNow(str(unavailable)) from unavailable
         return AuthCredentials(access.scopes), AuthenticatedUser(access)
+
+
+class _NotNow(AuthenticationError):
+    """:class:`SignInUnavailable` on its way to the answer (:meth:`ResourceServerAuth._refuse`)."""
 
 
 NEEDS_ACCESS = "This resource needs a bearer access token from its authorization server."
@@ -339,6 +373,17 @@ class ResourceServerAuth(RemoteAuthProvider):
         ]
 
     def _refuse(self, conn: HTTPConnection, exc: Exception) -> Response:
+        if isinstance(exc, _NotNow):
+            # A 503 with the stable code and plain words, rather than Starlette's plain-text
+            # 500 for the exception; the token stays good, so no challenge.
+            return JSONResponse(
+                {
+                    "error": "unavailable",
+                    "error_description": f"{exc} (request id {current_request_id()})",
+                },
+                status_code=503,
+                headers={"retry-after": str(SIGN_IN_RETRY_SECONDS)},
+            )
         description = str(exc)
         challenge = (
             f'Bearer error="invalid_token", error_description="{description}", '

@@ -1,6 +1,6 @@
 """Cognito's pre-token-generation trigger (event version 2): puts the user's e-mail address, when
 verified, and name into the access token, so the ticket server can resolve the token's subject
-(a Cognito UUID) to a customer without another call to Cognito (servers/ticket/subjects.py).
+(a Cognito UUID) to a customer without another call to Cognito (servers/core/subjects.py).
 
 Standard library only, so the function is a small zip that starts fast: Cognito waits for it
 on every sign-in and refresh (5 s at most).

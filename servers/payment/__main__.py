@@ -9,11 +9,15 @@ import secrets
 import httpx
 
 from servers.core.app import build_http_app, run, serve
+from servers.core.auth import SubjectResolver
 from servers.core.backoff import Backoff
+from servers.core.client import ClientCredentials, HttpServiceClient
 from servers.core.clock import utc_now
 from servers.core.db.connect import open_database, ping
 from servers.core.logs import configure_logging
+from servers.core.scopes import DATA_WRITE
 from servers.core.settings import load_settings
+from servers.core.subjects import CustomerSubjects, DataSignIns
 
 from .server import RESOURCE, SCOPES, build_server
 from .service import Faults, PaymentService
@@ -42,14 +46,24 @@ async def main() -> None:
             ),
             public_url=settings.base_url,
         )
+        data_client = _data_client(settings)
+        subjects: SubjectResolver | None = None
+        if data_client is not None:
+            # A Cognito user's saved cards are kept under the customer id the ticket server
+            # knows them by, not under Cognito's UUID.
+            subjects = CustomerSubjects(DataSignIns(data_client))
         app = await build_http_app(
             build_server(service),
             settings,
             resource=RESOURCE,
             scopes=SCOPES,
             health=lambda: ping(db),
+            subjects=subjects,
         )
-        async with httpx.AsyncClient(timeout=10.0) as http:
+        async with contextlib.AsyncExitStack() as stack:
+            if data_client is not None:
+                await stack.enter_async_context(data_client)
+            http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
             worker = WebhookWorker(
                 db,
                 http,
@@ -67,6 +81,19 @@ async def main() -> None:
                     await deliveries
     finally:
         await db.close()
+
+
+def _data_client(settings: PaymentSettings) -> HttpServiceClient | None:
+    """The data server's client, for customers' sign-ins only (``data/write``)."""
+    if settings.data_url is None or settings.client_secret is None:
+        return None
+    credentials = ClientCredentials(
+        settings.issuer,
+        settings.client_id,
+        settings.client_secret.get_secret_value(),
+        (DATA_WRITE,),
+    )
+    return HttpServiceClient(settings.data_url, credentials=credentials, name="payment-server")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,19 @@ class PaymentSettings(DatabaseSettings, ServerSettings):
     webhook_max_delay_seconds: float = Field(
         3600.0, gt=0, description="Longest delay between two delivery attempts."
     )
+    data_url: str | None = Field(
+        None,
+        description="The data server's MCP endpoint, where a customer's token whose subject is "
+        "not our customer id (Cognito's) is resolved to one, as the ticket server does; unset, "
+        "subjects are taken as they are (the dev provider's are customer ids).",
+    )
+    client_id: str = Field(
+        "payment-server",
+        description="This server's own OAuth client (client credentials), for the data server.",
+    )
+    client_secret: SecretStr | None = Field(
+        None, description="Its secret, required with PAYMENT_DATA_URL (Secrets Manager in AWS)."
+    )
     fault_latency_ms: int = Field(
         0, ge=0, le=60_000, description="Fault injection: latency added to every charge."
     )
@@ -45,6 +58,15 @@ class PaymentSettings(DatabaseSettings, ServerSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _check_data_client(self) -> PaymentSettings:
+        if self.data_url and not self.client_secret:
+            raise ValueError(
+                "PAYMENT_DATA_URL needs PAYMENT_CLIENT_SECRET: the payment server calls the data "
+                "server with its own client-credentials token"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_webhooks(self) -> PaymentSettings:

@@ -20,6 +20,7 @@ from servers.core.scopes import (
     PAYMENTS_WRITE,
 )
 from servers.core.settings import load_settings
+from servers.core.subjects import CustomerSubjects
 
 from .gateways import DataGateway, NotifyGateway, PaymentGateway
 from .help.desk import HelpDesk, venue_library
@@ -29,7 +30,6 @@ from .journey import Journey
 from .server import RESOURCE, SCOPES, build_server
 from .service import TicketService
 from .settings import TicketSettings
-from .subjects import CustomerSubjects
 from .webhooks import WEBHOOK_PATH, PaymentWebhook
 
 log = logging.getLogger(__name__)

@@ -176,7 +176,7 @@ class DataGateway:
     async def sign_in_customer(
         self, *, issuer: str, subject: str, email: str, full_name: str
     ) -> RemoteCustomer:
-        """The customer of a sign-in identity (servers/ticket/subjects.py)."""
+        """The customer of a sign-in identity (servers/core/subjects.py)."""
         arguments = {"issuer": issuer, "subject": subject, "email": email, "full_name": full_name}
         return RemoteCustomer.model_validate(await self.client.call("sign_in_customer", arguments))
 

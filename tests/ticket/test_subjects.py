@@ -15,10 +15,10 @@ from fastmcp.server.auth import AccessToken
 
 from servers.core.auth import TokenRefused
 from servers.core.client import ServiceClient
+from servers.core.subjects import CustomerSubjects
 from servers.data.server import build_server as build_data_server
 from servers.data.service import DataService
 from servers.ticket.gateways import DataGateway
-from servers.ticket.subjects import CustomerSubjects
 
 from .support import TICKET_SERVER
 

@@ -5,27 +5,66 @@ own there. Such a subject is resolved through the data server's ``sign_in_custom
 subject → customer, linked or made on the first sign-in by the token's verified e-mail
 address), once per identity and process. Cognito's access tokens carry the address only when
 the user pool's pre-token-generation trigger adds it (infra/, TicketingIdentity).
+
+Every server that acts for customers resolves their tokens here, so one Cognito user is the
+same customer everywhere: the ticket server (its orders) and the payment server (its saved
+cards) alike.
 """
 
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
 
 from fastmcp.server.auth import AccessToken
 
-from servers.core.auth import MALFORMED, TokenRefused
-
-from .gateways import DataGateway
+from .auth import MALFORMED, TokenRefused
+from .client import ToolCaller
 
 CUSTOMER_ID = re.compile(r"^cus_[a-z2-7]{26}$")
 CACHED_IDENTITIES = 10_000
 
 
+class SignedIn(Protocol):
+    @property
+    def customer_id(self) -> str: ...
+
+
+class SignIns(Protocol):
+    """The data server's ``sign_in_customer``, as a server's gateway to it offers it."""
+
+    async def sign_in_customer(
+        self, *, issuer: str, subject: str, email: str, full_name: str
+    ) -> SignedIn: ...
+
+
+class DataSignIns:
+    """:class:`SignIns` over a client of the data server, for a server that calls it for
+    nothing else (the payment server)."""
+
+    def __init__(self, client: ToolCaller):
+        self.client = client
+
+    async def sign_in_customer(
+        self, *, issuer: str, subject: str, email: str, full_name: str
+    ) -> SignedIn:
+        arguments = {"issuer": issuer, "subject": subject, "email": email, "full_name": full_name}
+        return _Customer(
+            str((await self.client.call("sign_in_customer", arguments))["customer_id"])
+        )
+
+
+@dataclass(frozen=True)
+class _Customer:
+    customer_id: str
+
+
 class CustomerSubjects:
     """A :data:`~servers.core.auth.SubjectResolver` over the data server."""
 
-    def __init__(self, data: DataGateway, *, cache_size: int = CACHED_IDENTITIES):
+    def __init__(self, data: SignIns, *, cache_size: int = CACHED_IDENTITIES):
         self.data = data
         self.cache_size = cache_size
         self._known: OrderedDict[tuple[str, str], str] = OrderedDict()
