@@ -292,9 +292,12 @@ class PaymentService:
             decline = FAULT
         elif (method["exp_year"], method["exp_month"]) < (now.year, now.month):
             decline = decline_for("expired_card", 0)
-        else:
+        elif method["behavior"] == "transient_processing_error":
+            # Only this card's outcome depends on the intent's history: the others spare the query.
             earlier = await repo.transient_failures(tx, intent.id)
             decline = decline_for(method["behavior"], earlier)
+        else:
+            decline = decline_for(method["behavior"], 0)
         charge_id = new_id("ch")
         await repo.insert_charge(
             tx,
