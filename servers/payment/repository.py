@@ -47,13 +47,15 @@ def _event(row: Row) -> Event:
 # Payment methods ------------------------------------------------------------------------------
 
 
-async def insert_method(tx: Transaction, values: dict[str, Any]) -> None:
-    await tx.execute(
+async def insert_method(tx: Transaction, values: dict[str, Any]) -> Row:
+    row = await tx.fetch_one(
         f"INSERT INTO payment.payment_methods ({_METHOD_COLS}) VALUES (:payment_method_id, "
         ":owner, :brand, :last4, :exp_month, :exp_year, :fingerprint, :behavior, :created_at, "
-        ":detached_at)",
+        f":detached_at) RETURNING {_METHOD_COLS}",
         {"detached_at": None, **values},
     )
+    assert row is not None
+    return row
 
 
 async def method(tx: Transaction, payment_method_id: str) -> Row | None:

@@ -139,20 +139,29 @@ class PaymentService:
     ) -> PaymentMethod:
         """Keeps what may be kept of a card (never its number or CVC); a card not ``saved``
         is detached at once, so it pays only the payment it was entered for."""
-        values = {
-            "payment_method_id": new_id("pm"),
-            "owner": owner,
-            "brand": card.brand,
-            "last4": card.last4,
-            "exp_month": card.exp_month,
-            "exp_year": card.exp_year,
-            "fingerprint": card.fingerprint(self.fingerprint_key),
-            "behavior": card.behavior,
-            "created_at": now,
-            "detached_at": None if saved else now,
-        }
-        await repo.insert_method(tx, values)
-        return PaymentMethod.model_validate(values)
+        return PaymentMethod.model_validate(
+            await self._insert_method(tx, owner, card, now, saved=saved)
+        )
+
+    async def _insert_method(
+        self, tx: Transaction, owner: str | None, card: Card, now: datetime, *, saved: bool
+    ) -> dict[str, Any]:
+        """The stored method's row, as :func:`repo.method` reads it."""
+        return await repo.insert_method(
+            tx,
+            {
+                "payment_method_id": new_id("pm"),
+                "owner": owner,
+                "brand": card.brand,
+                "last4": card.last4,
+                "exp_month": card.exp_month,
+                "exp_year": card.exp_year,
+                "fingerprint": card.fingerprint(self.fingerprint_key),
+                "behavior": card.behavior,
+                "created_at": now,
+                "detached_at": None if saved else now,
+            },
+        )
 
     async def list_payment_methods(self, caller: Caller) -> PaymentMethodList:
         owner = self._customer_only(caller, "saved payment methods")
@@ -541,8 +550,9 @@ class PaymentService:
         if ref.startswith("pm_card_"):
             # A test token pays this payment only: it is not saved as one of the customer's.
             card = card_of_token(ref, now)
-            method = await self.store_method(tx, caller.customer, card, now, saved=False)
-            row = await repo.method(tx, method.payment_method_id)
+            row: dict[str, Any] | None = await self._insert_method(
+                tx, caller.customer, card, now, saved=False
+            )
         else:
             row = await repo.method(tx, ref)
             # A detached card pays no more, except the payment it is already attached to.
