@@ -109,14 +109,20 @@ async def intent(
     return None if row is None else _intent(row)
 
 
-async def update_intent(tx: Transaction, payment_intent_id: str, values: dict[str, Any]) -> None:
-    """Sets the given columns (a fixed set of names, never caller input)."""
+async def update_intent(
+    tx: Transaction, payment_intent_id: str, values: dict[str, Any]
+) -> PaymentIntent:
+    """Sets the given columns (a fixed set of names, never caller input); returns the intent as
+    it now is (its latest charge among them: RETURNING sees this transaction's earlier rows)."""
     assignments = ", ".join(f"{column} = :{column}" for column in values)
     params = {k: Json(v) if isinstance(v, dict) else v for k, v in values.items()}
-    await tx.execute(
-        f"UPDATE payment.payment_intents SET {assignments} WHERE payment_intent_id = :id",
+    row = await tx.fetch_one(
+        f"UPDATE payment.payment_intents i SET {assignments} WHERE i.payment_intent_id = :id "
+        f"RETURNING {_INTENT_COLS}",
         {**params, "id": payment_intent_id},
     )
+    assert row is not None
+    return _intent(row)
 
 
 # Checkout sessions ----------------------------------------------------------------------------

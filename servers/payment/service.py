@@ -344,8 +344,7 @@ class PaymentService:
                     "charge_id": charge_id,
                 },
             }
-        await repo.update_intent(tx, intent.id, changes)
-        after = await self._reread(tx, intent.id)
+        after = await repo.update_intent(tx, intent.id, changes)
         kind: EventType = (
             "payment_intent.succeeded" if decline is None else "payment_intent.payment_failed"
         )
@@ -371,7 +370,7 @@ class PaymentService:
                     "created_at": now,
                 },
             )
-        await repo.update_intent(
+        return await repo.update_intent(
             tx,
             intent.id,
             {
@@ -387,13 +386,12 @@ class PaymentService:
                 "updated_at": now,
             },
         )
-        return await self._reread(tx, intent.id)
 
     async def fail_authentication(
         self, tx: Transaction, intent: PaymentIntent, now: datetime
     ) -> PaymentIntent:
         """The customer refused the 3-D Secure challenge: the intent waits for another card."""
-        await repo.update_intent(
+        after = await repo.update_intent(
             tx,
             intent.id,
             {
@@ -408,7 +406,6 @@ class PaymentService:
                 "updated_at": now,
             },
         )
-        after = await self._reread(tx, intent.id)
         await self._event(tx, "payment_intent.payment_failed", after, after, now)
         return after
 
@@ -426,12 +423,11 @@ class PaymentService:
                     + ("; refund it instead" if intent.status == "succeeded" else ""),
                 )
             now = self.clock()
-            await repo.update_intent(
+            after = await repo.update_intent(
                 tx,
                 intent.id,
                 {"status": "canceled", "canceled_at": now, "next_action": None, "updated_at": now},
             )
-            after = await self._reread(tx, intent.id)
             await self._event(tx, "payment_intent.canceled", after, after, now)
             return after
 
@@ -492,10 +488,10 @@ class PaymentService:
                     "created_at": now,
                 },
             )
-            await repo.update_intent(
+            after = await repo.update_intent(
                 tx, intent.id, {"amount_refunded_cents": refunded + amount, "updated_at": now}
             )
-            await self._event(tx, "charge.refunded", await self._reread(tx, intent.id), refund, now)
+            await self._event(tx, "charge.refunded", after, refund, now)
             return refund
 
         return await self.idempotency.run_once(
