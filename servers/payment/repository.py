@@ -217,19 +217,20 @@ async def insert_refund(tx: Transaction, values: dict[str, Any]) -> Refund:
 
 async def insert_event(tx: Transaction, values: dict[str, Any]) -> Event:
     """The event, with one pending delivery per enabled webhook endpoint (the outbox)."""
+    # One statement, one round trip: the deliveries' INSERT reads the event's id from the first.
     row = await tx.fetch_one(
-        "INSERT INTO payment.events (event_id, type, payment_intent_id, customer_ref, data, "
-        " created_at) VALUES (:event_id, :type, :payment_intent_id, :customer_ref, :data, :now) "
-        "RETURNING event_id, type, payment_intent_id, data, created_at",
+        "WITH event AS ("
+        " INSERT INTO payment.events (event_id, type, payment_intent_id, customer_ref, data, "
+        "  created_at) VALUES (:event_id, :type, :payment_intent_id, :customer_ref, :data, :now) "
+        " RETURNING event_id, type, payment_intent_id, data, created_at), "
+        "deliveries AS ("
+        " INSERT INTO payment.webhook_deliveries (event_id, endpoint_id, status, next_attempt_at) "
+        " SELECT event.event_id, endpoint_id, 'pending', :now "
+        " FROM event, payment.webhook_endpoints WHERE enabled) "
+        "SELECT event_id, type, payment_intent_id, data, created_at FROM event",
         {**values, "data": Json(values["data"])},
     )
     assert row is not None
-    await tx.execute(
-        "INSERT INTO payment.webhook_deliveries (event_id, endpoint_id, status, next_attempt_at) "
-        "SELECT :event_id, endpoint_id, 'pending', :now FROM payment.webhook_endpoints "
-        "WHERE enabled",
-        {"event_id": values["event_id"], "now": values["now"]},
-    )
     return _event(row)
 
 
