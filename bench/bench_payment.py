@@ -10,8 +10,13 @@ confirm_payment_intent`` with ``pm_card_visa`` and a fresh idempotency key, as f
 Every answer must be HTTP 200 with a ``succeeded`` intent, and afterwards every intent must hold
 exactly one successful charge of its amount; anything else fails the run (exit 1).
 
+Before the confirmations, the same clients send as many JSON-RPC ``ping`` requests (the token
+checked, the MCP framing, no tool and no database): the floor of any call to this server in this
+run, printed beside the confirmations so that a busy machine still shows the ratio.
+
 Printed: confirms/s over the measured confirms (those after the warm-up ones), p50 and p99
-latency, and the consistency check.
+latency, the CPU each process spent per confirmation (the payment server, PostgreSQL, the
+identity provider, this process's clients), the pings/s baseline and the consistency check.
 """
 
 from __future__ import annotations
@@ -25,12 +30,15 @@ import signal
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.lib import Children, raise_on_term, say, start_idp
+from bench.lib import Children, raise_on_term, say, start_idp, tree_cpu_seconds
 from servers.core.db.postgres import PostgresDatabase
 from servers.core.scopes import OPS_SCOPES
 from servers.devidp.tokens import mint_access_token
@@ -118,10 +126,43 @@ async def consistency(database_url: str) -> list[dict[str, Any]]:
         await db.close()
 
 
+def confirm_body(index: int, intent_id: str) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": index,
+        "method": "tools/call",
+        "params": {
+            "name": "confirm_payment_intent",
+            "arguments": {
+                "payment_intent_id": intent_id,
+                "payment_method": "pm_card_visa",
+                "idempotency_key": f"bench-{uuid.uuid4().hex}",
+            },
+        },
+    }
+
+
+def ping_body(index: int, intent_id: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": index, "method": "ping"}
+
+
+def ping_problem(response: httpx.Response) -> str | None:
+    if response.status_code != 200 or "result" not in response.json():
+        return f"HTTP {response.status_code}: {response.text[:300]}"
+    return None
+
+
 async def confirm_all(
-    url: str, token: str, intents: list[str], warmup: int, concurrency: int
+    url: str,
+    token: str,
+    intents: list[str],
+    warmup: int,
+    concurrency: int,
+    body_of: Callable[[int, str], dict[str, Any]] = confirm_body,
+    problem_of: Callable[[httpx.Response], str | None] = problem_with,
 ) -> tuple[list[float], float, list[str]]:
-    """Latencies of the measured confirmations, their wall time, and the problems seen."""
+    """Latencies of the measured requests (confirmations unless ``body_of`` makes others),
+    their wall time, and the problems seen."""
     queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
     for index, intent_id in enumerate(intents):
         queue.put_nowait((index, intent_id))
@@ -135,19 +176,7 @@ async def confirm_all(
         async with httpx.AsyncClient(timeout=60, trust_env=False, limits=limits) as http:
             while not queue.empty():
                 index, intent_id = queue.get_nowait()
-                body = {
-                    "jsonrpc": "2.0",
-                    "id": index,
-                    "method": "tools/call",
-                    "params": {
-                        "name": "confirm_payment_intent",
-                        "arguments": {
-                            "payment_intent_id": intent_id,
-                            "payment_method": "pm_card_visa",
-                            "idempotency_key": f"bench-{uuid.uuid4().hex}",
-                        },
-                    },
-                }
+                body = body_of(index, intent_id)
                 began = time.perf_counter()
                 try:
                     response = await http.post(url, json=body, headers=headers)
@@ -155,7 +184,7 @@ async def confirm_all(
                     problems.append(f"{type(exc).__name__}: {exc}")
                     continue
                 done = time.perf_counter()
-                problem = problem_with(response)
+                problem = problem_of(response)
                 if problem is not None:
                     problems.append(problem)
                 elif index >= warmup:
@@ -165,6 +194,32 @@ async def confirm_all(
     await asyncio.gather(*(client() for _ in range(concurrency)))
     wall = max(measured) - min(measured) if measured else math.nan
     return latencies, wall, problems
+
+
+@dataclass
+class CpuPerRequest:
+    """CPU each process spent over a phase, per request of it (warm-up ones included)."""
+
+    requests: int
+    micros: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return ", ".join(f"{name} {value:.0f}" for name, value in self.micros.items())
+
+
+@contextmanager
+def cpu_per_request(pids: dict[str, int | None], requests: int) -> Iterator[CpuPerRequest]:
+    """The processes' CPU (and this process's: the clients) over the ``with`` block."""
+    result = CpuPerRequest(requests)
+    before = {name: tree_cpu_seconds(pid) for name, pid in pids.items() if pid}
+    own = time.process_time()
+    yield result
+    own = time.process_time() - own
+    for name, start in before.items():
+        end = tree_cpu_seconds(pids[name] or 0)
+        if start is not None and end is not None:
+            result.micros[name] = 1e6 * (end - start) / requests
+    result.micros["bench clients"] = 1e6 * own / requests
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,6 +270,7 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
         idp_port, payment_port = free_ports(2)
         say("==> Starting the dev identity provider and the payment server")
         issuer, key = start_idp(children, base, database_url, idp_port)
+        idp = children.children[-1]
         payment = children.start(
             "payment server",
             ["-m", "servers.payment"],
@@ -231,14 +287,33 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
         token = mint_access_token(
             key=key, issuer=issuer, sub="ops", client_id="ops", scopes=OPS_SCOPES, ttl=6 * 3600
         )
+        url = f"{payment.base_url}/mcp"
+        pids = {"payment": payment.pid, "postgres": pg.pid, "identity provider": idp.pid}
+        say("==> Baseline: JSON-RPC ping (HTTP, token and MCP framing; no tool, no database)")
+        with cpu_per_request(pids, len(intents)) as ping_cpu:
+            pings, ping_wall, ping_problems = asyncio.run(
+                confirm_all(
+                    url, token, intents, args.warmup, args.concurrency, ping_body, ping_problem
+                )
+            )
         say("==> Confirming")
-        latencies, wall, problems = asyncio.run(
-            confirm_all(f"{payment.base_url}/mcp", token, intents, args.warmup, args.concurrency)
-        )
+        with cpu_per_request(pids, len(intents)) as confirm_cpu:
+            latencies, wall, problems = asyncio.run(
+                confirm_all(url, token, intents, args.warmup, args.concurrency)
+            )
         children.check_alive()
         inconsistent = asyncio.run(consistency(database_url))
 
     say()
+    problems += ping_problems
+    say(f"    CPU per ping (µs):         {ping_cpu.summary()}")
+    say(f"    CPU per confirmation (µs): {confirm_cpu.summary()}")
+    if pings:
+        p50 = percentile_ms(pings, 50)
+        say(
+            f"    pings/s    {len(pings) / ping_wall:8.1f}    p50 {p50:6.1f} ms"
+            "    (the baseline: the same clients)"
+        )
     if latencies:
         p50, p99 = percentile_ms(latencies, 50), percentile_ms(latencies, 99)
         say(
@@ -246,6 +321,8 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
             f"    ({len(latencies)} measured, {args.concurrency} clients)"
         )
     say(f"    errors {len(problems)}; intents without exactly one charge: {len(inconsistent)}")
+    if latencies and pings:
+        say(f"    confirms/s / pings/s: {(len(latencies) / wall) / (len(pings) / ping_wall):.2f}")
     for problem in problems[:5]:
         say(f"      {problem}")
     for row in inconsistent[:5]:

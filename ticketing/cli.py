@@ -203,7 +203,7 @@ def mail_show(
     wanted = message_id if message_id.startswith("<") else f"<{message_id}>"
     for r in mailbox.inbox():
         if r.message_id == wanted:
-            typer.echo((mailbox.directory / r.file).read_text(encoding="utf-8", errors="replace"))
+            typer.echo(mailbox.raw(r).decode("utf-8", errors="replace"))
             return
     typer.echo(f"no e-mail with Message-ID {wanted}", err=True)
     raise typer.Exit(1)

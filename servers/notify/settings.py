@@ -44,6 +44,11 @@ class NotifySettings(DatabaseSettings, ServerSettings):
     smtp_timeout_seconds: float = Field(
         30.0, gt=0, le=300, description="Timeout of each SMTP command."
     )
+    smtp_pipelining: bool = Field(
+        True,
+        description="Send MAIL, RCPT and DATA together when the SMTP server offers PIPELINING "
+        "(RFC 2920); off: one command at a time.",
+    )
     ses_configuration_set: str | None = Field(
         None, description="SES configuration set for sending events (ses backend)."
     )

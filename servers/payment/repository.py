@@ -47,13 +47,15 @@ def _event(row: Row) -> Event:
 # Payment methods ------------------------------------------------------------------------------
 
 
-async def insert_method(tx: Transaction, values: dict[str, Any]) -> None:
-    await tx.execute(
+async def insert_method(tx: Transaction, values: dict[str, Any]) -> Row:
+    row = await tx.fetch_one(
         f"INSERT INTO payment.payment_methods ({_METHOD_COLS}) VALUES (:payment_method_id, "
         ":owner, :brand, :last4, :exp_month, :exp_year, :fingerprint, :behavior, :created_at, "
-        ":detached_at)",
+        f":detached_at) RETURNING {_METHOD_COLS}",
         {"detached_at": None, **values},
     )
+    assert row is not None
+    return row
 
 
 async def method(tx: Transaction, payment_method_id: str) -> Row | None:
@@ -107,14 +109,20 @@ async def intent(
     return None if row is None else _intent(row)
 
 
-async def update_intent(tx: Transaction, payment_intent_id: str, values: dict[str, Any]) -> None:
-    """Sets the given columns (a fixed set of names, never caller input)."""
+async def update_intent(
+    tx: Transaction, payment_intent_id: str, values: dict[str, Any]
+) -> PaymentIntent:
+    """Sets the given columns (a fixed set of names, never caller input); returns the intent as
+    it now is (its latest charge among them: RETURNING sees this transaction's earlier rows)."""
     assignments = ", ".join(f"{column} = :{column}" for column in values)
     params = {k: Json(v) if isinstance(v, dict) else v for k, v in values.items()}
-    await tx.execute(
-        f"UPDATE payment.payment_intents SET {assignments} WHERE payment_intent_id = :id",
+    row = await tx.fetch_one(
+        f"UPDATE payment.payment_intents i SET {assignments} WHERE i.payment_intent_id = :id "
+        f"RETURNING {_INTENT_COLS}",
         {**params, "id": payment_intent_id},
     )
+    assert row is not None
+    return _intent(row)
 
 
 # Checkout sessions ----------------------------------------------------------------------------
@@ -209,19 +217,20 @@ async def insert_refund(tx: Transaction, values: dict[str, Any]) -> Refund:
 
 async def insert_event(tx: Transaction, values: dict[str, Any]) -> Event:
     """The event, with one pending delivery per enabled webhook endpoint (the outbox)."""
+    # One statement, one round trip: the deliveries' INSERT reads the event's id from the first.
     row = await tx.fetch_one(
-        "INSERT INTO payment.events (event_id, type, payment_intent_id, customer_ref, data, "
-        " created_at) VALUES (:event_id, :type, :payment_intent_id, :customer_ref, :data, :now) "
-        "RETURNING event_id, type, payment_intent_id, data, created_at",
+        "WITH event AS ("
+        " INSERT INTO payment.events (event_id, type, payment_intent_id, customer_ref, data, "
+        "  created_at) VALUES (:event_id, :type, :payment_intent_id, :customer_ref, :data, :now) "
+        " RETURNING event_id, type, payment_intent_id, data, created_at), "
+        "deliveries AS ("
+        " INSERT INTO payment.webhook_deliveries (event_id, endpoint_id, status, next_attempt_at) "
+        " SELECT event.event_id, endpoint_id, 'pending', :now "
+        " FROM event, payment.webhook_endpoints WHERE enabled) "
+        "SELECT event_id, type, payment_intent_id, data, created_at FROM event",
         {**values, "data": Json(values["data"])},
     )
     assert row is not None
-    await tx.execute(
-        "INSERT INTO payment.webhook_deliveries (event_id, endpoint_id, status, next_attempt_at) "
-        "SELECT :event_id, endpoint_id, 'pending', :now FROM payment.webhook_endpoints "
-        "WHERE enabled",
-        {"event_id": values["event_id"], "now": values["now"]},
-    )
     return _event(row)
 
 

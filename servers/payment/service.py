@@ -139,20 +139,29 @@ class PaymentService:
     ) -> PaymentMethod:
         """Keeps what may be kept of a card (never its number or CVC); a card not ``saved``
         is detached at once, so it pays only the payment it was entered for."""
-        values = {
-            "payment_method_id": new_id("pm"),
-            "owner": owner,
-            "brand": card.brand,
-            "last4": card.last4,
-            "exp_month": card.exp_month,
-            "exp_year": card.exp_year,
-            "fingerprint": card.fingerprint(self.fingerprint_key),
-            "behavior": card.behavior,
-            "created_at": now,
-            "detached_at": None if saved else now,
-        }
-        await repo.insert_method(tx, values)
-        return PaymentMethod.model_validate(values)
+        return PaymentMethod.model_validate(
+            await self._insert_method(tx, owner, card, now, saved=saved)
+        )
+
+    async def _insert_method(
+        self, tx: Transaction, owner: str | None, card: Card, now: datetime, *, saved: bool
+    ) -> dict[str, Any]:
+        """The stored method's row, as :func:`repo.method` reads it."""
+        return await repo.insert_method(
+            tx,
+            {
+                "payment_method_id": new_id("pm"),
+                "owner": owner,
+                "brand": card.brand,
+                "last4": card.last4,
+                "exp_month": card.exp_month,
+                "exp_year": card.exp_year,
+                "fingerprint": card.fingerprint(self.fingerprint_key),
+                "behavior": card.behavior,
+                "created_at": now,
+                "detached_at": None if saved else now,
+            },
+        )
 
     async def list_payment_methods(self, caller: Caller) -> PaymentMethodList:
         owner = self._customer_only(caller, "saved payment methods")
@@ -292,9 +301,12 @@ class PaymentService:
             decline = FAULT
         elif (method["exp_year"], method["exp_month"]) < (now.year, now.month):
             decline = decline_for("expired_card", 0)
-        else:
+        elif method["behavior"] == "transient_processing_error":
+            # Only this card's outcome depends on the intent's history: the others spare the query.
             earlier = await repo.transient_failures(tx, intent.id)
             decline = decline_for(method["behavior"], earlier)
+        else:
+            decline = decline_for(method["behavior"], 0)
         charge_id = new_id("ch")
         await repo.insert_charge(
             tx,
@@ -332,8 +344,7 @@ class PaymentService:
                     "charge_id": charge_id,
                 },
             }
-        await repo.update_intent(tx, intent.id, changes)
-        after = await self._reread(tx, intent.id)
+        after = await repo.update_intent(tx, intent.id, changes)
         kind: EventType = (
             "payment_intent.succeeded" if decline is None else "payment_intent.payment_failed"
         )
@@ -359,7 +370,7 @@ class PaymentService:
                     "created_at": now,
                 },
             )
-        await repo.update_intent(
+        return await repo.update_intent(
             tx,
             intent.id,
             {
@@ -375,13 +386,12 @@ class PaymentService:
                 "updated_at": now,
             },
         )
-        return await self._reread(tx, intent.id)
 
     async def fail_authentication(
         self, tx: Transaction, intent: PaymentIntent, now: datetime
     ) -> PaymentIntent:
         """The customer refused the 3-D Secure challenge: the intent waits for another card."""
-        await repo.update_intent(
+        after = await repo.update_intent(
             tx,
             intent.id,
             {
@@ -396,7 +406,6 @@ class PaymentService:
                 "updated_at": now,
             },
         )
-        after = await self._reread(tx, intent.id)
         await self._event(tx, "payment_intent.payment_failed", after, after, now)
         return after
 
@@ -414,12 +423,11 @@ class PaymentService:
                     + ("; refund it instead" if intent.status == "succeeded" else ""),
                 )
             now = self.clock()
-            await repo.update_intent(
+            after = await repo.update_intent(
                 tx,
                 intent.id,
                 {"status": "canceled", "canceled_at": now, "next_action": None, "updated_at": now},
             )
-            after = await self._reread(tx, intent.id)
             await self._event(tx, "payment_intent.canceled", after, after, now)
             return after
 
@@ -480,10 +488,10 @@ class PaymentService:
                     "created_at": now,
                 },
             )
-            await repo.update_intent(
+            after = await repo.update_intent(
                 tx, intent.id, {"amount_refunded_cents": refunded + amount, "updated_at": now}
             )
-            await self._event(tx, "charge.refunded", await self._reread(tx, intent.id), refund, now)
+            await self._event(tx, "charge.refunded", after, refund, now)
             return refund
 
         return await self.idempotency.run_once(
@@ -538,8 +546,9 @@ class PaymentService:
         if ref.startswith("pm_card_"):
             # A test token pays this payment only: it is not saved as one of the customer's.
             card = card_of_token(ref, now)
-            method = await self.store_method(tx, caller.customer, card, now, saved=False)
-            row = await repo.method(tx, method.payment_method_id)
+            row: dict[str, Any] | None = await self._insert_method(
+                tx, caller.customer, card, now, saved=False
+            )
         else:
             row = await repo.method(tx, ref)
             # A detached card pays no more, except the payment it is already attached to.

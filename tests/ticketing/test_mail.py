@@ -108,7 +108,7 @@ def test_an_email_without_message_id_is_always_kept(mailbox: Mailbox) -> None:
         mailbox.add(["jane@example.com"], email("jane@example.com", "No id", None))
     entries = mailbox.inbox()
     assert [(e.message_id, e.copies, e.subject) for e in entries] == [("", 1, "No id")] * 3
-    assert len({e.file for e in entries}) == 3
+    assert len({(e.first.file, e.first.offset) for e in entries}) == 3
 
 
 def test_list_shows_each_message_once_and_how_often_it_came(mailbox: Mailbox) -> None:
@@ -150,3 +150,25 @@ def test_the_index_decodes_encoded_and_folded_headers(mailbox: Mailbox) -> None:
     assert received.subject == subject
     assert received.to == "Zoë Martin <zoe@example.com>"
     assert [m.subject for m in mailbox.messages()] == [subject]
+
+
+def test_each_email_reads_back_as_received_from_the_shared_spool(tmp_path: Path) -> None:
+    writer = Mailbox(tmp_path / "mail")
+    sent = [email("jane@example.com", f"No. {n}", f"<{n}@x>", "body " * n) for n in range(4)]
+    for data in sent:
+        writer.add(["jane@example.com"], data)
+    reader = Mailbox(tmp_path / "mail")
+    assert [reader.raw(r) for r in reader.messages()] == sent
+    assert [reader.email(e)["Subject"] for e in reader.inbox()] == [f"No. {n}" for n in range(4)]
+
+
+def test_a_sink_keeps_its_email_after_another_process_cleared_the_folder(tmp_path: Path) -> None:
+    """The sink keeps its files open; `ticketing mail clear` removes them under it."""
+    writer = Mailbox(tmp_path / "mail")
+    writer.add(["jane@example.com"], email("jane@example.com", "Before", "<a@x>"))
+    assert Mailbox(tmp_path / "mail").clear() == 1
+    writer.add(["jane@example.com"], email("jane@example.com", "After", "<b@x>"))
+    reader = Mailbox(tmp_path / "mail")
+    [entry] = reader.inbox()
+    assert (entry.message_id, reader.email(entry)["Subject"]) == ("<b@x>", "After")
+    writer.close()
