@@ -37,6 +37,7 @@ test-slow: $(SYNCED)
 bench: $(SYNCED) web
 	@$(BIN)/python -m bench.bench_get_ticket
 	@$(BIN)/python -m bench.bench_payment
+	@$(BIN)/python -m bench.bench_notify_burst
 	@$(BIN)/python -m bench.bench_not_found
 	@$(BIN)/python -m bench.bench_journey
 	@$(BIN)/python -m bench.bench_host
