@@ -84,6 +84,7 @@ def test_every_secret_setting_has_a_reference_variable() -> None:
         "TICKET_WEBHOOK_SECRET_ARN": "webhook_secret",
     }
     assert set(reference_names(PaymentSettings)) == {
+        "PAYMENT_CLIENT_SECRET_ARN",
         "PAYMENT_FINGERPRINT_KEY_ARN",
         "PAYMENT_WEBHOOK_SECRET_ARN",
     }
