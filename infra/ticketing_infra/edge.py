@@ -17,6 +17,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from servers.registration.settings import RegistrationSettings
 
+from .functions import function_logs_and_role
 from .identity import IdentityStack
 from .images import lambda_code
 from .servers import environment
@@ -67,19 +68,12 @@ class EdgeStack(Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        function_logs = logs.LogGroup(
+        function_logs, self.role = function_logs_and_role(
             self,
             "RegistrationLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.role = iam.Role(
-            self,
             "RegistrationRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="The registration edge: creates and updates public app clients",
+            "The registration edge: creates and updates public app clients",
         )
-        function_logs.grant_write(self.role)
         # The edge never deletes clients; UpdateUserPoolClient cannot be narrowed to the
         # clients it made by IAM (the code only updates `cimd ` clients it found by name).
         self.role.add_to_policy(

@@ -7,13 +7,12 @@ from collections import defaultdict
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from servers.core import scopes
 
+from .functions import function_logs_and_role
 from .images import python_zip
 
 PRE_TOKEN_RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -157,19 +156,12 @@ class IdentityStack(Stack):
         ticket server maps the UUID to a customer by the verified address
         (servers/core/subjects.py), which this trigger adds (servers/edge/pretoken.py).
         Standard library only: a small zip that starts well within Cognito's 5 s."""
-        logs_group = logs.LogGroup(
+        logs_group, role = function_logs_and_role(
             self,
             "PreTokenLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        role = iam.Role(
-            self,
             "PreTokenRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Cognito pre-token trigger: writes its own logs, nothing else",
+            "Cognito pre-token trigger: writes its own logs, nothing else",
         )
-        logs_group.grant_write(role)
         self.pre_token = lambda_.Function(
             self,
             "PreToken",

@@ -4,14 +4,13 @@ pending migrations over the RDS Data API, with the same runner as ``ticketing db
 
 from __future__ import annotations
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_iam as iam
+from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from .functions import function_logs_and_role
 from .images import lambda_code, migrations_hash
 
 HANDLER = "ticketing.migrate_resource.handler"
@@ -28,21 +27,11 @@ class Migrations(Construct):
         database: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.RETAIN,
+        # Its logs, the Data API on this cluster and reading its secret (the Data API uses the
+        # caller's rights).
+        log_group, self.role = function_logs_and_role(
+            self, "Logs", "Role", "Runs the schema migrations over the RDS Data API at deploy"
         )
-        # Written here rather than left to Lambda's default (a managed policy): its logs, the
-        # Data API on this cluster and reading its secret (the Data API uses the caller's rights).
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Runs the schema migrations over the RDS Data API at deploy",
-        )
-        log_group.grant_write(self.role)
         cluster.grant_data_api_access(self.role)
         self.function = lambda_.DockerImageFunction(
             self,

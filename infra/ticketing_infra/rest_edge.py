@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
@@ -28,6 +27,7 @@ from host.settings import HostSettings
 from servers.core import scopes
 from servers.edge.chat import MAX_MESSAGE_CHARS, READY_PATH
 
+from .functions import function_logs_and_role
 from .identity import PRE_TOKEN_RUNTIME, IdentityStack
 from .images import python_zip
 from .runtimes import RuntimesStack, invocation_url
@@ -61,19 +61,12 @@ class RestEdgeStack(Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        function_logs = logs.LogGroup(
+        function_logs, role = function_logs_and_role(
             self,
             "EdgeLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        role = iam.Role(
-            self,
             "EdgeRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="The REST edge's webhooks: its logs and the webhook signing secret",
+            "The REST edge's webhooks: its logs and the webhook signing secret",
         )
-        function_logs.grant_write(role)
         runtimes.webhook_secret.grant_read(role)
         self.function = lambda_.Function(
             self,
@@ -99,19 +92,12 @@ class RestEdgeStack(Stack):
                 "EDGE_WEBHOOK_SECRET_ARN": runtimes.webhook_secret.secret_arn,
             },
         )
-        chat_logs = logs.LogGroup(
+        chat_logs, chat_role = function_logs_and_role(
             self,
             "ChatLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        chat_role = iam.Role(
-            self,
             "ChatRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="The REST edge's chat relay: its logs only (the caller's token is relayed)",
+            "The REST edge's chat relay: its logs only (the caller's token is relayed)",
         )
-        chat_logs.grant_write(chat_role)
         self.chat_function = lambda_.Function(
             self,
             "Chat",
