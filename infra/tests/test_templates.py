@@ -360,6 +360,26 @@ def test_the_registration_edge_serves_the_handlers_routes_throttled_and_logged(
     assert "Fn::ImportValue" in json.dumps(cognito["Resource"])  # the pool's ARN, nothing wider
 
 
+def test_the_registration_edge_is_served_at_the_issuer_it_names(synth: Synth) -> None:
+    edge = synth.templates["TicketingEdge"]["Resources"].values()
+
+    def of(kind: str) -> list[dict[str, Any]]:
+        return [r.get("Properties", {}) for r in edge if r["Type"] == kind]
+
+    host = "auth.tickets.example.com"  # cdk.json's ticketing:registrationIssuer
+    [domain] = of("AWS::ApiGatewayV2::DomainName")
+    assert domain["DomainName"] == host
+    [config] = domain["DomainNameConfigurations"]
+    assert config["SecurityPolicy"] == "TLS_1_2"
+    [mapping] = of("AWS::ApiGatewayV2::ApiMapping")
+    assert mapping["Stage"] == "$default" or isinstance(mapping["Stage"], dict)
+    [certificate] = of("AWS::CertificateManager::Certificate")
+    assert (certificate["DomainName"], certificate["ValidationMethod"]) == (host, "DNS")
+    [record] = of("AWS::Route53::RecordSet")
+    assert (record["Name"], record["Type"]) == (f"{host}.", "A")
+    assert "AliasTarget" in record
+
+
 def test_the_registration_environment_is_the_handlers_settings(
     synth: Synth, monkeypatch: pytest.MonkeyPatch
 ) -> None:

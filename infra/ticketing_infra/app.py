@@ -29,6 +29,7 @@ def build(app: App) -> App:
     edge_issuer = str(app.node.get_context("ticketing:registrationIssuer"))
     # The REST edge's name: the payment server posts its events there (infra/README.md).
     api_domain = f"api.{domain}"
+    hosted_zone_id = str(app.node.get_context("ticketing:hostedZoneId"))
 
     data = DataStack(app, "TicketingData", env=env)
     identity = IdentityStack(
@@ -38,7 +39,15 @@ def build(app: App) -> App:
         web_origin=f"https://{domain}",
         env=env,
     )
-    edge = EdgeStack(app, "TicketingEdge", identity=identity, issuer=edge_issuer, env=env)
+    edge = EdgeStack(
+        app,
+        "TicketingEdge",
+        identity=identity,
+        issuer=edge_issuer,
+        hosted_zone_id=hosted_zone_id,
+        zone_name=domain,
+        env=env,
+    )
     mail = MailStack(app, "TicketingMail", mail_domain=domain, env=env)
     memory = MemoryStack(app, "TicketingMemory", env=env)
     runtimes = RuntimesStack(
@@ -61,7 +70,7 @@ def build(app: App) -> App:
         runtimes=runtimes,
         web_origin=f"https://{domain}",
         api_domain=api_domain,
-        hosted_zone_id=str(app.node.get_context("ticketing:hostedZoneId")),
+        hosted_zone_id=hosted_zone_id,
         zone_name=domain,
         env=env,
     )

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
@@ -37,6 +36,7 @@ from servers.core import scopes
 from servers.edge.chat import MAX_MESSAGE_CHARS, READY_PATH
 from servers.edge.rest import WEBHOOK_PATH
 
+from .domains import zone_and_certificate
 from .functions import function_logs_and_role
 from .identity import PRE_TOKEN_RUNTIME, IdentityStack
 from .images import python_zip
@@ -284,14 +284,8 @@ class RestEdgeStack(Stack):
             resource_arn=self.api.deployment_stage.stage_arn,
             web_acl_arn=self.web_acl.attr_arn,
         )
-        zone = route53.HostedZone.from_hosted_zone_attributes(
-            self, "Zone", hosted_zone_id=hosted_zone_id, zone_name=zone_name
-        )
-        certificate = acm.Certificate(
-            self,
-            "ApiCertificate",
-            domain_name=api_domain,
-            validation=acm.CertificateValidation.from_dns(zone),
+        zone, certificate = zone_and_certificate(
+            self, hosted_zone_id=hosted_zone_id, zone_name=zone_name, domain_name=api_domain
         )
         self.domain_name = self.api.add_domain_name(
             "ApiDomain",
