@@ -3,8 +3,11 @@
 #   infra/smoke.sh [infra/cdk.out/outputs.json]
 # Reads the URLs `make deploy` wrote and checks that each public door answers as designed
 # without credentials: the registration edge's metadata, the ticket runtime's 401, the REST
-# edge's 401 on /chat and 400 on a forged webhook. With SMOKE_TOKEN set to a customer's access
-# token (tickets/read), the MCP Inspector CLI (make tools) lists the ticket server's tools.
+# edge's 401 on /chat and 400 on a forged webhook. Where the AWS CLI has credentials, a test
+# event signed with the webhook secret goes the whole way: the edge checks it, hands it to the
+# ticket runtime with its own token, and the ticket server checks it again (200). With
+# SMOKE_TOKEN set to a customer's access token (tickets/read), the MCP Inspector CLI
+# (make tools) lists the ticket server's tools.
 set -euo pipefail
 outputs=${1:-"$(dirname "$0")/cdk.out/outputs.json"}
 out() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]][sys.argv[3]])' "$outputs" "$1" "$2"; }
@@ -26,6 +29,22 @@ expect "chat without a token" 401 \
   "$(status -X POST -H 'content-type: application/json' -d '{"message":"hi"}' "$chat")"
 expect "forged webhook" 400 \
   "$(status -X POST -H 'Webhook-Signature: t=1,v1=00' -d '{"id":"evt_x"}' "$webhook")"
+
+if command -v aws >/dev/null && aws sts get-caller-identity >/dev/null 2>&1; then
+  secret=$(aws secretsmanager get-secret-value --output text --query SecretString \
+    --secret-id "$(out TicketingRuntimes WebhookSecretArn)")
+  now=$(date +%s)
+  # An event of a kind the ticket server takes and does nothing with: no order is touched.
+  body="{\"id\":\"evt_smoke_$now\",\"type\":\"smoke.test\",\"created\":$now,\"data\":{\"object\":{}}}"
+  signature=$(SECRET="$secret" BODY="$body" NOW="$now" python3 -c 'import hashlib, hmac, os
+print("t=%s,v1=%s" % (os.environ["NOW"], hmac.new(os.environ["SECRET"].encode(),
+    ("%s.%s" % (os.environ["NOW"], os.environ["BODY"])).encode(), hashlib.sha256).hexdigest()))')
+  expect "signed test event, handed to the ticket server" 200 \
+    "$(status -X POST -H 'content-type: application/json' -H "Webhook-Signature: $signature" \
+      -d "$body" "$webhook")"
+else
+  echo "skip signed test event (no AWS credentials)"
+fi
 
 if [[ -n "${SMOKE_TOKEN:-}" ]]; then
   inspector="$(dirname "$0")/../tools/node/node_modules/.bin/mcp-inspector"

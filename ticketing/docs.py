@@ -37,6 +37,7 @@ from servers.ticket.journey import Journey
 from servers.ticket.server import build_server as build_ticket_server
 from servers.ticket.service import TicketService
 from servers.ticket.settings import TicketSettings
+from servers.ticket.webhooks import PaymentEvents
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -92,7 +93,11 @@ def _ticket_server() -> FastMCP:
         HelpIndex(library), service, SupportGateway(unused), notify, support, settings.support_inbox
     )
     return build_ticket_server(
-        service, journey, operator_client_ids=frozenset(), help_desk=help_desk
+        service,
+        journey,
+        operator_client_ids=frozenset(),
+        help_desk=help_desk,
+        payment_events=PaymentEvents(journey, "unused: documentation only"),
     )
 
 

@@ -36,7 +36,7 @@ PRODUCTION_REQUIRED: dict[str, tuple[str, ...]] = {
     # Settings whose defaults are the local stack's (loopback URLs, dev client names, SMTP
     # sink): valid, so validation alone would not notice them missing.
     DATA.name: COMMON + DATABASE,
-    PAYMENT.name: (*COMMON, *DATABASE, "data_url", "client_id"),
+    PAYMENT.name: (*COMMON, *DATABASE, "data_url", "client_id", "webhook_urls"),
     NOTIFY.name: (*COMMON, *DATABASE, "mail_backend", "mail_from", "ses_configuration_set"),
     TICKET.name: (*COMMON, "data_url", "payment_url", "notify_url", "client_id"),
     HOST.name: (

@@ -26,6 +26,7 @@ def test_the_scopes_of_each_server_are_its_resource_servers() -> None:
         "tickets/write",
         "tickets/catalogue",
         "tickets/operate",
+        "tickets/webhooks",
     )
     assert PAYMENT.customer_facing
     assert TICKET.customer_facing

@@ -29,7 +29,7 @@ from ticketing_infra.identity import SERVICE_CALLS
 from ticketing_infra.images import migrations_hash
 from ticketing_infra.migrations import HANDLER
 from ticketing_infra.model import CONCIERGE_MODEL
-from ticketing_infra.rest_edge import CHAT_HANDLER, WEB_ADAPTER_LAYER
+from ticketing_infra.rest_edge import CHAT_HANDLER, EDGE_CLIENT, WEB_ADAPTER_LAYER
 from ticketing_infra.rest_edge import HANDLER as REST_HANDLER
 from ticketing_infra.rest_edge import RATE_LIMIT as REST_RATE
 from ticketing_infra.servers import HOST, MCP_SERVERS, known_env
@@ -360,6 +360,26 @@ def test_the_registration_edge_serves_the_handlers_routes_throttled_and_logged(
     assert "Fn::ImportValue" in json.dumps(cognito["Resource"])  # the pool's ARN, nothing wider
 
 
+def test_the_registration_edge_is_served_at_the_issuer_it_names(synth: Synth) -> None:
+    edge = synth.templates["TicketingEdge"]["Resources"].values()
+
+    def of(kind: str) -> list[dict[str, Any]]:
+        return [r.get("Properties", {}) for r in edge if r["Type"] == kind]
+
+    host = "auth.tickets.example.com"  # cdk.json's ticketing:registrationIssuer
+    [domain] = of("AWS::ApiGatewayV2::DomainName")
+    assert domain["DomainName"] == host
+    [config] = domain["DomainNameConfigurations"]
+    assert config["SecurityPolicy"] == "TLS_1_2"
+    [mapping] = of("AWS::ApiGatewayV2::ApiMapping")
+    assert mapping["Stage"] == "$default" or isinstance(mapping["Stage"], dict)
+    [certificate] = of("AWS::CertificateManager::Certificate")
+    assert (certificate["DomainName"], certificate["ValidationMethod"]) == (host, "DNS")
+    [record] = of("AWS::Route53::RecordSet")
+    assert (record["Name"], record["Type"]) == (f"{host}.", "A")
+    assert "AliasTarget" in record
+
+
 def test_the_registration_environment_is_the_handlers_settings(
     synth: Synth, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -453,15 +473,25 @@ def test_the_rest_edge_is_throttled_logged_and_behind_a_waf(synth: Synth) -> Non
     )
 
 
-def test_the_rest_edge_function_is_a_small_zip_reading_the_webhook_secret_by_reference(
+def test_the_rest_edge_function_is_a_small_zip_reading_its_secrets_by_reference(
     synth: Synth,
 ) -> None:
     [function] = [
         p for p in _rest(synth, "AWS::Lambda::Function") if p.get("Handler") == REST_HANDLER
     ]
     env = function["Environment"]["Variables"]
-    assert set(env) == {"EDGE_WEBHOOK_URL", "EDGE_WEBHOOK_SECRET_ARN"}
-    assert isinstance(env["EDGE_WEBHOOK_SECRET_ARN"], dict)  # an ARN reference, not a value
+    assert set(env) == {
+        "EDGE_TICKET_MCP_URL",
+        "EDGE_TOKEN_URL",
+        "EDGE_CLIENT_ID",
+        "EDGE_CLIENT_SECRET_ARN",
+        "EDGE_WEBHOOK_SECRET_ARN",
+    }
+    for reference in ("EDGE_CLIENT_SECRET_ARN", "EDGE_WEBHOOK_SECRET_ARN", "EDGE_CLIENT_ID"):
+        assert isinstance(env[reference], dict), reference  # a reference, not a value
+    # The ticket runtime's MCP endpoint (AgentCore's invocation URL) and Cognito's token URL.
+    assert "bedrock-agentcore" in json.dumps(env["EDGE_TICKET_MCP_URL"])
+    assert json.dumps(env["EDGE_TOKEN_URL"]).endswith('/oauth2/token"]]}')
     asset = Path(synth.app.outdir) / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
     files = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
     assert files == [
@@ -469,8 +499,49 @@ def test_the_rest_edge_function_is_a_small_zip_reading_the_webhook_secret_by_ref
         "servers/core/__init__.py",
         "servers/core/webhooks.py",
         "servers/edge/__init__.py",
+        "servers/edge/handoff.py",
         "servers/edge/rest.py",
     ]
+
+
+def test_the_edges_client_may_ask_for_the_event_scope_only_and_servers_know_it_as_ours(
+    synth: Synth,
+) -> None:
+    assert SERVICE_CALLS[EDGE_CLIENT] == (scopes.TICKETS_WEBHOOKS,)
+    [edge_client] = [
+        logical
+        for _, logical, p in synth.resources("AWS::Cognito::UserPoolClient")
+        if p.get("ClientName") == EDGE_CLIENT
+    ]
+    for _, _, runtime in synth.resources("AWS::BedrockAgentCore::Runtime"):
+        env = runtime["EnvironmentVariables"]
+        named = [k for k in env if k.endswith("_AUTH_SERVICE_CLIENT_IDS")]
+        assert len(named) == 1, runtime["AgentRuntimeName"]
+        assert edge_client in json.dumps(env[named[0]]), runtime["AgentRuntimeName"]
+
+
+def test_the_payment_server_posts_its_events_to_the_edges_own_domain(synth: Synth) -> None:
+    [payment] = [
+        p
+        for _, _, p in synth.resources("AWS::BedrockAgentCore::Runtime")
+        if p["AgentRuntimeName"] == "ticketing_payment"
+    ]
+    url = payment["EnvironmentVariables"]["PAYMENT_WEBHOOK_URLS"]
+    assert url == "https://api.tickets.example.com/webhooks/payment"
+    [domain] = _rest(synth, "AWS::ApiGateway::DomainName")
+    assert domain["DomainName"] == "api.tickets.example.com"
+    assert domain["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+    assert domain["SecurityPolicy"] == "TLS_1_2"
+    [mapping] = _rest(synth, "AWS::ApiGateway::BasePathMapping")
+    assert "BasePath" not in mapping or mapping["BasePath"] in ("", None)
+    [certificate] = _rest(synth, "AWS::CertificateManager::Certificate")
+    assert certificate["DomainName"] == "api.tickets.example.com"
+    assert certificate["ValidationMethod"] == "DNS"
+    [record] = _rest(synth, "AWS::Route53::RecordSet")
+    assert record["Type"] == "A"
+    assert record["Name"] == "api.tickets.example.com."
+    assert "AliasTarget" in record
+    assert record["HostedZoneId"] == certificate["DomainValidationOptions"][0]["HostedZoneId"]
 
 
 def _integration_of(synth: Synth, authorization: str) -> dict[str, Any]:

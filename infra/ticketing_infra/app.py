@@ -12,7 +12,7 @@ from .mail import MailStack
 from .memory import MemoryStack
 from .nag import acknowledge
 from .observability import ObservabilityStack
-from .rest_edge import RestEdgeStack
+from .rest_edge import RestEdgeStack, webhook_url
 from .runtimes import RuntimesStack, invocation_url
 from .web import WebStack
 
@@ -27,6 +27,9 @@ def build(app: App) -> App:
     env = Environment(account=str(account), region=REGION)
     domain = str(app.node.get_context("ticketing:domain"))
     edge_issuer = str(app.node.get_context("ticketing:registrationIssuer"))
+    # The REST edge's name: the payment server posts its events there (infra/README.md).
+    api_domain = f"api.{domain}"
+    hosted_zone_id = str(app.node.get_context("ticketing:hostedZoneId"))
 
     data = DataStack(app, "TicketingData", env=env)
     identity = IdentityStack(
@@ -36,7 +39,15 @@ def build(app: App) -> App:
         web_origin=f"https://{domain}",
         env=env,
     )
-    edge = EdgeStack(app, "TicketingEdge", identity=identity, issuer=edge_issuer, env=env)
+    edge = EdgeStack(
+        app,
+        "TicketingEdge",
+        identity=identity,
+        issuer=edge_issuer,
+        hosted_zone_id=hosted_zone_id,
+        zone_name=domain,
+        env=env,
+    )
     mail = MailStack(app, "TicketingMail", mail_domain=domain, env=env)
     memory = MemoryStack(app, "TicketingMemory", env=env)
     runtimes = RuntimesStack(
@@ -49,6 +60,7 @@ def build(app: App) -> App:
         public_domain=f"mcp.{domain}",
         web_origin=f"https://{domain}",
         edge_issuer=edge_issuer,
+        webhook_url=webhook_url(api_domain),
         env=env,
     )
     rest_edge = RestEdgeStack(
@@ -57,8 +69,9 @@ def build(app: App) -> App:
         identity=identity,
         runtimes=runtimes,
         web_origin=f"https://{domain}",
-        # The ticket server's own URL (its *_PUBLIC_URL; infra/README.md, custom domains).
-        ticket_webhook_url=f"https://ticket.mcp.{domain}/webhooks/payment",
+        api_domain=api_domain,
+        hosted_zone_id=hosted_zone_id,
+        zone_name=domain,
         env=env,
     )
     ObservabilityStack(app, "TicketingObservability", runtimes=runtimes, env=env)

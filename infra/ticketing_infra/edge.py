@@ -6,6 +6,8 @@ concurrency. servers/registration/README.md ("Wiring it in the infrastructure") 
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import jsii
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -14,9 +16,12 @@ from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 from servers.registration.settings import RegistrationSettings
 
+from .domains import zone_and_certificate
 from .functions import function_logs_and_role
 from .identity import IdentityStack
 from .images import lambda_code
@@ -65,8 +70,12 @@ class EdgeStack(Stack):
         *,
         identity: IdentityStack,
         issuer: str,
+        hosted_zone_id: str,
+        zone_name: str,
         **kwargs: object,
     ) -> None:
+        """``issuer``: the registration edge's public URL, served here under its own name (a
+        custom domain in the hosted zone), since it is what clients are told to call."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         function_logs, self.role = function_logs_and_role(
             self,
@@ -154,6 +163,34 @@ class EdgeStack(Stack):
                     status=True,
                     user=False,
                 ),
+            ),
+        )
+        host = urlsplit(issuer).hostname
+        if host is None:
+            raise ValueError(f"ticketing:registrationIssuer has no host name: {issuer!r}")
+        zone, certificate = zone_and_certificate(
+            self, hosted_zone_id=hosted_zone_id, zone_name=zone_name, domain_name=host
+        )
+        self.domain_name = apigwv2.DomainName(
+            self,
+            "Domain",
+            domain_name=host,
+            certificate=certificate,
+            security_policy=apigwv2.SecurityPolicy.TLS_1_2,
+        )
+        apigwv2.ApiMapping(
+            self, "Mapping", api=self.api, domain_name=self.domain_name, stage=self.stage
+        )
+        route53.ARecord(
+            self,
+            "Alias",
+            zone=zone,
+            record_name=host,
+            target=route53.RecordTarget.from_alias(
+                route53_targets.ApiGatewayv2DomainProperties(
+                    self.domain_name.regional_domain_name,
+                    self.domain_name.regional_hosted_zone_id,
+                )
             ),
         )
         CfnOutput(self, "RegistrationApiUrl", value=self.api.api_endpoint)

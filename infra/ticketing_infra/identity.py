@@ -35,6 +35,9 @@ SERVICE_CALLS: dict[str, tuple[str, ...]] = {
     # The host reads public prices with its own token; everything about a customer it asks
     # with the customer's.
     "host-agent": (scopes.TICKETS_CATALOGUE,),
+    # The REST edge hands the payment gateway's checked events to the ticket server's
+    # receive_payment_event (servers/edge/handoff.py).
+    "payment-edge": (scopes.TICKETS_WEBHOOKS,),
 }
 """Each of our calling services and the scopes its client-credentials client may ask for."""
 

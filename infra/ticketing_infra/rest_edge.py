@@ -8,7 +8,13 @@ gateway's webhooks, a standard-library Lambda function behind each.
   an HTTP server behind the Lambda Web Adapter, which writes the format API Gateway streams
   (infra/README.md, "The chat streams").
 - ``POST /webhooks/payment``: no token (the gateway signs instead); the signature is checked by
-  its function (servers/edge/rest.py) and again by the ticket server.
+  its function (servers/edge/rest.py), which hands the event to the ticket server's runtime as a
+  call of its ``receive_payment_event`` tool with a client-credentials token of its own
+  (``payment-edge``, scope ``tickets/webhooks``); the ticket server checks the signature again.
+
+The API has a custom domain, ``api.DOMAIN`` (an ACM certificate validated in the domain's hosted
+zone, an alias record), so that the payment server's runtime can be told where to post its
+events before this stack exists: this stack depends on the runtimes, not the other way round.
 
 Stage throttling, a usage plan bounding the monthly total, access and execution logs, X-Ray
 tracing, and a regional WAF web ACL (AWS managed common and known-bad-input rules and a rate
@@ -21,12 +27,16 @@ from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 from host.settings import HostSettings
 from servers.core import scopes
 from servers.edge.chat import MAX_MESSAGE_CHARS, READY_PATH
+from servers.edge.rest import WEBHOOK_PATH
 
+from .domains import zone_and_certificate
 from .functions import function_logs_and_role
 from .identity import PRE_TOKEN_RUNTIME, IdentityStack
 from .images import python_zip
@@ -46,6 +56,12 @@ RATE_LIMIT = 50
 BURST_LIMIT = 100
 MONTHLY_QUOTA = 2_000_000
 PER_IP_PER_5_MINUTES = 500
+EDGE_CLIENT = "payment-edge"
+
+
+def webhook_url(api_domain: str) -> str:
+    """Where the payment server posts its events: the webhook route on the edge's own domain."""
+    return f"https://{api_domain}{WEBHOOK_PATH}"
 
 
 class RestEdgeStack(Stack):
@@ -57,7 +73,9 @@ class RestEdgeStack(Stack):
         identity: IdentityStack,
         runtimes: RuntimesStack,
         web_origin: str,
-        ticket_webhook_url: str,
+        api_domain: str,
+        hosted_zone_id: str,
+        zone_name: str,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -65,13 +83,14 @@ class RestEdgeStack(Stack):
             self,
             "EdgeLogs",
             "EdgeRole",
-            "The REST edge's webhooks: its logs and the webhook signing secret",
+            "The REST edge's webhooks: its logs, the webhook signing secret and its client secret",
         )
         runtimes.webhook_secret.grant_read(role)
+        identity.client_secrets[EDGE_CLIENT].grant_read(role)
         self.function = lambda_.Function(
             self,
             "Edge",
-            description="REST edge: payment webhooks checked, then relayed to the ticket server",
+            description="REST edge: payment webhooks checked, then handed to the ticket server",
             runtime=PRE_TOKEN_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
@@ -80,15 +99,19 @@ class RestEdgeStack(Stack):
                 "servers/core/__init__.py",
                 "servers/core/webhooks.py",
                 "servers/edge/__init__.py",
+                "servers/edge/handoff.py",
                 "servers/edge/rest.py",
             ),
-            # API Gateway gives up after 29 s; the function's relay after 25 s.
+            # API Gateway gives up after 29 s (servers/edge/handoff.py's per-request timeout).
             timeout=Duration.seconds(28),
             memory_size=256,
             role=role,
             log_group=function_logs,
             environment={
-                "EDGE_WEBHOOK_URL": ticket_webhook_url,
+                "EDGE_TICKET_MCP_URL": invocation_url(runtimes, runtimes.runtimes["ticket"]),
+                "EDGE_TOKEN_URL": f"{identity.domain.base_url()}/oauth2/token",
+                "EDGE_CLIENT_ID": identity.service_clients[EDGE_CLIENT].user_pool_client_id,
+                "EDGE_CLIENT_SECRET_ARN": identity.client_secrets[EDGE_CLIENT].secret_arn,
                 "EDGE_WEBHOOK_SECRET_ARN": runtimes.webhook_secret.secret_arn,
             },
         )
@@ -261,8 +284,27 @@ class RestEdgeStack(Stack):
             resource_arn=self.api.deployment_stage.stage_arn,
             web_acl_arn=self.web_acl.attr_arn,
         )
+        zone, certificate = zone_and_certificate(
+            self, hosted_zone_id=hosted_zone_id, zone_name=zone_name, domain_name=api_domain
+        )
+        self.domain_name = self.api.add_domain_name(
+            "ApiDomain",
+            domain_name=api_domain,
+            certificate=certificate,
+            endpoint_type=apigw.EndpointType.REGIONAL,
+            security_policy=apigw.SecurityPolicy.TLS_1_2,
+        )
+        route53.ARecord(
+            self,
+            "ApiAlias",
+            zone=zone,
+            record_name=api_domain,
+            target=route53.RecordTarget.from_alias(
+                route53_targets.ApiGatewayDomain(self.domain_name)
+            ),
+        )
         CfnOutput(self, "ChatUrl", value=self.api.url_for_path("/chat"))
-        CfnOutput(self, "WebhookUrl", value=self.api.url_for_path("/webhooks/payment"))
+        CfnOutput(self, "WebhookUrl", value=webhook_url(api_domain))
 
 
 def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:

@@ -4,7 +4,7 @@ environment named from the server's settings class and a role written for it."""
 
 from __future__ import annotations
 
-from aws_cdk import IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -56,8 +56,11 @@ class RuntimesStack(Stack):
         public_domain: str,
         web_origin: str,
         edge_issuer: str,
+        webhook_url: str,
         **kwargs: object,
     ) -> None:
+        """``webhook_url``: where the payment server posts its signed events, the REST edge's
+        webhook route on its custom domain (a name known before the edge exists)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.roles: dict[str, iam.Role] = {}
         self.runtimes: dict[str, agentcore.Runtime] = {}
@@ -65,7 +68,8 @@ class RuntimesStack(Stack):
         ticket_client = identity.service_clients["ticket-server"].user_pool_client_id
         host_client = identity.service_clients["host-agent"].user_pool_client_id
         payment_client = identity.service_clients["payment-server"].user_pool_client_id
-        service_clients = ",".join([ticket_client, host_client, payment_client])
+        edge_client = identity.service_clients["payment-edge"].user_pool_client_id
+        service_clients = ",".join([ticket_client, host_client, payment_client, edge_client])
 
         def common(server: Deployed) -> dict[str, str]:
             return {
@@ -97,6 +101,9 @@ class RuntimesStack(Stack):
         self.fingerprint_key = self._generated_secret(
             "FingerprintKey", "Key of the payment server's card fingerprints"
         )
+        # Its ARN, not its value: infra/smoke.sh reads the secret (with the caller's own AWS
+        # credentials) to sign a test event.
+        CfnOutput(self, "WebhookSecretArn", value=self.webhook_secret.secret_arn)
         secrets: dict[str, dict[str, secretsmanager.ISecret]] = {
             PAYMENT.name: {
                 "webhook_secret": self.webhook_secret,
@@ -120,10 +127,12 @@ class RuntimesStack(Stack):
                     "ses_configuration_set": mail.configuration_set,
                 }
             if server is PAYMENT:
-                # Cognito customers' subjects resolved to our customer ids (saved cards).
+                # Cognito customers' subjects resolved to our customer ids (saved cards); its
+                # signed events to the REST edge, which hands them to the ticket server.
                 values |= {
                     "data_url": invocation_url(self, self.runtimes[DATA.name]),
                     "client_id": payment_client,
+                    "webhook_urls": webhook_url,
                 }
             # The data server is called by the ticket server and, for sign-ins, the payment
             # server; the others by the ticket server alone.

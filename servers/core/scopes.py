@@ -13,6 +13,8 @@ TICKETS_CATALOGUE: Final = "tickets/catalogue"
 """Public prices and the tier catalogue: nothing about any customer."""
 TICKETS_OPERATE: Final = "tickets/operate"
 """The operators' variants of the customer tools, which name the customer they act for."""
+TICKETS_WEBHOOKS: Final = "tickets/webhooks"
+"""Payment events handed on by our REST edge (the ticket server checks their signature again)."""
 PAYMENTS_READ: Final = "payments/read"
 PAYMENTS_WRITE: Final = "payments/write"
 PAYMENTS_REFUND: Final = "payments/refund"
@@ -27,6 +29,7 @@ ALL_SCOPES: Final[tuple[str, ...]] = (
     TICKETS_WRITE,
     TICKETS_CATALOGUE,
     TICKETS_OPERATE,
+    TICKETS_WEBHOOKS,
     PAYMENTS_READ,
     PAYMENTS_WRITE,
     PAYMENTS_REFUND,
@@ -53,6 +56,7 @@ SERVICE_ONLY_SCOPES: Final[tuple[str, ...]] = (
     NOTIFY_READ,
     PAYMENTS_REFUND,
     TICKETS_OPERATE,
+    TICKETS_WEBHOOKS,
 )
 """Scopes only our own service clients may use, whatever the issuer granted; every other scope is
 a customer's, usable by any client registered with the issuer."""

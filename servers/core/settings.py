@@ -91,10 +91,10 @@ class ServerSettings(BaseSettings):
         "Cognito's issuer.",
     )
     auth_service_client_ids: CommaList = Field(
-        default_factory=lambda: ["ops", "ticket-server", "host-agent"],
+        default_factory=lambda: ["ops", "ticket-server", "host-agent", "payment-edge"],
         description="Comma-separated client ids of our own services: only their tokens may use "
-        "service-only scopes (data/*, notify/*, payments/refund). Customer scopes are usable by "
-        "any client of the issuer.",
+        "service-only scopes (data/*, notify/*, payments/refund, tickets/operate, "
+        "tickets/webhooks). Customer scopes are usable by any client of the issuer.",
     )
     auth_client_ids: CommaList = Field(
         default_factory=list,

@@ -29,6 +29,7 @@ from servers.core.scopes import (
     PAYMENTS_REFUND,
     PAYMENTS_WRITE,
     TICKETS_CATALOGUE,
+    TICKETS_WEBHOOKS,
 )
 from servers.devidp.keys import SigningKey
 from servers.devidp.redirects import redirect_uri_matches
@@ -137,6 +138,14 @@ DEFAULT_CLIENTS: tuple[ClientSpec, ...] = (
         name="host-agent",
         confidential=True,
         scopes=(TICKETS_CATALOGUE,),
+        grant_types=(CLIENT_CREDENTIALS,),
+    ),
+    # The REST edge hands the payment gateway's events to the ticket server in AWS (locally the
+    # payment server posts them to the ticket server's webhook route itself).
+    ClientSpec(
+        name="payment-edge",
+        confidential=True,
+        scopes=(TICKETS_WEBHOOKS,),
         grant_types=(CLIENT_CREDENTIALS,),
     ),
     ClientSpec(

@@ -3,7 +3,10 @@ integration, payload version 1.0), a relay with a check of its own first.
 
 - ``POST /webhooks/payment`` — the payment gateway's signed webhooks. No token: the signature
   (``Webhook-Signature``, servers/core/webhooks.py) is checked here, and a bad or stale one
-  never reaches the ticket server, which checks it again.
+  never reaches the ticket server. A good one is handed on as a call of the ticket server's
+  ``receive_payment_event`` tool with the edge's own token (servers/edge/handoff.py), where the
+  signature is checked again. ``200`` once handed on, ``400`` for an event that is not valid
+  (the gateway stops), ``502`` when it should be sent again later (the gateway retries).
 
 The chat is the other function of the edge (servers/edge/chat.py), since it streams. Anything
 else is ``404`` (or ``405`` on a known path). Every error is JSON ``{"error", "message",
@@ -18,44 +21,21 @@ import json
 import logging
 import os
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from servers.core.webhooks import SIGNATURE_HEADER, WebhookSignatureError, verify_webhook
+from servers.edge.handoff import EVENT_SCOPE, ClientToken, Outcome, TicketEvents, Unavailable
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/payment"
 ROUTES = {WEBHOOK_PATH: "POST"}
-UPSTREAM_TIMEOUT_SECONDS = 25.0
-"""Below API Gateway's 29 s integration limit, so the caller gets our 502, not its 504."""
 
 Event = Mapping[str, Any]
 Response = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """What a relayed request got back."""
-
-    status: int
-    content_type: str
-    body: bytes
-
-
-Forward = Callable[[str, bytes, dict[str, str]], Upstream]
-"""POSTs a body with headers to a URL; raises OSError when the upstream cannot be reached."""
-
-
-@dataclass(frozen=True)
-class EdgeConfig:
-    webhook_url: str
-    """The ticket server's webhook route."""
 
 
 def _headers(event: Event) -> dict[str, str]:
@@ -73,15 +53,13 @@ def _body(event: Event) -> bytes:
 class Edge:
     def __init__(
         self,
-        config: EdgeConfig,
         *,
         webhook_secret: str,
-        forward: Forward,
+        ticket: TicketEvents,
         clock: Callable[[], float] = time.time,
     ):
-        self.config = config
         self.webhook_secret = webhook_secret
-        self.forward = forward
+        self.ticket = ticket
         self.clock = clock
 
     def handle(self, event: Event) -> Response:
@@ -99,6 +77,10 @@ class Edge:
         except OSError:
             log.warning("upstream unreachable (request id %s)", request_id, exc_info=True)
             return self._error(502, "upstream_unavailable", "try again shortly", request_id)
+        except Unavailable as exc:
+            log.warning("not handed on: %s (request id %s)", exc, request_id)
+            # 502 makes the gateway deliver it again later, with backoff.
+            return self._error(502, "upstream_error", "not delivered", request_id)
         except Exception:
             log.exception("edge failure (request id %s)", request_id)
             return self._error(500, "internal", "something went wrong", request_id)
@@ -111,15 +93,15 @@ class Edge:
         except WebhookSignatureError as exc:
             log.info("webhook refused at the edge: %s (request id %s)", exc, request_id)
             return self._error(400, "invalid_signature", "invalid webhook", request_id)
-        upstream = self.forward(
-            self.config.webhook_url,
-            body,
-            {"content-type": "application/json", SIGNATURE_HEADER.lower(): signature},
-        )
-        if not 200 <= upstream.status < 300:
-            log.warning("ticket server answered %s (request id %s)", upstream.status, request_id)
-            # 502 makes the gateway deliver it again later, with backoff.
-            return self._error(502, "upstream_error", "not delivered", request_id)
+        try:
+            text = body.decode()
+        except UnicodeDecodeError:
+            return self._error(400, "invalid_webhook", "invalid webhook", request_id)
+        outcome, receipt = self.ticket.hand_on(text, signature)
+        if outcome is Outcome.INVALID:
+            log.warning("the ticket server refused the event (request id %s)", request_id)
+            return self._error(400, "invalid_webhook", "invalid webhook", request_id)
+        log.info("event handed on: %s (request id %s)", json.dumps(receipt), request_id)
         return self._answer(200, json.dumps({"received": True}), "application/json")
 
     def _answer(self, status: int, body: str, content_type: str) -> Response:
@@ -131,16 +113,6 @@ class Edge:
         return self._answer(status, body, "application/json")
 
 
-def forward_https(url: str, body: bytes, headers: dict[str, str]) -> Upstream:
-    """The relay over HTTPS (urllib): an upstream's error status is an answer, not a raise."""
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=UPSTREAM_TIMEOUT_SECONDS) as answer:  # noqa: S310
-            return Upstream(answer.status, answer.headers.get("content-type", ""), answer.read())
-    except urllib.error.HTTPError as error:
-        return Upstream(error.code, error.headers.get("content-type", ""), error.read())
-
-
 def _secret(arn: str) -> str:
     import boto3  # Lambda's own; read once per instance
 
@@ -150,11 +122,15 @@ def _secret(arn: str) -> str:
 
 @cache
 def _edge() -> Edge:
-    config = EdgeConfig(webhook_url=os.environ["EDGE_WEBHOOK_URL"])
+    token = ClientToken(
+        os.environ["EDGE_TOKEN_URL"],
+        os.environ["EDGE_CLIENT_ID"],
+        _secret(os.environ["EDGE_CLIENT_SECRET_ARN"]),
+        EVENT_SCOPE,
+    )
     return Edge(
-        config,
         webhook_secret=_secret(os.environ["EDGE_WEBHOOK_SECRET_ARN"]),
-        forward=forward_https,
+        ticket=TicketEvents(os.environ["EDGE_TICKET_MCP_URL"], token),
     )
 
 

@@ -30,7 +30,7 @@ from .journey import Journey
 from .server import RESOURCE, SCOPES, build_server
 from .service import TicketService
 from .settings import TicketSettings
-from .webhooks import WEBHOOK_PATH, PaymentWebhook
+from .webhooks import WEBHOOK_PATH, PaymentEvents
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,21 @@ async def main() -> None:
         support=support,
         support_inbox=settings.support_inbox,
     )
+    # The payment server's events: posted to the webhook route, or handed on by the REST edge.
+    events = (
+        None
+        if settings.webhook_secret is None
+        else PaymentEvents(journey, settings.webhook_secret.get_secret_value())
+    )
     mcp = build_server(
         service,
         journey,
         operator_client_ids=frozenset(settings.operator_client_ids),
         help_desk=help_desk,
+        payment_events=events,
     )
+    if events is not None:
+        mcp.custom_route(WEBHOOK_PATH, methods=["POST"])(events.handle)
 
     data_health = settings.data_url.removesuffix("/mcp") + "/health"
 
@@ -86,9 +95,6 @@ async def main() -> None:
         # Ready when the data server it depends on is: make run waits for both.
         (await health_http.get(data_health)).raise_for_status()
 
-    if settings.webhook_secret is not None:
-        webhook = PaymentWebhook(journey, settings.webhook_secret.get_secret_value())
-        mcp.custom_route(WEBHOOK_PATH, methods=["POST"])(webhook.handle)
     app = await build_http_app(
         mcp,
         settings,

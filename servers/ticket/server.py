@@ -12,7 +12,13 @@ from pydantic import Field
 
 from servers.core.app import create_mcp
 from servers.core.auth import current_caller
-from servers.core.scopes import TICKETS_CATALOGUE, TICKETS_OPERATE, TICKETS_READ, TICKETS_WRITE
+from servers.core.scopes import (
+    TICKETS_CATALOGUE,
+    TICKETS_OPERATE,
+    TICKETS_READ,
+    TICKETS_WEBHOOKS,
+    TICKETS_WRITE,
+)
 
 from .apps import APPS_DIR, register_apps
 from .catalogue_tools import register_catalogue_tools
@@ -32,9 +38,10 @@ from .rules import (
     pricing_rules_text,
 )
 from .service import Caller, TicketService
+from .webhooks import PaymentEvents, register_event_tool
 
 RESOURCE = "tickets"
-SCOPES = (TICKETS_READ, TICKETS_WRITE, TICKETS_CATALOGUE, TICKETS_OPERATE)
+SCOPES = (TICKETS_READ, TICKETS_WRITE, TICKETS_CATALOGUE, TICKETS_OPERATE, TICKETS_WEBHOOKS)
 
 INSTRUCTIONS = f"""\
 Ticket upgrades for the customer whose token this is. Look the ticket up (find_my_ticket when \
@@ -56,12 +63,13 @@ def build_server(
     *,
     operator_client_ids: frozenset[str],
     help_desk: HelpDesk | None = None,
+    payment_events: PaymentEvents | None = None,
     extra_tools: Sequence[ToolsRegistrar] = (),
     apps_dir: Path = APPS_DIR,
 ) -> FastMCP:
     """The ticket server's tools; with ``help_desk``, also its help texts and the hand-off to a
-    person (tests of the upgrade journey leave them out). Its MCP Apps are read from
-    ``apps_dir``."""
+    person (tests of the upgrade journey leave them out); with ``payment_events``, the REST
+    edge's way in for payment events. Its MCP Apps are read from ``apps_dir``."""
     mcp = create_mcp("ticket", instructions=INSTRUCTIONS)
 
     def caller() -> Caller:
@@ -75,6 +83,8 @@ def build_server(
     register_change_tools(mcp, UpgradeChanges.over(journey), caller)
     if help_desk is not None:
         register_help_tools(mcp, help_desk)
+    if payment_events is not None:
+        register_event_tool(mcp, payment_events)
     for register in extra_tools:
         register(mcp, caller)
     register_apps(mcp, apps_dir)

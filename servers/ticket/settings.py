@@ -47,7 +47,8 @@ class TicketSettings(ServerSettings):
     webhook_secret: SecretStr | None = Field(
         None,
         description="Secret the payment server signs its webhooks with (the same as "
-        "PAYMENT_WEBHOOK_SECRET); without it the webhook route is off.",
+        "PAYMENT_WEBHOOK_SECRET); without it the webhook route and the REST edge's "
+        "receive_payment_event tool are off.",
     )
     sweep_seconds: float = Field(
         30.0, gt=0, description="How often holds past their expiry are reconciled."

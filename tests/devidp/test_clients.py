@@ -12,7 +12,14 @@ from servers.devidp.keys import SigningKey
 
 
 def test_default_clients(registry: ClientRegistry) -> None:
-    assert registry.names() == ["host-agent", "mcp-inspector", "ops", "ticket-server", "web"]
+    assert registry.names() == [
+        "host-agent",
+        "mcp-inspector",
+        "ops",
+        "payment-edge",
+        "ticket-server",
+        "web",
+    ]
     ops = registry.get("ops")
     assert ops is not None
     assert ops.client_id == "ops"

@@ -21,10 +21,14 @@ from fastmcp.client.client import CallToolResult
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp_types import TextContent
 
-from servers.core.scopes import TICKETS_CATALOGUE
+from servers.core.scopes import TICKETS_CATALOGUE, TICKETS_WEBHOOKS
 from servers.core.webhooks import SIGNATURE_HEADER, sign_webhook
 from servers.data.seed import seed_id
+from servers.devidp.clients import ClientRegistry
 from servers.devidp.keys import SigningKey
+from servers.edge import handoff
+from servers.edge.handoff import ClientToken, Outcome, TicketEvents
+from servers.edge.rest import WEBHOOK_PATH, Edge
 from ticketing.mailsink import Received
 
 pytestmark = pytest.mark.http
@@ -52,6 +56,8 @@ class Base(Protocol):
     def data(self) -> ServerProcess: ...
     @property
     def key(self) -> SigningKey: ...
+    @property
+    def issuer(self) -> str: ...
     def token(self, scopes: Iterable[str], *, client_id: str, sub: str | None = None) -> str: ...
 
 
@@ -721,3 +727,106 @@ async def test_a_signed_webhook_about_no_order_of_ours_is_never_a_500(
             },
         )
     assert answer.status_code == status, answer.text
+
+
+# The REST edge's way in (AWS): the event handed on as a tool call ------------------------------
+
+
+def edge_token(full: FullStack) -> ClientToken:
+    """The edge's client-credentials token from the identity provider (client payment-edge)."""
+    secret = ClientRegistry.load(full.base.key).client_secret("payment-edge")
+    assert secret is not None
+    token_url = full.base.issuer.rstrip("/") + "/oauth2/token"
+    return ClientToken(token_url, "payment-edge", secret, TICKETS_WEBHOOKS)
+
+
+def edge_of(full: FullStack, webhook_secret: str) -> tuple[Edge, TicketEvents]:
+    ticket = TicketEvents(full.mcp_url(full.ticket), edge_token(full))
+    return Edge(webhook_secret=webhook_secret, ticket=ticket), ticket
+
+
+def signed_event(object_: dict[str, Any], secret: str) -> tuple[bytes, str]:
+    body = json.dumps(
+        {
+            "id": f"evt_{uuid.uuid4().hex}",
+            "type": "payment_intent.succeeded",
+            "created": int(time.time()),
+            "data": {"object": object_},
+        }
+    ).encode()
+    return body, sign_webhook(body, secret, int(time.time()))
+
+
+def lambda_event(body: bytes, signature: str) -> dict[str, Any]:
+    """What API Gateway's proxy integration gives the edge's function."""
+    return {
+        "resource": WEBHOOK_PATH,
+        "httpMethod": "POST",
+        "headers": {SIGNATURE_HEADER: signature},
+        "body": body.decode(),
+    }
+
+
+async def test_the_rest_edge_hands_a_paid_orders_event_on_with_its_own_token(
+    full_stack: FullStack,
+) -> None:
+    customer, _, number = await new_customer(full_stack)
+    token = full_stack.customer_token(customer)
+    order = await select(full_stack, token, number)
+    async with client(full_stack, full_stack.ticket, token) as ticket:
+        paid = await pay(ticket, order["order_id"], "pm_card_visa")
+    assert paid["order"]["status"] == "confirmed", paid
+    secret = full_stack.base.key.derive_secret("payment-webhook")
+    body, signature = signed_event(await intent(full_stack, order["payment_intent_id"]), secret)
+    edge, events = edge_of(full_stack, secret)
+
+    outcome, receipt = await anyio.to_thread.run_sync(events.hand_on, body.decode(), signature)
+    assert outcome is Outcome.RECEIVED
+    assert receipt == {
+        "event_id": json.loads(body)["id"],
+        "duplicate": False,
+        "order_id": order["order_id"],
+        "order_status": "confirmed",
+    }
+    answer = await anyio.to_thread.run_sync(edge.handle, lambda_event(body, signature))
+    assert answer["statusCode"] == 200, answer
+    assert json.loads(answer["body"]) == {"received": True}
+
+
+async def test_an_event_the_edge_passed_but_the_ticket_server_cannot_verify_is_a_400(
+    full_stack: FullStack,
+) -> None:
+    """The signature is checked twice: an edge with another secret than the payment server's
+    (a misconfiguration, or a stolen edge) still cannot make up an event."""
+    other = "whsec_" + "o" * 32
+    body, signature = signed_event({"id": "pi_" + "c" * 26, "metadata": {}}, other)
+    edge, _ = edge_of(full_stack, other)
+    answer = await anyio.to_thread.run_sync(edge.handle, lambda_event(body, signature))
+    assert answer["statusCode"] == 400, answer
+    assert json.loads(answer["body"])["error"] == "invalid_webhook"
+
+
+async def test_only_the_edges_scope_reaches_the_event_tool_and_nothing_else(
+    full_stack: FullStack,
+) -> None:
+    customer, _, number = await new_customer(full_stack)
+    edge_bearer = await anyio.to_thread.run_sync(edge_token(full_stack).get)
+    arguments = {"event": "{}", "signature": "t=1,v1=00"}
+
+    async def post(bearer: str, tool: str, args: dict[str, Any]) -> httpx.Response:
+        headers = {**handoff.tool_call_headers(tool), "authorization": f"Bearer {bearer}"}
+        body = handoff.tool_call_body(tool, args)
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await http.post(
+                full_stack.mcp_url(full_stack.ticket), json=body, headers=headers
+            )
+
+    by_customer = await post(full_stack.customer_token(customer), handoff.EVENT_TOOL, arguments)
+    assert by_customer.status_code == 403, by_customer.text
+    assert "insufficient_scope" in by_customer.headers["www-authenticate"]
+    by_edge = await post(edge_bearer, "get_ticket", {"ticket_number": number})
+    assert by_edge.status_code == 403, by_edge.text
+    refused = await post(edge_bearer, handoff.EVENT_TOOL, arguments)
+    assert refused.status_code == 200
+    assert refused.json()["result"]["isError"] is True
+    assert refused.json()["result"]["content"][0]["text"].startswith("INVALID_WEBHOOK: ")

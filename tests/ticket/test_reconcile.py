@@ -10,16 +10,20 @@ from typing import Any
 
 import httpx
 import pytest
+from fastmcp import Client
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from servers.core.auth import Principal, acting_as
 from servers.core.client import RemoteUnavailable
 from servers.core.ids import new_id
+from servers.core.scopes import CUSTOMER_SCOPES, TICKETS_WEBHOOKS
 from servers.core.webhooks import SIGNATURE_HEADER, sign_webhook
 from servers.payment.service import TRUSTED
 from servers.ticket.gateways import DataGateway
 from servers.ticket.journey import Journey
-from servers.ticket.webhooks import WEBHOOK_PATH, PaymentWebhook
+from servers.ticket.server import build_server
+from servers.ticket.webhooks import EVENT_TOOL, WEBHOOK_PATH, PaymentEvents
 
 from .conftest import Servers
 from .support import JOHN
@@ -92,7 +96,7 @@ async def test_a_signed_webhook_confirms_and_a_tampered_one_is_refused(servers: 
             "data": {"object": intent.model_dump(mode="json")},
         }
     ).encode()
-    webhook = PaymentWebhook(servers.journey, SECRET)
+    webhook = PaymentEvents(servers.journey, SECRET)
     app = Starlette(routes=[Route(WEBHOOK_PATH, webhook.handle, methods=["POST"])])
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://ticket"
@@ -133,7 +137,7 @@ def event(object_: Any, *, event_id: str = "evt_test0002") -> bytes:
 
 
 async def post_signed(journey: Journey, body: bytes) -> httpx.Response:
-    webhook = PaymentWebhook(journey, SECRET)
+    webhook = PaymentEvents(journey, SECRET)
     app = Starlette(routes=[Route(WEBHOOK_PATH, webhook.handle, methods=["POST"])])
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://ticket"
@@ -201,3 +205,83 @@ async def test_an_event_that_cannot_be_handled_now_is_a_503_to_retry(servers: Se
     assert answer.headers["Retry-After"].isdigit()
     again = await post_signed(journey, event(intent, event_id="evt_test0003"))
     assert again.status_code == 200, "not remembered as handled: the retry is handled"
+
+
+# The REST edge's way in: the same handling as a tool call ---------------------------------------
+
+EDGE = Principal("payment-edge", "payment-edge", frozenset({TICKETS_WEBHOOKS}))
+
+
+async def hand_on(journey: Journey, principal: Principal, body: bytes, signature: str) -> Any:
+    server = build_server(
+        journey.tickets,
+        journey,
+        operator_client_ids=frozenset(),
+        payment_events=PaymentEvents(journey, SECRET),
+    )
+    with acting_as(principal):
+        async with Client(server) as client:
+            return await client.call_tool(
+                EVENT_TOOL,
+                {"event": body.decode(), "signature": signature},
+                raise_on_error=False,
+            )
+
+
+async def test_the_edge_hands_on_a_signed_event_as_a_tool_call_and_it_confirms_once(
+    servers: Servers,
+) -> None:
+    order_id = await paid_behind_our_back(servers)
+    order = await servers.data.get_order(order_id)
+    assert order.payment_intent_id is not None
+    intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
+    body = event(intent.model_dump(mode="json"), event_id="evt_edge0001")
+    signed = sign_webhook(body, SECRET, int(time.time()))
+
+    forged = await hand_on(
+        servers.journey, EDGE, body, sign_webhook(body, "not-the-secret-at-all", int(time.time()))
+    )
+    assert forged.is_error
+    assert forged.content[0].text == "INVALID_WEBHOOK: invalid webhook"
+    assert (await servers.data.get_order(order_id)).status == "awaiting_payment"
+
+    first = await hand_on(servers.journey, EDGE, body, signed)
+    assert not first.is_error, first.content
+    assert first.structured_content == {
+        "event_id": "evt_edge0001",
+        "duplicate": False,
+        "order_id": order_id,
+        "order_status": "confirmed",
+    }
+    assert (await servers.data.get_order(order_id)).status == "confirmed"
+    assert await templates(servers, order_id) == ["upgrade_confirmed"]
+
+
+async def test_an_event_the_tool_cannot_handle_now_is_unavailable_to_send_again(
+    servers: Servers,
+) -> None:
+    journey = servers.journey
+    cut_off = Journey(journey.tickets, DataGateway(Unreachable()), journey.payments, journey.notify)
+    intent = {"id": new_id("pi"), "status": "succeeded", "metadata": {"order_id": new_id("ord")}}
+    body = event(intent, event_id="evt_edge0002")
+    answer = await hand_on(cut_off, EDGE, body, sign_webhook(body, SECRET, int(time.time())))
+    assert answer.is_error
+    assert answer.content[0].text.startswith("UNAVAILABLE: "), answer.content
+
+
+async def test_customers_are_never_shown_the_edges_tool(servers: Servers) -> None:
+    """Listing only: calling it without the scope is refused at the HTTP layer (ScopeGate),
+    which tests/http/test_ticket_edge_http.py checks with real tokens."""
+    customer = Principal("web", JOHN.customer_id or "", frozenset(CUSTOMER_SCOPES))
+    server = build_server(
+        servers.journey.tickets,
+        servers.journey,
+        operator_client_ids=frozenset(),
+        payment_events=PaymentEvents(servers.journey, SECRET),
+    )
+    with acting_as(customer):
+        async with Client(server) as client:
+            assert EVENT_TOOL not in {t.name for t in await client.list_tools()}
+    with acting_as(EDGE):
+        async with Client(server) as client:
+            assert {t.name for t in await client.list_tools()} == {EVENT_TOOL}
