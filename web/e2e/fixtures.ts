@@ -244,5 +244,6 @@ export async function checkScreen(page: Page, name: string): Promise<void> {
 
 /** `$12.34` from cents, as the app writes money. */
 export function dollars(cents: number): string {
-  return `$${Math.floor(cents / 100).toLocaleString("en-US")}.${String(cents % 100).padStart(2, "0")}`;
+  const whole = Math.floor(cents / 100).toLocaleString("en-US");
+  return `$${whole}.${String(cents % 100).padStart(2, "0")}`;
 }
