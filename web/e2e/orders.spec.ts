@@ -109,6 +109,11 @@ test("john pays on the hosted page, with a saved card and through 3-D Secure", a
   // Declined on the bank's page: the app says so in words, and the order waits on.
   let challenge = await onPaymentPage(context, page, /^Open the approval page$/);
   await challenge.getByRole("button", { name: "Decline" }).click();
+  // The bank's page has taken the answer before it is closed: a page closed in the middle of
+  // that navigation once hung page.close() for minutes.
+  await expect(challenge.getByRole("alert")).toHaveText(
+    "The card's 3-D Secure authentication was not approved.",
+  );
   await challenge.close();
   await expect(page.getByRole("alert")).toHaveText(
     "The payment was not approved with your bank. Please try again or use another card.",
