@@ -136,6 +136,10 @@ async function startStack(name: string, use: (stack: Stack) => Promise<void>): P
   const child = spawn(PYTHON, ["-m", "tests.web.stack"], {
     cwd: REPO,
     stdio: ["pipe", "pipe", "pipe"],
+    // Its own process group: a Ctrl-C in the terminal reaches the runner, which closes stdin,
+    // and the stack stops its servers, then PostgreSQL, in that order (a SIGINT of its own would
+    // stop PostgreSQL under the servers).
+    detached: true,
   });
   child.stderr.pipe(log);
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
