@@ -148,9 +148,8 @@ async function startStack(name: string, use: (stack: Stack) => Promise<void>): P
     const ready = await new Promise<StackUrls>((resolve, reject) => {
       const lines = createInterface({ input: child.stdout });
       lines.on("line", (line) => {
-        const parsed = JSON.parse(line) as { ready?: StackUrls };
-        if (parsed.ready !== undefined) {
-          resolve(parsed.ready);
+        if (line.startsWith('{"ready": ')) {
+          resolve((JSON.parse(line) as { ready: StackUrls }).ready);
         }
       });
       void exited.then((code) =>
@@ -173,7 +172,8 @@ export const test = base.extend<
   { stackName: string; stack: Stack }
 >({
   // Each spec file names its own stack (test.use): a different worker option is a different
-  // worker, so every file starts on a freshly seeded stack, as each Python module did.
+  // worker, so every file starts on a freshly seeded stack of its own, and what one file's
+  // customers did (orders, saved cards) is never in another's way.
   stackName: ["shared", { scope: "worker", option: true }],
   stack: [
     async ({ stackName }, use) => startStack(stackName, use),

@@ -5,6 +5,8 @@
 // finds the e-mail in the SMTP sink, cancels the upgrade and sees the refund, and signs out: the
 // refresh token is revoked and no token is left behind. Then a ticket inside 24 hours, and a
 // sold-out day.
+import type { Page } from "@playwright/test";
+
 import {
   CARD,
   CUSTOMER_EMAIL,
@@ -19,7 +21,6 @@ import {
   tool,
   type StackUrls,
 } from "./fixtures";
-import type { Page } from "@playwright/test";
 
 test.use({ stackName: "upgrade" });
 
