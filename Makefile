@@ -6,12 +6,12 @@ SYNCED := $(VENV)/.synced
 UV_VERSION := 0.13.9
 
 .PHONY: run test lint typecheck pytest bench test-slow scenarios docs audit clean infra-test synth deploy \
-	web web-check
+	web web-check e2e
 
 run: $(SYNCED) web
 	@$(BIN)/ticketing run
 
-test: $(SYNCED) tools lint typecheck web-check pytest infra-test
+test: $(SYNCED) tools lint typecheck web-check pytest e2e infra-test
 
 lint: $(SYNCED)
 	@echo "==> ruff"
@@ -22,10 +22,10 @@ typecheck: $(SYNCED)
 	@echo "==> mypy (strict)"
 	@$(BIN)/mypy
 
-# The browser tests drive the built app (web/dist), so it is built first. PYTEST_WORKERS=2 runs
-# them on two workers, each taking whole modules (tests/conftest.py's ModuleScheduling): about
-# 10 minutes instead of 12 here, but one run under load hung in a browser's page.close(), so the
-# default stays one process until that is understood.
+# Some tests serve the built app and MCP Apps (web/dist, servers/ticket/ui), so they are built
+# first. PYTEST_WORKERS=2 runs the tests on two workers, each taking whole modules
+# (tests/conftest.py's ModuleScheduling); one run under load once hung in a browser's
+# page.close(), so the default stays one process until that is understood.
 PYTEST_WORKERS ?= 0
 pytest: $(SYNCED) web
 	@echo "==> pytest"
@@ -108,12 +108,24 @@ web/apps/dist/host.html: $(WEB_INSTALLED) $(APPS_SOURCES)
 	@echo "==> Building the MCP Apps test host into web/apps/dist"
 	@$(WEB_NPM) npm run --silent build:apps -- host
 
-# Lint (oxlint), type check (tsc --noEmit) and component tests (vitest, jsdom) of web/.
+# Lint (oxlint), type check (tsc --noEmit; the browser suite's specs too) and component tests
+# (vitest, jsdom) of web/.
 web-check: $(WEB_INSTALLED)
 	@echo "==> web: oxlint, tsc, vitest"
 	@$(WEB_NPM) npm run --silent lint
 	@$(WEB_NPM) npm run --silent typecheck
 	@$(WEB_NPM) npm run --silent test
+
+# The browser suite: @playwright/test (web/e2e/*.spec.ts) in Debian's chromium; each spec file
+# starts the real stack (python -m tests.web.stack) with the app on 127.0.0.1:8080 and stops it.
+# One worker, no retries; the run time is printed. Port 8080 must be free: beside a `make run`,
+# `unshare --net --fork bash -c 'ip link set lo up; make e2e'`.
+e2e: $(SYNCED) web
+	@echo "==> e2e: @playwright/test (web/e2e) against the real stack"
+	@start=$$(date +%s); status=0; \
+		$(WEB_NPM) npm run --silent e2e || status=$$?; \
+		echo "==> e2e suite: $$(( $$(date +%s) - start )) s (screenshots in .dev/screenshots/web)"; \
+		exit $$status
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis infra/.venv infra/cdk.out \

@@ -8,6 +8,7 @@ import asyncio
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ from ticketing.pg import EmbeddedPostgres
 TEMPLATE = "ticketing_template"
 
 
-@pytest.fixture(scope="session")
-def pg() -> Iterator[EmbeddedPostgres]:
+@contextmanager
+def throwaway_postgres() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL cluster in a temporary directory, removed at the end (also used by the
+    browser suite's stack, tests/web/stack.py)."""
     # Not under pytest's temp dirs: as root, the server runs as an unprivileged user who must be
     # able to reach its data directory, and pytest's are private to root.
     base = Path(tempfile.mkdtemp(prefix="ticketing-test-pg-"))
@@ -35,8 +38,8 @@ def pg() -> Iterator[EmbeddedPostgres]:
     base.rmdir()
 
 
-@pytest.fixture(scope="session")
-def template_db(pg: EmbeddedPostgres) -> str:
+def migrated_template(pg: EmbeddedPostgres) -> str:
+    """The migrated, empty database every test database is cloned from; returns its name."""
     pg.create_database(TEMPLATE)
 
     async def build() -> None:
@@ -48,6 +51,17 @@ def template_db(pg: EmbeddedPostgres) -> str:
 
     asyncio.run(build())
     return TEMPLATE
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[EmbeddedPostgres]:
+    with throwaway_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def template_db(pg: EmbeddedPostgres) -> str:
+    return migrated_template(pg)
 
 
 @pytest.fixture
@@ -90,9 +104,9 @@ async def db(database_url: str, db_backend: str) -> AsyncIterator[Database]:
             local_api.close()
 
 
-# Modules that listen on, or are called back at, a fixed port: the web app's origin (8080, where
-# the identity provider's registered callbacks point) and the Inspector's OAuth callback.
-FIXED_PORT = ("tests/web/", "tests/conformance/test_inspector_oauth.py")
+# Modules that listen on, or are called back at, a fixed port: the Inspector's OAuth callback.
+# (The web app's origin, 8080, is the browser suite's: web/e2e, `make e2e`, never under pytest.)
+FIXED_PORT = ("tests/conformance/test_inspector_oauth.py",)
 
 
 class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped

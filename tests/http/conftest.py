@@ -362,9 +362,10 @@ class FullStack:
         _wait_healthy([self.ticket])
 
 
-@pytest.fixture(scope="module")
-def full_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[FullStack, None, None]:
-    """The whole stack as separate processes on free ports, ready to call."""
+@contextmanager
+def running_full_stack(pg: EmbeddedPostgres, template_db: str) -> Iterator[FullStack]:
+    """The whole stack as separate processes on free ports, ready to call; every process is
+    stopped at the end (also the browser suite's stack, tests/web/stack.py)."""
     with _running_stack(pg, template_db, seeded=True) as base:
         workdir = base.workdir
         issuer = base.issuer
@@ -463,6 +464,13 @@ def full_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[FullStack, N
             ticket=ticket,
             mailbox=Mailbox(mail_dir),
         )
+
+
+@pytest.fixture(scope="module")
+def full_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[FullStack, None, None]:
+    """The whole stack as separate processes on free ports, ready to call."""
+    with running_full_stack(pg, template_db) as stack:
+        yield stack
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,7 +1,7 @@
 """The ticket server's MCP Apps as a client sees them: the ``ui://`` resources (MIME type, the
 declared CSP with no origin), the tools that link them through ``_meta.ui.resourceUri``, and the
 same structured results for clients that show no apps. The apps running in a browser host:
-tests/web/test_mcp_apps.py."""
+web/e2e/mcp-apps.spec.ts."""
 
 from __future__ import annotations
 
