@@ -1,6 +1,7 @@
 """How fast is a whole upgrade journey on the ticket server, with no LLM in the loop?
 
-``python -m bench.bench_journey [--seconds 20] [--customers 8] [--tickets N] [--warmup 2]``
+``python -m bench.bench_journey [--seconds 20] [--customers 8] [--tickets N] [--warmup 2]
+[--hop-delay-ms 20]``
 
 Starts the whole stack as ``ticketing run`` (what ``make run`` runs) in a throwaway working
 directory, with a free port for every service and no ``DATABASE_URL`` (so its own embedded
@@ -30,6 +31,15 @@ tokens from the identity provider and opening its pools), then customers start j
 (and p99) of each step, the comparison with the prototype (~30 s per journey with its LLM) and
 the aim (p50 < 100 ms), and the CPU seconds per journey of each server process of the stack
 (``/proc/<pid>/stat`` utime+stime, before and after the measured window).
+
+Internal hops: the ticket server reaches the data, payment and notify servers through
+:mod:`bench.hop_proxy` (its ``TICKET_*_URL`` settings point there), which counts every
+``tools/call`` it forwards and can delay each one. After the warm-up one journey runs alone and
+the calls each of its steps made are printed (deterministic: counts, not timing). The journeys
+are then measured twice in the same run, on the same stack: first with no delay (the baseline),
+then with ``--hop-delay-ms`` added to every internal call (20 ms by default; 0 skips it), a
+stand-in for the AgentCore front door each hop crosses in AWS. Printed for both: p50/p99 per
+journey and step, internal calls per journey, and the ratio of the two p50s.
 """
 
 from __future__ import annotations
@@ -48,6 +58,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -79,6 +91,8 @@ READY_TIMEOUT = 180.0
 SETUP_CONCURRENCY = 16
 # Journeys/s the customers created in setup leave room for.
 MAX_RATE = 60
+# The servers the ticket server calls, each behind its own port of the hop proxy.
+HOP_ROUTES = (("data", "DATA_PORT"), ("payment", "PAYMENT_PORT"), ("notify", "NOTIFY_PORT"))
 # Variables of the calling shell that would change what ``ticketing run`` starts.
 DROPPED_PREFIXES = (
     "DATABASE_URL",
@@ -110,6 +124,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--warmup", type=int, default=2, help="warm-up journeys per customer")
     parser.add_argument(
+        "--hop-delay-ms",
+        type=float,
+        default=20.0,
+        help="delay added to every internal call in the second measurement (0: no second one)",
+    )
+    parser.add_argument(
         "--keep-logs", action="store_true", help="keep the working directory and its logs"
     )
     args = parser.parse_args(argv)
@@ -117,7 +137,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--seconds must be > 0, --customers >= 1, --warmup >= 0")
     if args.tickets < 1:
         parser.error("--tickets must be >= 1")
-    args.journeys = args.customers * (args.warmup + 1) + math.ceil(MAX_RATE * args.seconds)
+    if args.hop_delay_ms < 0:
+        parser.error("--hop-delay-ms must be >= 0")
+    phases = 2 if args.hop_delay_ms > 0 else 1
+    # The warm-up, the lone journey counting hops and each measurement's last journeys in flight.
+    args.journeys = args.customers * (args.warmup + phases) + 1
+    args.journeys += phases * math.ceil(MAX_RATE * args.seconds)
     return args
 
 
@@ -129,7 +154,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 class Stack:
     workdir: Path
     ports: dict[str, int]
+    proxy_ports: dict[str, int] = field(default_factory=dict)
+    """The hop proxy's: its control port and one per server the ticket server calls (none:
+    no proxy, the ticket server calls the others directly)."""
     proc: subprocess.Popen[bytes] | None = None
+    proxy: subprocess.Popen[bytes] | None = None
 
     @property
     def output(self) -> Path:
@@ -142,11 +171,20 @@ class Stack:
     def issuer(self) -> str:
         return canonical_issuer(f"http://127.0.0.1:{self.ports['IDP_PORT']}")
 
+    @property
+    def control_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_ports['control']}"
+
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_PREFIXES)}
-        env.update({name: str(port) for name, port in self.ports.items()})
         env["PYTHONPATH"] = str(REPO)
         env["PYTHONUNBUFFERED"] = "1"
+        env.update({name: str(port) for name, port in self.ports.items()})
+        if self.proxy_ports:
+            self._start_proxy(env)
+            for name, variable in HOP_ROUTES:
+                server = variable.removesuffix("_PORT")
+                env[f"TICKET_{server}_URL"] = f"http://127.0.0.1:{self.proxy_ports[name]}/mcp"
         with self.output.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ticketing.cli", "run"],
@@ -160,6 +198,37 @@ class Stack:
                 start_new_session=True,
                 preexec_fn=parent_death_signal(),
             )
+
+    def _start_proxy(self, env: dict[str, str]) -> None:
+        """The hop proxy, ready before the ticket server starts (it checks the data server's
+        health through it)."""
+        routes = [
+            f"--route={name}={self.proxy_ports[name]}=http://127.0.0.1:{self.ports[variable]}"
+            for name, variable in HOP_ROUTES
+        ]
+        log = self.workdir / "hop-proxy.out"
+        with log.open("wb") as out:
+            self.proxy = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.hop_proxy",
+                    f"--control={self.proxy_ports['control']}",
+                    *routes,
+                ],
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=parent_death_signal(),
+            )
+        deadline = time.monotonic() + 30
+        while b"hop proxy ready" not in log.read_bytes():
+            if self.proxy.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the hop proxy did not start:\n{tail(log, 20)}")
+            time.sleep(0.05)
 
     def text(self) -> str:
         try:
@@ -188,6 +257,16 @@ class Stack:
             )
 
     def stop(self) -> None:
+        self._stop_stack()
+        if self.proxy is not None and self.proxy.poll() is None:
+            self.proxy.send_signal(signal.SIGTERM)
+            try:
+                self.proxy.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proxy.kill()
+                self.proxy.wait()
+
+    def _stop_stack(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -388,9 +467,15 @@ class DatePicker:
         return str(days[next(self.turn) % len(days)]["date"])
 
 
-async def journey(mcp: Mcp, ticket_number: str, dates: DatePicker, results: Results | None) -> None:
+async def journey(
+    mcp: Mcp,
+    ticket_number: str,
+    dates: DatePicker,
+    results: Results | None,
+    after_step: Callable[[str], Awaitable[None]] | None = None,
+) -> None:
     """One upgrade of ``ticket_number`` to Standard, paid with pm_card_visa; its latencies are
-    added to ``results`` (None during the warm-up)."""
+    added to ``results`` (None during the warm-up); ``after_step`` runs after each step."""
     timings: dict[str, float] = {}
     began = time.perf_counter()
 
@@ -398,6 +483,8 @@ async def journey(mcp: Mcp, ticket_number: str, dates: DatePicker, results: Resu
         start = time.perf_counter()
         answer = await mcp.call(tool, **arguments)
         timings[tool] = time.perf_counter() - start
+        if after_step is not None:
+            await after_step(tool)
         return answer
 
     mine = await step("list_my_tickets")
@@ -432,27 +519,96 @@ async def journey(mcp: Mcp, ticket_number: str, dates: DatePicker, results: Resu
             results.steps[tool].append(seconds)
 
 
+# A server the ticket server calls and one of its tools.
+Hop = tuple[str, str]
+
+
+class HopProxy:
+    """The control port of :mod:`bench.hop_proxy`: its counts and its delay."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = aiohttp.ClientSession(trust_env=False)
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def counts(self) -> Counter[Hop]:
+        async with self.http.get(f"{self.url}/hops") as response:
+            response.raise_for_status()
+            found: dict[str, dict[str, int]] = await response.json()
+        return Counter({(s, tool): n for s, tools in found.items() for tool, n in tools.items()})
+
+    async def set_delay(self, ms: float) -> None:
+        async with self.http.put(f"{self.url}/delay", json={"ms": ms}) as response:
+            response.raise_for_status()
+
+
 @dataclass
 class Measured:
+    delay_ms: float
     results: Results
     wall: float
     cpu: dict[str, float]
     client_cpu: float
     machine_cpu: float
+    hops: int
+    """Internal calls the ticket server made in the window (webhooks and hold sweeps too)."""
 
 
-async def measure(stack: Stack, args: argparse.Namespace, customers: list[Customer]) -> Measured:
+@dataclass
+class Run:
+    step_hops: dict[str, Counter[Hop]]
+    """The internal calls of each step of one journey run alone."""
+    measured: list[Measured]
+
+
+async def measure(stack: Stack, args: argparse.Namespace, customers: list[Customer]) -> Run:
     assert stack.proc is not None
+    run_pid = stack.proc.pid
     clients = [Mcp(stack.url("TICKET_PORT"), "") for _ in range(args.customers)]
+    proxy = HopProxy(stack.control_url)
     dates = DatePicker()
     waiting = list(reversed(customers))
 
-    async def next_journey(mcp: Mcp, results: Results | None) -> None:
+    async def next_journey(
+        mcp: Mcp,
+        results: Results | None,
+        after_step: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         if not waiting:
             raise JourneyFailed("the customers made in setup ran out before the end")
         customer = waiting.pop()
         mcp.token = customer.token
-        await journey(mcp, customer.tickets[0], dates, results)
+        await journey(mcp, customer.tickets[0], dates, results, after_step)
+
+    async def window(delay_ms: float) -> Measured:
+        await proxy.set_delay(delay_ms)
+        say(
+            f"==> Measuring: {args.customers} customers at a time for {args.seconds:g} s, "
+            f"{delay_ms:g} ms added to every internal call"
+        )
+        results = Results()
+        cpu_before = cpu_of_run(run_pid, stack.proxy)
+        hops_before = (await proxy.counts()).total()
+        client_before = time.process_time()
+        machine_before = machine_busy_seconds()
+        t0 = time.perf_counter()
+        end = t0 + args.seconds
+
+        async def connection(mcp: Mcp) -> None:
+            while time.perf_counter() < end:
+                await next_journey(mcp, results)
+
+        await asyncio.gather(*(connection(m) for m in clients))
+        wall = time.perf_counter() - t0
+        cpu_after = cpu_of_run(run_pid, stack.proxy)
+        client_cpu = time.process_time() - client_before
+        machine_cpu = machine_busy_seconds() - machine_before
+        hops = (await proxy.counts()).total() - hops_before
+        stack.check_alive()
+        cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+        return Measured(delay_ms, results, wall, cpu, client_cpu, machine_cpu, hops)
 
     try:
         say(f"==> Warm-up: {args.warmup} journeys per connection")
@@ -466,28 +622,32 @@ async def measure(stack: Stack, args: argparse.Namespace, customers: list[Custom
         say(f"    {time.perf_counter() - started:.1f} s")
         stack.check_alive()
 
-        say(f"==> Measuring: {args.customers} customers at a time for {args.seconds:g} s")
-        results = Results()
-        cpu_before = cpu_by_process(stack.proc.pid)
-        client_before = time.process_time()
-        machine_before = machine_busy_seconds()
-        t0 = time.perf_counter()
-        end = t0 + args.seconds
+        say("==> One journey alone, counting the internal calls of each step")
+        step_hops: dict[str, Counter[Hop]] = {}
+        last = await proxy.counts()
 
-        async def connection(mcp: Mcp) -> None:
-            while time.perf_counter() < end:
-                await next_journey(mcp, results)
+        async def count(tool: str) -> None:
+            nonlocal last
+            now = await proxy.counts()
+            step_hops[tool] = now - last
+            last = now
 
-        await asyncio.gather(*(connection(m) for m in clients))
-        wall = time.perf_counter() - t0
-        cpu_after = cpu_by_process(stack.proc.pid)
-        client_cpu = time.process_time() - client_before
-        machine_cpu = machine_busy_seconds() - machine_before
-        stack.check_alive()
-        cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
-        return Measured(results, wall, cpu, client_cpu, machine_cpu)
+        await next_journey(clients[0], None, count)
+
+        delays = [0.0] + ([args.hop_delay_ms] if args.hop_delay_ms > 0 else [])
+        return Run(step_hops, [await window(delay) for delay in delays])
     finally:
         await asyncio.gather(*(c.close() for c in clients))
+        await proxy.close()
+
+
+def cpu_of_run(run_pid: int, proxy: subprocess.Popen[bytes] | None) -> dict[str, float]:
+    """:func:`cpu_by_process`, and the hop proxy's (which is the bench's, not the stack's)."""
+    cpu = cpu_by_process(run_pid)
+    stat = None if proxy is None else _stat(proxy.pid)
+    if stat is not None:
+        cpu["hop proxy (bench)"] = (int(stat[1][11]) + int(stat[1][12])) / _TICK
+    return cpu
 
 
 def customer_token(stack: Stack, key: SigningKey, customer: Customer) -> str:
@@ -564,6 +724,75 @@ def report(measured: Measured, args: argparse.Namespace) -> None:
     )
 
 
+def report_hops(run: Run, args: argparse.Namespace) -> None:
+    say()
+    say("    Internal calls (ticket server -> data, payment, notify), one journey alone:")
+    servers = [name for name, _ in HOP_ROUTES]
+    say(f"    {'step':<28}{'calls':>6}" + "".join(f"{s:>9}" for s in servers) + "   tools")
+    for step in STEPS:
+        hops = run.step_hops.get(step, Counter())
+        tools = ", ".join(
+            f"{server} {tool}" + (f" x{n}" if n > 1 else "") for (server, tool), n in hops.items()
+        )
+        say(
+            f"    {step:<28}{hops.total():>6}"
+            + "".join(f"{sum(n for (s, _), n in hops.items() if s == srv):>9}" for srv in servers)
+            + f"   {tools}"
+        )
+    total = sum(run.step_hops.values(), Counter())
+    say(
+        f"    {'journey':<28}{total.total():>6}"
+        + "".join(f"{sum(n for (s, _), n in total.items() if s == srv):>9}" for srv in servers)
+        + f"   (for {len(STEPS)} customer calls)"
+    )
+    for measured in run.measured:
+        count = len(measured.results.journeys)
+        say(
+            f"    measured at {measured.delay_ms:g} ms per call: {measured.hops / count:.2f} calls "
+            "per journey (payment webhooks and hold sweeps included)"
+        )
+    if len(run.measured) < 2:
+        return
+    base, slow = run.measured
+    delay = slow.delay_ms
+    say()
+    say(f"    The journey with {delay:g} ms added to every internal call, beside the baseline:")
+    say(
+        f"    {'':<28}{'journeys/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'p50 x':>7}"
+    )
+    say(f"    {'':<28}{'':>11}{'(0 ms)':>18}{f'({delay:g} ms)':>18}")
+    rows: list[tuple[str, list[float], list[float]]] = [
+        ("journey", base.results.journeys, slow.results.journeys)
+    ]
+    rows += [(step, base.results.steps[step], slow.results.steps[step]) for step in STEPS]
+    for name, before, after in rows:
+        rate = (
+            f"{len(before) / base.wall:5.1f}/{len(after) / slow.wall:<5.1f}"
+            if name == "journey"
+            else ""
+        )
+        p50_before, p50_after = percentile_ms(before, 50), percentile_ms(after, 50)
+        say(
+            f"    {name:<28}{rate:>11}{p50_before:9.1f}{percentile_ms(before, 99):9.1f}"
+            f"{p50_after:9.1f}{percentile_ms(after, 99):9.1f}{p50_after / p50_before:7.2f}"
+        )
+    p50_before = percentile_ms(base.results.journeys, 50)
+    p50_after = percentile_ms(slow.results.journeys, 50)
+    say(
+        f"    p50 {p50_after:.1f} ms with the delay against {p50_before:.1f} ms without: "
+        f"{p50_after / p50_before:.2f}x, +{p50_after - p50_before:.0f} ms "
+        f"({total.total()} calls x {delay:g} ms = {total.total() * delay:.0f} ms if none "
+        "overlapped)"
+    )
+    spent = sum(slow.cpu.values()) + slow.client_cpu
+    other = max(0.0, slow.machine_cpu - spent) / slow.wall
+    say(
+        f"    CPU per journey with the delay: {1000 * spent / len(slow.results.journeys):.1f} ms"
+        f"; other processes on the machine meanwhile: {other:.2f} cores"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -583,7 +812,13 @@ def main(argv: list[str] | None = None) -> int:
         "MAIL_SINK_PORT",
         "MAIL_SINK_HTTP_PORT",
     )
-    stack = Stack(workdir, dict(zip(names, free_ports(len(names)), strict=True)))
+    proxied = ("control", *(name for name, _ in HOP_ROUTES))
+    ports = free_ports(len(names) + len(proxied))
+    stack = Stack(
+        workdir,
+        dict(zip(names, ports[: len(names)], strict=True)),
+        dict(zip(proxied, ports[len(names) :], strict=True)),
+    )
     code = 1
     try:
         code = _run(args, stack)
@@ -629,8 +864,9 @@ def _run(args: argparse.Namespace, stack: Stack) -> int:
     for customer in customers:
         customer.token = customer_token(stack, key, customer)
     say(f"    {time.perf_counter() - started:.1f} s")
-    measured = asyncio.run(measure(stack, args, customers))
-    report(measured, args)
+    run = asyncio.run(measure(stack, args, customers))
+    report(run.measured[0], args)
+    report_hops(run, args)
     return 0
 
 

@@ -192,9 +192,17 @@ def services() -> list[Service]:
             ticket_port,
             lambda s: {
                 **ticket_env(s),
-                "TICKET_DATA_URL": f"http://127.0.0.1:{data_port}/mcp",
-                "TICKET_PAYMENT_URL": f"http://127.0.0.1:{payment_port}/mcp",
-                "TICKET_NOTIFY_URL": f"http://127.0.0.1:{notify_port}/mcp",
+                # Overridable so that bench_journey can put its hop-counting, delaying proxy
+                # between the ticket server and the servers it calls.
+                "TICKET_DATA_URL": os.environ.get(
+                    "TICKET_DATA_URL", f"http://127.0.0.1:{data_port}/mcp"
+                ),
+                "TICKET_PAYMENT_URL": os.environ.get(
+                    "TICKET_PAYMENT_URL", f"http://127.0.0.1:{payment_port}/mcp"
+                ),
+                "TICKET_NOTIFY_URL": os.environ.get(
+                    "TICKET_NOTIFY_URL", f"http://127.0.0.1:{notify_port}/mcp"
+                ),
                 "TICKET_CLIENT_SECRET": s.ticket_secret,
                 "TICKET_WEBHOOK_SECRET": s.webhook_secret,
             },

@@ -82,6 +82,12 @@ class TicketDetail(Ticket):
     )
 
 
+class ConfirmedOrder(Order):
+    customer: Customer = Field(
+        description="The order's customer: whom the confirmation e-mail goes to."
+    )
+
+
 class TicketList(Record):
     tickets: list[Ticket]
 
@@ -101,6 +107,11 @@ class InventoryDay(Record):
 
 class Inventory(Record):
     days: list[InventoryDay]
+
+
+class TicketInventory(Record):
+    ticket: TicketDetail
+    days: list[InventoryDay] = Field(description="The seats of each date of the range.")
 
 
 class ExpiredHolds(Record):

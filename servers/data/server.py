@@ -18,6 +18,7 @@ from .change_tools import register_change_tools
 from .changes import OrderChanges
 from .identities import Identities, register_identity_tools
 from .models import (
+    ConfirmedOrder,
     Customer,
     CustomerId,
     Email,
@@ -35,6 +36,7 @@ from .models import (
     ReleaseReason,
     Ticket,
     TicketDetail,
+    TicketInventory,
     TicketList,
     TicketNumber,
     TicketStatus,
@@ -112,6 +114,20 @@ def build_server(service: DataService) -> FastMCP:
         """Get one ticket: owner, type, status, visit date, current upgrade tier, and its open
         upgrade order (a live hold or a confirmed upgrade), if any."""
         return await service.get_ticket(ticket_number, customer_id)
+
+    @mcp.tool(annotations=READ_ONLY, meta=requires(DATA_READ))
+    async def get_ticket_and_inventory(
+        ticket_number: Annotated[TicketNumber, Field(description="Ticket number, TKT-...")],
+        start_date: Annotated[IsoDate, Field(description="First date (ISO date).")],
+        end_date: Annotated[IsoDate, Field(description="Last date, inclusive; at most 366 days.")],
+        tier: Annotated[Tier, Field(description="The tier whose seats are counted.")],
+        customer_id: Annotated[CustomerId | None, _OWNER] = None,
+    ) -> TicketInventory:
+        """get_ticket and get_date_inventory of one tier in one call: a ticket with its open
+        upgrade order, and the seats of each date of the range (a ticket's calendar)."""
+        return await service.get_ticket_and_inventory(
+            ticket_number, customer_id, start_date, end_date, tier
+        )
 
     @mcp.tool(annotations=CREATES, meta=requires(DATA_WRITE))
     async def issue_ticket(
@@ -191,11 +207,12 @@ def build_server(service: DataService) -> FastMCP:
         order_id: Annotated[OrderId, Field(description="Order id, ord_...")],
         payment_intent_id: Annotated[PaymentIntentId, Field(description="The paying intent.")],
         amount_cents: Annotated[Cents, Field(description="Amount the payment captured.")],
-    ) -> Order:
-        """Confirm a paid order: applies tier and date to the ticket, issues a confirmation code.
+    ) -> ConfirmedOrder:
+        """Confirm a paid order: applies tier and date to the ticket, issues a confirmation code;
+        answers with the order and its customer (whom to e-mail).
 
         Idempotent: confirming a confirmed order returns it unchanged."""
-        return await service.confirm_order(order_id, payment_intent_id, amount_cents)
+        return await service.confirm_order_with_customer(order_id, payment_intent_id, amount_cents)
 
     @mcp.tool(annotations=UPDATES, meta=requires(DATA_WRITE))
     async def release_order(

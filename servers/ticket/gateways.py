@@ -96,6 +96,15 @@ class RemoteCustomer(Remote):
     full_name: str
 
 
+class RemoteConfirmedOrder(RemoteOrder):
+    customer: RemoteCustomer
+
+
+class RemoteTicketInventory(Remote):
+    ticket: RemoteTicketDetail
+    days: list[RemoteSeats]
+
+
 class RemotePaymentError(Remote):
     code: str
     decline_code: str
@@ -149,6 +158,29 @@ class DataGateway:
                 return None
             raise
         return RemoteTicketDetail.model_validate(found)
+
+    async def get_ticket_with_seats(
+        self, ticket_number: str, owner: str, start: date, end: date, tier: Tier
+    ) -> tuple[RemoteTicketDetail, dict[date, int]] | None:
+        """:meth:`get_ticket` and :meth:`seats` in one call (a ticket's calendar); None as
+        :meth:`get_ticket` answers it."""
+        try:
+            found = await self.client.call(
+                "get_ticket_and_inventory",
+                {
+                    "ticket_number": ticket_number,
+                    "customer_id": owner,
+                    "start_date": start.isoformat(),
+                    "end_date": end.isoformat(),
+                    "tier": tier,
+                },
+            )
+        except RemoteToolError as exc:
+            if exc.code == DATA_TICKET_NOT_FOUND:
+                return None
+            raise
+        both = RemoteTicketInventory.model_validate(found)
+        return both.ticket, {d.date: d.seats_left for d in both.days}
 
     async def list_tickets(self, customer_id: str) -> list[RemoteTicket]:
         """The customer's tickets; none for a customer the data server does not know."""
@@ -243,9 +275,9 @@ class DataGateway:
 
     async def confirm_order(
         self, order_id: str, payment_intent_id: str, amount_cents: int
-    ) -> RemoteOrder:
-        """The confirmed order (confirming twice is harmless); raises :class:`HoldLapsed` when
-        the hold expired and its seat went to someone else."""
+    ) -> RemoteConfirmedOrder:
+        """The confirmed order with its customer, whom to e-mail (confirming twice is harmless);
+        raises :class:`HoldLapsed` when the hold expired and its seat went to someone else."""
         try:
             found = await self.client.call(
                 "confirm_order",
@@ -259,7 +291,7 @@ class DataGateway:
             if exc.code == DATA_HOLD_EXPIRED:
                 raise HoldLapsed(exc.message) from exc
             raise
-        return RemoteOrder.model_validate(found)
+        return RemoteConfirmedOrder.model_validate(found)
 
     async def release_order(self, order_id: str, reason: str) -> RemoteOrder:
         return RemoteOrder.model_validate(

@@ -265,11 +265,11 @@ class Journey:
     async def settle(self, order: RemoteOrder, intent: RemoteIntent) -> RemoteOrder:
         """Confirm a paid order and send its one confirmation e-mail; safe to run twice (the
         payment webhook and the paying call may both get here)."""
-        # The customer's address is looked up while the order is confirmed, not after.
-        confirmed, customer = await asyncio.gather(
-            self.data.confirm_order(order.order_id, intent.id, intent.amount_received_cents),
-            self.data.get_customer(order.customer_id),
+        # Confirming answers with the customer to e-mail: no call of its own to look them up.
+        confirmed = await self.data.confirm_order(
+            order.order_id, intent.id, intent.amount_received_cents
         )
+        customer = confirmed.customer
         await self.notify.send(
             "upgrade_confirmed",
             customer.email,

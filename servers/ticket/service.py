@@ -7,8 +7,10 @@ pay, cancel) are the :class:`~servers.ticket.journey.Journey`, which quotes thro
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from servers.core.clock import Clock, utc_now
@@ -36,6 +38,8 @@ TICKET_NOT_FOUND = "TICKET_NOT_FOUND"
 SOLD_OUT = "SOLD_OUT"
 DATE_NOT_BOOKABLE = "DATE_NOT_BOOKABLE"
 LIST_HINT = "list_my_tickets shows your tickets and their numbers"
+
+Found = TypeVar("Found")
 
 
 @dataclass(frozen=True)
@@ -130,9 +134,24 @@ class TicketService:
         end_date: date | None = None,
         customer_id: str | None = None,
     ) -> Calendar:
-        ticket = await self._ticket(caller, ticket_number, customer_id)
+        try:
+            start, end = self._range(start_date, end_date)
+        except DomainError:
+            # The ticket is refused before its range, as ever: a reference to no ticket of
+            # the caller's hears that, whatever the dates.
+            await self._ticket(caller, ticket_number, customer_id)
+            raise
+
+        async def with_seats(
+            number: str, owner: str
+        ) -> tuple[RemoteTicketDetail, dict[date, int]] | None:
+            # The ticket and its seats in one call to the data server.
+            return await self.data.get_ticket_with_seats(number, owner, start, end, tier)
+
+        ticket, seats = await self._find(caller, ticket_number, customer_id, with_seats)
         refusal = rules.tier_refusal(self._facts(ticket), tier, self.clock(), self.venue_tz)
-        days = await self._days(ticket.ticket_type, tier, start_date, end_date, refusal)
+        _refuse_without_path(refusal)
+        days = _days(ticket.ticket_type, tier, start, end, refusal, seats)
         return Calendar(ticket_number=ticket.ticket_number, tier=tier, days=days)
 
     async def get_price_calendar(
@@ -144,20 +163,15 @@ class TicketService:
     ) -> PriceCalendar:
         """Public prices: the calendar of any ticket of ``ticket_type``, about no customer."""
         refusal = rules.path_refusal(ticket_type, tier)
-        days = await self._days(ticket_type, tier, start_date, end_date, refusal)
+        start, end = self._range(start_date, end_date)
+        _refuse_without_path(refusal)
+        seats = await self.data.seats(start, end, tier)
+        days = _days(ticket_type, tier, start, end, refusal, seats)
         return PriceCalendar(ticket_type=ticket_type, tier=tier, days=days)
 
-    async def _days(
-        self,
-        ticket_type: TicketType,
-        tier: Tier,
-        start_date: date | None,
-        end_date: date | None,
-        refusal: rules.Refusal | None,
-    ) -> list[CalendarDay]:
-        """The calendar both the ticket's and the public one show; ``refusal`` is why no
-        date can be booked (shown on every day), except that without an upgrade path there
-        is no calendar at all."""
+    def _range(self, start_date: date | None, end_date: date | None) -> tuple[date, date]:
+        """The dates a calendar asked for covers: from ``start_date`` (or the first bookable
+        date) to ``end_date`` (or 60 days on), stopping at the last date that can be booked."""
         now = self.clock()
         first = rules.first_bookable_date(now, self.venue_tz)
         start = max(start_date or first, first)
@@ -173,30 +187,7 @@ class TicketService:
             raise DomainError(DATE_NOT_BOOKABLE, f"{start} is too far ahead; {self._window(now)}")
         # The calendar shows only dates that can be selected: it stops at the last one.
         end = min(end_date or start + timedelta(days=rules.DEFAULT_CALENDAR_DAYS - 1), last)
-        if refusal is not None and refusal.code == rules.NO_UPGRADE_PATH:
-            raise DomainError(refusal.code, refusal.message)
-        seats = await self.data.seats(start, end, tier)
-        days = []
-        for offset in range((end - start).days + 1):
-            day = start + timedelta(days=offset)
-            left = seats.get(day, 0)
-            reason = _text(refusal) or (
-                None if left > 0 else f"{SOLD_OUT}: no {CATALOGUE[tier].name} seats left"
-            )
-            priced = _priced(ticket_type, tier, day)
-            days.append(
-                CalendarDay(
-                    date=day,
-                    price_cents=priced.total_cents,
-                    currency=CURRENCY,
-                    band=priced.band,
-                    multiplier=priced.multiplier,
-                    seats_left=left,
-                    available=reason is None,
-                    reason=reason,
-                )
-            )
-        return days
+        return start, end
 
     async def quote_upgrade(
         self,
@@ -271,23 +262,34 @@ class TicketService:
         self, caller: Caller, reference: str, customer_id: str | None
     ) -> RemoteTicketDetail:
         """The caller's ticket that ``reference`` writes, however loosely (see
-        :mod:`~servers.ticket.lookup`). Another customer's answers exactly like one that does
-        not exist: only the owner's tickets are ever asked for or matched, and the refusal's
-        text depends on the reference alone."""
+        :mod:`~servers.ticket.lookup`)."""
+        return await self._find(caller, reference, customer_id, self.data.get_ticket)
+
+    async def _find(
+        self,
+        caller: Caller,
+        reference: str,
+        customer_id: str | None,
+        fetch: Callable[[str, str], Awaitable[Found | None]],
+    ) -> Found:
+        """What ``fetch(ticket_number, owner)`` answers for the caller's ticket that
+        ``reference`` writes. Another customer's answers exactly like one that does not exist:
+        only the owner's tickets are ever asked for or matched, and the refusal's text depends
+        on the reference alone."""
         owner = caller.acting_for(customer_id)
         if lookup.is_canonical(reference):
-            ticket = await self.data.get_ticket(reference, owner)
-            if ticket is not None:
-                return ticket
+            found = await fetch(reference, owner)
+            if found is not None:
+                return found
         number = lookup.resolve(
             reference, [t.ticket_number for t in await self.data.list_tickets(owner)]
         )
-        ticket = None if number is None else await self.data.get_ticket(number, owner)
-        if ticket is None:
+        found = None if number is None else await fetch(number, owner)
+        if found is None:
             raise DomainError(
                 TICKET_NOT_FOUND, f"no ticket of yours matches {reference.strip()!r}; {LIST_HINT}"
             )
-        return ticket
+        return found
 
     def _facts(self, ticket: RemoteTicketDetail) -> rules.TicketFacts:
         return rules.TicketFacts(
@@ -307,6 +309,45 @@ def _open_order(order: RemoteOrder | None, now: datetime) -> rules.OrderState | 
     if order.status == "awaiting_payment" and order.hold_expires_at > now:
         return "awaiting_payment"
     return None
+
+
+def _refuse_without_path(refusal: rules.Refusal | None) -> None:
+    """Without an upgrade path there is no calendar at all."""
+    if refusal is not None and refusal.code == rules.NO_UPGRADE_PATH:
+        raise DomainError(refusal.code, refusal.message)
+
+
+def _days(
+    ticket_type: TicketType,
+    tier: Tier,
+    start: date,
+    end: date,
+    refusal: rules.Refusal | None,
+    seats: dict[date, int],
+) -> list[CalendarDay]:
+    """The calendar both the ticket's and the public one show; ``refusal`` is why no date can
+    be booked (shown on every day)."""
+    days = []
+    for offset in range((end - start).days + 1):
+        day = start + timedelta(days=offset)
+        left = seats.get(day, 0)
+        reason = _text(refusal) or (
+            None if left > 0 else f"{SOLD_OUT}: no {CATALOGUE[tier].name} seats left"
+        )
+        priced = _priced(ticket_type, tier, day)
+        days.append(
+            CalendarDay(
+                date=day,
+                price_cents=priced.total_cents,
+                currency=CURRENCY,
+                band=priced.band,
+                multiplier=priced.multiplier,
+                seats_left=left,
+                available=reason is None,
+                reason=reason,
+            )
+        )
+    return days
 
 
 def _priced(ticket_type: TicketType, tier: Tier, day: date) -> PriceQuote:

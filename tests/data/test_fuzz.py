@@ -234,7 +234,7 @@ class Prober:
 async def test_valid_shaped_calls_never_fail_unexpectedly(client: MCPClient, db: Database) -> None:
     known = await known_values(db)
     tools = await client.list_tools()
-    assert len(tools) == 26
+    assert len(tools) == 27
     prober = Prober(client, db)
     problems: list[str] = []
     outcomes: dict[str, set[bool]] = {}

@@ -23,6 +23,7 @@ from servers.core.auth import Principal, acting_as
 from servers.core.client import RemoteToolError, ServiceClient
 from servers.core.db import Database, DatabaseError, DatabaseUnavailable, Transaction
 from servers.data.models import (
+    ConfirmedOrder,
     Customer,
     ExpiredHolds,
     IntegrityReport,
@@ -32,6 +33,7 @@ from servers.data.models import (
     OrderList,
     Ticket,
     TicketDetail,
+    TicketInventory,
     TicketList,
 )
 from servers.data.server import build_server
@@ -47,6 +49,7 @@ READ_TOOLS = {
     "get_customer",
     "list_tickets",
     "get_ticket",
+    "get_ticket_and_inventory",
     "get_date_inventory",
     "get_order",
     "list_orders",
@@ -147,7 +150,7 @@ async def error(client: MCPClient, tool: str, **args: Any) -> str:
 
 async def test_the_tools_are_exactly_the_documented_ones(tools: dict[str, mcp_types.Tool]) -> None:
     assert set(tools) == READ_TOOLS | WRITE_TOOLS
-    assert len(tools) == 26
+    assert len(tools) == 27
 
 
 async def test_every_tool_and_parameter_is_described(tools: dict[str, mcp_types.Tool]) -> None:
@@ -254,6 +257,21 @@ async def test_a_whole_upgrade_through_the_tools_is_structured(client: MCPClient
         tier="non_stop",
     )
     assert [(d.held, d.seats_left) for d in inventory.days] == [(1, 4)]
+    both = await ok(
+        client,
+        "get_ticket_and_inventory",
+        TicketInventory,
+        ticket_number=ticket.ticket_number,
+        customer_id=customer.customer_id,
+        start_date="2031-03-12",
+        end_date="2031-03-12",
+        tier="non_stop",
+    )
+    assert both.days == inventory.days
+    assert both.ticket == await ok(
+        client, "get_ticket", TicketDetail, ticket_number=ticket.ticket_number
+    )
+    assert both.ticket.open_order == order
     await ok(
         client,
         "attach_payment",
@@ -261,14 +279,16 @@ async def test_a_whole_upgrade_through_the_tools_is_structured(client: MCPClient
         order_id=order.order_id,
         payment_intent_id="pi_mcp000000001",
     )
-    confirmed = await ok(
-        client,
-        "confirm_order",
-        Order,
-        order_id=order.order_id,
-        payment_intent_id="pi_mcp000000001",
-        amount_cents=5000,
-    )
+    confirming = {
+        "order_id": order.order_id,
+        "payment_intent_id": "pi_mcp000000001",
+        "amount_cents": 5000,
+    }
+    with_customer = await ok(client, "confirm_order", ConfirmedOrder, **confirming)
+    # The customer to e-mail comes with the confirmation, and again when it is repeated.
+    assert with_customer.customer == customer
+    assert await ok(client, "confirm_order", ConfirmedOrder, **confirming) == with_customer
+    confirmed = Order.model_validate(with_customer.model_dump(exclude={"customer"}))
     assert confirmed.status == "confirmed"
     assert await ok(client, "get_order", Order, order_id=order.order_id) == confirmed
     orders = await ok(client, "list_orders", OrderList, customer_id=customer.customer_id)

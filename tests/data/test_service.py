@@ -268,6 +268,47 @@ async def test_asking_for_the_owner_makes_anyone_elses_record_missing(svc: DataS
     ]
 
 
+async def test_a_ticket_and_its_inventory_come_in_one_read_for_its_owner_only(
+    svc: DataService,
+) -> None:
+    ticket = await new_ticket(svc)
+    order = await reserve(svc, ticket)
+    end = UPGRADE_DAY + timedelta(days=2)
+    both = await svc.get_ticket_and_inventory(
+        ticket.ticket_number, ticket.customer_id, UPGRADE_DAY, end, "non_stop"
+    )
+    assert both.ticket == await svc.get_ticket(ticket.ticket_number)
+    assert both.ticket.open_order == order
+    assert both.days == (await svc.get_date_inventory(UPGRADE_DAY, end, "non_stop")).days
+    assert [d.held for d in both.days] == [1, 0, 0]
+    stranger = "cus_" + "b" * 26
+    refusals = []
+    for call in (
+        svc.get_ticket_and_inventory(ticket.ticket_number, stranger, UPGRADE_DAY, end, "standard"),
+        svc.get_ticket_and_inventory("TKT-NOSUCH", stranger, UPGRADE_DAY, end, "standard"),
+        svc.get_ticket_and_inventory(ticket.ticket_number, None, end, UPGRADE_DAY, "standard"),
+    ):
+        with pytest.raises(DomainError) as err:
+            await call
+        refusals.append((err.value.code, err.value.message.split()[:2]))
+    assert refusals == [
+        (TICKET_NOT_FOUND, ["no", "ticket"]),
+        (TICKET_NOT_FOUND, ["no", "ticket"]),
+        ("INVALID_ARGUMENT", ["end_date", "must"]),
+    ]
+
+
+async def test_confirming_answers_with_the_customer_to_email(svc: DataService) -> None:
+    ticket = await new_ticket(svc)
+    order = await reserve(svc, ticket)
+    first = await svc.confirm_order_with_customer(order.order_id, "pi_customer0001", PRICE)
+    assert first.customer == await svc.get_customer(ticket.customer_id)
+    assert (
+        first.model_dump(exclude={"customer"}) == (await svc.get_order(order.order_id)).model_dump()
+    )
+    assert await svc.confirm_order_with_customer(order.order_id, "pi_customer0001", PRICE) == first
+
+
 async def test_a_ticket_comes_with_its_open_order(svc: DataService, clock: FakeClock) -> None:
     ticket = await new_ticket(svc)
     assert (await svc.get_ticket(ticket.ticket_number)).open_order is None

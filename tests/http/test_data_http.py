@@ -428,6 +428,8 @@ async def test_upgrade_flow_confirm_and_refund(http_stack: HttpStack) -> None:
         }
         confirmed = await call_ok(client, "confirm_order", confirm_args)
         assert confirmed["status"] == "confirmed"
+        # The customer to e-mail comes with the confirmation; the order is the rest.
+        assert confirmed.pop("customer")["customer_id"] == confirmed["customer_id"]
         code = confirmed["confirmation_code"]
         assert isinstance(code, str)
         assert code.strip()

@@ -132,6 +132,76 @@ async def test_another_customers_ticket_or_order_takes_the_calls_of_a_missing_on
     )
 
 
+async def test_each_step_of_the_journey_makes_the_calls_it_needs_and_no_more(
+    recorded: tuple[Journey, list[str]],
+) -> None:
+    """The internal calls of each customer call, pinned: in AWS each crosses the AgentCore
+    front door (tens of ms), so these, not CPU, set the journey's latency there
+    (bench_journey measures what they cost). A change that adds one to the hot path fails."""
+    journey, log = recorded
+    tickets = journey.tickets
+    day = TODAY + timedelta(days=12)
+
+    mine = await tickets.list_my_tickets(JOHN)
+    assert "TKT-JD0001" in {t.ticket_number for t in mine.tickets}
+    assert log == ["data.list_tickets"]
+
+    log.clear()
+    options = await tickets.get_upgrade_options(JOHN, "TKT-JD0001")
+    assert any(o.available for o in options.tiers)
+    assert log == ["data.get_ticket"]
+
+    log.clear()
+    calendar = await tickets.get_availability_calendar(JOHN, "TKT-JD0001", "standard")
+    assert any(d.date == day and d.available for d in calendar.days)
+    # The ticket and the seats of its calendar in one call.
+    assert log == ["data.get_ticket_and_inventory"]
+
+    log.clear()
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", day, "select-hops-01")
+    assert order.status == "awaiting_payment"
+    # Not one: the intent's metadata names the order, which must exist first, and the order
+    # records the intent (bench/README.md, "Internal hops").
+    assert log == [
+        "data.get_ticket",
+        "data.reserve_upgrade",
+        "payment.create_payment_intent",
+        "data.attach_payment",
+    ]
+
+    log.clear()
+    paid = await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-hops-0001")
+    assert (paid.payment_status, paid.order.status) == ("succeeded", "confirmed")
+    # Confirming answers with the customer to e-mail: no call of its own to look them up.
+    assert log == [
+        "data.get_order",
+        "payment.confirm_payment_intent",
+        "data.confirm_order",
+        "notify.send_email",
+    ]
+
+
+async def test_a_calendar_refuses_a_ticket_before_its_dates(
+    recorded: tuple[Journey, list[str]],
+) -> None:
+    journey, log = recorded
+    tickets = journey.tickets
+    start, end = TODAY + timedelta(days=9), TODAY + timedelta(days=8)
+    await refused(
+        "TICKET_NOT_FOUND",
+        tickets.get_availability_calendar(JANE, "TKT-JD0001", "standard", start, end),
+    )
+    await refused(
+        "INVALID_ARGUMENT",
+        tickets.get_availability_calendar(JOHN, "TKT-JD0001", "standard", start, end),
+    )
+    log.clear()
+    loose = await tickets.get_availability_calendar(JOHN, "jd0001", "standard")
+    assert loose.ticket_number == "TKT-JD0001"
+    # Not a number as written: the customer's tickets are listed to resolve it first.
+    assert log == ["data.list_tickets", "data.get_ticket_and_inventory"]
+
+
 async def test_only_operators_act_for_another_customer(tickets: TicketService) -> None:
     await refused("NOT_ALLOWED", tickets.list_my_tickets(JANE, JOHN.customer_id))
     assert JOHN.customer_id is not None
