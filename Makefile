@@ -23,10 +23,11 @@ typecheck: $(SYNCED)
 	@$(BIN)/mypy
 
 # Some tests serve the built app and MCP Apps (web/dist, servers/ticket/ui), so they are built
-# first. PYTEST_WORKERS=2 runs the tests on two workers, each taking whole modules
-# (tests/conftest.py's ModuleScheduling); one run under load once hung in a browser's
-# page.close(), so the default stays one process until that is understood.
-PYTEST_WORKERS ?= 0
+# first. Two workers, each taking whole modules (tests/conftest.py's ModuleScheduling): 7 min
+# instead of about 12 on this 2-core machine (idle, 2026-12-06). PYTEST_WORKERS=0 runs them in
+# one process. (The page.close() hang seen once with two workers was a Python browser test, now
+# an e2e spec that waits for the page's own message before closing it.)
+PYTEST_WORKERS ?= 2
 pytest: $(SYNCED) web
 	@echo "==> pytest"
 	@$(BIN)/pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadscope
