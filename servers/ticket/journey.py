@@ -364,13 +364,20 @@ class Journey:
         Run by the payment webhook and by the hold sweeper, so that a crash between "payment
         succeeded" and "order confirmed" heals itself, and a hold is never expired while its
         payment went through: the payment server is asked first. An order this process has
-        confirmed itself needs nothing more.
+        confirmed and e-mailed itself needs nothing more; any other confirmed order is settled
+        again, so that its confirmation e-mail is never lost.
         """
         if order_id in self._settled:
             return "confirmed"
         order = await self.data.get_order(order_id)
         if order is None:
             return None
+        if order.status == "confirmed" and order.payment_intent_id is not None:
+            # Confirmed by another process, or here by a call that stopped before its e-mail
+            # went out (the notify server down, a crash): settling again sends the e-mail if it
+            # never went, and never twice (its key is the order's).
+            intent = await self.payments.get_intent(order.payment_intent_id)
+            return (await self.settle(order, intent)).status
         if order.status != "awaiting_payment" or order.payment_intent_id is None:
             return order.status
         intent = await self.payments.get_intent(order.payment_intent_id)

@@ -20,7 +20,7 @@ from servers.core.ids import new_id
 from servers.core.scopes import CUSTOMER_SCOPES, TICKETS_WEBHOOKS
 from servers.core.webhooks import SIGNATURE_HEADER, sign_webhook
 from servers.payment.service import TRUSTED
-from servers.ticket.gateways import DataGateway
+from servers.ticket.gateways import DataGateway, NotifyGateway
 from servers.ticket.journey import Journey
 from servers.ticket.server import build_server
 from servers.ticket.webhooks import EVENT_TOOL, WEBHOOK_PATH, PaymentEvents
@@ -57,6 +57,27 @@ async def test_reconcile_confirms_a_paid_order_exactly_once(servers: Servers) ->
     assert await servers.journey.reconcile(order_id) == "confirmed"
     assert await templates(servers, order_id) == ["upgrade_confirmed"]
     assert (await servers.data.check_integrity()).ok
+
+
+async def test_a_confirmation_whose_e_mail_failed_is_e_mailed_by_the_next_reconciling(
+    servers: Servers,
+) -> None:
+    """Before, the order stayed confirmed without an e-mail: the webhook and a retried
+    payment both found it confirmed and sent nothing."""
+    journey = servers.journey
+    order_id = await paid_behind_our_back(servers)
+    mail_down = Journey(
+        journey.tickets, journey.data, journey.payments, NotifyGateway(Unreachable())
+    )
+    with pytest.raises(RemoteUnavailable):
+        await mail_down.reconcile(order_id)
+    assert (await servers.data.get_order(order_id)).status == "confirmed"
+    assert await templates(servers, order_id) == []
+    assert await journey.reconcile(order_id) == "confirmed"
+    assert await journey.reconcile(order_id) == "confirmed"
+    elsewhere = Journey(journey.tickets, journey.data, journey.payments, journey.notify)
+    assert await elsewhere.reconcile(order_id) == "confirmed"
+    assert await templates(servers, order_id) == ["upgrade_confirmed"]
 
 
 async def test_the_sweeper_expires_lapsed_holds_and_frees_their_seats(servers: Servers) -> None:
