@@ -56,6 +56,8 @@ export const MESSAGES: Record<string, string> = {
   INVALID_AMOUNT: "That amount can't be charged.",
   PERMISSION_DENIED: "You are not allowed to do that with this payment.",
   EVENT_NOT_FOUND: "We can't find that payment event.",
+  // Only the REST edge calls the tool that answers this; a sentence anyway, as for every code.
+  INVALID_WEBHOOK: "That payment notice could not be checked.",
   INCORRECT_NUMBER: "That card number is not valid.",
   INVALID_EXPIRY_MONTH: "The expiry month is not valid.",
   INVALID_EXPIRY_YEAR: "The expiry year is not valid.",
