@@ -693,6 +693,19 @@ async def test_a_payment_made_while_the_ticket_server_is_down_confirms_once_afte
     assert final["confirmation_code"] in received[0].subject
 
 
+def signed_event(object_: Any, secret: str) -> tuple[bytes, str]:
+    """A payment_intent.succeeded event about ``object_`` (the intent), and its signature."""
+    body = json.dumps(
+        {
+            "id": f"evt_{uuid.uuid4().hex}",
+            "type": "payment_intent.succeeded",
+            "created": int(time.time()),
+            "data": {"object": object_},
+        }
+    ).encode()
+    return body, sign_webhook(body, secret, int(time.time()))
+
+
 @pytest.mark.parametrize(
     ("metadata", "status"),
     [
@@ -708,23 +721,13 @@ async def test_a_signed_webhook_about_no_order_of_ours_is_never_a_500(
 ) -> None:
     """Such events answered 500, and the payment server retried each ten times."""
     intent = None if metadata is None else {"id": "pi_" + "b" * 26, "metadata": metadata}
-    body = json.dumps(
-        {
-            "id": f"evt_{uuid.uuid4().hex}",
-            "type": "payment_intent.succeeded",
-            "created": int(time.time()),
-            "data": {"object": intent},
-        }
-    ).encode()
     secret = full_stack.base.key.derive_secret("payment-webhook")
+    body, signature = signed_event(intent, secret)
     async with httpx.AsyncClient(base_url=full_stack.ticket.url, timeout=10) as http:
         answer = await http.post(
             "/webhooks/payment",
             content=body,
-            headers={
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign_webhook(body, secret, int(time.time())),
-            },
+            headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature},
         )
     assert answer.status_code == status, answer.text
 
@@ -743,18 +746,6 @@ def edge_token(full: FullStack) -> ClientToken:
 def edge_of(full: FullStack, webhook_secret: str) -> tuple[Edge, TicketEvents]:
     ticket = TicketEvents(full.mcp_url(full.ticket), edge_token(full))
     return Edge(webhook_secret=webhook_secret, ticket=ticket), ticket
-
-
-def signed_event(object_: dict[str, Any], secret: str) -> tuple[bytes, str]:
-    body = json.dumps(
-        {
-            "id": f"evt_{uuid.uuid4().hex}",
-            "type": "payment_intent.succeeded",
-            "created": int(time.time()),
-            "data": {"object": object_},
-        }
-    ).encode()
-    return body, sign_webhook(body, secret, int(time.time()))
 
 
 def lambda_event(body: bytes, signature: str) -> dict[str, Any]:

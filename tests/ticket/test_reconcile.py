@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastmcp import Client
+from fastmcp import Client, FastMCP
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -233,13 +233,18 @@ async def test_an_event_that_cannot_be_handled_now_is_a_503_to_retry(servers: Se
 EDGE = Principal("payment-edge", "payment-edge", frozenset({TICKETS_WEBHOOKS}))
 
 
-async def hand_on(journey: Journey, principal: Principal, body: bytes, signature: str) -> Any:
-    server = build_server(
+def with_events(journey: Journey) -> FastMCP:
+    """The ticket server with the REST edge's event tool."""
+    return build_server(
         journey.tickets,
         journey,
         operator_client_ids=frozenset(),
         payment_events=PaymentEvents(journey, SECRET),
     )
+
+
+async def hand_on(journey: Journey, principal: Principal, body: bytes, signature: str) -> Any:
+    server = with_events(journey)
     with acting_as(principal):
         async with Client(server) as client:
             return await client.call_tool(
@@ -294,12 +299,7 @@ async def test_customers_are_never_shown_the_edges_tool(servers: Servers) -> Non
     """Listing only: calling it without the scope is refused at the HTTP layer (ScopeGate),
     which tests/http/test_ticket_edge_http.py checks with real tokens."""
     customer = Principal("web", JOHN.customer_id or "", frozenset(CUSTOMER_SCOPES))
-    server = build_server(
-        servers.journey.tickets,
-        servers.journey,
-        operator_client_ids=frozenset(),
-        payment_events=PaymentEvents(servers.journey, SECRET),
-    )
+    server = with_events(servers.journey)
     with acting_as(customer):
         async with Client(server) as client:
             assert EVENT_TOOL not in {t.name for t in await client.list_tools()}
