@@ -15,8 +15,6 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 
-import type { Page } from "@playwright/test";
-
 import {
   CARD,
   CUSTOMER_EMAIL,
@@ -25,6 +23,7 @@ import {
   REPO,
   checkScreen,
   expect,
+  holdFirstOpenDay,
   signInAt,
   signInOnForm,
   test,
@@ -45,20 +44,6 @@ function daysFromToday(days: number): string {
   return `${day.getFullYear()}-${month}-${String(day.getDate()).padStart(2, "0")}`;
 }
 
-/** From My tickets: the ticket's options, the tier's calendar, its first open day, the quote
- * and the hold; returns the day. */
-async function holdFirstOpenDay(page: Page, ticket: string, tier: string): Promise<string> {
-  await page.getByRole("button", { name: `Upgrade options for ${ticket}` }).click();
-  await page.getByRole("button", { name: `Choose a date for ${tier}` }).click();
-  const day = page.locator("button.day:not(.closed)").first();
-  const chosen = await day.getAttribute("data-date");
-  expect(chosen).not.toBeNull();
-  await day.click();
-  await expect(page.locator(".quote .total")).toHaveText(PRICE);
-  await page.getByRole("button", { name: "Hold this upgrade" }).click();
-  await expect(page.getByRole("timer")).toBeVisible();
-  return chosen ?? "";
-}
 
 test("the chat completes an upgrade to confirmation", async ({ page, urls, stack }) => {
   const ticket = "TKT-JD0001";
@@ -137,7 +122,7 @@ test("an order paid elsewhere shows confirmed without a reload", async ({ page, 
   const loads: string[] = [];
   page.on("load", (loaded) => loads.push(loaded.url()));
   await signInAt(page, urls, CUSTOMER_EMAIL, "/");
-  await holdFirstOpenDay(page, ticket, "Non-stop");
+  await holdFirstOpenDay(page, urls, ticket, "Non-stop");
 
   const [order] = await stack.ordersOf(CUSTOMER_EMAIL, ticket);
   expect(order).toBeDefined();
@@ -164,7 +149,7 @@ test("a hold expired elsewhere closes the pay step without a reload", async ({
   const email = "charlie.wilson@example.com";
   const ticket = "TKT-CW0001";
   await signInAt(page, urls, email, "/");
-  await holdFirstOpenDay(page, ticket, "Standard");
+  await holdFirstOpenDay(page, urls, ticket, "Standard");
   await expect(page.getByRole("button", { name: PAY })).toBeVisible();
 
   const [order] = await stack.ordersOf(email, ticket);

@@ -196,6 +196,27 @@ export async function signInAt(
   await page.waitForURL(`${urls.web}${pathname}`);
 }
 
+/** From My tickets: the ticket's options, the tier's calendar, its first open day, the quote
+ * and the hold; returns the day. */
+export async function holdFirstOpenDay(
+  page: Page,
+  urls: StackUrls,
+  ticket: string,
+  tier: string,
+): Promise<string> {
+  await page.getByRole("button", { name: `Upgrade options for ${ticket}` }).click();
+  await expect(page).toHaveURL(`${urls.web}/tickets/${ticket}`);
+  await page.getByRole("button", { name: `Choose a date for ${tier}` }).click();
+  const day = page.locator("button.day:not(.closed)").first();
+  const chosen = await day.getAttribute("data-date");
+  expect(chosen).not.toBeNull();
+  await day.click();
+  await expect(page.locator(".quote .total")).toHaveText(PRICE);
+  await page.getByRole("button", { name: "Hold this upgrade" }).click();
+  await expect(page.getByRole("timer")).toBeVisible();
+  return chosen ?? "";
+}
+
 /** On the identity provider's sign-in form: `email` and the seeded password. */
 export async function signInOnForm(page: Page, urls: StackUrls, email: string): Promise<void> {
   await page.waitForURL(`${urls.idp}/oauth2/authorize**`);

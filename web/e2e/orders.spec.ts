@@ -13,10 +13,10 @@ import {
   CUSTOMER_EMAIL,
   LATE_CUSTOMER_EMAIL,
   PAY,
-  PRICE,
   checkScreen,
   dollars,
   expect,
+  holdFirstOpenDay,
   signInAt,
   test,
   tool,
@@ -27,16 +27,10 @@ test.use({ stackName: "orders" });
 
 const THREE_D_SECURE_CARD = "4000000000003220";
 
-/** From My tickets: the ticket's page, the tier's first open day, held. */
+/** From any page: My tickets, then the tier's first open day of the ticket, held. */
 async function hold(page: Page, urls: StackUrls, ticket: string, tier: string): Promise<void> {
   await page.getByRole("link", { name: "My tickets" }).click();
-  await page.getByRole("button", { name: `Upgrade options for ${ticket}` }).click();
-  await expect(page).toHaveURL(`${urls.web}/tickets/${ticket}`);
-  await page.getByRole("button", { name: `Choose a date for ${tier}` }).click();
-  await page.locator("button.day:not(.closed)").first().click();
-  await expect(page.locator(".quote .total")).toHaveText(PRICE);
-  await page.getByRole("button", { name: "Hold this upgrade" }).click();
-  await expect(page.getByRole("timer")).toBeVisible();
+  await holdFirstOpenDay(page, urls, ticket, tier);
 }
 
 async function onPaymentPage(context: BrowserContext, page: Page, link: RegExp): Promise<Page> {

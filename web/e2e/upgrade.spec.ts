@@ -5,7 +5,6 @@
 // finds the e-mail in the SMTP sink, cancels the upgrade and sees the refund, and signs out: the
 // refresh token is revoked and no token is left behind. Then a ticket inside 24 hours, and a
 // sold-out day.
-import type { Page } from "@playwright/test";
 
 import {
   CARD,
@@ -16,23 +15,16 @@ import {
   checkScreen,
   dollars,
   expect,
+  signInAt,
   signInOnForm,
   test,
   tool,
-  type StackUrls,
 } from "./fixtures";
 
 test.use({ stackName: "upgrade" });
 
 const TICKET = "TKT-JD0001";
 const DECLINED_CARD = "4000000000000002"; // generic_decline
-
-async function signIn(page: Page, urls: StackUrls, email: string): Promise<void> {
-  await page.goto(`${urls.web}/`);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await signInOnForm(page, urls, email);
-  await page.waitForURL(`${urls.web}/`);
-}
 
 test("john signs in, upgrades a ticket by card, gets the e-mail, cancels and signs out", async ({
   page,
@@ -153,7 +145,7 @@ test("john signs in, upgrades a ticket by card, gets the e-mail, cancels and sig
 
 test("a ticket inside 24 hours shows all three tiers closed and why", async ({ page, urls }) => {
   await page.setViewportSize({ width: 390, height: 844 });
-  await signIn(page, urls, LATE_CUSTOMER_EMAIL);
+  await signInAt(page, urls, LATE_CUSTOMER_EMAIL, "/");
   await page.getByRole("button", { name: "Upgrade options for TKT-JS0001" }).click();
   await expect(page.locator(".tiers > li h3")).toHaveText(["Standard", "Non-stop", "Double Fun"]);
   await expect(page.locator(".tiers .reason")).toHaveText(
@@ -181,7 +173,7 @@ test("a sold-out day is shown closed and says why", async ({ page, urls, stack }
     capacity: 0,
   });
 
-  await signIn(page, urls, email);
+  await signInAt(page, urls, email, "/");
   await page.getByRole("button", { name: `Upgrade options for ${ticket}` }).click();
   await page.getByRole("button", { name: "Choose a date for Double Fun" }).click();
   const soldOut = page.locator(`button.day[data-date="${day}"]`);
