@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +56,7 @@ from bench.bench_journey import (
     customer_token,
     percentile_ms,
 )
-from bench.lib import raise_on_term, say, throwaway_postgres
+from bench.lib import raise_on_term, say, spawn_own_session, throwaway_postgres
 from host.assemble import assembled
 from host.memory.postgres import PostgresMemory
 from host.providers.base import ModelEvent, ModelRequest, ToolResultBlock
@@ -68,7 +67,7 @@ from servers.core.db.postgres import PostgresDatabase
 from servers.core.scopes import OPS_SCOPES
 from servers.devidp.keys import load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
-from ticketing.procs import free_ports, parent_death_signal
+from ticketing.procs import free_ports
 
 TIER = "standard"
 TURNS = ("tickets", "options", "calendar", "ask to confirm", "hold and pay")
@@ -103,17 +102,9 @@ class ExternalDbStack(Stack):
         env.update(
             {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "DATABASE_URL": self.database_url}
         )
-        with self.output.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ticketing.cli", "run"],
-                cwd=self.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=parent_death_signal(),
-            )
+        self.proc = spawn_own_session(
+            ["-m", "ticketing.cli", "run"], cwd=self.workdir, env=env, output=self.output
+        )
 
 
 @dataclass

@@ -68,13 +68,13 @@ from typing import Any
 import aiohttp
 from mcp_types.version import LATEST_MODERN_VERSION
 
-from bench.lib import raise_on_term, say
+from bench.lib import raise_on_term, say, spawn_own_session
 from servers.core.client import tool_call_body, tool_call_headers
 from servers.core.scopes import CUSTOMER_SCOPES, OPS_SCOPES
 from servers.core.settings import canonical_issuer
 from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
-from ticketing.procs import descendants, free_ports, parent_death_signal, tail
+from ticketing.procs import descendants, free_ports, tail
 
 REPO = Path(__file__).resolve().parents[1]
 TIER = "standard"
@@ -185,19 +185,9 @@ class Stack:
             for name, variable in HOP_ROUTES:
                 server = variable.removesuffix("_PORT")
                 env[f"TICKET_{server}_URL"] = f"http://127.0.0.1:{self.proxy_ports[name]}/mcp"
-        with self.output.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ticketing.cli", "run"],
-                cwd=self.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                # Its own session: Ctrl-C reaches only this process, which then stops the stack
-                # with one SIGTERM; and the stack gets SIGTERM should this process die.
-                start_new_session=True,
-                preexec_fn=parent_death_signal(),
-            )
+        self.proc = spawn_own_session(
+            ["-m", "ticketing.cli", "run"], cwd=self.workdir, env=env, output=self.output
+        )
 
     def _start_proxy(self, env: dict[str, str]) -> None:
         """The hop proxy, ready before the ticket server starts (it checks the data server's
@@ -207,23 +197,12 @@ class Stack:
             for name, variable in HOP_ROUTES
         ]
         log = self.workdir / "hop-proxy.out"
-        with log.open("wb") as out:
-            self.proxy = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.hop_proxy",
-                    f"--control={self.proxy_ports['control']}",
-                    *routes,
-                ],
-                cwd=self.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=parent_death_signal(),
-            )
+        self.proxy = spawn_own_session(
+            ["-m", "bench.hop_proxy", f"--control={self.proxy_ports['control']}", *routes],
+            cwd=self.workdir,
+            env=env,
+            output=log,
+        )
         deadline = time.monotonic() + 30
         while b"hop proxy ready" not in log.read_bytes():
             if self.proxy.poll() is not None or time.monotonic() > deadline:

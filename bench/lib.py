@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from servers.core.settings import canonical_issuer
 from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from ticketing.db import migrate_all, seed_all
 from ticketing.pg import EmbeddedPostgres
-from ticketing.procs import Child, ChildFailed, stop_all, wait_healthy
+from ticketing.procs import Child, ChildFailed, parent_death_signal, stop_all, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 DATABASE_NAME = "ticketing"
@@ -43,6 +45,24 @@ def say(message: str = "") -> None:
 def raise_on_term(signum: int, frame: object) -> None:
     """A SIGTERM handler: stop the way Ctrl-C does, so every child gets stopped."""
     raise KeyboardInterrupt
+
+
+def spawn_own_session(
+    argv: list[str], *, cwd: Path, env: Mapping[str, str], output: Path
+) -> subprocess.Popen[bytes]:
+    """``python ARGV`` writing to ``output``, in a session of its own: Ctrl-C reaches only this
+    process, which then stops it with one SIGTERM; and it gets SIGTERM should this process die."""
+    with output.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=parent_death_signal(),
+        )
 
 
 def clean_environ(dropped: tuple[str, ...] = _DROPPED) -> dict[str, str]:
