@@ -189,7 +189,8 @@ async def host_conversation(
         if answer.status_code != 200:
             raise JourneyFailed(f"{turn}: HTTP {answer.status_code}: {answer.text[:300]}")
         events = events_of(answer.text)
-        asked = [e for e in events if e["type"] == "options"]
+        # The host's confirmation step; a turn may also offer choices (its tickets, say).
+        asked = [e for e in events if e["type"] == "options" and e["kind"] == "confirm"]
         failed = [e for e in events if e["type"] == "error"]
         if not asked:  # the host's question is the one tool result that is not ok
             failed += [e for e in events if e["type"] == "tool_result" and not e["ok"]]
