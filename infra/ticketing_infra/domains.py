@@ -1,5 +1,6 @@
 """Our own names for the edges' APIs: a certificate validated by DNS in the domain's hosted zone
-(``ticketing:hostedZoneId``), for an API Gateway custom domain and its alias record."""
+(``ticketing:hostedZoneId``) for an API Gateway custom domain, and the alias record that points
+the name at it."""
 
 from __future__ import annotations
 
@@ -23,3 +24,19 @@ def zone_and_certificate(
         validation=acm.CertificateValidation.from_dns(zone),
     )
     return zone, certificate
+
+
+def alias_record(
+    scope: Construct,
+    zone: route53.IHostedZone,
+    domain_name: str,
+    target: route53.IAliasRecordTarget,
+) -> route53.ARecord:
+    """``domain_name`` in ``zone``, pointed at ``target`` (an API Gateway custom domain)."""
+    return route53.ARecord(
+        scope,
+        "Alias",
+        zone=zone,
+        record_name=domain_name,
+        target=route53.RecordTarget.from_alias(target),
+    )

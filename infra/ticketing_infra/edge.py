@@ -16,12 +16,11 @@ from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 from servers.registration.settings import RegistrationSettings
 
-from .domains import zone_and_certificate
+from .domains import alias_record, zone_and_certificate
 from .functions import function_logs_and_role
 from .identity import IdentityStack
 from .images import lambda_code
@@ -181,16 +180,12 @@ class EdgeStack(Stack):
         apigwv2.ApiMapping(
             self, "Mapping", api=self.api, domain_name=self.domain_name, stage=self.stage
         )
-        route53.ARecord(
+        alias_record(
             self,
-            "Alias",
-            zone=zone,
-            record_name=host,
-            target=route53.RecordTarget.from_alias(
-                route53_targets.ApiGatewayv2DomainProperties(
-                    self.domain_name.regional_domain_name,
-                    self.domain_name.regional_hosted_zone_id,
-                )
+            zone,
+            host,
+            route53_targets.ApiGatewayv2DomainProperties(
+                self.domain_name.regional_domain_name, self.domain_name.regional_hosted_zone_id
             ),
         )
         CfnOutput(self, "RegistrationApiUrl", value=self.api.api_endpoint)

@@ -27,7 +27,6 @@ from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
@@ -36,7 +35,7 @@ from servers.core import scopes
 from servers.edge.chat import MAX_MESSAGE_CHARS, READY_PATH
 from servers.edge.rest import WEBHOOK_PATH
 
-from .domains import zone_and_certificate
+from .domains import alias_record, zone_and_certificate
 from .functions import function_logs_and_role
 from .identity import PRE_TOKEN_RUNTIME, IdentityStack
 from .images import python_zip
@@ -294,15 +293,7 @@ class RestEdgeStack(Stack):
             endpoint_type=apigw.EndpointType.REGIONAL,
             security_policy=apigw.SecurityPolicy.TLS_1_2,
         )
-        route53.ARecord(
-            self,
-            "ApiAlias",
-            zone=zone,
-            record_name=api_domain,
-            target=route53.RecordTarget.from_alias(
-                route53_targets.ApiGatewayDomain(self.domain_name)
-            ),
-        )
+        alias_record(self, zone, api_domain, route53_targets.ApiGatewayDomain(self.domain_name))
         CfnOutput(self, "ChatUrl", value=self.api.url_for_path("/chat"))
         CfnOutput(self, "WebhookUrl", value=webhook_url(api_domain))
 
