@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Awaitable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -242,6 +243,16 @@ async def test_unknown_records_are_not_found(svc: DataService) -> None:
         assert err.value.code == code
 
 
+async def refusals_of(*calls: Awaitable[object]) -> list[tuple[str, list[str]]]:
+    """Each call's refusal: its code and the first two words of its message (each must fail)."""
+    refusals = []
+    for call in calls:
+        with pytest.raises(DomainError) as err:
+            await call
+        refusals.append((err.value.code, err.value.message.split()[:2]))
+    return refusals
+
+
 async def test_asking_for_the_owner_makes_anyone_elses_record_missing(svc: DataService) -> None:
     ticket = await new_ticket(svc)
     order = await reserve(svc, ticket)
@@ -250,16 +261,12 @@ async def test_asking_for_the_owner_makes_anyone_elses_record_missing(svc: DataS
         ticket.ticket_number
     )
     assert (await svc.get_order(order.order_id, ticket.customer_id)) == order
-    refusals = []
-    for call in (
+    refusals = await refusals_of(
         svc.get_ticket(ticket.ticket_number, stranger),
         svc.get_ticket("TKT-NOSUCH", stranger),
         svc.get_order(order.order_id, stranger),
         svc.get_order("ord_" + "a" * 26, stranger),
-    ):
-        with pytest.raises(DomainError) as err:
-            await call
-        refusals.append((err.value.code, err.value.message.split()[:2]))
+    )
     assert refusals == [
         (TICKET_NOT_FOUND, ["no", "ticket"]),
         (TICKET_NOT_FOUND, ["no", "ticket"]),
@@ -282,15 +289,11 @@ async def test_a_ticket_and_its_inventory_come_in_one_read_for_its_owner_only(
     assert both.days == (await svc.get_date_inventory(UPGRADE_DAY, end, "non_stop")).days
     assert [d.held for d in both.days] == [1, 0, 0]
     stranger = "cus_" + "b" * 26
-    refusals = []
-    for call in (
+    refusals = await refusals_of(
         svc.get_ticket_and_inventory(ticket.ticket_number, stranger, UPGRADE_DAY, end, "standard"),
         svc.get_ticket_and_inventory("TKT-NOSUCH", stranger, UPGRADE_DAY, end, "standard"),
         svc.get_ticket_and_inventory(ticket.ticket_number, None, end, UPGRADE_DAY, "standard"),
-    ):
-        with pytest.raises(DomainError) as err:
-            await call
-        refusals.append((err.value.code, err.value.message.split()[:2]))
+    )
     assert refusals == [
         (TICKET_NOT_FOUND, ["no", "ticket"]),
         (TICKET_NOT_FOUND, ["no", "ticket"]),
