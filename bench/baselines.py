@@ -1,6 +1,6 @@
-"""The two baselines the data server is compared with, each run as its own uvicorn process.
+"""The baselines the data server is compared with, each run as its own uvicorn process.
 
-``python -m bench.baselines {starlette,mcp} PORT`` serves, on ``127.0.0.1:PORT``:
+``python -m bench.baselines {starlette,mcp,fastmcp,kit} PORT`` serves, on ``127.0.0.1:PORT``:
 
 * ``starlette``: a plain Starlette app whose ``POST /mcp`` parses the JSON-RPC body and answers a
   ``tools/call``-shaped result holding a fixed, ticket-shaped dict. No MCP, no auth, no database:
@@ -8,8 +8,15 @@
 * ``mcp``: the bare ``mcp`` SDK (its ``MCPServer``, not the fastmcp package) with one tool
   ``get_ticket`` returning the same dict, streamable HTTP, stateless, JSON responses, no auth, no
   database: what the MCP protocol layer costs on top of the Starlette floor.
+* ``fastmcp``: plain FastMCP (``FastMCP`` with its defaults) with the same tool, stateless, JSON
+  responses, no auth, no database: the framework a team would otherwise pick, as it comes.
+* ``kit``: our kit (``servers.core.app``: ``create_mcp``, ``build_http_app``, ``serve``) with the
+  same tool behind everything a server of ours has: the bearer token checked against the dev
+  identity provider, the scope gate, rate limit, body limit, request ids, error mapping, CORS.
+  Settings from ``KIT_*`` and ``DEV_MODE`` as any server's. The same tool in all three MCP
+  baselines, so the difference between them is the framework and the kit, nothing else.
 
-Both answer ``GET /health`` and run uvicorn as the data server does (``servers.core.app.serve``:
+All four answer ``GET /health`` and run uvicorn as the data server does (``servers.core.app.serve``:
 default loop and HTTP implementation, no access log, lifespan on).
 """
 
@@ -21,12 +28,19 @@ import sys
 from typing import Any
 
 import uvicorn
+from fastmcp import FastMCP
 from mcp.server.mcpserver import MCPServer
+from pydantic_settings import SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
+
+from servers.core.app import build_http_app, create_mcp, requires, run, serve
+from servers.core.logs import configure_logging
+from servers.core.scopes import DATA_READ
+from servers.core.settings import ServerSettings, load_settings
 
 TICKET: dict[str, Any] = {
     "ticket_number": "TKT-JD0001",
@@ -82,13 +96,52 @@ def bare_mcp_app() -> ASGIApp:
     )
 
 
-APPS = {"starlette": starlette_app, "mcp": bare_mcp_app}
+def plain_fastmcp_app() -> ASGIApp:
+    """FastMCP as it comes: one tool, stateless streamable HTTP with JSON responses, no auth."""
+    server = FastMCP("bench-fastmcp")
+
+    @server.tool
+    async def get_ticket(ticket_number: str) -> dict[str, Any]:
+        """Get one ticket."""
+        return {**TICKET, "ticket_number": ticket_number}
+
+    server.custom_route("/health", methods=["GET"])(_health)
+    return server.http_app(path="/mcp", stateless_http=True, json_response=True)
+
+
+class KitSettings(ServerSettings):
+    model_config = SettingsConfigDict(env_prefix="KIT_")
+
+
+async def serve_kit(port: int) -> None:
+    """The kit's server around the same tool, served as every server of ours is."""
+    settings = load_settings(KitSettings).model_copy(update={"port": port})
+    configure_logging(settings.log_level, service="kit")
+    mcp = create_mcp("bench-kit", instructions="One tool, for benchmarks.")
+
+    @mcp.tool(meta=requires(DATA_READ))
+    async def get_ticket(ticket_number: str) -> dict[str, Any]:
+        """Get one ticket."""
+        return {**TICKET, "ticket_number": ticket_number}
+
+    async def healthy() -> None:
+        return None
+
+    app = await build_http_app(mcp, settings, resource="data", scopes=(DATA_READ,), health=healthy)
+    await serve(app, settings)
+
+
+APPS = {"starlette": starlette_app, "mcp": bare_mcp_app, "fastmcp": plain_fastmcp_app}
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in APPS or not argv[1].isdigit():
-        print(f"usage: python -m bench.baselines {{{','.join(APPS)}}} PORT", file=sys.stderr)
+    names = [*APPS, "kit"]
+    if len(argv) != 2 or argv[0] not in names or not argv[1].isdigit():
+        print(f"usage: python -m bench.baselines {{{','.join(names)}}} PORT", file=sys.stderr)
         return 2
+    if argv[0] == "kit":
+        run(lambda: serve_kit(int(argv[1])))
+        return 0
     logging.basicConfig(level=logging.WARNING)
     config = uvicorn.Config(
         APPS[argv[0]](),

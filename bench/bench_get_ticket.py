@@ -1,20 +1,23 @@
-"""How fast is the data server's ``get_ticket``, against two baselines?
+"""How fast is the data server's ``get_ticket``, and the kit, against the baselines?
 
 ``python -m bench.bench_get_ticket [--seconds 10] [--warmup 2] [--concurrency 16] [--rounds 2]``
 
 Starts everything it needs and stops it again (also on Ctrl-C or SIGTERM): a throwaway embedded
-PostgreSQL (migrated and seeded), the dev identity provider, the data server, and the two
-baselines of ``bench.baselines`` (plain Starlette; the bare ``mcp`` SDK), each in its own process
-on a free port. Then, one target at a time, ``--concurrency`` clients (asyncio tasks, each with its
-own keep-alive ``httpx.AsyncClient``) POST the same raw JSON-RPC ``tools/call get_ticket`` to
-``/mcp`` as fast as they can. Every answer must be HTTP 200 with a result that is not ``isError``;
-any error fails the run (exit status 1).
+PostgreSQL (migrated and seeded), the dev identity provider, the data server, and the four
+baselines of ``bench.baselines`` (plain Starlette; the bare ``mcp`` SDK, plain FastMCP and our
+kit with the same canned tool), each in its own process on a free port. Then, one target at a
+time, ``--concurrency`` clients (asyncio tasks, each with its own keep-alive
+``httpx.AsyncClient``) POST the same raw JSON-RPC ``tools/call get_ticket`` to ``/mcp`` as fast
+as they can. Every answer must be HTTP 200 with a result that is not ``isError``; any error
+fails the run (exit status 1).
 
 Printed: calls/s, p50 and p99 latency, errors, the CPU each process spent per call (from
-``/proc``), the data server's ratios to both baselines, and where the data server's time goes:
-its CPU per call split using the baselines, a second data-server row at the handshake-era protocol
-version (when measuring 2026-07-28) and in-process timings of the parts that are cheap to isolate
-(``DataService.get_ticket``, fastmcp's ``call_tool`` and ``list_tools``, token verification).
+``/proc``), the data server's ratios to the baselines, the kit against plain FastMCP and the
+bare SDK for the same tool at each protocol version (issue #16's targets), and where the data
+server's time goes: its CPU per call split using the baselines, every MCP target again at the
+handshake-era protocol version (when measuring 2026-07-28) and in-process timings of the parts
+that are cheap to isolate (``DataService.get_ticket``, fastmcp's ``call_tool`` and
+``list_tools``, token verification).
 """
 
 from __future__ import annotations
@@ -68,10 +71,23 @@ TICKET_NUMBER = "TKT-JD0001"
 CLIENT_ID = "ops"
 
 DATA = "data server"
-DATA_HANDSHAKE = f"data @{LATEST_HANDSHAKE_VERSION}"
+KIT = "kit, same tool"
+FASTMCP = "plain FastMCP"
 BARE_MCP = "bare mcp SDK"
 STARLETTE = "starlette"
-W = 18  # width of the target column
+MCP_TARGETS = (DATA, KIT, FASTMCP, BARE_MCP)
+"""Measured at each protocol version; Starlette speaks no MCP and is measured once."""
+W = 24  # width of the target column
+KIT_VS_SDK_TARGET = 1.5
+"""Issue #16: the kit's server CPU per call at most 1.5x the bare SDK's, for the same tool."""
+
+
+def at_version(name: str, version: str, first: str) -> str:
+    """A target's name at ``version``: plain at the run's first version, else suffixed."""
+    return name if version == first else f"{name} @{version}"
+
+
+DATA_HANDSHAKE = at_version(DATA, LATEST_HANDSHAKE_VERSION, "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,8 +412,9 @@ def report(
     best: dict[str, Run],
     runs: list[Run],
     inproc: dict[str, InProcess],
-    protocol_version: str,
+    versions: list[str],
 ) -> None:
+    protocol_version = versions[0]
     say()
     say("Per round, calls/s:")
     for name in best:
@@ -437,6 +454,8 @@ def report(
             f"server CPU per call x{_ratio(server[DATA], server[name])}"
         )
     say()
+    kit_against_frameworks(server, versions)
+    say()
     where_the_time_goes(server, inproc, protocol_version)
     pg = data.cpu_us_per_call(data.cpu_postgres)
     say(f"  {'PostgreSQL':<{W}}{_fmt_us(pg):>8} µs  per data-server call, in its own processes")
@@ -446,6 +465,26 @@ def report(
         say(
             f"  {item.label:<48}{item.rate:>9,.0f} calls/s   p50 {item.p50_ms:6.3f} ms   "
             f"CPU {item.cpu_us:6,.0f} µs/call"
+        )
+
+
+def kit_against_frameworks(server: dict[str, float | None], versions: list[str]) -> None:
+    """The issue's targets: the same tool's server CPU per call in the kit, plain FastMCP and
+    the bare SDK, at each protocol version."""
+    say(
+        f"The kit against the frameworks, the same tool (server CPU per call; targets: kit <= "
+        f"{KIT_VS_SDK_TARGET:g}x the bare SDK, kit < plain FastMCP):"
+    )
+    for version in versions:
+        kit, fast, bare = (server.get(at_version(n, version, versions[0])) for n in MCP_TARGETS[1:])
+        if kit is None or fast is None or bare is None:
+            say(f"  {version}: CPU figures missing (no /proc here, or a target made no calls)")
+            continue
+        vs_sdk, vs_fast = kit / bare, kit / fast
+        say(
+            f"  {version}: kit {kit:,.0f} µs, plain FastMCP {fast:,.0f} µs, bare SDK {bare:,.0f} µs"
+            f"   kit/SDK x{vs_sdk:.2f} ({'met' if vs_sdk <= KIT_VS_SDK_TARGET else 'NOT met'})"
+            f"   kit/FastMCP x{vs_fast:.2f} ({'met' if vs_fast < 1 else 'NOT met'})"
         )
 
 
@@ -589,8 +628,8 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
     say()
     say("==> Starting PostgreSQL (throwaway), migrating and seeding")
     with throwaway_postgres(base) as (pg, database_url):
-        idp_port, data_port, mcp_port, star_port = free_ports(4)
-        say("==> Starting the dev identity provider, the data server and the two baselines")
+        idp_port, data_port, mcp_port, star_port, fast_port, kit_port = free_ports(6)
+        say("==> Starting the dev identity provider, the data server and the four baselines")
         issuer, key = start_idp(children, base, database_url, idp_port)
         data = children.start(
             DATA,
@@ -603,6 +642,15 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
                 "DATA_DATABASE_URL": database_url,
                 "DATA_AUTH_ISSUER": issuer,
             },
+        )
+        kit = children.start(
+            KIT,
+            ["-m", "bench.baselines", "kit", str(kit_port)],
+            kit_port,
+            {"DEV_MODE": "1", "KIT_AUTH_ISSUER": issuer},
+        )
+        fast = children.start(
+            FASTMCP, ["-m", "bench.baselines", "fastmcp", str(fast_port)], fast_port, {}
         )
         bare = children.start(
             BARE_MCP, ["-m", "bench.baselines", "mcp", str(mcp_port)], mcp_port, {}
@@ -622,32 +670,35 @@ def _run(args: argparse.Namespace, base: Path, children: Children) -> int:
             scopes=registered.scopes,
             ttl=6 * 3600,
         )
-        headers, body = tools_call(args.protocol_version)
-        targets = [
-            Target(
-                DATA,
-                f"{data.base_url}/mcp",
-                {**headers, "Authorization": f"Bearer {token}"},
-                body,
-                data.pid,
-            ),
-            Target(BARE_MCP, f"{bare.base_url}/mcp", headers, body, bare.pid),
-            Target(STARLETTE, f"{star.base_url}/mcp", headers, body, star.pid),
-        ]
+        authorization = {"Authorization": f"Bearer {token}"}
+        versions = [args.protocol_version]
         if args.protocol_version in MODERN_PROTOCOL_VERSIONS and not args.no_handshake_row:
-            # The data server once more at the newest handshake-era version: the difference is
-            # what the 2026-07-28 path adds (see where_the_time_goes).
-            headers, body = tools_call(LATEST_HANDSHAKE_VERSION)
-            authorization = {"Authorization": f"Bearer {token}"}
-            url = f"{data.base_url}/mcp"
-            targets.insert(
-                1, Target(DATA_HANDSHAKE, url, {**headers, **authorization}, body, data.pid)
-            )
-        return asyncio.run(_measure(args, targets, children, pg.pid, database_url, token, issuer))
+            # Each MCP target once more at the newest handshake-era version, which the
+            # TypeScript SDKs, the Inspector and most assistants still speak.
+            versions.append(LATEST_HANDSHAKE_VERSION)
+        servers = {
+            DATA: (data, authorization),
+            KIT: (kit, authorization),
+            FASTMCP: (fast, {}),
+            BARE_MCP: (bare, {}),
+        }
+        targets = []
+        for version in versions:
+            headers, body = tools_call(version)
+            for name, (child, extra) in servers.items():
+                url = f"{child.base_url}/mcp"
+                named = at_version(name, version, versions[0])
+                targets.append(Target(named, url, {**headers, **extra}, body, child.pid))
+        headers, body = tools_call(versions[0])
+        targets.append(Target(STARLETTE, f"{star.base_url}/mcp", headers, body, star.pid))
+        return asyncio.run(
+            _measure(args, versions, targets, children, pg.pid, database_url, token, issuer)
+        )
 
 
 async def _measure(
     args: argparse.Namespace,
+    versions: list[str],
     targets: list[Target],
     children: Children,
     postgres_pid: int | None,
@@ -680,7 +731,7 @@ async def _measure(
             await asyncio.sleep(0.5)  # let sockets and queues drain before the next target
     say("==> In-process timings")
     inproc = await in_process_timings(database_url, token, issuer, args.concurrency)
-    report(choose_best(runs), runs, inproc, args.protocol_version)
+    report(choose_best(runs), runs, inproc, versions)
 
     failed = [run for run in runs if run.errors]
     if failed:
