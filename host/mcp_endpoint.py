@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastmcp import FastMCP
 from fastmcp.server.dependencies import get_access_token
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from servers.core.app import HealthCheck, build_http_app, create_mcp, requires
+from servers.core.app import HealthCheck, KitMCP, build_http_app, create_mcp, requires
 from servers.core.auth import resource_metadata_url
 from servers.core.errors import NOT_ALLOWED, DomainError
 from servers.core.scopes import CONCIERGE_CHAT
@@ -68,7 +67,7 @@ class ConciergeAnswer(BaseModel):
     ]
 
 
-def build_concierge_mcp(chats: Chats) -> FastMCP:
+def build_concierge_mcp(chats: Chats) -> KitMCP:
     mcp = create_mcp(RESOURCE, instructions=INSTRUCTIONS)
 
     @mcp.tool(annotations=ASKS, meta=requires(CONCIERGE_CHAT))

@@ -15,7 +15,8 @@ import uvloop
 from fastmcp import FastMCP
 from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-from fastmcp.tools.base import ToolResult
+from fastmcp.tools.base import Tool, ToolResult
+from fastmcp.utilities.versions import VersionSpec
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp_types import INVALID_PARAMS, CallToolRequestParams, ToolAnnotations
@@ -116,9 +117,35 @@ class Readiness:
         return True
 
 
-def create_mcp(name: str, *, instructions: str, version: str = "0.1.0") -> FastMCP:
+class KitMCP(FastMCP):
+    """FastMCP, finding a tool to call by name in a dict once the server is built.
+
+    FastMCP resolves a ``tools/call`` by asking every provider, applying session transforms
+    and reading visibility rules from its key-value store, about 130 µs of CPU on every call
+    (bench/README.md). Our servers register their tools once, before
+    :func:`build_http_app`, and use none of that: no transforms, visibility rules or
+    component auth (scopes are the kit's :class:`~servers.core.auth.ScopeGate`). A name the
+    dict does not hold, or a call asking for a version, still goes FastMCP's way.
+    ``tests/core/test_fastmcp_pins.py`` checks the dict answers what FastMCP would.
+    """
+
+    _built_tools: dict[str, Tool] | None = None
+
+    def freeze_tools(self, tools: Sequence[Tool]) -> None:
+        """Serve ``tools`` (the server's listing once built) by name from now on."""
+        self._built_tools = {tool.name: tool for tool in tools}
+
+    async def get_tool(self, name: str, version: VersionSpec | None = None) -> Tool | None:
+        if version is None and self._built_tools is not None:
+            tool = self._built_tools.get(name)
+            if tool is not None:
+                return tool
+        return await super().get_tool(name, version)
+
+
+def create_mcp(name: str, *, instructions: str, version: str = "0.1.0") -> KitMCP:
     """A FastMCP server with the kit's error mapping; tools are added by the caller."""
-    mcp = FastMCP(
+    mcp = KitMCP(
         name,
         instructions=instructions,
         version=version,
@@ -226,7 +253,7 @@ class RequestIdMiddleware:
 
 
 async def build_http_app(
-    mcp: FastMCP,
+    mcp: KitMCP,
     settings: ServerSettings,
     *,
     resource: str,
@@ -269,6 +296,7 @@ async def build_http_app(
     # headers (protocol 2026-07-28), which tripled the CPU cost of a call (bench/README.md).
     # FastMCP 4.1.6 does not provide it; the tools of our servers are fixed once built.
     mcp._mcp_server.get_tool_input_schema = schemas.get
+    mcp.freeze_tools(tools)
 
     async def scopes_by_name(name: str) -> tuple[str, ...] | None:
         return scopes_of.get(name)

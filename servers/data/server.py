@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastmcp import FastMCP
 from pydantic import Field
 
-from servers.core.app import CREATES, READ_ONLY, UPDATES, create_mcp, requires
+from servers.core.app import CREATES, READ_ONLY, UPDATES, KitMCP, create_mcp, requires
 from servers.core.auth import current_caller
 from servers.core.scopes import DATA_READ, DATA_WRITE
 from servers.core.types import Cents, Currency, IdempotencyKey, IsoDate, StrictInt
@@ -65,7 +64,7 @@ _OWNER = Field(
 )
 
 
-def build_server(service: DataService) -> FastMCP:
+def build_server(service: DataService) -> KitMCP:
     mcp = create_mcp("data", instructions=INSTRUCTIONS)
 
     @mcp.tool(annotations=READ_ONLY, meta=requires(DATA_READ))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastmcp import FastMCP
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from servers.core.app import READ_ONLY, create_mcp, requires
+from servers.core.app import READ_ONLY, KitMCP, create_mcp, requires
 from servers.core.auth import current_caller
 from servers.core.scopes import NOTIFY_READ, NOTIFY_SEND
 from servers.core.types import IdempotencyKey, StrictInt
@@ -53,7 +52,7 @@ _CONTEXT = Field(
 )
 
 
-def build_server(service: NotifyService) -> FastMCP:
+def build_server(service: NotifyService) -> KitMCP:
     mcp = create_mcp("notify", instructions=INSTRUCTIONS)
 
     @mcp.tool(annotations=SENDS, meta=requires(NOTIFY_SEND))

@@ -6,11 +6,10 @@ import hashlib
 import hmac
 from typing import Annotated
 
-from fastmcp import FastMCP
 from mcp_types import ToolAnnotations
 from pydantic import AwareDatetime, Field
 
-from servers.core.app import CREATES, READ_ONLY, UPDATES, create_mcp, requires
+from servers.core.app import CREATES, READ_ONLY, UPDATES, KitMCP, create_mcp, requires
 from servers.core.auth import current_caller
 from servers.core.scopes import PAYMENTS_READ, PAYMENTS_REFUND, PAYMENTS_WRITE
 from servers.core.types import Cents, Currency, IdempotencyKey, StrictInt
@@ -73,7 +72,7 @@ def _caller() -> Caller:
     return Caller(calling.client_id, calling.customer_id)
 
 
-def build_server(service: PaymentService) -> FastMCP:
+def build_server(service: PaymentService) -> KitMCP:
     """The tools, and the hosted checkout page's routes beside them."""
     mcp = create_mcp("payment", instructions=INSTRUCTIONS)
     checkout = Checkout(service)

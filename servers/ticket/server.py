@@ -10,7 +10,7 @@ from typing import Annotated
 from fastmcp import FastMCP
 from pydantic import Field
 
-from servers.core.app import create_mcp
+from servers.core.app import KitMCP, create_mcp
 from servers.core.auth import current_caller
 from servers.core.scopes import (
     TICKETS_CATALOGUE,
@@ -66,7 +66,7 @@ def build_server(
     payment_events: PaymentEvents | None = None,
     extra_tools: Sequence[ToolsRegistrar] = (),
     apps_dir: Path = APPS_DIR,
-) -> FastMCP:
+) -> KitMCP:
     """The ticket server's tools; with ``help_desk``, also its help texts and the hand-off to a
     person (tests of the upgrade journey leave them out); with ``payment_events``, the REST
     edge's way in for payment events. Its MCP Apps are read from ``apps_dir``."""

@@ -5,6 +5,10 @@
 on each call (which tripled the CPU cost of a call). Neither FastMCP nor the SDK documents
 that attribute: these tests fail if an upgrade renames it, stops reading it, or no longer
 routes HTTP calls through that server object, rather than letting the cost come back silently.
+
+``KitMCP.get_tool`` answers a built server's tools from a dict instead of FastMCP's providers,
+transforms and visibility store (about 200 µs of a call): pinned here that FastMCP still finds
+the tool to call through ``get_tool``, and that the dict answers what FastMCP itself would.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from fastmcp import FastMCP
 from mcp.server.lowlevel.server import Server
 from pydantic import BaseModel, Field
 
-from servers.core.app import READ_ONLY, build_http_app, create_mcp, requires
+from servers.core.app import READ_ONLY, KitMCP, build_http_app, create_mcp, requires
 from servers.core.client import tool_call_body, tool_call_headers
 from servers.core.settings import ServerSettings
 
@@ -27,7 +31,7 @@ class Echo(BaseModel):
     text: str
 
 
-def echo_server(name: str) -> FastMCP:
+def echo_server(name: str) -> KitMCP:
     mcp = create_mcp(name, instructions="pin")
 
     @mcp.tool(annotations=READ_ONLY, meta=requires("data/read"))
@@ -39,18 +43,7 @@ def echo_server(name: str) -> FastMCP:
 
 
 async def test_the_kit_installs_a_lookup_of_every_tools_schema() -> None:
-    mcp = echo_server("pinned")
-    await build_http_app(
-        mcp,
-        ServerSettings(
-            _env_file=None,
-            auth_issuer="http://127.0.0.1:9000/",
-            auth_jwks_url="http://127.0.0.1:9000/.well-known/jwks.json",
-        ),
-        resource="data",
-        scopes=["data/read"],
-        health=_healthy,
-    )
+    mcp = await built_echo_server("pinned")
     server = mcp._mcp_server
     assert isinstance(server, Server), "FastMCP's low-level server moved"
     [tool] = await mcp.list_tools()
@@ -98,6 +91,59 @@ async def test_the_sdk_checks_mcp_param_headers_with_the_installed_lookup() -> N
         accepted = await call({"Mcp-Param-Text": "hi"})
         assert accepted.status_code == 200, accepted.text
         assert accepted.json()["result"]["structuredContent"] == {"text": "hi"}
+
+
+async def built_echo_server(name: str) -> KitMCP:
+    mcp = echo_server(name)
+    await build_http_app(
+        mcp,
+        ServerSettings(
+            _env_file=None,
+            auth_issuer="http://127.0.0.1:9000/",
+            auth_jwks_url="http://127.0.0.1:9000/.well-known/jwks.json",
+        ),
+        resource="data",
+        scopes=["data/read"],
+        health=_healthy,
+    )
+    return mcp
+
+
+async def test_a_built_server_finds_the_tool_fastmcp_itself_would() -> None:
+    mcp = await built_echo_server("frozen")
+    frozen = await mcp.get_tool("echo")
+    assert frozen is not None
+    assert frozen == await FastMCP.get_tool(mcp, "echo")
+    assert await mcp.get_tool("no_such_tool") is None
+
+
+async def test_fastmcp_calls_the_tool_get_tool_answers() -> None:
+    """If FastMCP stopped resolving calls through ``get_tool``, the dict would be bypassed (the
+    cost back) or, worse, disagree with what is called: a stand-in in the dict must be what
+    runs."""
+    mcp = await built_echo_server("routed")
+    stand_in = echo_server("stand-in")
+
+    @stand_in.tool(name="shout", meta=requires("data/read"))
+    async def shout(text: str) -> Echo:
+        return Echo(text=text.upper())
+
+    tool = await stand_in.get_tool("shout")
+    assert tool is not None
+    mcp.freeze_tools([tool.model_copy(update={"name": "echo"})])
+    result = await mcp.call_tool("echo", {"text": "hi"})
+    assert result.structured_content == {"text": "HI"}
+
+
+async def test_a_tool_added_after_the_server_is_built_is_still_found() -> None:
+    mcp = await built_echo_server("late")
+
+    @mcp.tool(meta=requires("data/read"))
+    async def later(text: str) -> Echo:
+        return Echo(text=text)
+
+    result = await mcp.call_tool("later", {"text": "hi"})
+    assert result.structured_content == {"text": "hi"}
 
 
 async def _healthy() -> None:

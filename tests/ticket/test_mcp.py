@@ -13,6 +13,7 @@ from fastmcp.client.transports import FastMCPTransport
 from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp_types import URL_ELICITATION_REQUIRED, TextContent, TextResourceContents
 
+from servers.core.app import KitMCP
 from servers.core.auth import Principal, acting_as
 from servers.core.scopes import (
     CUSTOMER_SCOPES,
@@ -57,7 +58,7 @@ OPERATOR_TOOLS = {
 }
 
 
-def server_of(servers: Servers) -> FastMCP:
+def server_of(servers: Servers) -> KitMCP:
     journey = servers.journey
     return build_server(journey.tickets, journey, operator_client_ids=frozenset({"ops"}))
 

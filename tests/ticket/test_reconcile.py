@@ -10,10 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fastmcp import Client, FastMCP
+from fastmcp import Client
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from servers.core.app import KitMCP
 from servers.core.auth import Principal, acting_as
 from servers.core.client import RemoteUnavailable
 from servers.core.ids import new_id
@@ -233,7 +234,7 @@ async def test_an_event_that_cannot_be_handled_now_is_a_503_to_retry(servers: Se
 EDGE = Principal("payment-edge", "payment-edge", frozenset({TICKETS_WEBHOOKS}))
 
 
-def with_events(journey: Journey) -> FastMCP:
+def with_events(journey: Journey) -> KitMCP:
     """The ticket server with the REST edge's event tool."""
     return build_server(
         journey.tickets,
