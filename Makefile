@@ -41,6 +41,7 @@ bench: $(SYNCED) web
 	@$(BIN)/python -m bench.bench_notify_burst
 	@$(BIN)/python -m bench.bench_not_found
 	@$(BIN)/python -m bench.bench_journey
+	@$(BIN)/python -m bench.bench_race
 	@$(BIN)/python -m bench.bench_host
 	@# The app's origin is 127.0.0.1:8080: its own network namespace, beside a `make run`.
 	@unshare --net --fork sh -c 'ip link set lo up; exec $(BIN)/python -m bench.bench_web'

@@ -343,6 +343,17 @@ class Mcp:
 
     async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
         """The tool's structured result; JourneyFailed for anything but a successful one."""
+        result = await self.answer(tool, **arguments)
+        if result.get("isError"):
+            raise JourneyFailed(f"{tool}: tool error: {json.dumps(result)[:400]}")
+        structured = result.get("structuredContent")
+        if not isinstance(structured, dict):
+            raise JourneyFailed(f"{tool}: no structured result: {json.dumps(result)[:300]}")
+        return structured
+
+    async def answer(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        """The tool's result, a tool error included; JourneyFailed for anything else (HTTP,
+        JSON-RPC or transport failures)."""
         body = tool_call_body(tool, arguments, next(self.ids), client_name="bench_journey")
         headers = {**tool_call_headers(tool), "Authorization": f"Bearer {self.token}"}
         try:
@@ -361,12 +372,9 @@ class Mcp:
         if not isinstance(payload, dict) or "error" in payload:
             raise JourneyFailed(f"{tool}: JSON-RPC error: {text[:300]}")
         result = payload.get("result")
-        if not isinstance(result, dict) or result.get("isError"):
-            raise JourneyFailed(f"{tool}: tool error: {json.dumps(result)[:400]}")
-        structured = result.get("structuredContent")
-        if not isinstance(structured, dict):
-            raise JourneyFailed(f"{tool}: no structured result: {json.dumps(result)[:300]}")
-        return structured
+        if not isinstance(result, dict):
+            raise JourneyFailed(f"{tool}: no result: {text[:300]}")
+        return result
 
 
 def expect(condition: bool, what: str, answer: object) -> None:
@@ -775,12 +783,11 @@ def report_hops(run: Run, args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, raise_on_term)
+def new_stack(prefix: str, *, hop_proxy: bool) -> Stack:
+    """A stack to start in a new working directory, a free port for every service (and for
+    the hop proxy's, with ``hop_proxy``)."""
     # Reachable by the unprivileged user PostgreSQL runs as when this runs as root.
-    workdir = Path(tempfile.mkdtemp(prefix="bench-journey-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     workdir.chmod(0o755)
     names = (
         "IDP_PORT",
@@ -791,13 +798,36 @@ def main(argv: list[str] | None = None) -> int:
         "MAIL_SINK_PORT",
         "MAIL_SINK_HTTP_PORT",
     )
-    proxied = ("control", *(name for name, _ in HOP_ROUTES))
+    proxied = ("control", *(name for name, _ in HOP_ROUTES)) if hop_proxy else ()
     ports = free_ports(len(names) + len(proxied))
-    stack = Stack(
+    return Stack(
         workdir,
         dict(zip(names, ports[: len(names)], strict=True)),
         dict(zip(proxied, ports[len(names) :], strict=True)),
     )
+
+
+def start_and_sign_in(stack: Stack) -> tuple[SigningKey, str]:
+    """Start the stack and wait for "Ready.": the identity provider's key, and an ``ops``
+    token for the setup."""
+    say(f"==> Starting `ticketing run` in {stack.workdir}")
+    started = time.perf_counter()
+    stack.start()
+    stack.wait_ready()
+    say(f"    ready in {time.perf_counter() - started:.1f} s")
+    key = load_or_create_signing_key(stack.workdir / ".dev" / "idp")
+    ops = mint_access_token(
+        key=key, issuer=stack.issuer, sub="ops", client_id="ops", scopes=OPS_SCOPES, ttl=6 * 3600
+    )
+    return key, ops
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, raise_on_term)
+    stack = new_stack("bench-journey-", hop_proxy=True)
+    workdir = stack.workdir
     code = 1
     try:
         code = _run(args, stack)
@@ -825,15 +855,7 @@ def _run(args: argparse.Namespace, stack: Stack) -> int:
         f"Upgrade journey benchmark: {args.customers} customers, {args.seconds:g} s measured, "
         f"raw JSON-RPC at {LATEST_MODERN_VERSION}, no LLM"
     )
-    say(f"==> Starting `ticketing run` in {stack.workdir}")
-    started = time.perf_counter()
-    stack.start()
-    stack.wait_ready()
-    say(f"    ready in {time.perf_counter() - started:.1f} s")
-    key = load_or_create_signing_key(stack.workdir / ".dev" / "idp")
-    ops = mint_access_token(
-        key=key, issuer=stack.issuer, sub="ops", client_id="ops", scopes=OPS_SCOPES, ttl=6 * 3600
-    )
+    key, ops = start_and_sign_in(stack)
     say(
         f"==> Setup: {args.journeys} customers, {args.tickets} general tickets each "
         f"({SETUP_CONCURRENCY} calls at a time)"
