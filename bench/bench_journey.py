@@ -130,6 +130,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="delay added to every internal call in the second measurement (0: no second one)",
     )
     parser.add_argument(
+        "--memory-every",
+        type=float,
+        default=60.0,
+        help="seconds between samples of each process's resident memory in the first "
+        "measurement (the soak: `--seconds 600 --hop-delay-ms 0`)",
+    )
+    parser.add_argument(
         "--keep-logs", action="store_true", help="keep the working directory and its logs"
     )
     args = parser.parse_args(argv)
@@ -139,6 +146,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--tickets must be >= 1")
     if args.hop_delay_ms < 0:
         parser.error("--hop-delay-ms must be >= 0")
+    if args.memory_every <= 0:
+        parser.error("--memory-every must be > 0")
     phases = 2 if args.hop_delay_ms > 0 else 1
     # The warm-up, the lone journey counting hops and each measurement's last journeys in flight.
     args.journeys = args.customers * (args.warmup + phases) + 1
@@ -317,6 +326,24 @@ def cpu_by_process(run_pid: int) -> dict[str, float]:
             used += int(fields[13]) + int(fields[14])  # cutime, cstime
         ticks[name] = ticks.get(name, 0) + used
     return {name: value / _TICK for name, value in ticks.items()}
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_by_process(run_pid: int) -> dict[str, int]:
+    """Resident bytes of each part of the stack now (/proc/<pid>/statm). PostgreSQL's is the
+    sum over its processes, each of which counts the shared buffers it has touched."""
+    rss: dict[str, int] = {}
+    for pid in {run_pid, *descendants(run_pid)}:
+        name = process_name(pid, run_pid)
+        try:
+            pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if name is not None:
+            rss[name] = rss.get(name, 0) + pages * _PAGE
+    return rss
 
 
 # --------------------------------------------------------------------------------------------
@@ -541,6 +568,8 @@ class Measured:
     machine_cpu: float
     hops: int
     """Internal calls the ticket server made in the window (webhooks and hold sweeps too)."""
+    memory: list[tuple[float, dict[str, int]]] = field(default_factory=list)
+    """(seconds into the window, resident bytes by process), every ``--memory-every`` s."""
 
 
 @dataclass
@@ -583,11 +612,22 @@ async def measure(stack: Stack, args: argparse.Namespace, customers: list[Custom
         t0 = time.perf_counter()
         end = t0 + args.seconds
 
+        memory: list[tuple[float, dict[str, int]]] = []
+
         async def connection(mcp: Mcp) -> None:
             while time.perf_counter() < end:
                 await next_journey(mcp, results)
 
-        await asyncio.gather(*(connection(m) for m in clients))
+        async def sample_memory() -> None:
+            while (at := time.perf_counter() + args.memory_every) <= end:
+                await asyncio.sleep(at - time.perf_counter())
+                memory.append((at - t0, rss_by_process(run_pid)))
+
+        sampler = asyncio.create_task(sample_memory())
+        try:
+            await asyncio.gather(*(connection(m) for m in clients))
+        finally:
+            sampler.cancel()
         wall = time.perf_counter() - t0
         cpu_after = cpu_of_run(run_pid, stack.proxy)
         client_cpu = time.process_time() - client_before
@@ -595,7 +635,7 @@ async def measure(stack: Stack, args: argparse.Namespace, customers: list[Custom
         hops = (await proxy.counts()).total() - hops_before
         stack.check_alive()
         cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
-        return Measured(delay_ms, results, wall, cpu, client_cpu, machine_cpu, hops)
+        return Measured(delay_ms, results, wall, cpu, client_cpu, machine_cpu, hops, memory)
 
     try:
         say(f"==> Warm-up: {args.warmup} journeys per connection")
@@ -709,6 +749,30 @@ def report(measured: Measured, args: argparse.Namespace) -> None:
         f"    {'other processes (machine)':<28}{'':>19}{other / measured.wall:8.2f} cores"
         "    (anything else running skews these figures)"
     )
+    report_memory(measured)
+
+
+SOAK_GROWTH = 0.10
+"""Issue #16's soak: each process's resident memory at the end within 10 % of minute 1's."""
+
+
+def report_memory(measured: Measured) -> None:
+    """Resident memory by process from the first sample to the last: flat, or growing?"""
+    if len(measured.memory) < 2:
+        return
+    (t_first, first), (t_last, last) = measured.memory[0], measured.memory[-1]
+    say()
+    say(
+        f"    Resident memory by process, {t_first:.0f} s into the run and {t_last:.0f} s "
+        f"(aim: within {SOAK_GROWTH:.0%}; {len(measured.memory)} samples):"
+    )
+    for name in sorted(first, key=lambda n: -first[n]):
+        if name not in last:
+            continue
+        growth = last[name] / first[name] - 1
+        trend = " ".join(f"{sample.get(name, 0) / 2**20:.0f}" for _, sample in measured.memory)
+        verdict = "flat" if abs(growth) <= SOAK_GROWTH else "GROWING" if growth > 0 else "shrank"
+        say(f"    {name:<28}{growth:+8.1%}  {verdict:<8} MiB: {trend}")
 
 
 def report_hops(run: Run, args: argparse.Namespace) -> None:
