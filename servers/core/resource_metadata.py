@@ -15,6 +15,8 @@ from pydantic import AnyHttpUrl
 
 from .scopes import SERVICE_ONLY_SCOPES
 
+MCP_PATH = "/mcp"
+"""Where every server answers MCP: the AgentCore Runtime MCP contract's path."""
 WELL_KNOWN_PATH = "/.well-known/oauth-protected-resource"
 
 

@@ -15,8 +15,12 @@ import httpx
 import pytest
 
 from servers.core import scopes
-from servers.core.app import MCP_PATH, build_http_app, create_mcp
-from servers.core.resource_metadata import protected_resource_metadata, resource_metadata_url
+from servers.core.app import build_http_app, create_mcp
+from servers.core.resource_metadata import (
+    MCP_PATH,
+    protected_resource_metadata,
+    resource_metadata_url,
+)
 from servers.core.settings import ServerSettings
 from servers.payment import server as payment
 from servers.ticket import server as ticket
