@@ -40,6 +40,8 @@ scopes, and the gateway's own refusals (``UNAUTHORIZED``, ``ACCESS_DENIED``) ans
   have (a missing token is ``UNAUTHORIZED`` with this authorizer), so it answers ``404`` like
   the server for an unknown path, with no challenge: a client probing ``/`` or
   ``/.well-known/oauth-authorization-server`` here is told "not here", not sent to sign in.
+  (A request there that carries a bearer token may instead get API Gateway's ``403`` for a
+  malformed AWS signature: it reads any ``Authorization`` header on an unknown route as one.)
 
 The server itself checks the token again (and answers its own ``401``/``403``, which already
 name this host: its public URL is this name). Each API has stage throttling, execution logs of
