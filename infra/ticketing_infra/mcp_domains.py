@@ -180,7 +180,7 @@ class McpDomain(Construct):
                 authorization_scopes=self.scopes,
             ),
         )
-        self.proxy_method = mcp.add_method(
+        mcp.add_method(
             "POST",
             apigw.HttpIntegration(
                 invocation_url(runtimes, runtimes.runtimes[server.name]),
@@ -194,8 +194,8 @@ class McpDomain(Construct):
                     }
                 ),
             ),
-            # Not required here: the authorizer answers a missing header with our challenge,
-            # where a required parameter would be a 400 first.
+            # Declared for the mapping above, optional: the authorizer, not a validator,
+            # answers a request without one (with our challenge).
             request_parameters={"method.request.header.Authorization": False},
         )
         not_allowed = apigw.MockIntegration(
