@@ -2,12 +2,14 @@
 # Post-deploy smoke test (opt-in; needs the deployed stacks, never run by `make test`):
 #   infra/smoke.sh [infra/cdk.out/outputs.json]
 # Reads the URLs `make deploy` wrote and checks that each public door answers as designed
-# without credentials: the registration edge's metadata, the ticket runtime's 401, the REST
-# edge's 401 on /chat and 400 on a forged webhook. Where the AWS CLI has credentials, a test
-# event signed with the webhook secret goes the whole way: the edge checks it, hands it to the
-# ticket runtime with its own token, and the ticket server checks it again (200). With
-# SMOKE_TOKEN set to a customer's access token (tickets/read), the MCP Inspector CLI
-# (make tools) lists the ticket server's tools.
+# without credentials: the registration edge's metadata, the ticket runtime's 401, the ticket
+# and payment servers' own names (a 401 sending the client to their metadata, which names an
+# authorization server that answers), the REST edge's 401 on /chat and 400 on a forged
+# webhook. Where the AWS CLI has credentials, a test event signed with the webhook secret goes
+# the whole way: the edge checks it, hands it to the ticket runtime with its own token, and the
+# ticket server checks it again (200). With SMOKE_TOKEN set to a customer's access token
+# (tickets/read), the MCP Inspector CLI (make tools) lists the ticket server's tools, through
+# its own name and through AgentCore's invocation URL.
 set -euo pipefail
 outputs=${1:-"$(dirname "$0")/cdk.out/outputs.json"}
 out() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]][sys.argv[3]])' "$outputs" "$1" "$2"; }
@@ -20,11 +22,26 @@ registration=$(out TicketingEdge RegistrationApiUrl)
 ticket=$(out TicketingWeb configTicketUrl)
 chat=$(out TicketingRestEdge ChatUrl)
 webhook=$(out TicketingRestEdge WebhookUrl)
+ticket_mcp=$(out TicketingMcpDomains TicketMcpUrl)
+payment_mcp=$(out TicketingMcpDomains PaymentMcpUrl)
 
 expect "registration metadata" 200 \
   "$(status "$registration/.well-known/oauth-authorization-server")"
 expect "ticket runtime without a token" 401 \
   "$(status -X POST -H 'content-type: application/json' -d '{}' "$ticket")"
+for url in "$ticket_mcp" "$payment_mcp"; do
+  metadata="${url%/mcp}/.well-known/oauth-protected-resource/mcp"
+  challenge=$(curl -sS -o /dev/null -D - -X POST -H 'content-type: application/json' -d '{}' \
+    "$url" | tr -d '\r' | sed -n 's/^[Ww][Ww][Ww]-[Aa]uthenticate: //p')
+  expect "$url without a token: our challenge" "Bearer resource_metadata=\"$metadata\"" \
+    "$challenge"
+  read -r resource issuer < <(curl -sS "$metadata" | python3 -c 'import json, sys
+document = json.load(sys.stdin)
+print(document["resource"], document["authorization_servers"][0])')
+  expect "$url's metadata names it" "$url" "$resource"
+  expect "$url's authorization server's metadata" 200 \
+    "$(status "${issuer%/}/.well-known/oauth-authorization-server")"
+done
 expect "chat without a token" 401 \
   "$(status -X POST -H 'content-type: application/json' -d '{"message":"hi"}' "$chat")"
 expect "forged webhook" 400 \
@@ -48,11 +65,13 @@ fi
 
 if [[ -n "${SMOKE_TOKEN:-}" ]]; then
   inspector="$(dirname "$0")/../tools/node/node_modules/.bin/mcp-inspector"
-  if "$inspector" --cli "$ticket" --transport http --method tools/list \
-      --header "Authorization: Bearer $SMOKE_TOKEN" | grep -q get_upgrade_options; then
-    echo "ok   ticket tools/list with the customer's token"
-  else
-    echo "FAIL ticket tools/list with the customer's token"; failed=1
-  fi
+  for url in "$ticket_mcp" "$ticket"; do
+    if "$inspector" --cli "$url" --transport http --method tools/list \
+        --header "Authorization: Bearer $SMOKE_TOKEN" | grep -q get_upgrade_options; then
+      echo "ok   ticket tools/list with the customer's token at $url"
+    else
+      echo "FAIL ticket tools/list with the customer's token at $url"; failed=1
+    fi
+  done
 fi
 exit "$failed"

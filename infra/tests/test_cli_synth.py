@@ -45,6 +45,7 @@ def test_cdk_synth_lists_every_stack_offline(tmp_path_factory: pytest.TempPathFa
         "TicketingEdge",
         "TicketingIdentity",
         "TicketingMail",
+        "TicketingMcpDomains",
         "TicketingMemory",
         "TicketingObservability",
         "TicketingRestEdge",

@@ -8,6 +8,7 @@ import re
 import shlex
 
 import pytest
+from servers.core.resource_metadata import MCP_PATH
 
 from tests.conftest import INFRA, REPO
 from ticketing_infra.servers import HOST, MCP_SERVERS, Deployed, McpServer
@@ -40,16 +41,6 @@ def env_of(steps: list[tuple[str, str]]) -> dict[str, str]:
         if op == "ENV":
             env |= dict(part.split("=", 1) for part in shlex.split(args))
     return env
-
-
-def mcp_path() -> str:
-    """The kit's MCP path, read from its source (the infra venv does not install FastMCP)."""
-    tree = ast.parse((REPO / "servers" / "core" / "app.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "MCP_PATH":
-            assert isinstance(node.value, ast.Constant)
-            return str(node.value.value)
-    raise AssertionError("servers/core/app.py defines no MCP_PATH")
 
 
 @pytest.mark.parametrize("server", RUNTIMES, ids=lambda s: s.name)
@@ -104,7 +95,8 @@ def test_the_command_serves_mcp_on_all_interfaces_port_8000(server: McpServer) -
     assert env[f"{prefix}PORT"] == "8000"
     [cmd] = [a for op, a in final if op == "CMD"]
     assert ast.literal_eval(cmd) == ["python", "-m", f"servers.{server.name}"]
-    assert mcp_path() == "/mcp"
+    # The kit serves MCP at the path AgentCore calls (it is pydantic-only, so importable here).
+    assert MCP_PATH == "/mcp"
 
 
 def test_the_host_serves_agentcores_http_contract_on_all_interfaces_port_8080() -> None:

@@ -41,6 +41,7 @@ def test_every_stack_is_synthesized(synth: Synth) -> None:
         "TicketingEdge",
         "TicketingIdentity",
         "TicketingMail",
+        "TicketingMcpDomains",
         "TicketingMemory",
         "TicketingObservability",
         "TicketingRestEdge",

@@ -47,6 +47,6 @@ def test_the_smoke_script_parses_and_reads_only_outputs_the_stacks_have(synth: S
     script = INFRA / "smoke.sh"
     subprocess.run(["/bin/bash", "-n", str(script)], check=True)
     wanted = re.findall(r"\$\(out (\w+) (\w+)\)", script.read_text())
-    assert len(wanted) == 5
+    assert len(wanted) == 7
     for stack, output in wanted:
         assert output in synth.templates[stack]["Outputs"], (stack, output)

@@ -9,11 +9,13 @@ from .data import DataStack
 from .edge import EdgeStack
 from .identity import IdentityStack
 from .mail import MailStack
+from .mcp_domains import McpDomainsStack
 from .memory import MemoryStack
 from .nag import acknowledge
 from .observability import ObservabilityStack
 from .rest_edge import RestEdgeStack, webhook_url
 from .runtimes import RuntimesStack, invocation_url
+from .servers import MCP_SERVERS
 from .web import WebStack
 
 REGION = "us-west-2"
@@ -30,6 +32,9 @@ def build(app: App) -> App:
     # The REST edge's name: the payment server posts its events there (infra/README.md).
     api_domain = f"api.{domain}"
     hosted_zone_id = str(app.node.get_context("ticketing:hostedZoneId"))
+    # The MCP servers' own names (NAME.mcp.DOMAIN): their public URLs, served for the
+    # customer-facing ones by the MCP domains stack.
+    mcp_domain = f"mcp.{domain}"
 
     data = DataStack(app, "TicketingData", env=env)
     identity = IdentityStack(
@@ -57,7 +62,7 @@ def build(app: App) -> App:
         identity=identity,
         mail=mail.settings,
         memory=memory.memory,
-        public_domain=f"mcp.{domain}",
+        public_domain=mcp_domain,
         web_origin=f"https://{domain}",
         edge_issuer=edge_issuer,
         webhook_url=webhook_url(api_domain),
@@ -70,6 +75,19 @@ def build(app: App) -> App:
         runtimes=runtimes,
         web_origin=f"https://{domain}",
         api_domain=api_domain,
+        hosted_zone_id=hosted_zone_id,
+        zone_name=domain,
+        env=env,
+    )
+    mcp_domains = McpDomainsStack(
+        app,
+        "TicketingMcpDomains",
+        servers=[s for s in MCP_SERVERS if s.customer_facing],
+        identity=identity,
+        runtimes=runtimes,
+        rest_edge=rest_edge,
+        public_domain=mcp_domain,
+        edge_issuer=edge_issuer,
         hosted_zone_id=hosted_zone_id,
         zone_name=domain,
         env=env,
@@ -91,7 +109,13 @@ def build(app: App) -> App:
         env=env,
     )
     acknowledge(
-        data=data, identity=identity, edge=edge, rest_edge=rest_edge, runtimes=runtimes, web=web
+        data=data,
+        identity=identity,
+        edge=edge,
+        rest_edge=rest_edge,
+        mcp_domains=mcp_domains,
+        runtimes=runtimes,
+        web=web,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

@@ -15,6 +15,7 @@ from constructs import IConstruct
 from .data import DataStack
 from .edge import EdgeStack
 from .identity import IdentityStack
+from .mcp_domains import McpDomainsStack
 from .rest_edge import RestEdgeStack
 from .runtimes import RuntimesStack
 from .web import WebStack
@@ -145,12 +146,39 @@ def _rest_edge(rest_edge: RestEdgeStack) -> None:
     )
 
 
+def _mcp_domains(mcp_domains: McpDomainsStack) -> None:
+    for name, domain in mcp_domains.domains.items():
+        _ack(
+            domain.api,
+            "AwsSolutions-APIG2",
+            f"No request validator: the {name} server's body is JSON-RPC that the server checks "
+            "itself and answers in the protocol's own errors (parse error, invalid request), "
+            "which a gateway model would replace by a bare 400; the other routes take no input.",
+        )
+        for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+            _ack(
+                domain.metadata_method,
+                rule,
+                f"The {name} server's RFC 9728 metadata, which a client reads before it has any "
+                "token (the 401 sends it there): public by the standard, as the server's own "
+                "route is; a fixed document answered by API Gateway itself.",
+            )
+            _ack(
+                domain.preflight,
+                rule,
+                "A CORS preflight (OPTIONS) of the metadata route answered by API Gateway "
+                "itself: browsers send it without credentials by the fetch standard, and it "
+                "reaches no backend.",
+            )
+
+
 def acknowledge(
     *,
     data: DataStack,
     identity: IdentityStack,
     edge: EdgeStack,
     rest_edge: RestEdgeStack,
+    mcp_domains: McpDomainsStack,
     runtimes: RuntimesStack,
     web: WebStack,
 ) -> None:
@@ -158,6 +186,7 @@ def acknowledge(
     _secrets(identity, runtimes)
     _edge(edge)
     _rest_edge(rest_edge)
+    _mcp_domains(mcp_domains)
     _ack(
         data.migrations.role.node.find_child("DefaultPolicy"),
         "AwsSolutions-IAM5[Resource::*]",

@@ -37,6 +37,7 @@ from servers.edge.rest import WEBHOOK_PATH
 
 from .domains import alias_record, zone_and_certificate
 from .functions import function_logs_and_role
+from .gateway import regional_web_acl, stage_options
 from .identity import PRE_TOKEN_RUNTIME, IdentityStack
 from .images import python_zip
 from .runtimes import RuntimesStack, invocation_url
@@ -54,7 +55,6 @@ RATE_LIMIT = 50
 """Requests per second across the stage; a chat turn is one request."""
 BURST_LIMIT = 100
 MONTHLY_QUOTA = 2_000_000
-PER_IP_PER_5_MINUTES = 500
 EDGE_CLIENT = "payment-edge"
 
 
@@ -168,25 +168,8 @@ class RestEdgeStack(Stack):
             # Execution logs need API Gateway's account-wide CloudWatch role.
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
-            deploy_options=apigw.StageOptions(
-                stage_name="v1",
-                throttling_rate_limit=RATE_LIMIT,
-                throttling_burst_limit=BURST_LIMIT,
-                logging_level=apigw.MethodLoggingLevel.ERROR,
-                data_trace_enabled=False,  # bodies carry chat text and tokens
-                tracing_enabled=True,
-                access_log_destination=apigw.LogGroupLogDestination(access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=False,
-                ),
+            deploy_options=stage_options(
+                access_logs, rate_limit=RATE_LIMIT, burst_limit=BURST_LIMIT
             ),
         )
         validator = self.api.add_request_validator(
@@ -255,28 +238,7 @@ class RestEdgeStack(Stack):
             quota=apigw.QuotaSettings(limit=MONTHLY_QUOTA, period=apigw.Period.MONTH),
             api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
         )
-        self.web_acl = wafv2.CfnWebACL(
-            self,
-            "Firewall",
-            scope="REGIONAL",
-            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-            visibility_config=_visibility("ticketing-edge"),
-            rules=[
-                _managed("AWSManagedRulesCommonRuleSet", 1),
-                _managed("AWSManagedRulesKnownBadInputsRuleSet", 2),
-                wafv2.CfnWebACL.RuleProperty(
-                    name="PerSourceRate",
-                    priority=3,
-                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                    statement=wafv2.CfnWebACL.StatementProperty(
-                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                            aggregate_key_type="IP", limit=PER_IP_PER_5_MINUTES
-                        )
-                    ),
-                    visibility_config=_visibility("per-source-rate"),
-                ),
-            ],
-        )
+        self.web_acl = regional_web_acl(self, "Firewall", metric_name="ticketing-edge")
         wafv2.CfnWebACLAssociation(
             self,
             "FirewallOnStage",
@@ -296,23 +258,3 @@ class RestEdgeStack(Stack):
         alias_record(self, zone, api_domain, route53_targets.ApiGatewayDomain(self.domain_name))
         CfnOutput(self, "ChatUrl", value=self.api.url_for_path("/chat"))
         CfnOutput(self, "WebhookUrl", value=webhook_url(api_domain))
-
-
-def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
-    return wafv2.CfnWebACL.VisibilityConfigProperty(
-        cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
-    )
-
-
-def _managed(name: str, priority: int) -> wafv2.CfnWebACL.RuleProperty:
-    return wafv2.CfnWebACL.RuleProperty(
-        name=name,
-        priority=priority,
-        override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
-        statement=wafv2.CfnWebACL.StatementProperty(
-            managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                vendor_name="AWS", name=name
-            )
-        ),
-        visibility_config=_visibility(name),
-    )

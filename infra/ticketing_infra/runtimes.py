@@ -43,6 +43,12 @@ def invocation_url(stack: Stack, runtime: agentcore.Runtime) -> str:
     )
 
 
+def public_url(server: Deployed, public_domain: str) -> str:
+    """A server's own name, ``https://NAME.mcp.DOMAIN``: its ``*_PUBLIC_URL`` (what its RFC 9728
+    metadata and challenges name), served for the customer-facing ones by mcp_domains.py."""
+    return f"https://{server.name}.{public_domain}"
+
+
 class RuntimesStack(Stack):
     def __init__(
         self,
@@ -73,7 +79,7 @@ class RuntimesStack(Stack):
 
         def common(server: Deployed) -> dict[str, str]:
             return {
-                "public_url": f"https://{server.name}.{public_domain}",
+                "public_url": public_url(server, public_domain),
                 "auth_issuer": identity.issuer,
                 "auth_jwks_url": identity.jwks_url,
                 "auth_authorization_servers": edge_issuer,

@@ -42,11 +42,11 @@ from .errors import (
 from .limits import BodyLimit, RateLimit, http_protocol
 from .listing import ScopedListing, tool_scopes
 from .logs import current_request_id, new_request_id, request_id_var
+from .resource_metadata import MCP_PATH
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
-MCP_PATH = "/mcp"
 HEALTH_PATH = "/health"
 
 READ_ONLY = ToolAnnotations(

@@ -54,6 +54,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import NOT_ALLOWED, UNAVAILABLE, DomainError
 from .limits import send_error
 from .logs import current_request_id
+from .resource_metadata import requestable
+
+# Re-exported: app.py and the host import it from here.
+from .resource_metadata import resource_metadata_url as resource_metadata_url
 from .scopes import SERVICE_ONLY_SCOPES, resource_server
 from .settings import CLOCK_SKEW_SECONDS
 
@@ -430,24 +434,9 @@ def build_auth(
         resource_metadata_url=resource_metadata_url(base_url, mcp_path),
         authorization_servers=[AnyHttpUrl(url) for url in authorization_servers or (issuer,)],
         base_url=base_url,
-        scopes_supported=_requestable(scopes),
+        scopes_supported=requestable(scopes),
         resource_name=name,
     )
-
-
-def _requestable(scopes: Iterable[str]) -> list[str]:
-    """The scopes to advertise for authorization requests. MCP clients ask for every scope a
-    resource advertises, and a registered client may hold customer scopes only: advertising a
-    service-only one (``tickets/operate``, ``payments/refund``) makes their registration fail.
-    Service clients get those by client credentials. A resource with service scopes only (data,
-    notify) advertises them, for its service clients."""
-    every = list(scopes)
-    return [s for s in every if s not in SERVICE_ONLY] or every
-
-
-def resource_metadata_url(base_url: str, mcp_path: str) -> str:
-    """Where RFC 9728 metadata of the endpoint at ``mcp_path`` is served."""
-    return f"{base_url.rstrip('/')}/.well-known/oauth-protected-resource{mcp_path}"
 
 
 PARSE_ERROR: dict[str, Any] = {
