@@ -18,14 +18,13 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from servers.core.app import HealthCheck, KitMCP, build_http_app, create_mcp, requires
-from servers.core.auth import resource_metadata_url
 from servers.core.errors import NOT_ALLOWED, DomainError
+from servers.core.resource_metadata import MCP_PATH, resource_metadata_url
 from servers.core.scopes import CONCIERGE_CHAT
 
 from .chats import Chats, customer_from
 from .settings import HostSettings
 
-MCP_PATH = "/mcp"
 RESOURCE = "concierge"
 MAX_MESSAGE_CHARS = 4000
 

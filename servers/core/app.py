@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .auth import ScopeGate, SubjectResolver, build_auth, resource_metadata_url
+from .auth import ScopeGate, SubjectResolver, build_auth
 from .db import DatabaseUnavailable
 from .errors import (
     INTERNAL,
@@ -42,7 +42,7 @@ from .errors import (
 from .limits import BodyLimit, RateLimit, http_protocol
 from .listing import ScopedListing, tool_scopes
 from .logs import current_request_id, new_request_id, request_id_var
-from .resource_metadata import MCP_PATH
+from .resource_metadata import MCP_PATH, resource_metadata_url
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)

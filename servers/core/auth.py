@@ -54,10 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import NOT_ALLOWED, UNAVAILABLE, DomainError
 from .limits import send_error
 from .logs import current_request_id
-from .resource_metadata import requestable
-
-# Re-exported: app.py and the host import it from here.
-from .resource_metadata import resource_metadata_url as resource_metadata_url
+from .resource_metadata import requestable, resource_metadata_url
 from .scopes import SERVICE_ONLY_SCOPES, resource_server
 from .settings import CLOCK_SKEW_SECONDS
 
