@@ -141,6 +141,25 @@ async def set_capacity(
     )
 
 
+async def sold_out_now(tx: Transaction, day: date, tier: Tier, default: int, now: datetime) -> bool:
+    """Whether every seat of a date and tier is taken as committed now, without a lock.
+
+    Only a "sold out" read here may be acted on: holds not yet committed are not seen, so a
+    seat that looks free is taken (or refused) under :func:`lock_capacity`. A "sold out" is
+    true of the moment it was read, what the locked count would have said then.
+    """
+    row = await tx.fetch_one(
+        "SELECT COALESCE((SELECT capacity FROM data.daily_capacity"
+        "   WHERE visit_date = :d AND tier = :t), :default) <= ("
+        " SELECT count(*) FROM data.seat_claims WHERE visit_date = :d AND tier = :t"
+        "   AND (status = 'confirmed'"
+        "     OR (status = 'awaiting_payment' AND hold_expires_at > :now))) AS sold_out",
+        {"d": day, "t": tier, "default": default, "now": now},
+    )
+    assert row is not None
+    return bool(row["sold_out"])
+
+
 async def seats_taken(
     tx: Transaction, day: date, tier: Tier, now: datetime, *, excluding: str | None = None
 ) -> tuple[int, int]:

@@ -248,10 +248,15 @@ class DataService:
             # it has an order, not that the date is sold out.
             if await repo.open_order_of(tx, ticket_number) is not None:
                 raise _order_exists(ticket_number)
+            # Without the lock first: when a burst of buyers meets a sold-out date, each is
+            # told so at once instead of queueing for the capacity lock behind all the others
+            # (bench_race). A seat that looks free is counted again under the lock.
+            if await repo.sold_out_now(tx, visit_date, tier, self.capacity.of(tier), now):
+                raise _sold_out(tier, visit_date)
             capacity = await repo.lock_capacity(tx, visit_date, tier, self.capacity.of(tier))
             held, sold = await repo.seats_taken(tx, visit_date, tier, now)
             if held + sold >= capacity:
-                raise DomainError(SOLD_OUT, f"no {tier} seats left on {visit_date}")
+                raise _sold_out(tier, visit_date)
             try:
                 return await repo.insert_order(
                     tx,
@@ -476,6 +481,10 @@ class DataService:
                     )
                 )
         return IntegrityReport(ok=not violations, violations=violations)
+
+
+def _sold_out(tier: Tier, visit_date: date) -> DomainError:
+    return DomainError(SOLD_OUT, f"no {tier} seats left on {visit_date}")
 
 
 def _order_exists(ticket_number: str) -> DomainError:

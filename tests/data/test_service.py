@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 
 from servers.core.db import Database, fetch_value
@@ -417,6 +418,28 @@ async def test_sold_out_when_capacity_is_used(svc: DataService, db: Database) ->
     )
     day = await seats(svc)
     assert (day.capacity, day.held, day.sold, day.seats_left) == (2, 1, 1, 0)
+
+
+async def test_a_sold_out_date_is_refused_without_waiting_for_the_capacity_lock(
+    svc: DataService, db: Database, database_url: str
+) -> None:
+    """A burst of buyers on a sold-out date (bench/bench_race.py): each is told SOLD_OUT from
+    what is committed, not after queueing for the capacity lock behind the others. Here another
+    transaction holds that lock throughout: a refusal that needed it could not come before the
+    lock is let go (the wait_for only keeps a regression from hanging the suite)."""
+    await svc.set_capacity(UPGRADE_DAY, "non_stop", 1)
+    first, second = await new_ticket(svc), await new_ticket(svc)
+    await reserve(svc, first)
+    async with await psycopg.AsyncConnection.connect(database_url) as other, other.transaction():
+        await other.execute(
+            "SELECT 1 FROM data.daily_capacity WHERE visit_date = %s AND tier = 'non_stop' "
+            "FOR UPDATE",
+            (UPGRADE_DAY,),
+        )
+        with pytest.raises(DomainError) as err:
+            await asyncio.wait_for(reserve(svc, second), timeout=60)
+    assert err.value.code == SOLD_OUT
+    assert await order_count(db, ticket_number=second.ticket_number) == 0
 
 
 async def test_an_expired_hold_frees_its_seat_without_sweeping(
