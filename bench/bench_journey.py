@@ -8,6 +8,7 @@ directory, with a free port for every service and no ``DATABASE_URL`` (so its ow
 PostgreSQL), waits for "Ready." and stops it with SIGTERM at the end (also on Ctrl-C or SIGTERM).
 
 Setup, not timed: with an ``ops`` token on the data server, enough customers for 60 journeys/s
+(``--max-rate``), Standard seats for all of them over the calendar's days
 (``create_customer``), each holding ``--tickets`` active general tickets (``issue_ticket``, visit
 date 30 days out; 3 by default, as a family or a season would), 16 calls at a time, and a
 customer token for each. Every journey is a new customer upgrading one of their tickets, so
@@ -124,6 +125,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--warmup", type=int, default=2, help="warm-up journeys per customer")
     parser.add_argument(
+        "--max-rate",
+        type=float,
+        default=MAX_RATE,
+        help="journeys/s the setup makes customers (and seats) for (default %(default)s; a "
+        "lower one shortens the setup of a long run)",
+    )
+    parser.add_argument(
         "--hop-delay-ms",
         type=float,
         default=20.0,
@@ -146,12 +154,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--tickets must be >= 1")
     if args.hop_delay_ms < 0:
         parser.error("--hop-delay-ms must be >= 0")
-    if args.memory_every <= 0:
-        parser.error("--memory-every must be > 0")
+    if args.memory_every <= 0 or args.max_rate <= 0:
+        parser.error("--memory-every and --max-rate must be > 0")
     phases = 2 if args.hop_delay_ms > 0 else 1
     # The warm-up, the lone journey counting hops and each measurement's last journeys in flight.
     args.journeys = args.customers * (args.warmup + phases) + 1
-    args.journeys += phases * math.ceil(MAX_RATE * args.seconds)
+    args.journeys += phases * math.ceil(args.max_rate * args.seconds)
     return args
 
 
@@ -418,6 +426,30 @@ class Customer:
     customer_id: str
     tickets: list[str]
     token: str = ""
+
+
+async def make_room(stack: Stack, ops: str, customer: Customer, seats: int) -> None:
+    """Enough Standard seats on the calendar's days for ``seats`` journeys spread over them
+    (DatePicker's round-robin), so a long run never meets a sold-out calendar."""
+    tickets = Mcp(stack.url("TICKET_PORT"), customer.token)
+    data = Mcp(stack.url("DATA_PORT"), ops)
+    try:
+        calendar = await tickets.call(
+            "get_availability_calendar", ticket_number=customer.tickets[0], tier=TIER
+        )
+        days = [d["date"] for d in calendar["days"] if d["available"]]
+        expect(bool(days), "the calendar offers no day", calendar)
+        inventory = await data.call(
+            "get_date_inventory", start_date=days[0], end_date=days[-1], tier=TIER
+        )
+        each = math.ceil(seats / len(days)) + 20
+        for day in inventory["days"]:
+            if day["date"] in days and day["seats_left"] < each:
+                capacity = day["held"] + day["sold"] + each
+                await data.call("set_capacity", date=day["date"], tier=TIER, capacity=capacity)
+    finally:
+        await tickets.close()
+        await data.close()
 
 
 async def create_customers(stack: Stack, ops: str, count: int, tickets: int) -> list[Customer]:
@@ -928,6 +960,7 @@ def _run(args: argparse.Namespace, stack: Stack) -> int:
     customers = asyncio.run(create_customers(stack, ops, args.journeys, args.tickets))
     for customer in customers:
         customer.token = customer_token(stack, key, customer)
+    asyncio.run(make_room(stack, ops, customers[0], args.journeys))
     say(f"    {time.perf_counter() - started:.1f} s")
     run = asyncio.run(measure(stack, args, customers))
     report(run.measured[0], args)
