@@ -336,22 +336,23 @@ def cpu_by_process(run_pid: int) -> dict[str, float]:
     return {name: value / _TICK for name, value in ticks.items()}
 
 
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def rss_by_process(run_pid: int) -> dict[str, int]:
-    """Resident bytes of each part of the stack now (/proc/<pid>/statm). PostgreSQL's is the
-    sum over its processes, each of which counts the shared buffers it has touched."""
-    rss: dict[str, int] = {}
+def memory_by_process(run_pid: int) -> dict[str, int]:
+    """Proportional resident bytes (PSS, /proc/<pid>/smaps_rollup) of each part of the stack
+    now: shared pages are split between the processes sharing them, so PostgreSQL's figure
+    (the sum over its processes) counts its shared buffers once, not once per backend."""
+    memory: dict[str, int] = {}
     for pid in {run_pid, *descendants(run_pid)}:
         name = process_name(pid, run_pid)
-        try:
-            pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-        except (OSError, IndexError, ValueError):
+        if name is None:
             continue
-        if name is not None:
-            rss[name] = rss.get(name, 0) + pages * _PAGE
-    return rss
+        try:
+            lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("Pss:"):
+                memory[name] = memory.get(name, 0) + int(line.split()[1]) * 1024
+    return memory
 
 
 # --------------------------------------------------------------------------------------------
@@ -601,7 +602,7 @@ class Measured:
     hops: int
     """Internal calls the ticket server made in the window (webhooks and hold sweeps too)."""
     memory: list[tuple[float, dict[str, int]]] = field(default_factory=list)
-    """(seconds into the window, resident bytes by process), every ``--memory-every`` s."""
+    """(seconds into the window, PSS bytes by process), every ``--memory-every`` s."""
 
 
 @dataclass
@@ -653,7 +654,7 @@ async def measure(stack: Stack, args: argparse.Namespace, customers: list[Custom
         async def sample_memory() -> None:
             while (at := time.perf_counter() + args.memory_every) <= end:
                 await asyncio.sleep(at - time.perf_counter())
-                memory.append((at - t0, rss_by_process(run_pid)))
+                memory.append((at - t0, memory_by_process(run_pid)))
 
         sampler = asyncio.create_task(sample_memory())
         try:
@@ -789,22 +790,29 @@ SOAK_GROWTH = 0.10
 
 
 def report_memory(measured: Measured) -> None:
-    """Resident memory by process from the first sample to the last: flat, or growing?"""
-    if len(measured.memory) < 2:
+    """Memory by process from the first sample to the last, and over the second half of the
+    run: bounded caches filling make the first figure grow and then level off, a leak keeps
+    the second growing too."""
+    samples = measured.memory
+    if len(samples) < 2:
         return
-    (t_first, first), (t_last, last) = measured.memory[0], measured.memory[-1]
+    (t_first, first), (t_mid, mid), (t_last, last) = (
+        samples[0],
+        samples[len(samples) // 2],
+        samples[-1],
+    )
     say()
     say(
-        f"    Resident memory by process, {t_first:.0f} s into the run and {t_last:.0f} s "
-        f"(aim: within {SOAK_GROWTH:.0%}; {len(measured.memory)} samples):"
+        f"    Memory by process (PSS), {t_first:.0f} s into the run against {t_last:.0f} s "
+        f"(aim: within {SOAK_GROWTH:.0%}), and {t_mid:.0f} s against {t_last:.0f} s:"
     )
     for name in sorted(first, key=lambda n: -first[n]):
-        if name not in last:
+        if name not in last or name not in mid:
             continue
-        growth = last[name] / first[name] - 1
-        trend = " ".join(f"{sample.get(name, 0) / 2**20:.0f}" for _, sample in measured.memory)
+        growth, late = last[name] / first[name] - 1, last[name] / mid[name] - 1
         verdict = "flat" if abs(growth) <= SOAK_GROWTH else "GROWING" if growth > 0 else "shrank"
-        say(f"    {name:<28}{growth:+8.1%}  {verdict:<8} MiB: {trend}")
+        trend = " ".join(f"{sample.get(name, 0) / 2**20:.0f}" for _, sample in samples)
+        say(f"    {name:<28}{growth:+8.1%} {verdict:<8}{late:+8.1%}   MiB: {trend}")
 
 
 def report_hops(run: Run, args: argparse.Namespace) -> None:
