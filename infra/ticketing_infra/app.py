@@ -92,7 +92,20 @@ def build(app: App) -> App:
         zone_name=domain,
         env=env,
     )
-    ObservabilityStack(app, "TicketingObservability", runtimes=runtimes, env=env)
+    ObservabilityStack(
+        app,
+        "TicketingObservability",
+        runtimes=runtimes,
+        rest_apis={"RestEdge": rest_edge.api}
+        | {f"{name.capitalize()}Mcp": d.api for name, d in mcp_domains.domains.items()},
+        http_apis={"RegistrationApi": edge.api},
+        functions={
+            "Webhooks": rest_edge.function,
+            "ChatRelay": rest_edge.chat_function,
+            "Registration": edge.function,
+        },
+        env=env,
+    )
     web = WebStack(
         app,
         "TicketingWeb",
