@@ -83,6 +83,7 @@ def build(app: App) -> App:
         app,
         "TicketingMcpDomains",
         servers=[s for s in MCP_SERVERS if s.customer_facing],
+        data=data,
         identity=identity,
         runtimes=runtimes,
         rest_edge=rest_edge,
@@ -103,6 +104,7 @@ def build(app: App) -> App:
             "Webhooks": rest_edge.function,
             "ChatRelay": rest_edge.chat_function,
             "Registration": edge.function,
+            "CheckoutPage": mcp_domains.checkout.function,
         },
         env=env,
     )
