@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from servers.core.secretref import reference_names
 from servers.payment.links import CHECKOUT_PATH
 from servers.payment.settings import PaymentSettings
 
 from tests.conftest import Synth
 from tests.test_dockerfiles import final_stage
+from tests.test_environment import _resolve
 from tests.test_mcp_domains import STACK, _method, _of, _on_api, _runtime_env
 from ticketing_infra.checkout import HEALTH_PATH, METHODS, PORT
-from ticketing_infra.servers import MCP_SERVERS, PAYMENT, env_name
+from ticketing_infra.servers import MCP_SERVERS, PAYMENT, env_name, known_env
 
 
 def _function(synth: Synth) -> tuple[str, dict[str, Any]]:
@@ -150,3 +152,30 @@ def test_the_pages_role_reads_the_database_and_its_two_secrets_and_nothing_else(
     assert not any("PaymentServer" in r for r in resources), "no client secret"
     roles = [logical for logical, _ in _of(synth, "AWS::IAM::Role")]
     assert roles == [role], f"{STACK} has no other role"
+
+
+def test_the_payment_settings_accept_the_functions_environment_outside_dev_mode(
+    synth: Synth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the server does at start in the function (the adapter's own settings aside)."""
+    _, function = _function(synth)
+    env = {
+        name: value
+        for name, value in function["Environment"]["Variables"].items()
+        if not name.startswith("AWS_LWA_")
+    }
+    known = known_env(PaymentSettings)
+    assert set(env) <= set(known), set(env) - set(known)
+    for name in known:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir("/")
+    references = reference_names(PaymentSettings)
+    for name, value in env.items():
+        if name in references:
+            monkeypatch.setenv(env_name(PaymentSettings, references[name]), "x" * 32)
+        else:
+            monkeypatch.setenv(name, _resolve(value))
+    settings = PaymentSettings()
+    assert settings.data_url is None
+    assert settings.port == PORT
+    assert settings.webhook_urls
