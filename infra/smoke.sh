@@ -4,8 +4,8 @@
 # Reads the URLs `make deploy` wrote and checks that each public door answers as designed
 # without credentials: the registration edge's metadata, the ticket runtime's 401, the ticket
 # and payment servers' own names (a 401 sending the client to their metadata, which names an
-# authorization server that answers), the REST edge's 401 on /chat and 400 on a forged
-# webhook. Where the AWS CLI has credentials, a test event signed with the webhook secret goes
+# authorization server that answers), the payment server's checkout page (its own 404 for an
+# unknown session), the REST edge's 401 on /chat and 400 on a forged webhook. Where the AWS CLI has credentials, a test event signed with the webhook secret goes
 # the whole way: the edge checks it, hands it to the ticket runtime with its own token, and the
 # ticket server checks it again (200). With SMOKE_TOKEN set to a customer's access token
 # (tickets/read), the MCP Inspector CLI (make tools) lists the ticket server's tools, through
@@ -42,6 +42,11 @@ print(document["resource"], document["authorization_servers"][0])')
   expect "$url's authorization server's metadata" 200 \
     "$(status "${issuer%/}/.well-known/oauth-authorization-server")"
 done
+# The hosted checkout page reaches the payment server's code (its HTML 404 for a session that
+# does not exist, where the gateway's own 404 for an unknown path is JSON): one database read.
+page=$(curl -sS -w '\n%{http_code}' "${payment_mcp%/mcp}/checkout/cs_$(printf 'a%.0s' {1..26})")
+expect "checkout page of an unknown session, from the server" "404 Checkout not found" \
+  "$(tail -n1 <<<"$page") $(grep -o 'Checkout not found' <<<"$page" | head -n1)"
 expect "chat without a token" 401 \
   "$(status -X POST -H 'content-type: application/json' -d '{"message":"hi"}' "$chat")"
 expect "forged webhook" 400 \

@@ -20,6 +20,10 @@ FROM --platform=linux/arm64 ${PYTHON_IMAGE}
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
 # Only the virtualenv: the project is installed into it, so no sources, uv or build cache.
 COPY --from=build /app/.venv /app/.venv
+# AWS's Lambda Web Adapter (1.0.0, the chat relay's version), for the same image to serve the
+# hosted checkout page as a Lambda function (infra/ticketing_infra/checkout.py): Lambda starts
+# what is in /opt/extensions, AgentCore does not.
+COPY --from=public.ecr.aws/awsguru/aws-lambda-adapter:1.0.0 /lambda-adapter /opt/extensions/lambda-adapter
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     PAYMENT_HOST=0.0.0.0 PAYMENT_PORT=8000
 USER 10001

@@ -11,7 +11,7 @@ import pytest
 from servers.core.resource_metadata import MCP_PATH
 
 from tests.conftest import INFRA, REPO
-from ticketing_infra.servers import HOST, MCP_SERVERS, Deployed, McpServer
+from ticketing_infra.servers import HOST, MCP_SERVERS, PAYMENT, Deployed, McpServer
 
 RUNTIMES: tuple[Deployed, ...] = (*MCP_SERVERS, HOST)
 PINNED = re.compile(r"^python:\d+\.\d+\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?$")
@@ -83,7 +83,18 @@ def test_locked_dependencies_without_dev_tools(server: Deployed) -> None:
     final = final_stage(server.name)
     # The final stage copies the built virtualenv only: no uv, pip installs or sources.
     assert not [a for op, a in final if op == "RUN" and ("pip" in a or "uv " in a)]
-    assert [a for op, a in final if op == "COPY"] == ["--from=build /app/.venv /app/.venv"]
+    copies = [a for op, a in final if op == "COPY"]
+    # The payment image also carries AWS's Lambda Web Adapter, a pinned release, for its hosted
+    # checkout page (ticketing_infra/checkout.py); it is a binary, no dev tool.
+    adapter = [a for a in copies if "aws-lambda-adapter" in a]
+    assert copies == ["--from=build /app/.venv /app/.venv", *adapter]
+    assert len(adapter) == (1 if server is PAYMENT else 0)
+    for args in adapter:
+        assert re.fullmatch(
+            r"--from=public\.ecr\.aws/awsguru/aws-lambda-adapter:\d+\.\d+\.\d+ "
+            r"/lambda-adapter /opt/extensions/lambda-adapter",
+            args,
+        ), args
 
 
 @pytest.mark.parametrize("server", MCP_SERVERS, ids=lambda s: s.name)

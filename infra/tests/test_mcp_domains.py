@@ -73,8 +73,9 @@ def test_only_the_customer_facing_servers_get_a_name_here(synth: Synth) -> None:
     assert [s.name for s in CUSTOMER_FACING] == ["ticket", "payment"]
     names = {p["DomainName"] for _, p in _of(synth, "AWS::ApiGateway::DomainName")}
     assert names == {f"{s.name}.mcp.{DOMAIN}" for s in CUSTOMER_FACING}
-    outputs = synth.templates[STACK]["Outputs"]
-    assert {o["Value"] for o in outputs.values()} == {
+    # Not the exports other stacks read (the alarms' names of the APIs and the page's function).
+    outputs = [o for o in synth.templates[STACK]["Outputs"].values() if "Export" not in o]
+    assert {o["Value"] for o in outputs} == {
         f"https://{s.name}.mcp.{DOMAIN}/mcp" for s in CUSTOMER_FACING
     }
 
@@ -246,13 +247,23 @@ def test_every_stage_is_throttled_logged_traced_and_behind_the_rest_edges_waf_ru
         assert any(f'"Ref": "{logical}"' in arn for arn in guarded), logical
 
 
-def test_the_stack_grants_nothing_and_the_runtimes_do_not_depend_on_it(synth: Synth) -> None:
+def test_the_stack_grants_only_the_checkout_page_and_the_runtimes_do_not_depend_on_it(
+    synth: Synth,
+) -> None:
+    iam = [
+        (logical, r["Type"])
+        for logical, r in synth.templates[STACK]["Resources"].items()
+        if r["Type"].startswith("AWS::IAM::")
+    ]
+    # The page's function's role and its policy (test_checkout.py).
+    assert sorted(kind for _, kind in iam) == ["AWS::IAM::Policy", "AWS::IAM::Role"]
+    assert all(logical.startswith("CheckoutRole") for logical, _ in iam)
     kinds = {r["Type"] for r in synth.templates[STACK]["Resources"].values()}
-    assert not {k for k in kinds if k.startswith("AWS::IAM::")}
     assert "AWS::ApiGateway::Account" not in kinds  # the REST edge's, one per account
     stack = synth.app.node.find_child(STACK)
     assert isinstance(stack, Stack)
     assert {d.node.id for d in stack.dependencies} >= {
+        "TicketingData",
         "TicketingIdentity",
         "TicketingRuntimes",
         "TicketingRestEdge",

@@ -298,6 +298,53 @@ def test_every_runtime_alarms_on_system_errors_and_throttles(synth: Synth) -> No
         assert alarm["AlarmActions"], alarm
 
 
+def _alarmed(synth: Synth, metric: str) -> list[dict[str, Any]]:
+    """Every alarm's dimensions on ``metric``, each alarm checked to go to the topic."""
+    [(_, topic, _)] = synth.resources("AWS::SNS::Topic")
+    found = []
+    for _, _, alarm in synth.resources("AWS::CloudWatch::Alarm"):
+        if alarm["MetricName"] == metric:
+            assert alarm["AlarmActions"] == [{"Ref": topic}], alarm
+            assert alarm["Statistic"] == "Sum", alarm
+            assert alarm["Threshold"] >= 1, alarm
+            found.append({d["Name"]: d["Value"] for d in alarm["Dimensions"]})
+    return found
+
+
+def _names(value: Any) -> str:
+    """What a dimension's value names: an API's name, or the export of another stack's
+    resource (``TicketingEdge:ExportsOutputRefRegistration...``), whose logical id it holds."""
+    return value if isinstance(value, str) else str(value["Fn::ImportValue"])
+
+
+def test_every_edge_api_alarms_on_its_5xx_answers(synth: Synth) -> None:
+    # API Gateway's REST metrics carry the API's name: every API has one of its own.
+    rest = [_names(d["ApiName"]) for d in _alarmed(synth, "5XXError")]
+    names = [str(p["Name"]) for _, _, p in synth.resources("AWS::ApiGateway::RestApi")]
+    assert sorted(rest) == sorted(names), (rest, names)
+    http = [_names(d["ApiId"]) for d in _alarmed(synth, "5xx")]
+    apis = [logical for _, logical, _ in synth.resources("AWS::ApiGatewayV2::Api")]
+    assert apis
+    for logical in apis:
+        assert any(f"Ref{logical}" in h for h in http), (logical, http)
+
+
+def test_every_function_behind_an_edge_alarms_on_errors_and_throttles(synth: Synth) -> None:
+    functions = {
+        permission["FunctionName"]["Fn::GetAtt"][0]
+        for _, _, permission in synth.resources("AWS::Lambda::Permission")
+        if permission["Principal"] == "apigateway.amazonaws.com"
+    }
+    assert len(functions) >= 3, functions
+    for metric in ("Errors", "Throttles"):
+        # The runtimes' throttles are alarmed as well, by their own dimensions.
+        alarmed = [
+            _names(d["FunctionName"]) for d in _alarmed(synth, metric) if "FunctionName" in d
+        ]
+        for function in functions:
+            assert any(f"Ref{function}" in a for a in alarmed), (metric, function, alarmed)
+
+
 def test_no_secret_value_is_written_in_a_template(synth: Synth) -> None:
     secrets = list(synth.resources("AWS::SecretsManager::Secret"))
     # The cluster's credentials, two Cognito client secrets, the webhook and fingerprint keys.

@@ -83,6 +83,7 @@ def build(app: App) -> App:
         app,
         "TicketingMcpDomains",
         servers=[s for s in MCP_SERVERS if s.customer_facing],
+        data=data,
         identity=identity,
         runtimes=runtimes,
         rest_edge=rest_edge,
@@ -92,7 +93,21 @@ def build(app: App) -> App:
         zone_name=domain,
         env=env,
     )
-    ObservabilityStack(app, "TicketingObservability", runtimes=runtimes, env=env)
+    ObservabilityStack(
+        app,
+        "TicketingObservability",
+        runtimes=runtimes,
+        rest_apis={"RestEdge": rest_edge.api}
+        | {f"{name.capitalize()}Mcp": d.api for name, d in mcp_domains.domains.items()},
+        http_apis={"RegistrationApi": edge.api},
+        functions={
+            "Webhooks": rest_edge.function,
+            "ChatRelay": rest_edge.chat_function,
+            "Registration": edge.function,
+            "CheckoutPage": mcp_domains.checkout.function,
+        },
+        env=env,
+    )
     web = WebStack(
         app,
         "TicketingWeb",

@@ -46,10 +46,11 @@ scopes, and the gateway's own refusals (``UNAUTHORIZED``, ``ACCESS_DENIED``) ans
 The server itself checks the token again (and answers its own ``401``/``403``, which already
 name this host: its public URL is this name). Each API has stage throttling, execution logs of
 errors, access logs and tracing; one regional WAF web ACL with the REST edge's rules
-(gateway.py) is associated with every stage. This stack depends on the identity stack (the
-pool), the runtimes (their ids) and the REST edge, whose API sets API Gateway's account-wide
-CloudWatch role that execution logs need; the runtimes depend on nothing here, since the names
-are known before.
+(gateway.py) is associated with every stage. The payment server's name also serves its hosted
+checkout page (checkout.py). This stack depends on the data stack (the page's database), the
+identity stack (the pool), the runtimes (their ids) and the REST edge, whose API sets API
+Gateway's account-wide CloudWatch role that execution logs need; the runtimes depend on nothing
+here, since the names are known before.
 """
 
 from __future__ import annotations
@@ -71,12 +72,14 @@ from servers.core.resource_metadata import (
     resource_metadata_url,
 )
 
+from .checkout import CheckoutPage
+from .data import DataStack
 from .domains import alias_record, zone_and_certificate
 from .gateway import regional_web_acl, stage_options
 from .identity import IdentityStack
 from .rest_edge import RestEdgeStack
 from .runtimes import RuntimesStack, invocation_url, public_url
-from .servers import McpServer
+from .servers import PAYMENT, McpServer
 
 RATE_LIMIT = 50
 """Requests per second across one server's stage; a tool call is one request."""
@@ -334,6 +337,7 @@ class McpDomainsStack(Stack):
         construct_id: str,
         *,
         servers: Sequence[McpServer],
+        data: DataStack,
         identity: IdentityStack,
         runtimes: RuntimesStack,
         rest_edge: RestEdgeStack,
@@ -371,3 +375,11 @@ class McpDomainsStack(Stack):
             )
             CfnOutput(self, f"{title}McpUrl", value=domain.url)
             self.domains[server.name] = domain
+        # The payment server's hosted checkout page, on its name beside /mcp (checkout.py).
+        self.checkout = CheckoutPage(
+            self,
+            "Checkout",
+            api=self.domains[PAYMENT.name].api,
+            runtimes=runtimes,
+            data=data,
+        )

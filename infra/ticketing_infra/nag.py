@@ -170,6 +170,16 @@ def _mcp_domains(mcp_domains: McpDomainsStack) -> None:
                 "itself: browsers send it without credentials by the fetch standard, and it "
                 "reaches no backend.",
             )
+    for method in mcp_domains.checkout.methods:
+        for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+            _ack(
+                method,
+                rule,
+                "The payment server's hosted checkout page, opened by a customer's browser from "
+                "the unguessable session link the server handed out (a cs_ id from a CSPRNG), "
+                "with no token, as the server serves it beside /mcp; its form posts are checked "
+                "by the page itself (a CSRF token bound to its cookie and the session, Origin).",
+            )
 
 
 def acknowledge(

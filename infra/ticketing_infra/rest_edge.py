@@ -163,6 +163,8 @@ class RestEdgeStack(Stack):
         self.api = apigw.RestApi(
             self,
             "Api",
+            # Its alarm finds it by this name (API Gateway's metrics carry names, not ids).
+            rest_api_name="ticketing-edge",
             description="Chat relay and payment webhooks",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # Execution logs need API Gateway's account-wide CloudWatch role.

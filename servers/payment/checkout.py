@@ -21,8 +21,9 @@ from servers.core.ids import new_id
 
 from . import repository as repo
 from .cards import validate_card
+from .links import checkout_url
 from .models import CheckoutSession, CheckoutStatus, PaymentIntent, PaymentMethod
-from .service import INVALID_STATE, PERMISSION_DENIED, Caller, PaymentService, checkout_url
+from .service import INVALID_STATE, PERMISSION_DENIED, Caller, PaymentService
 
 CHECKOUT_SESSION_NOT_FOUND = "CHECKOUT_SESSION_NOT_FOUND"
 CHECKOUT_EXPIRED = "CHECKOUT_EXPIRED"

@@ -29,10 +29,10 @@ from servers.core.errors import DomainError
 from servers.core.ids import id_pattern
 
 from .checkout import CHECKOUT_EXPIRED, CHECKOUT_SESSION_NOT_FOUND, Checkout, CheckoutPage
+from .links import CHECKOUT_PREFIX
 
 log = logging.getLogger(__name__)
 
-CHECKOUT_PATH = "/checkout/{checkout_session_id}"
 CSRF_COOKIE = "checkout_csrf"
 CSRF_FIELD = "csrf_token"
 _SESSION_ID = re.compile(id_pattern("cs"))
@@ -103,7 +103,7 @@ class CheckoutPages:
             response.set_cookie(
                 CSRF_COOKIE,
                 cookie,
-                path="/checkout/",
+                path=CHECKOUT_PREFIX,
                 httponly=True,
                 samesite="strict",
                 secure=self._secure,

@@ -15,6 +15,7 @@ from servers.core.scopes import PAYMENTS_READ, PAYMENTS_REFUND, PAYMENTS_WRITE
 from servers.core.types import Cents, Currency, IdempotencyKey, StrictInt
 
 from .checkout import Checkout
+from .links import CHECKOUT_PATH
 from .models import (
     CardNumber,
     CheckoutSession,
@@ -35,7 +36,7 @@ from .models import (
     RefundReason,
     ReturnUrl,
 )
-from .pages import CHECKOUT_PATH, CheckoutPages
+from .pages import CheckoutPages
 from .service import Caller, PaymentService
 
 RESOURCE = "payments"

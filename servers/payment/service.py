@@ -31,6 +31,7 @@ from .cards import (
     decline_for,
     validate_card,
 )
+from .links import checkout_url
 from .models import (
     Event,
     EventList,
@@ -54,11 +55,6 @@ MAX_EVENTS = 100
 CHALLENGE_TIME = timedelta(minutes=15)
 """How long a 3-D Secure challenge page opened by confirm_payment_intent stays open."""
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
-
-
-def checkout_url(public_url: str, checkout_session_id: str) -> str:
-    """The hosted page of a checkout session: where a card is entered or a challenge passed."""
-    return f"{public_url.rstrip('/')}/checkout/{checkout_session_id}"
 
 
 @dataclass(frozen=True)
