@@ -211,6 +211,7 @@ class RateLimit:
         """Takes one token from ``key``'s bucket: 0 when there was one, else the seconds until
         there will be."""
         now = self.clock()
+        self._forget_refilled(now)
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(float(self.burst), now)
@@ -224,6 +225,19 @@ class RateLimit:
             bucket.tokens -= 1
             return 0.0
         return (1 - bucket.tokens) / self.per_second
+
+    def _forget_refilled(self, now: float, at_most: int = 2) -> None:
+        """Forget the least recently used buckets that have refilled by ``now``: a full bucket
+        is what a caller without one gets, so forgetting it changes no answer, and the buckets
+        kept are those of the last ``burst / per_second`` seconds' callers rather than of the
+        last KEYS_REMEMBERED (in a soak of new customers, the ticket server's memory grew by
+        one bucket per customer). Two at most per request: the work stays constant, and each
+        request adds at most one bucket."""
+        for _ in range(at_most):
+            oldest = next(iter(self._buckets.values()), None)
+            if oldest is None or oldest.tokens + (now - oldest.at) * self.per_second < self.burst:
+                return
+            self._buckets.popitem(last=False)
 
 
 def http_protocol(header_timeout_seconds: float) -> type[asyncio.Protocol]:

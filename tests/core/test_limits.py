@@ -196,6 +196,28 @@ async def test_buckets_are_per_client_and_subject_then_per_peer() -> None:
     assert (await call(limit, http_scope())).status == 429
 
 
+async def test_only_the_buckets_of_recent_callers_are_kept() -> None:
+    """A bucket that has refilled is forgotten (a new one is the same), so memory follows the
+    callers of the last burst / per_second seconds, not every caller ever seen."""
+    clock = Clock()
+    limit = RateLimit(Recorder(), per_second=1.0, burst=2, clock=clock)
+    for n in range(50):
+        assert (await call(limit, http_scope(user=user("web", f"cus_{n}")))).status == 200
+        clock.now += 0.1
+    # Each bucket refills 2 s after its one call: about the last 20 callers are kept.
+    assert len(limit._buckets) <= 22
+    # A caller forgotten meanwhile starts again with a full burst; one still kept does not.
+    assert [
+        (await call(limit, http_scope(user=user("web", "cus_0")))).status for _ in range(3)
+    ] == [
+        200,
+        200,
+        429,
+    ]
+    assert (await call(limit, http_scope(user=user("web", "cus_49")))).status == 200
+    assert (await call(limit, http_scope(user=user("web", "cus_49")))).status == 429
+
+
 async def test_exempt_clients_and_paths_are_never_limited() -> None:
     limit = RateLimit(
         Recorder(),
