@@ -335,6 +335,8 @@ async def in_process_timings(
     try:
         service = DataService(db)
         mcp = build_server(service)
+        # As build_http_app leaves it: the tools found by name (servers.core.app.KitMCP).
+        mcp.freeze_tools(await mcp.list_tools())
 
         async def get_ticket() -> None:
             await service.get_ticket(TICKET_NUMBER)
