@@ -55,6 +55,7 @@ from bench.bench_journey import (
     create_customers,
     customer_token,
     percentile_ms,
+    start_and_sign_in,
 )
 from bench.lib import raise_on_term, say, spawn_own_session, throwaway_postgres
 from host.assemble import assembled
@@ -64,9 +65,6 @@ from host.providers.scripted import Call, Say, ScriptedModel
 from host.settings import HostSettings
 from servers.core.db.connect import ping
 from servers.core.db.postgres import PostgresDatabase
-from servers.core.scopes import OPS_SCOPES
-from servers.devidp.keys import load_or_create_signing_key
-from servers.devidp.tokens import mint_access_token
 from ticketing.procs import free_ports
 
 TIER = "standard"
@@ -365,15 +363,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, stack: ExternalDbStack) -> int:
-    say(f"==> Starting `ticketing run` in {stack.workdir}")
-    started = time.perf_counter()
-    stack.start()
-    stack.wait_ready()
-    say(f"    ready in {time.perf_counter() - started:.1f} s")
-    key = load_or_create_signing_key(stack.workdir / ".dev" / "idp")
-    ops = mint_access_token(
-        key=key, issuer=stack.issuer, sub="ops", client_id="ops", scopes=OPS_SCOPES, ttl=6 * 3600
-    )
+    key, ops = start_and_sign_in(stack)
     count = args.warmup + args.conversations
     say(f"==> Setup: {count} customers with two general tickets each")
     customers = asyncio.run(create_customers(stack, ops, count, 2))

@@ -37,9 +37,8 @@ the same table (``SKIP LOCKED``), so the runtime's worker delivers them as well.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, IgnoreMode
+from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from servers.core.secretref import reference_names
@@ -48,7 +47,7 @@ from servers.payment.settings import PaymentSettings
 
 from .data import DataStack
 from .functions import function_logs_and_role
-from .images import BUILD_CONTEXT, DOCKER_DIR, REPO_ROOT
+from .images import REPO_ROOT, image_options, server_dockerfile
 from .runtimes import RuntimesStack
 from .servers import PAYMENT, env_name
 
@@ -105,11 +104,7 @@ class CheckoutPage(Construct):
             description="The payment server's hosted checkout page (its image, Web Adapter)",
             # The runtime's asset, same arguments: one image for both.
             code=lambda_.DockerImageCode.from_image_asset(
-                str(REPO_ROOT),
-                file=f"{DOCKER_DIR}/{PAYMENT.name}.Dockerfile",
-                platform=ecr_assets.Platform.LINUX_ARM64,
-                exclude=BUILD_CONTEXT,
-                ignore_mode=IgnoreMode.DOCKER,
+                str(REPO_ROOT), **image_options(server_dockerfile(PAYMENT.name))
             ),
             architecture=lambda_.Architecture.ARM_64,
             # The server's start-up (imports, secrets, database) is CPU-bound: Lambda gives

@@ -22,6 +22,7 @@ from servers.registration.settings import RegistrationSettings
 
 from .domains import alias_record, zone_and_certificate
 from .functions import function_logs_and_role
+from .gateway import access_log_format
 from .identity import IdentityStack
 from .images import lambda_code
 from .servers import environment
@@ -150,18 +151,7 @@ class EdgeStack(Stack):
             auto_deploy=True,
             throttle=apigwv2.ThrottleSettings(rate_limit=THROTTLE_RATE, burst_limit=THROTTLE_BURST),
             access_log_settings=AccessLogs(
-                apigwv2.LogGroupLogDestination(access_logs),
-                apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=False,
-                ),
+                apigwv2.LogGroupLogDestination(access_logs), access_log_format()
             ),
         )
         host = urlsplit(issuer).hostname

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import IgnoreMode
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -39,15 +40,26 @@ BUILD_CONTEXT = [
 LAMBDA_DOCKERFILE = f"{DOCKER_DIR}/lambda.Dockerfile"
 
 
+def image_options(dockerfile: str) -> dict[str, Any]:
+    """How every image of ours is built from the repository (the directory argument): the
+    same options wherever ``dockerfile`` is used, so one image serves all its uses (the payment
+    runtime's also runs the checkout function)."""
+    return {
+        "file": dockerfile,
+        "platform": ecr_assets.Platform.LINUX_ARM64,
+        "exclude": BUILD_CONTEXT,
+        "ignore_mode": IgnoreMode.DOCKER,
+    }
+
+
+def server_dockerfile(name: str) -> str:
+    return f"{DOCKER_DIR}/{name}.Dockerfile"
+
+
 def lambda_code(handler: str) -> lambda_.DockerImageCode:
     """The Lambda image running ``handler`` (``package.module.function``)."""
     return lambda_.DockerImageCode.from_image_asset(
-        str(REPO_ROOT),
-        file=LAMBDA_DOCKERFILE,
-        cmd=[handler],
-        platform=ecr_assets.Platform.LINUX_ARM64,
-        exclude=BUILD_CONTEXT,
-        ignore_mode=IgnoreMode.DOCKER,
+        str(REPO_ROOT), cmd=[handler], **image_options(LAMBDA_DOCKERFILE)
     )
 
 

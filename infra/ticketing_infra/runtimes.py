@@ -4,9 +4,8 @@ environment named from the server's settings class and a role written for it."""
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -15,7 +14,7 @@ from pydantic_settings import BaseSettings
 
 from .data import DATABASE_NAME, DataStack
 from .identity import IdentityStack
-from .images import BUILD_CONTEXT, DOCKER_DIR, REPO_ROOT
+from .images import REPO_ROOT, image_options, server_dockerfile
 from .mail import MailSettings
 from .model import CONCIERGE_MODEL
 from .servers import (
@@ -241,11 +240,7 @@ class RuntimesStack(Stack):
             runtime_name=f"ticketing_{name}",
             description=f"The {name} runtime",
             agent_runtime_artifact=agentcore.AgentRuntimeArtifact.from_asset(
-                str(REPO_ROOT),
-                file=f"{DOCKER_DIR}/{name}.Dockerfile",
-                platform=ecr_assets.Platform.LINUX_ARM64,
-                exclude=BUILD_CONTEXT,
-                ignore_mode=IgnoreMode.DOCKER,
+                str(REPO_ROOT), **image_options(server_dockerfile(name))
             ),
             protocol_configuration=protocol,
             authorizer_configuration=agentcore.RuntimeAuthorizerConfiguration.using_jwt(
