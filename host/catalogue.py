@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -68,9 +70,12 @@ def public_arguments(tool: str, body: bytes) -> dict[str, str]:
     return {str(key): str(value) for key, value in parsed.items()}
 
 
-def catalogue_app(catalogue: ToolCaller | None) -> ASGIApp:
+def catalogue_app(
+    catalogue: ToolCaller | None, *, clock: Callable[[], float] = time.monotonic
+) -> ASGIApp:
     """The public catalogue route, to mount at :data:`CATALOGUE_PATH`; without a ``catalogue``
-    client (no client secret configured) it answers ``UNAVAILABLE`` saying so."""
+    client (no client secret configured) it answers ``UNAVAILABLE`` saying so. ``clock`` is
+    the per-visitor limit's."""
 
     async def call(request: Request) -> Response:
         tool = request.path_params["tool"]
@@ -90,4 +95,4 @@ def catalogue_app(catalogue: ToolCaller | None) -> ASGIApp:
             return _error(502, INTERNAL, "the price service answered unexpectedly; try again")
 
     app = Starlette(routes=[Route("/{tool}", call, methods=["POST"])])
-    return RateLimit(app, per_second=VISITOR_PER_SECOND, burst=VISITOR_BURST)
+    return RateLimit(app, per_second=VISITOR_PER_SECOND, burst=VISITOR_BURST, clock=clock)

@@ -54,7 +54,8 @@ def test_the_public_route_says_when_prices_cannot_be_had_and_limits_each_visitor
         503,
         {"error": "UNAVAILABLE: public prices are not configured on this server"},
     )
-    down = TestClient(catalogue_app(_Unreachable()))
+    # A clock that stands still: the burst is one instant, however slow the machine.
+    down = TestClient(catalogue_app(_Unreachable(), clock=lambda: 1000.0))
     answers = [down.post("/get_price_calendar", json={}) for _ in range(VISITOR_BURST + 1)]
     assert [a.status_code for a in answers] == [503] * VISITOR_BURST + [429]
     assert answers[0].json()["error"].startswith("UNAVAILABLE: a service this call needs")
