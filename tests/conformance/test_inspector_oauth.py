@@ -28,7 +28,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.http.conftest import FullStack
-from ticketing.procs import free_port
+from ticketing.procs import free_port, free_ports
 
 from .conftest import CUSTOMER_EMAIL, INSPECTOR, node
 
@@ -278,7 +278,7 @@ class InspectorUi:
 def inspector_ui(
     node_env: dict[str, str], browser: Browser, full_stack: FullStack, tmp_path: Path
 ) -> Iterator[InspectorUi]:
-    port, sandbox_port = free_port(), free_port()
+    port, sandbox_port = free_ports(2)
     api_token = secrets.token_hex(32)
     env = {
         **node_env,

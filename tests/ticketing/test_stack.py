@@ -23,7 +23,7 @@ from servers.core.settings import canonical_issuer
 from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
 from servers.notify.rendering import SPECS
-from ticketing.procs import alive, descendants, free_port
+from ticketing.procs import alive, descendants, free_ports
 
 pytestmark = pytest.mark.http
 
@@ -46,21 +46,21 @@ class RunningStack:
         extra_env: dict[str, str] | None = None,
     ):
         self.workdir = workdir
-        self.idp_port = free_port()
-        self.data_port = data_port or free_port()
-        self.notify_port = free_port()
-        self.mail_port = free_port()
-        self.payment_port = free_port()
-        self.host_port = free_port()
+        # In one call, each held until all are picked: ports picked one by one can repeat (a
+        # run under load gave the SMTP sink and the host the same one).
+        ports = free_ports(8)
+        self.idp_port, self.notify_port, self.mail_port, self.payment_port = ports[:4]
+        self.host_port, sink_http_port, ticket_port = ports[4:7]
+        self.data_port = data_port or ports[7]
         env = {
             **os.environ,
             "IDP_PORT": str(self.idp_port),
             "DATA_PORT": str(self.data_port),
             "NOTIFY_PORT": str(self.notify_port),
             "MAIL_SINK_PORT": str(self.mail_port),
-            "MAIL_SINK_HTTP_PORT": str(free_port()),
+            "MAIL_SINK_HTTP_PORT": str(sink_http_port),
             "PAYMENT_PORT": str(self.payment_port),
-            "TICKET_PORT": str(free_port()),
+            "TICKET_PORT": str(ticket_port),
             "HOST_PORT": str(self.host_port),
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
