@@ -19,6 +19,12 @@ _ORDER_COLS = (
     "confirmed_at, closed_at"
 )
 
+_LIVE_HOLD = "status = 'awaiting_payment' AND hold_expires_at > :now"
+"""A hold that still binds its seat at ``:now``: one past its expiry binds nothing, whether or
+not a sweep has marked it expired yet."""
+_LIVE_CLAIM = f"(status = 'confirmed' OR ({_LIVE_HOLD}))"
+"""A claim on a seat at ``:now``: a confirmed upgrade or a live hold."""
+
 
 def _order(row: Row) -> Order:
     return Order.model_validate({k: row[k] for k in Order.model_fields})
@@ -152,8 +158,7 @@ async def sold_out_now(tx: Transaction, day: date, tier: Tier, default: int, now
         "SELECT COALESCE((SELECT capacity FROM data.daily_capacity"
         "   WHERE visit_date = :d AND tier = :t), :default) <= ("
         " SELECT count(*) FROM data.seat_claims WHERE visit_date = :d AND tier = :t"
-        "   AND (status = 'confirmed'"
-        "     OR (status = 'awaiting_payment' AND hold_expires_at > :now))) AS sold_out",
+        f"   AND {_LIVE_CLAIM}) AS sold_out",
         {"d": day, "t": tier, "default": default, "now": now},
     )
     assert row is not None
@@ -166,8 +171,7 @@ async def seats_taken(
     """(held, sold): unexpired holds (of orders and of changes) and confirmed upgrades of a
     date and tier."""
     row = await tx.fetch_one(
-        "SELECT count(*) FILTER (WHERE status = 'awaiting_payment' AND hold_expires_at > :now)"
-        "   AS held,"
+        f"SELECT count(*) FILTER (WHERE {_LIVE_HOLD}) AS held,"
         " count(*) FILTER (WHERE status = 'confirmed') AS sold "
         "FROM data.seat_claims WHERE visit_date = :d AND tier = :t "
         "AND claim_id IS DISTINCT FROM CAST(:excluding AS text)",
@@ -196,8 +200,7 @@ async def inventory(
         "  WHERE CAST(:tier AS text) IS NULL OR t.tier = :tier),"
         " taken AS ("
         "  SELECT visit_date, tier,"
-        "   count(*) FILTER (WHERE status = 'awaiting_payment' AND hold_expires_at > :now)"
-        "     AS held,"
+        f"   count(*) FILTER (WHERE {_LIVE_HOLD}) AS held,"
         "   count(*) FILTER (WHERE status = 'confirmed') AS sold"
         "  FROM data.seat_claims WHERE visit_date BETWEEN :start AND :end"
         "  GROUP BY visit_date, tier) "
@@ -302,8 +305,7 @@ async def live_order_of(tx: Transaction, ticket_number: str, now: datetime) -> O
     hold past its expiry that nobody has swept yet does not count)."""
     row = await tx.fetch_one(
         f"SELECT {_ORDER_COLS} FROM data.upgrade_orders WHERE ticket_number = :t"
-        " AND (status = 'confirmed' OR (status = 'awaiting_payment' AND hold_expires_at > :now))"
-        " LIMIT 1",
+        f" AND {_LIVE_CLAIM} LIMIT 1",
         {"t": ticket_number, "now": now},
     )
     return None if row is None else _order(row)
@@ -350,8 +352,8 @@ async def oversold(tx: Transaction, now: datetime, defaults: dict[str, int]) -> 
         "  ELSE CAST(:c_double_fun AS integer) END) AS capacity "
         "FROM data.seat_claims o LEFT JOIN data.daily_capacity c"
         " ON c.visit_date = o.visit_date AND c.tier = o.tier "
-        "WHERE o.status = 'confirmed'"
-        " OR (o.status = 'awaiting_payment' AND o.hold_expires_at > :now)"
+        # Unqualified: only seat_claims has these columns.
+        f"WHERE {_LIVE_CLAIM}"
         " GROUP BY o.visit_date, o.tier "
         "HAVING count(*) > COALESCE(max(c.capacity), CASE o.tier"
         "  WHEN 'standard' THEN CAST(:c_standard AS integer)"
