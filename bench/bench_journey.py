@@ -60,7 +60,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -319,14 +319,21 @@ def process_name(pid: int, run_pid: int) -> str | None:
     return None
 
 
+def stack_processes(run_pid: int) -> Iterator[tuple[int, str]]:
+    """Each process of the stack now, with the part it is (:func:`process_name`)."""
+    for pid in {run_pid, *descendants(run_pid)}:
+        name = process_name(pid, run_pid)
+        if name is not None:
+            yield pid, name
+
+
 def cpu_by_process(run_pid: int) -> dict[str, float]:
     """CPU seconds (user + system) so far of each part of the stack. For PostgreSQL: all its
     processes, plus the children it has reaped (backends that have exited)."""
     ticks: dict[str, int] = {}
-    for pid in {run_pid, *descendants(run_pid)}:
-        name = process_name(pid, run_pid)
+    for pid, name in stack_processes(run_pid):
         stat = _stat(pid)
-        if name is None or stat is None:
+        if stat is None:
             continue
         fields = stat[1]
         used = int(fields[11]) + int(fields[12])  # utime, stime
@@ -341,10 +348,7 @@ def memory_by_process(run_pid: int) -> dict[str, int]:
     now: shared pages are split between the processes sharing them, so PostgreSQL's figure
     (the sum over its processes) counts its shared buffers once, not once per backend."""
     memory: dict[str, int] = {}
-    for pid in {run_pid, *descendants(run_pid)}:
-        name = process_name(pid, run_pid)
-        if name is None:
-            continue
+    for pid, name in stack_processes(run_pid):
         try:
             lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
         except OSError:

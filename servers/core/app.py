@@ -121,7 +121,7 @@ class KitMCP(FastMCP):
     """FastMCP, finding a tool to call by name in a dict once the server is built.
 
     FastMCP resolves a ``tools/call`` by asking every provider, applying session transforms
-    and reading visibility rules from its key-value store, about 130 µs of CPU on every call
+    and reading visibility rules from its key-value store, about 220 µs of CPU on every call
     (bench/README.md). Our servers register their tools once, before
     :func:`build_http_app`, and use none of that: no transforms, visibility rules or
     component auth (scopes are the kit's :class:`~servers.core.auth.ScopeGate`). A name the

@@ -7,7 +7,7 @@ that attribute: these tests fail if an upgrade renames it, stops reading it, or 
 routes HTTP calls through that server object, rather than letting the cost come back silently.
 
 ``KitMCP.get_tool`` answers a built server's tools from a dict instead of FastMCP's providers,
-transforms and visibility store (about 200 µs of a call): pinned here that FastMCP still finds
+transforms and visibility store (about 220 µs of a call): pinned here that FastMCP still finds
 the tool to call through ``get_tool``, and that the dict answers what FastMCP itself would.
 """
 
