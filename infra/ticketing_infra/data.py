@@ -6,11 +6,11 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from .log_groups import kept_log_group
 from .migrations import Migrations
 
 DATABASE_NAME = "ticketing"
@@ -30,12 +30,7 @@ class DataStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        flow_logs = logs.LogGroup(
-            self,
-            "FlowLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        flow_logs = kept_log_group(self, "FlowLogs")
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -97,12 +92,8 @@ class DataStack(Stack):
         )
         # Created here rather than by RDS (or CDK's log-retention function, which would bring a
         # Lambda with a managed policy) so that it has a retention from the start.
-        postgres_logs = logs.LogGroup(
-            self,
-            "PostgresLogs",
-            log_group_name=f"/aws/rds/cluster/{CLUSTER_IDENTIFIER}/postgresql",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.RETAIN,
+        postgres_logs = kept_log_group(
+            self, "PostgresLogs", log_group_name=f"/aws/rds/cluster/{CLUSTER_IDENTIFIER}/postgresql"
         )
         self.cluster.node.add_dependency(postgres_logs)
         assert self.cluster.secret is not None

@@ -9,13 +9,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import jsii
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 from servers.registration.settings import RegistrationSettings
@@ -25,6 +24,7 @@ from .functions import function_logs_and_role
 from .gateway import access_log_format
 from .identity import IdentityStack
 from .images import lambda_code
+from .log_groups import kept_log_group
 from .servers import environment
 
 REGISTRATION_HANDLER = "servers.registration.handler.handler"
@@ -122,12 +122,7 @@ class EdgeStack(Stack):
             reserved_concurrent_executions=10,
         )
 
-        access_logs = logs.LogGroup(
-            self,
-            "ApiAccessLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        access_logs = kept_log_group(self, "ApiAccessLogs")
         self.api = apigwv2.HttpApi(
             self,
             "RegistrationApi",

@@ -4,10 +4,11 @@ caller grants more. Written here rather than left to Lambda's default role (a ma
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+from .log_groups import kept_log_group
 
 
 def function_logs_and_role(
@@ -15,12 +16,7 @@ def function_logs_and_role(
 ) -> tuple[logs.LogGroup, iam.Role]:
     """The log group ``logs_id`` and the role ``role_id`` (described by ``description``) that
     may write to it, both in ``scope``."""
-    log_group = logs.LogGroup(
-        scope,
-        logs_id,
-        retention=logs.RetentionDays.THREE_MONTHS,
-        removal_policy=RemovalPolicy.RETAIN,
-    )
+    log_group = kept_log_group(scope, logs_id)
     role = iam.Role(
         scope,
         role_id,

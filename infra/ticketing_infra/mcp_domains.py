@@ -58,9 +58,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
@@ -77,6 +76,7 @@ from .data import DataStack
 from .domains import alias_record, zone_and_certificate
 from .gateway import regional_web_acl, stage_options
 from .identity import IdentityStack
+from .log_groups import kept_log_group
 from .rest_edge import RestEdgeStack
 from .runtimes import RuntimesStack, invocation_url, public_url
 from .servers import PAYMENT, McpServer
@@ -144,12 +144,7 @@ class McpDomain(Construct):
             name=server.name,
         )
 
-        access_logs = logs.LogGroup(
-            self,
-            "AccessLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        access_logs = kept_log_group(self, "AccessLogs")
         self.api = apigw.RestApi(
             self,
             "Api",

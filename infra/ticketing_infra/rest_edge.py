@@ -26,7 +26,6 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
@@ -40,6 +39,7 @@ from .functions import function_logs_and_role
 from .gateway import regional_web_acl, stage_options
 from .identity import PRE_TOKEN_RUNTIME, IdentityStack
 from .images import python_zip
+from .log_groups import kept_log_group
 from .runtimes import RuntimesStack, invocation_url
 
 HANDLER = "servers.edge.rest.handler"
@@ -154,12 +154,7 @@ class RestEdgeStack(Stack):
             },
         )
 
-        access_logs = logs.LogGroup(
-            self,
-            "ApiAccessLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        access_logs = kept_log_group(self, "ApiAccessLogs")
         self.api = apigw.RestApi(
             self,
             "Api",

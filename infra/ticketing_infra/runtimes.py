@@ -4,10 +4,9 @@ environment named from the server's settings class and a role written for it."""
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from pydantic_settings import BaseSettings
@@ -15,6 +14,7 @@ from pydantic_settings import BaseSettings
 from .data import DATABASE_NAME, DataStack
 from .identity import IdentityStack
 from .images import REPO_ROOT, image_options, server_dockerfile
+from .log_groups import kept_log_group
 from .mail import MailSettings
 from .model import CONCIERGE_MODEL
 from .servers import (
@@ -225,12 +225,7 @@ class RuntimesStack(Stack):
             assumed_by=iam.ServicePrincipal("bedrock-agentcore.amazonaws.com"),
             description=f"Execution role of the {name} runtime",
         )
-        log_group = logs.LogGroup(
-            self,
-            f"{title}Logs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        log_group = kept_log_group(self, f"{title}Logs")
         env = environment(settings, values, {field: s.secret_arn for field, s in secrets.items()})
         for secret in secrets.values():
             secret.grant_read(role)
