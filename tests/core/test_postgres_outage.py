@@ -14,8 +14,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
 from servers.core.db import Database, DatabaseUnavailable
 from servers.core.db.connect import open_database
@@ -153,5 +156,69 @@ async def test_the_pool_never_waits_longer_to_reconnect_however_long_the_outage(
         restartable_pg.start()
         assert await recovered(db)
         await asyncio.gather(*(select_one(db) for _ in range(5)))
+    finally:
+        await db.close()
+
+
+class CountedChecks:
+    """Counts the pool's connection checks that cost a query."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        check = AsyncConnectionPool.check_connection
+
+        async def counted(conn: psycopg.AsyncConnection[Any]) -> None:
+            self.count += 1
+            await check(conn)
+
+        monkeypatch.setattr(AsyncConnectionPool, "check_connection", counted)
+
+
+async def test_a_healthy_idle_connection_is_used_without_a_check_query(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = CountedChecks(monkeypatch)
+    db = await PostgresDatabase(database_url, max_size=1).open()
+    try:
+        for _ in range(5):
+            await select_one(db)
+        async with db.transaction() as tx:
+            await tx.execute("SELECT 1")
+    finally:
+        await db.close()
+    assert checks.count == 0
+
+
+async def test_a_session_the_server_ended_is_replaced_before_the_caller_sees_it(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = CountedChecks(monkeypatch)
+    db = await PostgresDatabase(database_url, max_size=1).open()
+    try:
+        async with db.read() as tx:
+            row = await tx.fetch_one("SELECT pg_backend_pid() AS pid")
+        assert row is not None
+        ended = row["pid"]
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin:
+            # Waits until the session has ended, so its last words are in the socket.
+            await admin.execute("SELECT pg_terminate_backend(%s, 10000)", (ended,))
+        async with db.read() as tx:
+            row = await tx.fetch_one("SELECT pg_backend_pid() AS pid")
+        assert row is not None
+        assert row["pid"] != ended
+    finally:
+        await db.close()
+    assert checks.count == 1
+
+
+@pytest.mark.timeout(60)
+async def test_the_first_call_after_a_restart_succeeds(restartable_pg: EmbeddedPostgres) -> None:
+    """The restart ends every pooled session; each is found broken before a caller uses it."""
+    db = await PostgresDatabase(restartable_pg.url(), max_size=3).open()
+    try:
+        await asyncio.gather(*(select_one(db) for _ in range(3)))
+        restartable_pg.stop()
+        restartable_pg.start()
+        await asyncio.gather(*(select_one(db) for _ in range(3)))
     finally:
         await db.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import select
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -76,6 +77,14 @@ class PostgresTransaction:
         return cur.rowcount
 
 
+def _has_input(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the server sent an idle connection anything (or closed it), without waiting."""
+    if conn.closed or conn.broken:
+        return True
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    return bool(readable)
+
+
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     # Timestamps leave the database as aware UTC datetimes whatever the server's own zone is.
     await conn.execute("SET TIME ZONE 'UTC'")
@@ -133,10 +142,18 @@ class PostgresDatabase:
     async def _check(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Check a connection taken from the pool; a broken one means the server went away.
 
+        An idle connection has nothing to read unless the server said something to it. A
+        server that stops, crashes or ends the session sends a message or closes the socket,
+        so an idle connection with nothing to read is used as it is, without a query's round
+        trip per transaction. Anything to read gets the query: the connection is used if it
+        answers, else dropped.
+
         The server closes every session when it stops, so the other idle connections are
         broken too: they are dropped and replaced together, rather than each costing a later
         caller a failed check and the pool's growing pause between checks.
         """
+        if not _has_input(conn):
+            return
         try:
             await AsyncConnectionPool.check_connection(conn)
         except psycopg.Error:
