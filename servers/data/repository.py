@@ -121,17 +121,20 @@ async def lock_capacity(tx: Transaction, day: date, tier: Tier, default: int) ->
     """The capacity of a date and tier, locked until the transaction ends.
 
     Every write that changes the seats of a date and tier takes this lock first, so that
-    counting seats and taking one are a single step under any concurrency.
+    counting seats and taking one are a single step under any concurrency. The row is made
+    with the default capacity on a date's first write only: a date that has its row is locked
+    in one statement.
     """
-    await tx.execute(
-        "INSERT INTO data.daily_capacity (visit_date, tier, capacity) VALUES (:d, :t, :c) "
-        "ON CONFLICT DO NOTHING",
-        {"d": day, "t": tier, "c": default},
-    )
-    row = await tx.fetch_one(
-        "SELECT capacity FROM data.daily_capacity WHERE visit_date = :d AND tier = :t FOR UPDATE",
-        {"d": day, "t": tier},
-    )
+    lock = "SELECT capacity FROM data.daily_capacity WHERE visit_date = :d AND tier = :t FOR UPDATE"
+    row = await tx.fetch_one(lock, {"d": day, "t": tier})
+    if row is None:
+        # Another first write may make the row meanwhile: whichever inserts first, both lock it.
+        await tx.execute(
+            "INSERT INTO data.daily_capacity (visit_date, tier, capacity) VALUES (:d, :t, :c) "
+            "ON CONFLICT DO NOTHING",
+            {"d": day, "t": tier, "c": default},
+        )
+        row = await tx.fetch_one(lock, {"d": day, "t": tier})
     assert row is not None
     capacity: int = row["capacity"]
     return capacity

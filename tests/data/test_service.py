@@ -31,6 +31,7 @@ from servers.data.service import (
     SOLD_OUT,
     TICKET_NOT_ACTIVE,
     TICKET_NOT_FOUND,
+    CapacityDefaults,
     DataService,
 )
 from ticketing.db import seed_all
@@ -733,6 +734,28 @@ async def test_concurrent_reserves_never_oversell(svc: DataService, db: Database
     assert (day.capacity, day.held, day.sold, day.seats_left) == (3, 3, 0, 0)
     report = await svc.check_integrity()
     assert (report.ok, report.violations) == (True, [])
+
+
+async def test_concurrent_first_reserves_of_a_date_make_its_capacity_once(
+    db: Database, clock: FakeClock
+) -> None:
+    """The date has no capacity row yet: the first writes race to make it, and all lock it."""
+    svc = DataService(db, clock=clock, capacity=CapacityDefaults(double_fun=3))
+    tickets = [await new_ticket(svc) for _ in range(30)]
+    results = await asyncio.gather(
+        *(reserve(svc, t, tier="double_fun", amount=7500) for t in tickets),
+        return_exceptions=True,
+    )
+    outcomes = Counter(r.code if isinstance(r, DomainError) else type(r).__name__ for r in results)
+    assert outcomes == {"Order": 3, SOLD_OUT: 27}, outcomes
+    rows = await scalar(
+        db,
+        "SELECT count(*) FROM data.daily_capacity WHERE visit_date = :d AND tier = 'double_fun'",
+        {"d": UPGRADE_DAY},
+    )
+    assert rows == 1
+    day = await seats(svc, tier="double_fun")
+    assert (day.capacity, day.held, day.seats_left) == (3, 3, 0)
 
 
 async def test_concurrent_retries_with_one_key_make_one_order(
