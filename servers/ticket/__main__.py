@@ -112,6 +112,8 @@ async def main() -> None:
     ):
         tasks.start_soon(sweep_forever, journey, settings.sweep_seconds)
         await serve(app, settings)
+        # While the clients are still open: the e-mails of the last payments answered.
+        await journey.drain()
         tasks.cancel_scope.cancel()
 
 

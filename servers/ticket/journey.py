@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 
 from servers.core.errors import IDEMPOTENCY_MISMATCH, DomainError
 
@@ -28,6 +29,7 @@ from .gateways import (
     NotifyGateway,
     OrderExists,
     PaymentGateway,
+    RemoteConfirmedOrder,
     RemoteIntent,
     RemoteOrder,
 )
@@ -64,9 +66,11 @@ class Journey:
     sleep: Sleep = asyncio.sleep
     payment_attempts: int = 3
     retry_delay: float = 0.2
-    # Orders this process confirmed lately, so that the payment webhook which follows every
-    # confirmation costs no call to learn what this process already knows.
+    # Orders this process confirmed and e-mailed lately, so that the payment webhook which
+    # follows every confirmation costs no call to learn what this process already knows.
     _settled: OrderedDict[str, None] = field(default_factory=OrderedDict, init=False, repr=False)
+    # Confirmation e-mails being queued after the payer was answered, by order (_settle_paid).
+    _emailing: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False, repr=False)
 
     async def select_upgrade(
         self,
@@ -250,10 +254,15 @@ class Journey:
         )
 
     async def _settle_paid(self, order: RemoteOrder, intent: RemoteIntent) -> RemoteOrder:
-        """:meth:`settle`, except that a payment which came too late for its seat is refunded
-        and answered ``HOLD_EXPIRED``."""
+        """:meth:`settle` for the customer who paid, who is answered once the order is
+        confirmed: the confirmation e-mail is queued after that, off the call's path. A payment
+        which came too late for its seat is refunded and answered ``HOLD_EXPIRED``.
+
+        The e-mail is never lost: the payment webhook that follows every successful payment
+        settles the order again unless this process has e-mailed it (``_settled``), and the
+        notify server takes each order's confirmation once, however often it is sent."""
         try:
-            return await self.settle(order, intent)
+            confirmed = await self._confirm(order, intent)
         except HoldLapsed:
             await self._refund_lapsed(order, intent)
             raise DomainError(
@@ -261,14 +270,41 @@ class Journey:
                 f"the hold of order {order.order_id} expired before the payment went through "
                 "and the date is now sold out; the payment was refunded",
             ) from None
+        if confirmed.order_id not in self._emailing:
+            task = asyncio.create_task(self._email_confirmed(confirmed))
+            self._emailing[confirmed.order_id] = task
+            task.add_done_callback(partial(self._emailed, confirmed.order_id))
+        return confirmed
+
+    def _emailed(self, order_id: str, task: asyncio.Task[None]) -> None:
+        del self._emailing[order_id]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning(
+                "confirmation e-mail of order %s not queued (%s); the payment webhook sends it",
+                order_id,
+                type(exc).__name__,
+            )
+
+    async def drain(self) -> None:
+        """Wait for the confirmation e-mails still being queued: before shutting down (and
+        in tests, before looking for them)."""
+        while self._emailing:
+            await asyncio.wait(list(self._emailing.values()))
 
     async def settle(self, order: RemoteOrder, intent: RemoteIntent) -> RemoteOrder:
         """Confirm a paid order and send its one confirmation e-mail; safe to run twice (the
         payment webhook and the paying call may both get here)."""
+        confirmed = await self._confirm(order, intent)
+        await self._email_confirmed(confirmed)
+        return confirmed
+
+    async def _confirm(self, order: RemoteOrder, intent: RemoteIntent) -> RemoteConfirmedOrder:
         # Confirming answers with the customer to e-mail: no call of its own to look them up.
-        confirmed = await self.data.confirm_order(
+        return await self.data.confirm_order(
             order.order_id, intent.id, intent.amount_received_cents
         )
+
+    async def _email_confirmed(self, confirmed: RemoteConfirmedOrder) -> None:
         customer = confirmed.customer
         await self.notify.send(
             "upgrade_confirmed",
@@ -289,7 +325,6 @@ class Journey:
         self._settled[confirmed.order_id] = None
         if len(self._settled) > _REMEMBERED_SETTLEMENTS:
             self._settled.popitem(last=False)
-        return confirmed
 
     async def cancel_upgrade(
         self,
@@ -367,6 +402,10 @@ class Journey:
         confirmed and e-mailed itself needs nothing more; any other confirmed order is settled
         again, so that its confirmation e-mail is never lost.
         """
+        if (emailing := self._emailing.get(order_id)) is not None:
+            # The payer's call is queueing the e-mail right now (the webhook often arrives
+            # meanwhile): its outcome says whether anything is left to do.
+            await asyncio.wait([emailing])
         if order_id in self._settled:
             return "confirmed"
         order = await self.data.get_order(order_id)

@@ -52,6 +52,13 @@ class Servers:
     journey: Journey
     clock: MovableClock
 
+    async def emails(self, order_id: str) -> list[str]:
+        """The templates of the e-mails queued for an order, sorted."""
+        # A paid upgrade's confirmation is queued after the payer is answered.
+        await self.journey.drain()
+        found = await self.notify.list_messages(reference=order_id)
+        return sorted(m.template for m in found.messages)
+
 
 @dataclass
 class MovableClock:

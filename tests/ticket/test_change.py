@@ -68,11 +68,6 @@ async def upgraded(
     return paid.order
 
 
-async def emails(servers: Servers, order_id: str) -> list[str]:
-    found = await servers.notify.list_messages(reference=order_id)
-    return sorted(m.template for m in found.messages)
-
-
 async def net_paid(servers: Servers) -> int:
     """Charged minus refunded over every payment of John's (the seed data holds others')."""
     async with servers.data.db.read() as tx:
@@ -121,7 +116,7 @@ async def test_a_dearer_change_charges_the_difference_to_the_same_card(servers: 
         )
     assert len(paid) == 2
     assert len({r["payment_method_id"] for r in paid}) == 1, "the difference went to the card"
-    assert await emails(servers, order.order_id) == ["upgrade_changed", "upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_changed", "upgrade_confirmed"]
     assert (await servers.data.check_integrity()).ok
 
     again = await changes(servers).change_upgrade(
@@ -129,7 +124,7 @@ async def test_a_dearer_change_charges_the_difference_to_the_same_card(servers: 
     )
     assert again == changed
     assert await net_paid(servers) == 7500
-    assert await emails(servers, order.order_id) == ["upgrade_changed", "upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_changed", "upgrade_confirmed"]
 
 
 async def test_a_used_key_with_other_arguments_is_refused_in_the_ticket_servers_terms(
@@ -165,7 +160,7 @@ async def test_a_cheaper_change_refunds_the_difference_and_a_cancel_the_rest(
     ticket = await servers.data.get_ticket("TKT-JD0001")
     assert ticket.upgrade_tier is None
     assert ticket.visit_date == servers.clock.now.date() + timedelta(days=10)
-    assert await emails(servers, order.order_id) == [
+    assert await servers.emails(order.order_id) == [
         "upgrade_cancelled",
         "upgrade_changed",
         "upgrade_confirmed",
@@ -220,7 +215,7 @@ async def assert_untouched(servers: Servers, order: UpgradeOrder, answer: Upgrad
     assert await seats_left(servers, order.visit_date, order.tier) == 199
     assert await seats_left(servers, PLAIN, "double_fun") == 50
     assert await net_paid(servers) == order.amount_cents
-    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_confirmed"]
     assert (await servers.data.check_integrity()).ok
 
 
@@ -238,7 +233,7 @@ async def test_a_sold_out_date_leaves_the_upgrade_untouched(servers: Servers) ->
     ticket = await servers.data.get_ticket("TKT-JD0001")
     assert (ticket.upgrade_tier, ticket.visit_date) == ("standard", PEAK)
     assert await net_paid(servers) == 3750
-    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_confirmed"]
 
 
 @pytest.mark.parametrize(
@@ -309,7 +304,7 @@ async def test_parallel_changes_of_one_upgrade_move_it_once(servers: Servers) ->
     assert {r.code for r in refused} <= {"CHANGE_IN_PROGRESS", "NO_CHANGE"}
     assert await net_paid(servers) == 7500
     assert await seats_left(servers, PLAIN, "double_fun") == 49
-    assert await emails(servers, order.order_id) == ["upgrade_changed", "upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_changed", "upgrade_confirmed"]
     assert (await servers.data.check_integrity()).ok
 
 
@@ -351,7 +346,7 @@ async def test_a_change_that_stopped_half_way_carries_on_with_the_same_key(
     assert (changed.status, changed.charged_cents) == ("changed", 3750)
     assert await net_paid(servers) == 7500
     assert await seats_left(servers, PLAIN, "double_fun") == 49
-    assert await emails(servers, order.order_id) == ["upgrade_changed", "upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_changed", "upgrade_confirmed"]
 
 
 async def test_a_paid_difference_whose_seat_lapsed_and_went_is_given_back(
@@ -371,7 +366,7 @@ async def test_a_paid_difference_whose_seat_lapsed_and_went_is_given_back(
     assert await net_paid(servers) == 3750, "the difference charged was refunded"
     ticket = await servers.data.get_ticket("TKT-JD0001")
     assert (ticket.upgrade_tier, ticket.visit_date) == ("standard", PEAK)
-    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_confirmed"]
     assert (await servers.data.check_integrity()).ok
 
 

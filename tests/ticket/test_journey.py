@@ -18,11 +18,6 @@ from .support import JANE, JOHN, TICKET_SERVER
 DAY = date(2026, 12, 24)  # peak: x1.5
 
 
-async def emails(servers: Servers, order_id: str) -> list[str]:
-    found = await servers.notify.list_messages(reference=order_id)
-    return sorted(m.template for m in found.messages)
-
-
 async def test_a_successful_upgrade(servers: Servers) -> None:
     journey = servers.journey
     order = await journey.select_upgrade(JOHN, "TKT-JD0001", "double_fun", DAY, "select-0001")
@@ -40,11 +35,11 @@ async def test_a_successful_upgrade(servers: Servers) -> None:
     assert order.payment_intent_id is not None
     intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
     assert (intent.status, intent.amount_received_cents) == ("succeeded", 11250)
-    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_confirmed"]
 
     again = await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-00000001")
     assert again.order.confirmation_code == paid.order.confirmation_code
-    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_confirmed"]
     assert (await servers.data.check_integrity()).ok
 
 
@@ -59,7 +54,7 @@ async def test_a_decline_then_success(servers: Servers) -> None:
     assert declined.order.status == "awaiting_payment"
     paid = await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-00000003")
     assert paid.payment_status == "succeeded"
-    assert await emails(servers, order.order_id) == ["payment_failed", "upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["payment_failed", "upgrade_confirmed"]
 
 
 async def test_transient_processor_errors_are_retried(servers: Servers) -> None:
@@ -69,7 +64,7 @@ async def test_transient_processor_errors_are_retried(servers: Servers) -> None:
         JOHN, order.order_id, "pm_card_transientProcessingError", "pay-00000004"
     )
     assert paid.payment_status == "succeeded"
-    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_confirmed"]
 
 
 async def test_a_processor_that_keeps_failing_says_try_again(servers: Servers) -> None:
@@ -81,7 +76,7 @@ async def test_a_processor_that_keeps_failing_says_try_again(servers: Servers) -
     assert failed.payment_status == "failed"
     assert "Try again" in failed.message
     assert failed.order.status == "awaiting_payment"
-    assert await emails(servers, order.order_id) == ["payment_failed"]
+    assert await servers.emails(order.order_id) == ["payment_failed"]
 
 
 async def test_cancel_a_hold_and_refund_a_confirmed_upgrade(servers: Servers) -> None:
@@ -100,10 +95,10 @@ async def test_cancel_a_hold_and_refund_a_confirmed_upgrade(servers: Servers) ->
     assert order.payment_intent_id is not None
     intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
     assert intent.amount_refunded_cents == order.amount_cents
-    assert await emails(servers, order.order_id) == ["upgrade_cancelled", "upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_cancelled", "upgrade_confirmed"]
     again = await journey.cancel_upgrade(JOHN, order.order_id, "cancel-0002")
     assert again.status == "refunded"
-    assert await emails(servers, order.order_id) == ["upgrade_cancelled", "upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_cancelled", "upgrade_confirmed"]
     assert (await servers.data.check_integrity()).ok
 
 
@@ -162,7 +157,7 @@ async def test_a_card_needing_authentication_is_paid_once_approved_on_the_page(
     approved = await Checkout(servers.payments).authenticate(session_id, approve=True)
     assert approved.intent.status == "succeeded"
     assert await journey.reconcile(order.order_id) == "confirmed", "as the webhook does"
-    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_confirmed"]
 
 
 async def test_paying_without_a_method_answers_with_the_orders_checkout_page(
@@ -190,7 +185,7 @@ async def test_paying_without_a_method_answers_with_the_orders_checkout_page(
     after = await journey.pay_upgrade(JOHN, order.order_id, None, "pay-00000013")
     assert after.payment_status == "succeeded"
     assert after.checkout_url is None
-    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_confirmed"]
 
 
 async def test_twenty_parallel_payments_all_end_in_the_ticket_servers_own_answer(
@@ -215,7 +210,7 @@ async def test_twenty_parallel_payments_all_end_in_the_ticket_servers_own_answer
     assert order.payment_intent_id is not None
     intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
     assert intent.amount_received_cents == order.amount_cents, "charged once"
-    assert await emails(servers, order.order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order.order_id) == ["upgrade_confirmed"]
 
 
 @pytest.mark.parametrize("paid", [False, True], ids=["held", "confirmed"])
@@ -237,7 +232,7 @@ async def test_twenty_parallel_cancellations_all_end_in_the_ticket_servers_own_a
     assert order.payment_intent_id is not None
     intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
     assert intent.amount_refunded_cents == (order.amount_cents if paid else 0)
-    assert (await emails(servers, order.order_id)).count("upgrade_cancelled") == 1
+    assert (await servers.emails(order.order_id)).count("upgrade_cancelled") == 1
 
 
 async def test_a_hold_whose_payment_was_never_opened_says_to_select_again(
@@ -284,7 +279,7 @@ async def test_the_seeded_confirmed_upgrade_is_cancelled_with_a_refund(servers: 
     assert intent.amount_refunded_cents == seeded.amount_cents
     ticket = await servers.data.get_ticket("TKT-JS0003")
     assert ticket.upgrade_tier is None
-    assert await emails(servers, seeded.order_id) == ["upgrade_cancelled"]
+    assert await servers.emails(seeded.order_id) == ["upgrade_cancelled"]
     assert (await servers.data.check_integrity()).ok
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -16,7 +17,7 @@ from starlette.routing import Route
 
 from servers.core.app import KitMCP
 from servers.core.auth import Principal, acting_as
-from servers.core.client import RemoteUnavailable
+from servers.core.client import RemoteUnavailable, ToolCaller
 from servers.core.ids import new_id
 from servers.core.scopes import CUSTOMER_SCOPES, TICKETS_WEBHOOKS
 from servers.core.webhooks import SIGNATURE_HEADER, sign_webhook
@@ -31,11 +32,6 @@ from .support import JOHN
 
 DAY = date(2027, 1, 14)  # a Thursday in January: standard band
 SECRET = "whsec_test_0123456789abcdef"
-
-
-async def templates(servers: Servers, order_id: str) -> list[str]:
-    found = await servers.notify.list_messages(reference=order_id)
-    return sorted(m.template for m in found.messages)
 
 
 async def paid_behind_our_back(servers: Servers, ticket: str = "TKT-JD0001") -> str:
@@ -56,7 +52,7 @@ async def test_reconcile_confirms_a_paid_order_exactly_once(servers: Servers) ->
     order_id = await paid_behind_our_back(servers)
     assert await servers.journey.reconcile(order_id) == "confirmed"
     assert await servers.journey.reconcile(order_id) == "confirmed"
-    assert await templates(servers, order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order_id) == ["upgrade_confirmed"]
     assert (await servers.data.check_integrity()).ok
 
 
@@ -73,12 +69,85 @@ async def test_a_confirmation_whose_e_mail_failed_is_e_mailed_by_the_next_reconc
     with pytest.raises(RemoteUnavailable):
         await mail_down.reconcile(order_id)
     assert (await servers.data.get_order(order_id)).status == "confirmed"
-    assert await templates(servers, order_id) == []
+    assert await servers.emails(order_id) == []
     assert await journey.reconcile(order_id) == "confirmed"
     assert await journey.reconcile(order_id) == "confirmed"
     elsewhere = Journey(journey.tickets, journey.data, journey.payments, journey.notify)
     assert await elsewhere.reconcile(order_id) == "confirmed"
-    assert await templates(servers, order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order_id) == ["upgrade_confirmed"]
+
+
+class Switchable:
+    """A server's client that is down until switched back up."""
+
+    def __init__(self, client: ToolCaller) -> None:
+        self.client = client
+        self.down = True
+
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self.down:
+            raise RemoteUnavailable(tool, "connection refused")
+        return await self.client.call(tool, arguments)
+
+
+async def test_a_payment_answered_while_mail_is_down_is_e_mailed_by_its_webhook(
+    servers: Servers, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The payer is answered once the order is confirmed; the e-mail queued after that failed,
+    so this process has not settled the order and the webhook that follows sends it."""
+    journey = servers.journey
+    mail = Switchable(journey.notify.client)
+    process = Journey(journey.tickets, journey.data, journey.payments, NotifyGateway(mail))
+    order = await process.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "sel-mail-down")
+    paid = await process.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-mail-down")
+    assert (paid.payment_status, paid.order.status) == ("succeeded", "confirmed")
+    await process.drain()
+    assert f"e-mail of order {order.order_id} not queued (RemoteUnavailable)" in caplog.text
+    assert await servers.emails(order.order_id) == []
+    mail.down = False
+    # What the payment webhook runs.
+    assert await process.reconcile(order.order_id) == "confirmed"
+    assert await process.reconcile(order.order_id) == "confirmed"
+    assert await servers.emails(order.order_id) == ["upgrade_confirmed"]
+
+
+class Held:
+    """A server's client whose calls wait until released, and which names the calls it saw."""
+
+    def __init__(self, client: ToolCaller) -> None:
+        self.client = client
+        self.release = asyncio.Event()
+        self.release.set()
+        self.arrived = asyncio.Event()
+        self.seen: list[str] = []
+
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.seen.append(tool)
+        self.arrived.set()
+        await self.release.wait()
+        return await self.client.call(tool, arguments)
+
+
+async def test_a_webhook_during_the_payers_e_mail_waits_for_it_and_calls_nothing(
+    servers: Servers,
+) -> None:
+    journey = servers.journey
+    data, mail = Held(journey.data.client), Held(journey.notify.client)
+    process = Journey(journey.tickets, DataGateway(data), journey.payments, NotifyGateway(mail))
+    order = await process.select_upgrade(JOHN, "TKT-JD0001", "standard", DAY, "sel-webhook-wait")
+    mail.release.clear()
+    paid = await process.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-webhook-wait")
+    assert paid.order.status == "confirmed"
+    data.seen.clear()
+    # Arrives while the e-mail is being queued (held here): without waiting for it, it would
+    # read the order and confirm it again.
+    webhook = asyncio.create_task(process.reconcile(order.order_id))
+    await mail.arrived.wait()
+    mail.release.set()
+    assert await webhook == "confirmed"
+    assert data.seen == []
+    assert mail.seen == ["send_email"]
+    assert await servers.emails(order.order_id) == ["upgrade_confirmed"]
 
 
 async def test_the_sweeper_expires_lapsed_holds_and_frees_their_seats(servers: Servers) -> None:
@@ -93,7 +162,7 @@ async def test_the_sweeper_expires_lapsed_holds_and_frees_their_seats(servers: S
     assert intent.status == "canceled"
     seats = await servers.data.get_date_inventory(DAY, DAY, "standard")
     assert seats.days[0].held == 0
-    assert await templates(servers, order.order_id) == ["hold_expired"]
+    assert await servers.emails(order.order_id) == ["hold_expired"]
     assert await servers.journey.sweep_holds() == 0
 
 
@@ -102,7 +171,7 @@ async def test_the_sweeper_never_expires_an_order_that_was_paid(servers: Servers
     servers.clock.now += timedelta(minutes=30)
     assert await servers.journey.sweep_holds() == 1
     assert (await servers.data.get_order(order_id)).status == "confirmed"
-    assert await templates(servers, order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order_id) == ["upgrade_confirmed"]
 
 
 async def test_a_signed_webhook_confirms_and_a_tampered_one_is_refused(servers: Servers) -> None:
@@ -144,7 +213,7 @@ async def test_a_signed_webhook_confirms_and_a_tampered_one_is_refused(servers: 
         assert (await servers.data.get_order(order_id)).status == "confirmed"
         again = await post(body, signed)
         assert again.json() == {"received": True, "duplicate": True}
-    assert await templates(servers, order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order_id) == ["upgrade_confirmed"]
 
 
 def event(object_: Any, *, event_id: str = "evt_test0002") -> bytes:
@@ -281,7 +350,7 @@ async def test_the_edge_hands_on_a_signed_event_as_a_tool_call_and_it_confirms_o
         "order_status": "confirmed",
     }
     assert (await servers.data.get_order(order_id)).status == "confirmed"
-    assert await templates(servers, order_id) == ["upgrade_confirmed"]
+    assert await servers.emails(order_id) == ["upgrade_confirmed"]
 
 
 async def test_an_event_the_tool_cannot_handle_now_is_unavailable_to_send_again(
