@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -150,24 +151,6 @@ async def set_capacity(
     )
 
 
-async def sold_out_now(tx: Transaction, day: date, tier: Tier, default: int, now: datetime) -> bool:
-    """Whether every seat of a date and tier is taken as committed now, without a lock.
-
-    Only a "sold out" read here may be acted on: holds not yet committed are not seen, so a
-    seat that looks free is taken (or refused) under :func:`lock_capacity`. A "sold out" is
-    true of the moment it was read, what the locked count would have said then.
-    """
-    row = await tx.fetch_one(
-        "SELECT COALESCE((SELECT capacity FROM data.daily_capacity"
-        "   WHERE visit_date = :d AND tier = :t), :default) <= ("
-        " SELECT count(*) FROM data.seat_claims WHERE visit_date = :d AND tier = :t"
-        f"   AND {_LIVE_CLAIM}) AS sold_out",
-        {"d": day, "t": tier, "default": default, "now": now},
-    )
-    assert row is not None
-    return bool(row["sold_out"])
-
-
 async def seats_taken(
     tx: Transaction, day: date, tier: Tier, now: datetime, *, excluding: str | None = None
 ) -> tuple[int, int]:
@@ -303,6 +286,50 @@ async def update_order(tx: Transaction, order_id: str, changes: dict[str, Any]) 
     return _order(row)
 
 
+async def attach_payment(
+    tx: Transaction, order_id: str, payment_intent_id: str, now: datetime
+) -> Order | None:
+    """Records the payment of an order awaiting one, in one statement; None when the order is
+    missing, closed or has a payment already (even this one: nothing is written then)."""
+    row = await tx.fetch_one(
+        "UPDATE data.upgrade_orders SET payment_intent_id = :p, updated_at = :now "
+        "WHERE order_id = :o AND status = 'awaiting_payment' AND payment_intent_id IS NULL "
+        f"RETURNING {_ORDER_COLS}",
+        {"o": order_id, "p": payment_intent_id, "now": now},
+    )
+    return None if row is None else _order(row)
+
+
+async def lock_ticket_of_order(tx: Transaction, order_id: str) -> bool:
+    """Locks the ticket of an order, found from the order in the same statement; False when
+    there is no such order."""
+    row = await tx.fetch_one(
+        "SELECT ticket_number FROM data.tickets WHERE ticket_number ="
+        " (SELECT ticket_number FROM data.upgrade_orders WHERE order_id = :o) FOR UPDATE",
+        {"o": order_id},
+    )
+    return row is not None
+
+
+async def confirm_order(
+    tx: Transaction, order_id: str, payment_intent_id: str, confirmation_code: str, now: datetime
+) -> Order:
+    """Confirms an order and gives its ticket the upgrade's tier and date, in one statement."""
+    row = await tx.fetch_one(
+        "WITH confirmed AS ("
+        "  UPDATE data.upgrade_orders SET status = 'confirmed', payment_intent_id = :p,"
+        "   confirmation_code = :code, confirmed_at = :now, updated_at = :now"
+        f"  WHERE order_id = :o RETURNING {_ORDER_COLS}),"
+        " upgraded AS ("
+        "  UPDATE data.tickets t SET upgrade_tier = c.tier, visit_date = c.visit_date,"
+        "   updated_at = :now FROM confirmed c WHERE t.ticket_number = c.ticket_number) "
+        "SELECT * FROM confirmed",
+        {"o": order_id, "p": payment_intent_id, "code": confirmation_code, "now": now},
+    )
+    assert row is not None
+    return _order(row)
+
+
 async def live_order_of(tx: Transaction, ticket_number: str, now: datetime) -> Order | None:
     """The ticket's confirmed upgrade or unexpired hold, as of ``now`` (without writing, so a
     hold past its expiry that nobody has swept yet does not count)."""
@@ -314,22 +341,44 @@ async def live_order_of(tx: Transaction, ticket_number: str, now: datetime) -> O
     return None if row is None else _order(row)
 
 
-async def open_order_of(tx: Transaction, ticket_number: str) -> str | None:
-    """The id of the ticket's live hold or confirmed upgrade, if it has one."""
+@dataclass(frozen=True)
+class HoldCheck:
+    """What decides whether a ticket may hold a seat, as read before the capacity lock."""
+
+    open_order: str | None
+    """The ticket's confirmed upgrade or live hold, if it has one."""
+    sold_out: bool
+    """Every seat of the date and tier taken, as committed when read (see below)."""
+
+
+async def check_hold(
+    tx: Transaction, ticket_number: str, day: date, tier: Tier, default: int, now: datetime
+) -> HoldCheck:
+    """Marks the ticket's lapsed hold expired, and reads its open order and whether the date
+    and tier are sold out: one statement, where each was a round trip of its own.
+
+    Call it with the ticket locked. The open order is read by the live-claim rule rather than by
+    status, so it does not matter that the statement's snapshot predates its own UPDATE (or a
+    sweep that expired the hold first): a lapsed hold is not open either way.
+
+    Only a "sold out" may be acted on: holds not yet committed are not seen, so a seat that
+    looks free is taken (or refused) under :func:`lock_capacity`. A "sold out" is true of the
+    moment it was read, what the locked count would have said then.
+    """
     row = await tx.fetch_one(
-        "SELECT order_id FROM data.upgrade_orders "
-        "WHERE ticket_number = :t AND status IN ('awaiting_payment', 'confirmed')",
-        {"t": ticket_number},
+        "WITH expired AS ("
+        "  UPDATE data.upgrade_orders SET status = 'expired', closed_at = :now, updated_at = :now"
+        "  WHERE ticket_number = :t AND status = 'awaiting_payment' AND hold_expires_at <= :now) "
+        "SELECT (SELECT order_id FROM data.upgrade_orders WHERE ticket_number = :t"
+        f"   AND {_LIVE_CLAIM} LIMIT 1) AS open_order,"
+        " COALESCE((SELECT capacity FROM data.daily_capacity"
+        "   WHERE visit_date = :d AND tier = :tier), :default) <= ("
+        "  SELECT count(*) FROM data.seat_claims WHERE visit_date = :d AND tier = :tier"
+        f"   AND {_LIVE_CLAIM}) AS sold_out",
+        {"t": ticket_number, "d": day, "tier": tier, "default": default, "now": now},
     )
-    return None if row is None else str(row["order_id"])
-
-
-async def expire_stale_hold(tx: Transaction, ticket_number: str, now: datetime) -> None:
-    await tx.execute(
-        "UPDATE data.upgrade_orders SET status = 'expired', closed_at = :now, updated_at = :now "
-        "WHERE ticket_number = :t AND status = 'awaiting_payment' AND hold_expires_at <= :now",
-        {"t": ticket_number, "now": now},
-    )
+    assert row is not None
+    return HoldCheck(open_order=row["open_order"], sold_out=bool(row["sold_out"]))
 
 
 async def expire_due_holds(tx: Transaction, now: datetime, limit: int) -> list[Order]:

@@ -243,15 +243,17 @@ class DataService:
                 raise DomainError(
                     TICKET_NOT_ACTIVE, f"ticket {ticket_number} is {ticket.status}, not active"
                 )
-            await repo.expire_stale_hold(tx, ticket_number, now)
-            # Before counting seats: a ticket that already holds the last seat must hear that
-            # it has an order, not that the date is sold out.
-            if await repo.open_order_of(tx, ticket_number) is not None:
+            check = await repo.check_hold(
+                tx, ticket_number, visit_date, tier, self.capacity.of(tier), now
+            )
+            # A ticket that already holds the last seat must hear that it has an order, not
+            # that the date is sold out.
+            if check.open_order is not None:
                 raise _order_exists(ticket_number)
-            # Without the lock first: when a burst of buyers meets a sold-out date, each is
-            # told so at once instead of queueing for the capacity lock behind all the others
+            # Decided without the capacity lock: when a burst of buyers meets a sold-out date,
+            # each is told so at once instead of queueing for the lock behind all the others
             # (bench_race). A seat that looks free is counted again under the lock.
-            if await repo.sold_out_now(tx, visit_date, tier, self.capacity.of(tier), now):
+            if check.sold_out:
                 raise _sold_out(tier, visit_date)
             capacity = await repo.lock_capacity(tx, visit_date, tier, self.capacity.of(tier))
             held, sold = await repo.seats_taken(tx, visit_date, tier, now)
@@ -309,7 +311,11 @@ class DataService:
 
     async def attach_payment(self, order_id: str, payment_intent_id: str) -> Order:
         async with self.db.transaction() as tx:
-            order = await _order(tx, order_id, lock=True)
+            attached = await repo.attach_payment(tx, order_id, payment_intent_id, self.clock())
+            if attached is not None:
+                return attached
+            # Nothing attached: say why, from the order as it is now.
+            order = await _order(tx, order_id)
             if order.payment_intent_id == payment_intent_id:
                 return order
             if order.payment_intent_id is not None:
@@ -317,13 +323,7 @@ class DataService:
                     PAYMENT_MISMATCH,
                     f"order {order_id} is already paid through {order.payment_intent_id}",
                 )
-            if order.status != "awaiting_payment":
-                raise DomainError(INVALID_STATE, f"order {order_id} is {order.status}")
-            return await repo.update_order(
-                tx,
-                order_id,
-                {"payment_intent_id": payment_intent_id, "updated_at": self.clock()},
-            )
+            raise DomainError(INVALID_STATE, f"order {order_id} is {order.status}")
 
     async def confirm_order(
         self, order_id: str, payment_intent_id: str, amount_cents: int
@@ -363,19 +363,9 @@ class DataService:
                         HOLD_EXPIRED,
                         f"the hold of order {order_id} expired and the date is now sold out",
                     )
-            confirmed = await repo.update_order(
-                tx,
-                order_id,
-                {
-                    "status": "confirmed",
-                    "payment_intent_id": payment_intent_id,
-                    "confirmation_code": f"UPG-{new_code(8)}",
-                    "confirmed_at": now,
-                    "updated_at": now,
-                },
+            return await repo.confirm_order(
+                tx, order_id, payment_intent_id, f"UPG-{new_code(8)}", now
             )
-            await repo.apply_upgrade(tx, order.ticket_number, order.tier, order.visit_date, now)
-            return confirmed
 
     async def confirm_order_with_customer(
         self, order_id: str, payment_intent_id: str, amount_cents: int
@@ -539,8 +529,8 @@ async def _order(
 async def _lock_order_and_ticket(tx: Transaction, order_id: str) -> Order:
     """Locks an order's ticket, then the order: the lock order ``reserve_upgrade`` uses too,
     so that writers of the same ticket queue up instead of deadlocking."""
-    ticket_number = (await _order(tx, order_id)).ticket_number
-    await repo.ticket(tx, ticket_number, lock=True)
+    if not await repo.lock_ticket_of_order(tx, order_id):
+        raise DomainError(ORDER_NOT_FOUND, f"no order {order_id}")
     return await _order(tx, order_id, lock=True)
 
 

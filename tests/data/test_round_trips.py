@@ -1,0 +1,142 @@
+"""The database round trips of the data tools on the journey's hot path, pinned.
+
+Each round trip costs the data server a wake-up of PostgreSQL and a wait for its answer (about a
+sixth of the data server's CPU in a journey, bench/README.md), so a change that adds one to a
+hot tool fails here, as one that adds an internal call fails ``tests/ticket/test_service.py``.
+A transaction counts its BEGIN and COMMIT (on the Data API: BeginTransaction and
+CommitTransaction)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import pytest
+
+from servers.core.db import Database, Params, Row, Transaction
+from servers.data.models import Order
+from servers.data.service import DataService
+
+from .conftest import FakeClock
+from .test_service import PRICE, UPGRADE_DAY, key, new_ticket, reserve
+
+T = TypeVar("T")
+
+
+class Counted:
+    """A transaction whose statements are counted."""
+
+    def __init__(self, tx: Transaction, counter: CountingDatabase) -> None:
+        self._tx = tx
+        self._counter = counter
+
+    async def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
+        self._counter.round_trips += 1
+        return await self._tx.fetch_all(sql, params)
+
+    async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
+        self._counter.round_trips += 1
+        return await self._tx.fetch_one(sql, params)
+
+    async def execute(self, sql: str, params: Params | None = None) -> int:
+        self._counter.round_trips += 1
+        return await self._tx.execute(sql, params)
+
+
+class CountingDatabase:
+    """The ``db`` fixture, counting round trips: statements, and BEGIN and COMMIT."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.round_trips = 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        self.round_trips += 2
+        async with self._db.transaction() as tx:
+            yield Counted(tx, self)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        async with self._db.read() as tx:
+            yield Counted(tx, self)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+
+@pytest.fixture
+def counting(db: Database) -> CountingDatabase:
+    return CountingDatabase(db)
+
+
+@pytest.fixture
+def counted_svc(counting: CountingDatabase, clock: FakeClock) -> DataService:
+    return DataService(counting, clock=clock)
+
+
+async def round_trips(counting: CountingDatabase, call: Callable[[], Awaitable[T]]) -> int:
+    before = counting.round_trips
+    await call()
+    return counting.round_trips - before
+
+
+async def test_the_journeys_data_tools_keep_their_round_trips(
+    counted_svc: DataService, counting: CountingDatabase
+) -> None:
+    svc = counted_svc
+    ticket = await new_ticket(svc)
+    # The date's capacity row exists, as it does for every date after its first hold.
+    await reserve(svc, await new_ticket(svc))
+    held: list[Order] = []
+
+    async def hold() -> None:
+        held.append(await reserve(svc, ticket))
+
+    counts = {
+        "get_ticket": await round_trips(counting, lambda: svc.get_ticket(ticket.ticket_number)),
+        "reserve_upgrade": await round_trips(counting, hold),
+    }
+    order_id = held[0].order_id
+    counts |= {
+        "attach_payment": await round_trips(
+            counting, lambda: svc.attach_payment(order_id, "pi_counted")
+        ),
+        "get_order": await round_trips(counting, lambda: svc.get_order(order_id)),
+        "confirm_order": await round_trips(
+            counting, lambda: svc.confirm_order_with_customer(order_id, "pi_counted", PRICE)
+        ),
+    }
+    assert counts == {
+        # The ticket with its open order.
+        "get_ticket": 2,
+        # BEGIN, the key claimed, the ticket locked, a lapsed hold expired with the open order
+        # and the unlocked sold-out check (one statement), the capacity locked, the seats
+        # counted, the order, the key's answer, COMMIT.
+        "reserve_upgrade": 9,
+        # BEGIN, one conditional UPDATE, COMMIT.
+        "attach_payment": 3,
+        "get_order": 1,
+        # BEGIN, the ticket locked through its order, the order locked, the order confirmed
+        # with its ticket upgraded (one statement), COMMIT; then the customer.
+        "confirm_order": 6,
+    }
+    assert held[0].status == "awaiting_payment"
+    confirmed = await svc.get_order(order_id)
+    assert confirmed.status == "confirmed"
+    assert confirmed.payment_intent_id == "pi_counted"
+    upgraded = await svc.get_ticket(ticket.ticket_number)
+    assert upgraded.upgrade_tier == "non_stop"
+    assert upgraded.visit_date == UPGRADE_DAY
+
+
+async def test_a_repeated_attach_writes_nothing(
+    counted_svc: DataService, counting: CountingDatabase, clock: FakeClock
+) -> None:
+    svc = counted_svc
+    order = await reserve(svc, await new_ticket(svc), idempotency_key=key())
+    first = await svc.attach_payment(order.order_id, "pi_once")
+    clock.advance(minutes=1)
+    again = await svc.attach_payment(order.order_id, "pi_once")
+    assert again == first  # updated_at too: the repeat found it attached and wrote nothing
