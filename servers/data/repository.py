@@ -8,17 +8,41 @@ from typing import Any
 
 from servers.core.db import Json, Row, Transaction
 
-from .models import Customer, InventoryDay, Order, OrderChange, Ticket, Tier
+from .models import Customer, InventoryDay, Order, OrderChange, Ticket, TicketDetail, Tier
 
-_TICKET_COLS = (
-    "ticket_number, customer_id, ticket_type, status, visit_date, upgrade_tier, "
-    "original_price_cents, currency, metadata, created_at, updated_at"
+_TICKET_COLUMNS = (
+    "ticket_number",
+    "customer_id",
+    "ticket_type",
+    "status",
+    "visit_date",
+    "upgrade_tier",
+    "original_price_cents",
+    "currency",
+    "metadata",
+    "created_at",
+    "updated_at",
 )
-_ORDER_COLS = (
-    "order_id, ticket_number, customer_id, tier, visit_date, amount_cents, currency, status, "
-    "hold_expires_at, payment_intent_id, confirmation_code, refund_id, created_at, updated_at, "
-    "confirmed_at, closed_at"
+_TICKET_COLS = ", ".join(_TICKET_COLUMNS)
+_ORDER_COLUMNS = (
+    "order_id",
+    "ticket_number",
+    "customer_id",
+    "tier",
+    "visit_date",
+    "amount_cents",
+    "currency",
+    "status",
+    "hold_expires_at",
+    "payment_intent_id",
+    "confirmation_code",
+    "refund_id",
+    "created_at",
+    "updated_at",
+    "confirmed_at",
+    "closed_at",
 )
+_ORDER_COLS = ", ".join(_ORDER_COLUMNS)
 
 _LIVE_HOLD = "status = 'awaiting_payment' AND hold_expires_at > :now"
 """A hold that still binds its seat at ``:now``: one past its expiry binds nothing, whether or
@@ -94,6 +118,30 @@ async def ticket(
         {"t": ticket_number, "c": owner},
     )
     return None if row is None else _ticket(row)
+
+
+async def ticket_detail(
+    tx: Transaction, ticket_number: str, owner: str | None, now: datetime
+) -> TicketDetail | None:
+    """The ticket with its open order (its confirmed upgrade or live hold at ``now``), in one
+    statement; with ``owner``, only if it is theirs."""
+    open_order = ", ".join(f"o.{c} AS open_{c}" for c in _ORDER_COLUMNS)
+    row = await tx.fetch_one(
+        f"SELECT {', '.join(f't.{c}' for c in _TICKET_COLUMNS)}, {open_order} "
+        "FROM data.tickets t LEFT JOIN LATERAL ("
+        f"  SELECT {_ORDER_COLS} FROM data.upgrade_orders"
+        f"  WHERE ticket_number = t.ticket_number AND {_LIVE_CLAIM} LIMIT 1) o ON true "
+        "WHERE t.ticket_number = :t AND (CAST(:c AS text) IS NULL OR t.customer_id = :c)",
+        {"t": ticket_number, "c": owner, "now": now},
+    )
+    if row is None:
+        return None
+    live = (
+        None
+        if row["open_order_id"] is None
+        else _order({c: row[f"open_{c}"] for c in _ORDER_COLUMNS})
+    )
+    return TicketDetail(**{c: row[c] for c in _TICKET_COLUMNS}, open_order=live)
 
 
 async def tickets_of(tx: Transaction, customer_id: str, status: str | None) -> list[Ticket]:
@@ -328,17 +376,6 @@ async def confirm_order(
     )
     assert row is not None
     return _order(row)
-
-
-async def live_order_of(tx: Transaction, ticket_number: str, now: datetime) -> Order | None:
-    """The ticket's confirmed upgrade or unexpired hold, as of ``now`` (without writing, so a
-    hold past its expiry that nobody has swept yet does not count)."""
-    row = await tx.fetch_one(
-        f"SELECT {_ORDER_COLS} FROM data.upgrade_orders WHERE ticket_number = :t"
-        f" AND {_LIVE_CLAIM} LIMIT 1",
-        {"t": ticket_number, "now": now},
-    )
-    return None if row is None else _order(row)
 
 
 @dataclass(frozen=True)

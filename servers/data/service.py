@@ -114,8 +114,11 @@ class DataService:
 
     async def list_tickets(self, customer_id: str, status: str | None) -> TicketList:
         async with self.db.read() as tx:
-            await _customer(tx, customer_id)
-            return TicketList(tickets=await repo.tickets_of(tx, customer_id, status))
+            tickets = await repo.tickets_of(tx, customer_id, status)
+            if not tickets:
+                # No tickets, or no such customer: only then is it worth a second statement.
+                await _customer(tx, customer_id)
+            return TicketList(tickets=tickets)
 
     async def get_ticket(self, ticket_number: str, owner: str | None = None) -> TicketDetail:
         """The ticket and its open order; with ``owner``, another customer's ticket is
@@ -505,9 +508,10 @@ async def _ticket_detail(
     tx: Transaction, ticket_number: str, owner: str | None, now: datetime
 ) -> TicketDetail:
     """The ticket with its open order; with ``owner``, another customer's is TICKET_NOT_FOUND."""
-    ticket = await _ticket(tx, ticket_number, owner=owner)
-    live = await repo.live_order_of(tx, ticket_number, now)
-    return TicketDetail(**ticket.model_dump(), open_order=live)
+    detail = await repo.ticket_detail(tx, ticket_number, owner, now)
+    if detail is None:
+        raise DomainError(TICKET_NOT_FOUND, f"no ticket {ticket_number}")
+    return detail
 
 
 def _check_range(start: date, end: date) -> None:

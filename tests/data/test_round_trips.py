@@ -95,7 +95,16 @@ async def test_the_journeys_data_tools_keep_their_round_trips(
         held.append(await reserve(svc, ticket))
 
     counts = {
+        "list_tickets": await round_trips(
+            counting, lambda: svc.list_tickets(ticket.customer_id, "active")
+        ),
         "get_ticket": await round_trips(counting, lambda: svc.get_ticket(ticket.ticket_number)),
+        "get_ticket_and_inventory": await round_trips(
+            counting,
+            lambda: svc.get_ticket_and_inventory(
+                ticket.ticket_number, ticket.customer_id, UPGRADE_DAY, UPGRADE_DAY, "non_stop"
+            ),
+        ),
         "reserve_upgrade": await round_trips(counting, hold),
     }
     order_id = held[0].order_id
@@ -109,8 +118,11 @@ async def test_the_journeys_data_tools_keep_their_round_trips(
         ),
     }
     assert counts == {
-        # The ticket with its open order.
-        "get_ticket": 2,
+        # A customer's tickets; the customer is looked up only when there are none.
+        "list_tickets": 1,
+        # The ticket with its open order, in one statement.
+        "get_ticket": 1,
+        "get_ticket_and_inventory": 2,
         # BEGIN, the key claimed, the ticket locked, a lapsed hold expired with the open order
         # and the unlocked sold-out check (one statement), the capacity locked, the seats
         # counted, the order, the key's answer, COMMIT.
@@ -123,10 +135,12 @@ async def test_the_journeys_data_tools_keep_their_round_trips(
         "confirm_order": 6,
     }
     assert held[0].status == "awaiting_payment"
+
     confirmed = await svc.get_order(order_id)
     assert confirmed.status == "confirmed"
     assert confirmed.payment_intent_id == "pi_counted"
     upgraded = await svc.get_ticket(ticket.ticket_number)
+    assert upgraded.open_order == confirmed
     assert upgraded.upgrade_tier == "non_stop"
     assert upgraded.visit_date == UPGRADE_DAY
 

@@ -234,6 +234,7 @@ async def test_confirm_with_another_payment_is_refused(svc: DataService) -> None
 async def test_unknown_records_are_not_found(svc: DataService) -> None:
     cases = [
         (svc.get_customer("cus_" + "a" * 26), CUSTOMER_NOT_FOUND),
+        (svc.list_tickets("cus_" + "a" * 26, None), CUSTOMER_NOT_FOUND),
         (svc.find_customer("nobody@example.com"), CUSTOMER_NOT_FOUND),
         (svc.get_ticket("TKT-NOSUCH"), TICKET_NOT_FOUND),
         (svc.get_order("ord_" + "a" * 26), ORDER_NOT_FOUND),
@@ -243,6 +244,14 @@ async def test_unknown_records_are_not_found(svc: DataService) -> None:
         with pytest.raises(DomainError) as err:
             await call
         assert err.value.code == code
+
+
+async def test_a_customer_without_such_tickets_has_an_empty_list(svc: DataService) -> None:
+    ticket = await new_ticket(svc)
+    assert (await svc.list_tickets(ticket.customer_id, "cancelled")).tickets == []
+    assert [
+        t.ticket_number for t in (await svc.list_tickets(ticket.customer_id, None)).tickets
+    ] == [ticket.ticket_number]
 
 
 async def refusals_of(*calls: Awaitable[object]) -> list[tuple[str, list[str]]]:
