@@ -36,14 +36,31 @@ class IdempotencyStore:
         self._table = f"{schema}.idempotency_keys"
 
     async def claim(
-        self, tx: Transaction, *, caller: str, tool: str, key: str, arguments: dict[str, Any]
+        self,
+        tx: Transaction,
+        *,
+        caller: str,
+        tool: str,
+        key: str,
+        arguments: dict[str, Any],
+        response: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """None when this call owns the key (do the work); otherwise the stored result."""
+        """None when this call owns the key (do the work); otherwise the stored result.
+
+        A ``response`` known before the work (an id the caller made up) is stored with the
+        claim, which spares :meth:`store`'s round trip: it commits or rolls back with the work
+        all the same."""
         fingerprint = request_fingerprint(arguments)
         inserted = await tx.fetch_one(
-            f"INSERT INTO {self._table} (caller, tool, key, request_hash) "
-            "VALUES (:caller, :tool, :key, :hash) ON CONFLICT DO NOTHING RETURNING key",
-            {"caller": caller, "tool": tool, "key": key, "hash": fingerprint},
+            f"INSERT INTO {self._table} (caller, tool, key, request_hash, response) "
+            "VALUES (:caller, :tool, :key, :hash, :response) ON CONFLICT DO NOTHING RETURNING key",
+            {
+                "caller": caller,
+                "tool": tool,
+                "key": key,
+                "hash": fingerprint,
+                "response": None if response is None else Json(response),
+            },
         )
         if inserted is not None:
             return None
@@ -60,8 +77,8 @@ class IdempotencyStore:
                 f"idempotency key {key!r} was already used for {tool} with different arguments; "
                 "use a new key for a new request",
             )
-        response: dict[str, Any] = row["response"]
-        return response
+        earlier: dict[str, Any] = row["response"]
+        return earlier
 
     async def run_once(
         self,

@@ -70,13 +70,18 @@ class NotifyService:
         # refused with nothing queued.
         rendered = self.templates.render(template, context)
         arguments = {"template": template, "to": to, "context": context, "reference": reference}
+        message_id = new_id("msg")
         async with self.db.transaction() as tx:
             stored = await self.idempotency.claim(
-                tx, caller=caller, tool="send_email", key=idempotency_key, arguments=arguments
+                tx,
+                caller=caller,
+                tool="send_email",
+                key=idempotency_key,
+                arguments=arguments,
+                response={"message_id": message_id},
             )
             if stored is not None:
                 return await _message(tx, stored["message_id"])
-            message_id = new_id("msg")
             message = await repo.insert_message(
                 tx,
                 {
@@ -94,13 +99,6 @@ class NotifyService:
                     "max_attempts": self.max_attempts,
                     "now": self.clock(),
                 },
-            )
-            await self.idempotency.store(
-                tx,
-                caller=caller,
-                tool="send_email",
-                key=idempotency_key,
-                response={"message_id": message_id},
             )
         self.on_queued()
         return message

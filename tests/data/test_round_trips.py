@@ -8,62 +8,15 @@ CommitTransaction)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import TypeVar
-
 import pytest
 
-from servers.core.db import Database, Params, Row, Transaction
+from servers.core.db import Database
 from servers.data.models import Order
 from servers.data.service import DataService
+from tests.round_trips import CountingDatabase, round_trips
 
 from .conftest import FakeClock
 from .test_service import PRICE, UPGRADE_DAY, key, new_ticket, reserve
-
-T = TypeVar("T")
-
-
-class Counted:
-    """A transaction whose statements are counted."""
-
-    def __init__(self, tx: Transaction, counter: CountingDatabase) -> None:
-        self._tx = tx
-        self._counter = counter
-
-    async def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
-        self._counter.round_trips += 1
-        return await self._tx.fetch_all(sql, params)
-
-    async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
-        self._counter.round_trips += 1
-        return await self._tx.fetch_one(sql, params)
-
-    async def execute(self, sql: str, params: Params | None = None) -> int:
-        self._counter.round_trips += 1
-        return await self._tx.execute(sql, params)
-
-
-class CountingDatabase:
-    """The ``db`` fixture, counting round trips: statements, and BEGIN and COMMIT."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self.round_trips = 0
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        self.round_trips += 2
-        async with self._db.transaction() as tx:
-            yield Counted(tx, self)
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[Transaction]:
-        async with self._db.read() as tx:
-            yield Counted(tx, self)
-
-    async def close(self) -> None:
-        await self._db.close()
 
 
 @pytest.fixture
@@ -74,12 +27,6 @@ def counting(db: Database) -> CountingDatabase:
 @pytest.fixture
 def counted_svc(counting: CountingDatabase, clock: FakeClock) -> DataService:
     return DataService(counting, clock=clock)
-
-
-async def round_trips(counting: CountingDatabase, call: Callable[[], Awaitable[T]]) -> int:
-    before = counting.round_trips
-    await call()
-    return counting.round_trips - before
 
 
 async def test_the_journeys_data_tools_keep_their_round_trips(

@@ -12,6 +12,7 @@ from servers.core.db import Database
 from servers.core.errors import IDEMPOTENCY_MISMATCH, INVALID_ARGUMENT, DomainError
 from servers.notify.rendering import SPECS, UNKNOWN_TEMPLATE
 from servers.notify.service import MESSAGE_NOT_FOUND, NotifyService
+from tests.round_trips import CountingDatabase, round_trips
 
 from .support import CALLER, DOMAIN, SENDER, FakeClock, confirmation, count, key, queue, service
 
@@ -49,6 +50,31 @@ async def test_send_queues_the_rendered_email(svc: NotifyService, clock: FakeClo
     assert "UPG-ABCD1234" in message.html
     assert woken == [True]
     assert await svc.get_message(message.message_id) == message
+
+
+async def test_queueing_an_email_is_four_round_trips(db: Database, clock: FakeClock) -> None:
+    """BEGIN, the key claimed with its answer (the message id is made before), the message,
+    COMMIT (the answer was a round trip of its own); a repeat reads the stored answer and the
+    message instead of writing."""
+    counting = CountingDatabase(db)
+    svc = service(counting, clock)
+    arguments: dict[str, Any] = {
+        "template": "hold_expired",
+        "to": "jane@example.com",
+        "context": SPECS["hold_expired"].example,
+        "idempotency_key": key(),
+        "reference": None,
+        "caller": CALLER,
+    }
+    first: list[str] = []
+
+    async def send() -> None:
+        first.append((await svc.send_email(**arguments)).message_id)
+
+    assert await round_trips(counting, send) == 4
+    assert await round_trips(counting, send) == 5  # the claim, its answer, the message
+    assert first[0] == first[1]
+    assert await count(db, "messages") == 1
 
 
 async def test_the_same_key_returns_the_same_message_and_queues_one(

@@ -1,0 +1,60 @@
+"""Counting the database round trips of a call: a :class:`~servers.core.db.Database` wrapper
+for tests that pin how many a hot tool makes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from servers.core.db import Database, Params, Row, Transaction
+
+T = TypeVar("T")
+
+
+class Counted:
+    """A transaction whose statements are counted."""
+
+    def __init__(self, tx: Transaction, counter: CountingDatabase) -> None:
+        self._tx = tx
+        self._counter = counter
+
+    async def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
+        self._counter.round_trips += 1
+        return await self._tx.fetch_all(sql, params)
+
+    async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
+        self._counter.round_trips += 1
+        return await self._tx.fetch_one(sql, params)
+
+    async def execute(self, sql: str, params: Params | None = None) -> int:
+        self._counter.round_trips += 1
+        return await self._tx.execute(sql, params)
+
+
+class CountingDatabase:
+    """The ``db`` fixture, counting round trips: statements, and BEGIN and COMMIT."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.round_trips = 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        self.round_trips += 2
+        async with self._db.transaction() as tx:
+            yield Counted(tx, self)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        async with self._db.read() as tx:
+            yield Counted(tx, self)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+
+async def round_trips(counting: CountingDatabase, call: Callable[[], Awaitable[T]]) -> int:
+    before = counting.round_trips
+    await call()
+    return counting.round_trips - before
