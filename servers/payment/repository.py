@@ -87,15 +87,19 @@ async def detach_method(tx: Transaction, payment_method_id: str, now: datetime) 
 # Payment intents ------------------------------------------------------------------------------
 
 
-async def insert_intent(tx: Transaction, values: dict[str, Any]) -> None:
-    await tx.execute(
-        "INSERT INTO payment.payment_intents (payment_intent_id, client_secret, amount_cents, "
-        " currency, description, customer_ref, metadata, status, created_by, created_at, "
-        " updated_at) "
+async def insert_intent(tx: Transaction, values: dict[str, Any]) -> PaymentIntent:
+    """A new intent, as it is stored (no charge yet), from the INSERT itself."""
+    row = await tx.fetch_one(
+        "INSERT INTO payment.payment_intents AS i (payment_intent_id, client_secret, "
+        " amount_cents, currency, description, customer_ref, metadata, status, created_by,"
+        " created_at, updated_at) "
         "VALUES (:payment_intent_id, :client_secret, :amount_cents, :currency, :description, "
-        " :customer_ref, :metadata, 'requires_payment_method', :created_by, :now, :now)",
+        " :customer_ref, :metadata, 'requires_payment_method', :created_by, :now, :now) "
+        f"RETURNING {_INTENT_COLS}",
         {**values, "metadata": Json(values["metadata"])},
     )
+    assert row is not None
+    return _intent(row)
 
 
 async def intent(

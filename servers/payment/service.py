@@ -215,7 +215,7 @@ class PaymentService:
 
         async def work(tx: Transaction) -> PaymentIntent:
             intent_id = new_id("pi")
-            await repo.insert_intent(
+            return await repo.insert_intent(
                 tx,
                 {
                     **arguments,
@@ -225,7 +225,6 @@ class PaymentService:
                     "now": self.clock(),
                 },
             )
-            return await self._reread(tx, intent_id)
 
         return await self.idempotency.run_once(
             self.db,
@@ -558,11 +557,6 @@ class PaymentService:
         ):
             raise DomainError(PAYMENT_METHOD_NOT_FOUND, f"no payment method {ref}")
         return row
-
-    async def _reread(self, tx: Transaction, payment_intent_id: str) -> PaymentIntent:
-        intent = await repo.intent(tx, payment_intent_id)
-        assert intent is not None
-        return intent
 
     async def _event(
         self,
