@@ -52,13 +52,9 @@ async def test_send_queues_the_rendered_email(svc: NotifyService, clock: FakeClo
     assert await svc.get_message(message.message_id) == message
 
 
-async def test_queueing_an_email_is_four_round_trips(db: Database, clock: FakeClock) -> None:
-    """BEGIN, the key claimed with its answer (the message id is made before), the message,
-    COMMIT (the answer was a round trip of its own); a repeat reads the stored answer and the
-    message instead of writing."""
-    counting = CountingDatabase(db)
-    svc = service(counting, clock)
-    arguments: dict[str, Any] = {
+def hold_expired_email() -> dict[str, Any]:
+    """send_email's arguments for one e-mail, with a new idempotency key."""
+    return {
         "template": "hold_expired",
         "to": "jane@example.com",
         "context": SPECS["hold_expired"].example,
@@ -66,6 +62,15 @@ async def test_queueing_an_email_is_four_round_trips(db: Database, clock: FakeCl
         "reference": None,
         "caller": CALLER,
     }
+
+
+async def test_queueing_an_email_is_four_round_trips(db: Database, clock: FakeClock) -> None:
+    """BEGIN, the key claimed with its answer (the message id is made before), the message,
+    COMMIT (the answer was a round trip of its own); a repeat reads the stored answer and the
+    message instead of writing."""
+    counting = CountingDatabase(db)
+    svc = service(counting, clock)
+    arguments = hold_expired_email()
     first: list[str] = []
 
     async def send() -> None:
@@ -80,14 +85,7 @@ async def test_queueing_an_email_is_four_round_trips(db: Database, clock: FakeCl
 async def test_the_same_key_returns_the_same_message_and_queues_one(
     svc: NotifyService, db: Database
 ) -> None:
-    arguments: dict[str, Any] = {
-        "template": "hold_expired",
-        "to": "jane@example.com",
-        "context": SPECS["hold_expired"].example,
-        "idempotency_key": key(),
-        "reference": None,
-        "caller": CALLER,
-    }
+    arguments = hold_expired_email()
     first = await svc.send_email(**arguments)
     again = await svc.send_email(**arguments)
     assert again.message_id == first.message_id
