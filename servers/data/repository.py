@@ -120,20 +120,24 @@ async def ticket(
     return None if row is None else _ticket(row)
 
 
+_TICKET_DETAIL = (
+    f"SELECT {', '.join(f't.{c}' for c in _TICKET_COLUMNS)}, "
+    f"{', '.join(f'o.{c} AS open_{c}' for c in _ORDER_COLUMNS)} "
+    "FROM data.tickets t LEFT JOIN LATERAL ("
+    f"  SELECT {_ORDER_COLS} FROM data.upgrade_orders"
+    f"  WHERE ticket_number = t.ticket_number AND {_LIVE_CLAIM} LIMIT 1) o ON true "
+    "WHERE t.ticket_number = :t AND (CAST(:c AS text) IS NULL OR t.customer_id = :c)"
+)
+"""A ticket and its open order, the order's columns prefixed ``open_`` (both tables have some of
+the same names)."""
+
+
 async def ticket_detail(
     tx: Transaction, ticket_number: str, owner: str | None, now: datetime
 ) -> TicketDetail | None:
     """The ticket with its open order (its confirmed upgrade or live hold at ``now``), in one
     statement; with ``owner``, only if it is theirs."""
-    open_order = ", ".join(f"o.{c} AS open_{c}" for c in _ORDER_COLUMNS)
-    row = await tx.fetch_one(
-        f"SELECT {', '.join(f't.{c}' for c in _TICKET_COLUMNS)}, {open_order} "
-        "FROM data.tickets t LEFT JOIN LATERAL ("
-        f"  SELECT {_ORDER_COLS} FROM data.upgrade_orders"
-        f"  WHERE ticket_number = t.ticket_number AND {_LIVE_CLAIM} LIMIT 1) o ON true "
-        "WHERE t.ticket_number = :t AND (CAST(:c AS text) IS NULL OR t.customer_id = :c)",
-        {"t": ticket_number, "c": owner, "now": now},
-    )
+    row = await tx.fetch_one(_TICKET_DETAIL, {"t": ticket_number, "c": owner, "now": now})
     if row is None:
         return None
     live = (
@@ -348,15 +352,14 @@ async def attach_payment(
     return None if row is None else _order(row)
 
 
-async def lock_ticket_of_order(tx: Transaction, order_id: str) -> bool:
-    """Locks the ticket of an order, found from the order in the same statement; False when
-    there is no such order."""
-    row = await tx.fetch_one(
+async def lock_ticket_of_order(tx: Transaction, order_id: str) -> None:
+    """Locks the ticket of an order, found from the order in the same statement (nothing, when
+    there is no such order)."""
+    await tx.execute(
         "SELECT ticket_number FROM data.tickets WHERE ticket_number ="
         " (SELECT ticket_number FROM data.upgrade_orders WHERE order_id = :o) FOR UPDATE",
         {"o": order_id},
     )
-    return row is not None
 
 
 async def confirm_order(

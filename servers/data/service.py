@@ -495,12 +495,16 @@ async def _customer(tx: Transaction, customer_id: str) -> Customer:
     return customer
 
 
+def _no_ticket(ticket_number: str) -> DomainError:
+    return DomainError(TICKET_NOT_FOUND, f"no ticket {ticket_number}")
+
+
 async def _ticket(
     tx: Transaction, ticket_number: str, *, owner: str | None = None, lock: bool = False
 ) -> Ticket:
     ticket = await repo.ticket(tx, ticket_number, owner=owner, lock=lock)
     if ticket is None:
-        raise DomainError(TICKET_NOT_FOUND, f"no ticket {ticket_number}")
+        raise _no_ticket(ticket_number)
     return ticket
 
 
@@ -510,7 +514,7 @@ async def _ticket_detail(
     """The ticket with its open order; with ``owner``, another customer's is TICKET_NOT_FOUND."""
     detail = await repo.ticket_detail(tx, ticket_number, owner, now)
     if detail is None:
-        raise DomainError(TICKET_NOT_FOUND, f"no ticket {ticket_number}")
+        raise _no_ticket(ticket_number)
     return detail
 
 
@@ -533,9 +537,8 @@ async def _order(
 async def _lock_order_and_ticket(tx: Transaction, order_id: str) -> Order:
     """Locks an order's ticket, then the order: the lock order ``reserve_upgrade`` uses too,
     so that writers of the same ticket queue up instead of deadlocking."""
-    if not await repo.lock_ticket_of_order(tx, order_id):
-        raise DomainError(ORDER_NOT_FOUND, f"no order {order_id}")
-    return await _order(tx, order_id, lock=True)
+    await repo.lock_ticket_of_order(tx, order_id)
+    return await _order(tx, order_id, lock=True)  # ORDER_NOT_FOUND when nothing was locked
 
 
 __all__ = ["NOT_FOUND", "CapacityDefaults", "DataService"]
