@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.http.conftest import FullStack
@@ -246,7 +246,7 @@ class InspectorUi:
     consents: list[str] = field(default_factory=list)
 
     def connect(self) -> None:
-        self.page.get_by_role("switch", name=re.compile("Connect or disconnect")).check(force=True)
+        turn_on(self.page.get_by_role("switch", name=re.compile("Connect or disconnect")))
         self.page.wait_for_url(f"{self.idp_url}/oauth2/authorize*", timeout=UI_TIMEOUT_MS)
         self.consents.append(sign_in(self.page, self.idp_url))
         self.page.get_by_text("Connected", exact=True).wait_for(timeout=UI_TIMEOUT_MS)
@@ -257,7 +257,7 @@ class InspectorUi:
         page = self.page
         page.get_by_text("Tools", exact=True).first.click()
         page.get_by_text(tool, exact=True).first.click()
-        page.get_by_role("switch", name="Edit as JSON").check(force=True)
+        turn_on(page.get_by_role("switch", name="Edit as JSON"))
         page.locator(".ace_editor .ace_content").first.click()
         page.keyboard.press("Control+A")
         page.keyboard.insert_text(json.dumps(arguments))
@@ -272,6 +272,15 @@ class InspectorUi:
         assert not result.get("isError"), result
         structured: dict[str, Any] = result.get("structuredContent", result)
         return structured
+
+
+def turn_on(switch: Locator) -> None:
+    """Turns a Mantine switch on. Its input is transparent under the track, which takes the
+    click, so the track is clicked, once it stands still: a forced click on the input lands where
+    the input was a moment ago, and the tool form moves while a tool's description unfolds."""
+    if not switch.is_checked():
+        switch.locator("xpath=following-sibling::*[1]").click(timeout=UI_TIMEOUT_MS)
+    expect(switch).to_be_checked(timeout=UI_TIMEOUT_MS)
 
 
 @pytest.fixture
