@@ -13,9 +13,7 @@ _INTENT_COLS = (
     "i.payment_intent_id, i.status, i.amount_cents, i.currency, i.amount_received_cents, "
     "i.amount_refunded_cents, i.description, i.customer_ref, i.metadata, i.client_secret, "
     "i.payment_method_id, i.last_payment_error, i.next_action, i.created_at, i.updated_at, "
-    "i.canceled_at, "
-    "(SELECT c.charge_id FROM payment.charges c WHERE c.payment_intent_id = i.payment_intent_id "
-    " ORDER BY c.created_at DESC, c.charge_id LIMIT 1) AS latest_charge"
+    "i.canceled_at, i.latest_charge"
 )
 _METHOD_COLS = (
     "payment_method_id, owner, brand, last4, exp_month, exp_year, fingerprint, behavior, "
@@ -117,16 +115,51 @@ async def update_intent(
     tx: Transaction, payment_intent_id: str, values: dict[str, Any]
 ) -> PaymentIntent:
     """Sets the given columns (a fixed set of names, never caller input); returns the intent as
-    it now is (its latest charge among them: RETURNING sees this transaction's earlier rows)."""
-    assignments = ", ".join(f"{column} = :{column}" for column in values)
-    params = {k: Json(v) if isinstance(v, dict) else v for k, v in values.items()}
+    it now is."""
     row = await tx.fetch_one(
-        f"UPDATE payment.payment_intents i SET {assignments} WHERE i.payment_intent_id = :id "
-        f"RETURNING {_INTENT_COLS}",
-        {**params, "id": payment_intent_id},
+        f"UPDATE payment.payment_intents i SET {_assignments(values)} "
+        f"WHERE i.payment_intent_id = :id RETURNING {_INTENT_COLS}",
+        {**_params(values), "id": payment_intent_id},
     )
     assert row is not None
     return _intent(row)
+
+
+async def charge_intent(
+    tx: Transaction, payment_intent_id: str, charge: dict[str, Any], changes: dict[str, Any]
+) -> PaymentIntent:
+    """Records a charge of the intent and updates the intent (``changes``, as for
+    :func:`update_intent`) in one statement; the intent comes back with the charge as its
+    latest."""
+    row = await tx.fetch_one(
+        "WITH charge AS ("
+        " INSERT INTO payment.charges (charge_id, payment_intent_id, payment_method_id, "
+        "  amount_cents, currency, status, failure_code, decline_code, failure_message, "
+        "  created_at) "
+        " VALUES (:charge_id, :id, :charge_payment_method_id, :charge_amount_cents, "
+        "  :charge_currency, :charge_status, :charge_failure_code, :charge_decline_code, "
+        "  :charge_failure_message, :charge_created_at) "
+        " RETURNING charge_id) "
+        f"UPDATE payment.payment_intents i SET {_assignments(changes)}, "
+        " latest_charge = charge.charge_id "
+        "FROM charge WHERE i.payment_intent_id = :id "
+        f"RETURNING {_INTENT_COLS}",
+        {
+            **_params(changes),
+            **{k if k == "charge_id" else f"charge_{k}": v for k, v in charge.items()},
+            "id": payment_intent_id,
+        },
+    )
+    assert row is not None
+    return _intent(row)
+
+
+def _assignments(values: dict[str, Any]) -> str:
+    return ", ".join(f"{column} = :{column}" for column in values)
+
+
+def _params(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: Json(v) if isinstance(v, dict) else v for k, v in values.items()}
 
 
 # Checkout sessions ----------------------------------------------------------------------------
@@ -162,16 +195,6 @@ async def open_session_of(tx: Transaction, payment_intent_id: str, now: datetime
 
 
 # Charges and refunds --------------------------------------------------------------------------
-
-
-async def insert_charge(tx: Transaction, values: dict[str, Any]) -> None:
-    await tx.execute(
-        "INSERT INTO payment.charges (charge_id, payment_intent_id, payment_method_id, "
-        " amount_cents, currency, status, failure_code, decline_code, failure_message, created_at) "
-        "VALUES (:charge_id, :payment_intent_id, :payment_method_id, :amount_cents, :currency, "
-        " :status, :failure_code, :decline_code, :failure_message, :created_at)",
-        values,
-    )
 
 
 async def transient_failures(tx: Transaction, payment_intent_id: str) -> int:

@@ -303,21 +303,6 @@ class PaymentService:
         else:
             decline = decline_for(method["behavior"], 0)
         charge_id = new_id("ch")
-        await repo.insert_charge(
-            tx,
-            {
-                "charge_id": charge_id,
-                "payment_intent_id": intent.id,
-                "payment_method_id": method["payment_method_id"],
-                "amount_cents": intent.amount_cents,
-                "currency": intent.currency,
-                "status": "failed" if decline else "succeeded",
-                "failure_code": decline.code if decline else None,
-                "decline_code": decline.decline_code if decline else None,
-                "failure_message": decline.message if decline else None,
-                "created_at": now,
-            },
-        )
         changes: dict[str, Any] = {
             "payment_method_id": method["payment_method_id"],
             "next_action": None,
@@ -339,7 +324,22 @@ class PaymentService:
                     "charge_id": charge_id,
                 },
             }
-        after = await repo.update_intent(tx, intent.id, changes)
+        after = await repo.charge_intent(
+            tx,
+            intent.id,
+            {
+                "charge_id": charge_id,
+                "payment_method_id": method["payment_method_id"],
+                "amount_cents": intent.amount_cents,
+                "currency": intent.currency,
+                "status": "failed" if decline else "succeeded",
+                "failure_code": decline.code if decline else None,
+                "decline_code": decline.decline_code if decline else None,
+                "failure_message": decline.message if decline else None,
+                "created_at": now,
+            },
+            changes,
+        )
         kind: EventType = (
             "payment_intent.succeeded" if decline is None else "payment_intent.payment_failed"
         )

@@ -218,6 +218,12 @@ async def test_a_declined_intent_can_be_paid_with_another_card(service: PaymentS
         "payment_intent.payment_failed",
         "payment_intent.succeeded",
     ]
+    # The clock did not move between the two charges: the latest is still the one made last.
+    assert declined.last_payment_error is not None
+    assert declined.latest_charge == declined.last_payment_error.charge_id
+    [success] = await charges(service.db, intent.id, "succeeded")
+    assert paid.latest_charge == success["charge_id"] != declined.latest_charge
+    assert (await service.get_payment_intent(ALICE, intent.id)).latest_charge == paid.latest_charge
 
 
 async def test_authentication_is_passed_only_on_the_hosted_page(
