@@ -11,7 +11,15 @@ UV_VERSION := 0.13.9
 run: $(SYNCED) web
 	@$(BIN)/ticketing run
 
-test: $(SYNCED) tools lint typecheck web-check pytest e2e infra-test
+# What CI guards (.ci/run): the quick checks, the Python suite, the browser suite. Steps that do
+# not depend on each other run two at a time, as many as CI's two cores (mypy, tsc and the CDK
+# app's checks are single-threaded; the browser suite waits on its stack and browser), to keep the
+# default run under 15 minutes. --output-sync prints each step's output whole, when it ends.
+TOGETHER := $(MAKE) --no-print-directory -j2 --output-sync=target
+test: $(SYNCED) tools
+	@$(TOGETHER) lint typecheck web-check
+	@$(MAKE) --no-print-directory pytest
+	@$(TOGETHER) e2e infra-test
 
 lint: $(SYNCED)
 	@echo "==> ruff"
