@@ -23,7 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from servers.core.db import Database
+from servers.core.db import Database, fetch_value
 from servers.core.db.postgres import PostgresDatabase
 from servers.notify.service import NotifyService
 from ticketing.mailsink import Mailbox, SinkHandler
@@ -105,10 +105,36 @@ def start_notify(database_url: str, smtp_port: int, workdir: Path) -> subprocess
     raise AssertionError(f"the notify server did not start:\n{tail(workdir / 'notify.log')}")
 
 
-async def statuses(db: Database) -> dict[str, tuple[str, int]]:
+State = tuple[str, int, str | None]
+"""A message's status, attempts and last error."""
+
+
+async def statuses(db: Database) -> dict[str, State]:
     async with db.transaction() as tx:
-        rows = await tx.fetch_all("SELECT header_message_id, status, attempts FROM notify.messages")
-    return {r["header_message_id"]: (r["status"], r["attempts"]) for r in rows}
+        rows = await tx.fetch_all(
+            "SELECT header_message_id, status, attempts, last_error FROM notify.messages"
+        )
+    return {r["header_message_id"]: (r["status"], r["attempts"], r["last_error"]) for r in rows}
+
+
+async def sessions_of(db: Database, application_name: str) -> int:
+    async with db.transaction() as tx:
+        count: int = await fetch_value(
+            tx,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name",
+            {"name": application_name},
+        )
+    return count
+
+
+async def sessions_end(db: Database, application_name: str) -> None:
+    """Waits until PostgreSQL has ended every session of a killed process. A statement the
+    process wrote before it died (a COMMIT) may still be in its socket when it is reaped, and
+    PostgreSQL runs it before it sees the connection close: only then is the state final."""
+    deadline = time.monotonic() + 30
+    while left := await sessions_of(db, application_name):
+        assert time.monotonic() < deadline, f"{left} sessions of the killed process never ended"
+        await asyncio.sleep(0.05)
 
 
 async def test_kill_9_while_sending_then_restart_delivers_each_message_once(
@@ -125,16 +151,19 @@ async def test_kill_9_while_sending_then_restart_delivers_each_message_once(
         for m in [await queue(svc, f"guest{i}@example.com") for i in range(BURST)]
     }
 
-    first = start_notify(database_url, smtp_port, tmp_path)
+    # The first worker's sessions carry their own name, so the test can wait for them to end.
+    first = start_notify(f"{database_url}&application_name=killed-notify", smtp_port, tmp_path)
     try:
         await mail_in(box, BURST // 3, within=30)
+        assert await sessions_of(postgres, "killed-notify") > 0
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     finally:
         if first.poll() is None:
             first.kill()
+    await sessions_end(postgres, "killed-notify")
     at_kill = await statuses(postgres)
-    in_flight = {m for m, (status, _) in at_kill.items() if status == "sending"}
+    in_flight = {m for m, (status, _, _) in at_kill.items() if status == "sending"}
     assert 0 < len(box.messages()) < BURST, "the kill should land in the middle of the burst"
 
     second = start_notify(database_url, smtp_port, tmp_path)
@@ -142,7 +171,7 @@ async def test_kill_9_while_sending_then_restart_delivers_each_message_once(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             now = await statuses(postgres)
-            if all(status == "sent" for status, _ in now.values()):
+            if all(status == "sent" for status, _, _ in now.values()):
                 break
             await asyncio.sleep(0.05)
     finally:
@@ -150,7 +179,10 @@ async def test_kill_9_while_sending_then_restart_delivers_each_message_once(
         second.wait(timeout=20)
 
     final = await statuses(postgres)
-    assert {status for status, _ in final.values()} == {"sent"}, tail(tmp_path / "notify.log")
+    assert {status for status, _, _ in final.values()} == {"sent"}, tail(tmp_path / "notify.log")
+    # An attempt that failed (an SMTP timeout on a loaded machine) is retried, and may have
+    # reached the sink before it timed out.
+    failed = {m for m, (_, _, error) in final.items() if error is not None}
 
     # The mailbox: every queued message exactly once, with what was queued.
     inbox = box.inbox()
@@ -173,14 +205,18 @@ async def test_kill_9_while_sending_then_restart_delivers_each_message_once(
     log.warning(report)
     record_property("smtp_repeats", repeats)
     record_property("in_flight_at_kill", len(in_flight))
-    assert set(repeated) <= in_flight, f"repeated while not in flight: {set(repeated) - in_flight}"
+    assert set(repeated) <= in_flight | failed, (
+        f"repeated while not in flight: {set(repeated) - in_flight - failed}"
+    )
     assert all(copies == 2 for copies in repeated.values()), repeated
-    assert repeats <= len(in_flight), report
+    assert repeats <= len(in_flight | failed), report
     assert len(box.messages()) == BURST + repeats
-    for message_id, (_, attempts) in final.items():
-        if message_id in in_flight:
-            # Retaken once after the lease ran out; 1 when the killed worker's last commit
-            # reached PostgreSQL just after the snapshot.
-            assert attempts in (1, 2), message_id
+    for message_id, (_, attempts, _) in final.items():
+        status, attempts_at_kill, _ = at_kill[message_id]
+        # A message claimed at the kill is retaken once its lease ran out; one not yet sent is
+        # sent once; one sent already is left alone.
+        expected = attempts_at_kill + (status != "sent")
+        if message_id in failed:  # plus the attempts that failed
+            assert attempts >= expected, message_id
         else:
-            assert attempts == 1, f"{message_id} was not in flight at the kill but sent again"
+            assert attempts == expected, f"{message_id}: {at_kill[message_id]} at the kill"
