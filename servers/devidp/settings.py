@@ -89,7 +89,7 @@ class IdpSettings(BaseSettings):
     )
     token_ttl_seconds: int = Field(
         default=3600,
-        ge=60,
+        ge=10,
         le=86400,
         description="Lifetime of access and ID tokens, in seconds.",
     )
