@@ -11,15 +11,17 @@ UV_VERSION := 0.13.9
 run: $(SYNCED) web
 	@$(BIN)/ticketing run
 
-# What CI guards (.ci/run): the quick checks, the Python suite, the browser suite. Steps that do
-# not depend on each other run two at a time, as many as CI's two cores (mypy, tsc and the CDK
-# app's checks are single-threaded; the browser suite waits on its stack and browser), to keep the
-# default run under 15 minutes. --output-sync prints each step's output whole, when it ends.
+# What CI guards (.ci/run), in under 15 minutes on its two cores: the quick checks and the CDK
+# app's (two at a time: mypy, tsc and the CDK app's checks are single-threaded, and its installs
+# wait on the network), the Python suite, and the browser suite's customer journey
+# (upgrade.spec.ts). The whole browser suite, 19 tests in five spec files, is `make e2e`: run it
+# before merging a change to the web app, the host or the MCP Apps. --output-sync prints each
+# step's output whole, when it ends.
 TOGETHER := $(MAKE) --no-print-directory -j2 --output-sync=target
 test: $(SYNCED) tools
-	@$(TOGETHER) lint typecheck web-check
+	@$(TOGETHER) lint typecheck web-check infra-test
 	@$(MAKE) --no-print-directory pytest
-	@$(TOGETHER) e2e infra-test
+	@$(MAKE) --no-print-directory e2e E2E_SPECS=e2e/upgrade.spec.ts
 
 lint: $(SYNCED)
 	@echo "==> ruff"
@@ -129,11 +131,13 @@ web-check: $(WEB_INSTALLED)
 # The browser suite: @playwright/test (web/e2e/*.spec.ts) in Debian's chromium; each spec file
 # starts the real stack (python -m tests.web.stack) with the app on 127.0.0.1:8080 and stops it.
 # One worker, no retries; the run time is printed. Port 8080 must be free: beside a `make run`,
-# `unshare --net --fork bash -c 'ip link set lo up; make e2e'`.
+# `unshare --net --fork bash -c 'ip link set lo up; make e2e'`. E2E_SPECS names spec files to run
+# alone (make test's journey), else all run.
+E2E_SPECS ?=
 e2e: $(SYNCED) web
-	@echo "==> e2e: @playwright/test (web/e2e) against the real stack"
+	@echo "==> e2e: @playwright/test (web/e2e$(if $(E2E_SPECS),: $(E2E_SPECS))) against the real stack"
 	@start=$$(date +%s); status=0; \
-		$(WEB_NPM) npm run --silent e2e || status=$$?; \
+		$(WEB_NPM) npm run --silent e2e -- $(E2E_SPECS) || status=$$?; \
 		echo "==> e2e suite: $$(( $$(date +%s) - start )) s (screenshots in .dev/screenshots/web)"; \
 		exit $$status
 
