@@ -115,20 +115,25 @@ async def error(mcp: McpClient, tool: str, **arguments: Any) -> str:
 
 async def new_customer(full: FullStack, *, days_ahead: int = 20) -> tuple[str, str, str]:
     """A fresh customer with one active general ticket: (customer id, e-mail, ticket number)."""
-    email = f"http-{uuid.uuid4().hex[:12]}@example.com"
     async with client(full, full.base.data, full.ops_token()) as data:
-        customer = await ok(
-            data, "create_customer", email=email, full_name="Test Buyer", idempotency_key=key()
-        )
-        ticket = await ok(
-            data,
-            "issue_ticket",
-            customer_id=customer["customer_id"],
-            ticket_type="general",
-            visit_date=(date.today() + timedelta(days=days_ahead)).isoformat(),
-            price_cents=4900,
-            idempotency_key=key(),
-        )
+        return await customer_with_ticket(data, date.today() + timedelta(days=days_ahead))
+
+
+async def customer_with_ticket(data: McpClient, visit_date: date) -> tuple[str, str, str]:
+    """:func:`new_customer` on an operator's session of the data server the caller holds."""
+    email = f"http-{uuid.uuid4().hex[:12]}@example.com"
+    customer = await ok(
+        data, "create_customer", email=email, full_name="Test Buyer", idempotency_key=key()
+    )
+    ticket = await ok(
+        data,
+        "issue_ticket",
+        customer_id=customer["customer_id"],
+        ticket_type="general",
+        visit_date=visit_date.isoformat(),
+        price_cents=4900,
+        idempotency_key=key(),
+    )
     return customer["customer_id"], email, ticket["ticket_number"]
 
 
@@ -526,24 +531,9 @@ async def test_200_buyers_race_for_5_seats(full_stack: FullStack) -> None:
         """Every CREATORS-th buyer, on one session of the operator's: the buyers are the setup,
         not what is tested, and a session each took longer than the race."""
         async with client(full_stack, full_stack.base.data, ops) as data:
-            for i in range(lane, BUYERS, CREATORS):
-                customer = await ok(
-                    data,
-                    "create_customer",
-                    email=f"race-{run}-{i}@example.com",
-                    full_name=f"Racer {i}",
-                    idempotency_key=f"race-{run}-c{i}",
-                )
-                ticket = await ok(
-                    data,
-                    "issue_ticket",
-                    customer_id=customer["customer_id"],
-                    ticket_type="general",
-                    visit_date=race_date.isoformat(),
-                    price_cents=4900,
-                    idempotency_key=f"race-{run}-t{i}",
-                )
-                buyers.append((customer["customer_id"], ticket["ticket_number"]))
+            for _ in range(lane, BUYERS, CREATORS):
+                customer, _, number = await customer_with_ticket(data, race_date)
+                buyers.append((customer, number))
 
     async with anyio.create_task_group() as tasks:
         for lane in range(CREATORS):
