@@ -171,26 +171,52 @@ def build_server(service: DataService) -> KitMCP:
         ticket_number: Annotated[TicketNumber, Field(description="Ticket to upgrade.")],
         tier: Annotated[Tier, Field(description="Tier to upgrade to.")],
         visit_date: Annotated[IsoDate, Field(description="Date of the upgraded visit.")],
-        amount_cents: Annotated[Cents, Field(description="Price of the upgrade, in cents.")],
+        prices: Annotated[
+            dict[TicketType, Cents],
+            Field(
+                min_length=1,
+                description="The upgrade's price in cents for each ticket type that may take "
+                "it; the order costs the ticket's. A ticket of a type not listed is "
+                "TICKET_NOT_ELIGIBLE.",
+            ),
+        ],
         currency: Annotated[Currency, Field(description="ISO 4217 currency code.")],
         idempotency_key: Annotated[IdempotencyKey, _KEY],
         hold_minutes: Annotated[
             StrictInt, Field(ge=1, le=60, description="How long the seat is held for payment.")
         ] = 15,
+        customer_id: Annotated[
+            CustomerId | None,
+            Field(
+                description="Only a ticket of this customer: another's is TICKET_NOT_FOUND, as "
+                "a missing one."
+            ),
+        ] = None,
+        ticket_visit_from: Annotated[
+            IsoDate | None,
+            Field(
+                description="Only a ticket whose own visit is on or after this date; an "
+                "earlier one is TICKET_NOT_ELIGIBLE."
+            ),
+        ] = None,
     ) -> Order:
         """Hold a seat for an upgrade: an order awaiting payment until the hold expires.
 
-        Atomic: SOLD_OUT when no seat is left, ORDER_EXISTS when the ticket already has a live
-        hold or a confirmed upgrade, TICKET_NOT_ACTIVE for used/cancelled/expired tickets."""
+        Atomic, and checked in this order: TICKET_NOT_ELIGIBLE when the ticket's type has no
+        price, TICKET_NOT_ACTIVE for used/cancelled/expired tickets, TICKET_NOT_ELIGIBLE when its
+        visit is before ticket_visit_from, ORDER_EXISTS when it already has a live hold or a
+        confirmed upgrade, SOLD_OUT when no seat is left."""
         return await service.reserve_upgrade(
             ticket_number=ticket_number,
             tier=tier,
             visit_date=visit_date,
-            amount_cents=amount_cents,
+            prices=prices,
             currency=currency,
             hold_minutes=hold_minutes,
             idempotency_key=idempotency_key,
             caller=current_caller().client_id,
+            owner=customer_id,
+            ticket_visit_from=ticket_visit_from,
         )
 
     @mcp.tool(annotations=UPDATES, meta=requires(DATA_WRITE))

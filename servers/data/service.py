@@ -41,6 +41,7 @@ TICKET_NOT_FOUND = "TICKET_NOT_FOUND"
 ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
 EMAIL_TAKEN = "EMAIL_TAKEN"
 TICKET_NOT_ACTIVE = "TICKET_NOT_ACTIVE"
+TICKET_NOT_ELIGIBLE = "TICKET_NOT_ELIGIBLE"
 SOLD_OUT = "SOLD_OUT"
 ORDER_EXISTS = "ORDER_EXISTS"
 CAPACITY_BELOW_COMMITTED = "CAPACITY_BELOW_COMMITTED"
@@ -224,27 +225,51 @@ class DataService:
         ticket_number: str,
         tier: Tier,
         visit_date: date,
-        amount_cents: int,
+        prices: dict[TicketType, int],
         currency: str,
         hold_minutes: int,
         idempotency_key: str,
         caller: str,
+        owner: str | None = None,
+        ticket_visit_from: date | None = None,
     ) -> Order:
+        """Holds a seat for the upgrade of a ticket of ``owner`` (any customer's when None)
+        priced in ``prices`` whose visit is on or after ``ticket_visit_from``: the caller's
+        conditions, checked under the ticket's lock, so that it needs no read of its own first.
+        Another customer's ticket is TICKET_NOT_FOUND, as a missing one."""
         arguments = {
             "ticket_number": ticket_number,
             "tier": tier,
             "visit_date": visit_date.isoformat(),
-            "amount_cents": amount_cents,
+            "prices": prices,
             "currency": currency,
             "hold_minutes": hold_minutes,
+            "owner": owner,
+            # Not ticket_visit_from: it moves on with the clock, and a retry that crosses
+            # that moment still means the same hold.
         }
 
         async def work(tx: Transaction) -> Order:
             now = self.clock()
-            ticket = await _ticket(tx, ticket_number, lock=True)
+            ticket = await _ticket(tx, ticket_number, owner=owner, lock=True)
+            # In the order the ticket server refuses in: no price (no upgrade path), not
+            # active, too late; an open order only once everything else would allow it.
+            amount_cents = prices.get(ticket.ticket_type)
+            if amount_cents is None:
+                raise DomainError(
+                    TICKET_NOT_ELIGIBLE,
+                    f"ticket {ticket_number} is a {ticket.ticket_type} ticket, which has no "
+                    "price given",
+                )
             if ticket.status != "active":
                 raise DomainError(
                     TICKET_NOT_ACTIVE, f"ticket {ticket_number} is {ticket.status}, not active"
+                )
+            if ticket_visit_from is not None and ticket.visit_date < ticket_visit_from:
+                raise DomainError(
+                    TICKET_NOT_ELIGIBLE,
+                    f"ticket {ticket_number} is for {ticket.visit_date}, before "
+                    f"{ticket_visit_from}",
                 )
             check = await repo.check_hold(
                 tx, ticket_number, visit_date, tier, self.capacity.of(tier), now

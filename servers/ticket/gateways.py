@@ -23,6 +23,8 @@ DATA_TICKET_NOT_FOUND = "TICKET_NOT_FOUND"
 DATA_ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
 DATA_HOLD_EXPIRED = "HOLD_EXPIRED"
 DATA_ORDER_EXISTS = "ORDER_EXISTS"
+# The data server's refusals of a hold for the ticket itself (whose, its type, state or visit).
+DATA_TICKET_REFUSALS = frozenset({"TICKET_NOT_FOUND", "TICKET_NOT_ACTIVE", "TICKET_NOT_ELIGIBLE"})
 # The payment server's refusal of an intent that is past being confirmed (or cancelled).
 PAYMENT_INVALID_STATE = "INVALID_STATE"
 PAYMENT_METHOD_NOT_FOUND = "PAYMENT_METHOD_NOT_FOUND"
@@ -39,6 +41,12 @@ class HoldLapsed(Exception):
 class OrderExists(Exception):
     """The ticket already has an open upgrade order: a live hold or a confirmed upgrade (the
     data server checks it atomically with the reservation)."""
+
+
+class TicketRefused(Exception):
+    """The data server will not hold a seat for the ticket: it is not the customer's, or its
+    type, state or visit does not allow the upgrade. Its wording is in the data server's terms;
+    the ticket server words the refusal itself."""
 
 
 class IntentPastConfirming(Exception):
@@ -216,21 +224,28 @@ class DataGateway:
         self,
         *,
         ticket_number: str,
+        owner: str,
         tier: Tier,
         visit_date: date,
-        amount_cents: int,
+        prices: dict[TicketType, int],
+        ticket_visit_from: date,
         currency: str,
         hold_minutes: int,
         idempotency_key: str,
     ) -> RemoteOrder:
+        """The hold of a seat for ``owner``'s ticket, priced by its type, if its visit is on or
+        after ``ticket_visit_from``; raises :class:`TicketRefused` when the ticket is not one
+        of theirs meeting those conditions, :class:`OrderExists` when it has an open order."""
         try:
             found = await self.client.call(
                 "reserve_upgrade",
                 {
                     "ticket_number": ticket_number,
+                    "customer_id": owner,
                     "tier": tier,
                     "visit_date": visit_date.isoformat(),
-                    "amount_cents": amount_cents,
+                    "prices": prices,
+                    "ticket_visit_from": ticket_visit_from.isoformat(),
                     "currency": currency,
                     "hold_minutes": hold_minutes,
                     "idempotency_key": idempotency_key,
@@ -239,6 +254,8 @@ class DataGateway:
         except RemoteToolError as exc:
             if exc.code == DATA_ORDER_EXISTS:
                 raise OrderExists(exc.message) from exc
+            if exc.code in DATA_TICKET_REFUSALS:
+                raise TicketRefused(exc.message) from exc
             raise
         return RemoteOrder.model_validate(found)
 

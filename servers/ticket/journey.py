@@ -18,7 +18,7 @@ from functools import partial
 
 from servers.core.errors import IDEMPOTENCY_MISMATCH, DomainError
 
-from . import rules
+from . import lookup, rules
 from .change_gateways import ChangeGateway, refund_everything
 from .gateways import (
     PAYMENT_TRANSIENT_ERRORS,
@@ -32,10 +32,11 @@ from .gateways import (
     RemoteConfirmedOrder,
     RemoteIntent,
     RemoteOrder,
+    TicketRefused,
 )
 from .models import MyOrders, Payment, UpgradeOrder
 from .rules import ALREADY_UPGRADED, CATALOGUE, HOLD_EXISTS, Tier
-from .service import Caller, TicketService
+from .service import Caller, HoldTerms, TicketService
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,11 @@ ORDER_CLOSED = "ORDER_CLOSED"
 PAYMENT_IN_PROGRESS = "PAYMENT_IN_PROGRESS"
 PAYMENT_NOT_OPENED = "PAYMENT_NOT_OPENED"
 ORDER_INCONSISTENT = "ORDER_INCONSISTENT"
+TICKET_CHANGED = "TICKET_CHANGED"
 
 Sleep = Callable[[float], Awaitable[None]]
 _REMEMBERED_SETTLEMENTS = 10_000
+_REMEMBERED_ORDERS = 10_000
 
 
 @dataclass
@@ -71,6 +74,14 @@ class Journey:
     _settled: OrderedDict[str, None] = field(default_factory=OrderedDict, init=False, repr=False)
     # Confirmation e-mails being queued after the payer was answered, by order (_settle_paid).
     _emailing: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False, repr=False)
+    # Orders this process opened lately (held, their payment attached), by id. What paying
+    # needs of an open order never changes (whose it is, its payment, its price, when its hold
+    # ends), so paying one of them goes to the payment server without asking the data server
+    # first. Its status is never taken from here: the payment server refuses the intent of an
+    # order that was paid or closed since, and the data server confirms the order as it stands.
+    _opened: OrderedDict[str, RemoteOrder] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
 
     async def select_upgrade(
         self,
@@ -82,22 +93,33 @@ class Journey:
         customer_id: str | None = None,
     ) -> UpgradeOrder:
         owner = caller.acting_for(customer_id)
-        quote = await self.tickets.quote_upgrade(
-            caller, ticket_number, tier, day, customer_id, open_order_allowed=True
-        )
-        ticket_number = quote.ticket_number  # as resolved from however the customer wrote it
-        try:
-            order = await self.data.reserve(
-                ticket_number=ticket_number,
-                tier=tier,
-                visit_date=day,
-                amount_cents=quote.total_cents,
-                currency=quote.currency,
-                hold_minutes=quote.hold_minutes,
-                idempotency_key=f"select:{owner}:{idempotency_key}",
+        order = None
+        if self.tickets.offers(day) and lookup.is_canonical(ticket_number):
+            # The hot path: the data server checks the ticket against the terms as it holds
+            # the seat, so no read of the ticket comes first.
+            terms = self.tickets.hold_terms(tier, day)
+            order = await self._hold(ticket_number, owner, tier, day, terms, idempotency_key)
+        if order is None:
+            # Refused, or the customer wrote the ticket loosely, or the date is not offered:
+            # the quote resolves which ticket is meant and words any refusal (the ticket's own
+            # first, then the date's) as the other tools do.
+            quote = await self.tickets.quote_upgrade(
+                caller, ticket_number, tier, day, customer_id, open_order_allowed=True
             )
-        except OrderExists:
-            raise await self._open_order_refusal(ticket_number, owner) from None
+            terms = self.tickets.hold_terms(tier, day)
+            order = await self._hold(quote.ticket_number, owner, tier, day, terms, idempotency_key)
+            if order is None:
+                # The ticket changed between the quote and the hold (used, cancelled): the
+                # quote words how it stands now.
+                await self.tickets.quote_upgrade(
+                    caller, ticket_number, tier, day, customer_id, open_order_allowed=True
+                )
+                raise DomainError(
+                    TICKET_CHANGED,
+                    f"ticket {quote.ticket_number} changed while it was being upgraded; "
+                    "select the upgrade again",
+                )
+        ticket_number = order.ticket_number
         intent = await self.payments.create_intent(
             amount_cents=order.amount_cents,
             currency=order.currency,
@@ -107,7 +129,40 @@ class Journey:
             idempotency_key=f"intent:{order.order_id}",
         )
         order = await self.data.attach_payment(order.order_id, intent.id)
+        if order.status == "awaiting_payment":
+            self._opened[order.order_id] = order
+            if len(self._opened) > _REMEMBERED_ORDERS:
+                self._opened.popitem(last=False)
         return _order_view(order, client_secret=intent.client_secret)
+
+    async def _hold(
+        self,
+        ticket_number: str,
+        owner: str,
+        tier: Tier,
+        day: date,
+        terms: HoldTerms,
+        idempotency_key: str,
+    ) -> RemoteOrder | None:
+        """The seat held for ``owner``'s ticket on ``terms``; None when the data server refuses
+        the ticket itself (not theirs, or its type, state or visit), which the caller words."""
+        try:
+            return await self.data.reserve(
+                ticket_number=ticket_number,
+                owner=owner,
+                tier=tier,
+                visit_date=day,
+                prices=terms.prices,
+                ticket_visit_from=terms.ticket_visit_from,
+                currency=terms.currency,
+                hold_minutes=terms.hold_minutes,
+                idempotency_key=f"select:{owner}:{idempotency_key}",
+            )
+        except TicketRefused as exc:
+            log.info("hold of %s refused: %s", ticket_number, exc)
+            return None
+        except OrderExists:
+            raise await self._open_order_refusal(ticket_number, owner) from None
 
     async def _open_order_refusal(self, ticket_number: str, owner: str) -> DomainError:
         """The refusal of a selection beside the ticket's open order, in this server's terms:
@@ -140,17 +195,20 @@ class Journey:
     ) -> Payment:
         """Pays with a saved or new payment method; without one, answers with the payment
         server's checkout page, where the customer enters the card themself."""
-        order = await self._order(caller, order_id, customer_id)
-        if order.status == "confirmed":
-            return _paid(order)
-        if order.status != "awaiting_payment":
-            raise DomainError(ORDER_CLOSED, f"order {order_id} is {order.status}")
-        if self.tickets.clock() >= order.hold_expires_at:
-            raise DomainError(
-                HOLD_EXPIRED,
-                f"the hold of order {order_id} expired at {order.hold_expires_at.isoformat()}; "
-                "select the upgrade again",
-            )
+        owner = caller.acting_for(customer_id)
+        order = None if payment_method is None else self._opened_order(order_id, owner)
+        if order is None:
+            order = await self._order(caller, order_id, customer_id)
+            if order.status == "confirmed":
+                return _paid(order)
+            if order.status != "awaiting_payment":
+                raise DomainError(ORDER_CLOSED, f"order {order_id} is {order.status}")
+            if self.tickets.clock() >= order.hold_expires_at:
+                raise DomainError(
+                    HOLD_EXPIRED,
+                    f"the hold of order {order_id} expired at "
+                    f"{order.hold_expires_at.isoformat()}; select the upgrade again",
+                )
         if order.payment_intent_id is None:
             # The selection stopped between holding the seat and opening its payment.
             raise DomainError(
@@ -202,6 +260,16 @@ class Journey:
             ),
         )
 
+    def _opened_order(self, order_id: str, owner: str) -> RemoteOrder | None:
+        """The order as this process opened it, if it is ``owner``'s and its hold lasts; else
+        None, and the data server is asked (and words any refusal)."""
+        order = self._opened.get(order_id)
+        if order is None or order.customer_id != owner:
+            return None
+        if self.tickets.clock() >= order.hold_expires_at:
+            return None
+        return order
+
     async def _checkout(self, order: RemoteOrder, payment_intent_id: str) -> Payment:
         """The order's one checkout page, open until its hold ends; paid there, the payment
         webhook confirms the order as for any payment."""
@@ -238,14 +306,17 @@ class Journey:
         self, caller: Caller, order: RemoteOrder, payment_intent_id: str, customer_id: str | None
     ) -> Payment:
         """The answer to a payment the payment server refused because its intent had moved on:
-        the paid order when it was paid, else why the order cannot be paid now."""
-        intent = await self.payments.get_intent(payment_intent_id)
-        if intent.status == "succeeded":
-            return _paid(await self._settle_paid(order, intent))
+        the paid order when it was paid, else why the order cannot be paid now. The order is
+        read first: the one paying may have known it only as this process opened it."""
         current = await self._order(caller, order.order_id, customer_id)
         if current.status == "confirmed":
             return _paid(current)
-        if current.status != "awaiting_payment" or intent.status == "canceled":
+        if current.status != "awaiting_payment":
+            raise DomainError(ORDER_CLOSED, f"order {order.order_id} is {current.status}")
+        intent = await self.payments.get_intent(payment_intent_id)
+        if intent.status == "succeeded":
+            return _paid(await self._settle_paid(current, intent))
+        if intent.status == "canceled":
             raise DomainError(ORDER_CLOSED, f"order {order.order_id} is {current.status}")
         raise DomainError(
             PAYMENT_IN_PROGRESS,
@@ -300,9 +371,11 @@ class Journey:
 
     async def _confirm(self, order: RemoteOrder, intent: RemoteIntent) -> RemoteConfirmedOrder:
         # Confirming answers with the customer to e-mail: no call of its own to look them up.
-        return await self.data.confirm_order(
+        confirmed = await self.data.confirm_order(
             order.order_id, intent.id, intent.amount_received_cents
         )
+        self._opened.pop(order.order_id, None)
+        return confirmed
 
     async def _email_confirmed(self, confirmed: RemoteConfirmedOrder) -> None:
         customer = confirmed.customer
@@ -336,6 +409,7 @@ class Journey:
         order = await self._order(caller, order_id, customer_id)
         if order.status in ("cancelled", "refunded", "expired"):
             return _order_view(order)
+        self._opened.pop(order_id, None)  # whatever comes of it, paying asks first from now
         refunded_cents = 0
         if order.status == "awaiting_payment":
             if order.payment_intent_id is not None:
@@ -433,6 +507,7 @@ class Journey:
             except IntentPastConfirming:
                 # Paid at the last moment: the next reconciling confirms it.
                 return order.status
+        self._opened.pop(order_id, None)
         expired = await self.data.release_order(order_id, "expired")
         customer = await self.data.get_customer(expired.customer_id)
         await self.notify.send(
@@ -452,6 +527,7 @@ class Journey:
 
     async def _refund_lapsed(self, order: RemoteOrder, intent: RemoteIntent) -> RemoteOrder:
         """Paid after the hold lapsed and the date filled up: give the money back."""
+        self._opened.pop(order.order_id, None)
         await self.payments.refund(intent.id, f"lapsed:{order.order_id}")
         return await self.data.release_order(order.order_id, "expired")
 

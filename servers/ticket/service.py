@@ -66,6 +66,20 @@ class Caller:
         return customer_id
 
 
+@dataclass(frozen=True)
+class HoldTerms:
+    """What a ticket must be for a hold of a seat to be taken for it (see
+    :meth:`TicketService.hold_terms`): the price of the upgrade for each ticket type that has
+    a path to the tier (none listed: no upgrade path), and the first date whose visit is more
+    than 24 hours away (an earlier visit is too late to upgrade). The ticket's other
+    conditions, being active and having no open order, are the data server's own."""
+
+    prices: dict[TicketType, int]
+    ticket_visit_from: date
+    hold_minutes: int
+    currency: str = CURRENCY
+
+
 @dataclass
 class TicketService:
     data: DataGateway
@@ -216,6 +230,26 @@ class TicketService:
             hold_minutes=self.hold_minutes,
         )
 
+    def offers(self, day: date) -> bool:
+        """Whether the calendar offers ``day`` now: the only dates an upgrade is held for."""
+        return rules.offered(day, self.clock(), self.venue_tz)
+
+    def hold_terms(self, tier: Tier, day: date) -> HoldTerms:
+        """The conditions a hold of a seat of ``tier`` on ``day`` is taken on, for the data
+        server to check under the ticket's lock: selecting then needs no read of the ticket
+        first. DATE_NOT_BOOKABLE when the calendar does not offer ``day``."""
+        now = self.clock()
+        self._check_offered(day, now)
+        return HoldTerms(
+            prices={
+                kind: price
+                for kind in rules.TICKET_TYPES
+                if (price := rules.price(kind, tier, day)) is not None
+            },
+            ticket_visit_from=rules.first_bookable_date(now, self.venue_tz),
+            hold_minutes=self.hold_minutes,
+        )
+
     async def quote_price(self, ticket_type: TicketType, tier: Tier, day: date) -> PriceQuote:
         """Public prices: the quote for any ticket of ``ticket_type``, about no customer."""
         refusal = rules.path_refusal(ticket_type, tier)
@@ -225,12 +259,14 @@ class TicketService:
 
     def _bookable_price(self, ticket_type: TicketType, tier: Tier, day: date) -> PriceQuote:
         """The price on ``day``, which must be a date the calendar offers."""
-        now = self.clock()
+        self._check_offered(day, self.clock())
+        return _priced(ticket_type, tier, day)
+
+    def _check_offered(self, day: date, now: datetime) -> None:
         if not rules.offered(day, now, self.venue_tz):
             soon = not rules.bookable(day, now, self.venue_tz)
             why = "less than 24 hours away or past" if soon else "too far ahead"
             raise DomainError(DATE_NOT_BOOKABLE, f"{day} is {why}; {self._window(now)}")
-        return _priced(ticket_type, tier, day)
 
     def _window(self, now: datetime) -> str:
         """The dates that can be booked at ``now``, in words, for a refusal's message."""

@@ -115,7 +115,7 @@ async def known_values(db: Database) -> dict[str, list[Any]]:
         ticket_number="TKT-JD0001",
         tier="standard",
         visit_date=today + timedelta(days=12),
-        amount_cents=2500,
+        prices={"general": 2500},
         currency="USD",
         hold_minutes=15,
         idempotency_key="fuzz-setup-0001",
@@ -164,10 +164,24 @@ def arguments_of(schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     assert required <= set(properties)
     assert all("properties" not in spec for spec in properties.values()), "nested objects"
     return st.fixed_dictionaries(
-        {name: from_schema(spec) for name, spec in properties.items() if name in required},
+        {name: value_of(spec) for name, spec in properties.items() if name in required},
         optional={
-            name: from_schema(spec) for name, spec in properties.items() if name not in required
+            name: value_of(spec) for name, spec in properties.items() if name not in required
         },
+    )
+
+
+def value_of(spec: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values valid for one argument's schema: ``from_schema``'s, but a map from the names
+    of an enum (``reserve_upgrade``'s prices) is built here, for the reason above."""
+    if spec.get("type") != "object":
+        return from_schema(spec)
+    names = spec["propertyNames"]["enum"]
+    return st.dictionaries(
+        st.sampled_from(names),
+        from_schema(spec["additionalProperties"]),
+        min_size=spec.get("minProperties", 0),
+        max_size=len(names),
     )
 
 
@@ -406,11 +420,12 @@ async def test_invalid_orders_and_capacity_are_refused(
         "ticket_number": "TKT-JD0001",
         "tier": "standard",
         "visit_date": "2031-05-02",
-        "amount_cents": 2500,
+        "prices": {"general": 2500},
         "currency": "USD",
         "idempotency_key": "order-0001",
     }
-    cases: list[tuple[str, Any]] = [("amount_cents", v) for v in examples(BAD_PRICES, 15)]
+    cases: list[tuple[str, Any]] = [("prices", {"general": v}) for v in examples(BAD_PRICES, 15)]
+    cases += [("prices", v) for v in ({}, {"platinum": 2500}, [2500], 2500, None)]
     cases += [("currency", v) for v in examples(BAD_CURRENCIES, 15)]
     cases += [("visit_date", v) for v in examples(BAD_DATES, 15)]
     cases += [("hold_minutes", v) for v in examples(st.integers(max_value=0) | st.integers(61), 10)]

@@ -30,6 +30,7 @@ from servers.data.service import (
     REFUND_MISMATCH,
     SOLD_OUT,
     TICKET_NOT_ACTIVE,
+    TICKET_NOT_ELIGIBLE,
     TICKET_NOT_FOUND,
     CapacityDefaults,
     DataService,
@@ -82,7 +83,7 @@ async def reserve(
         ticket_number=ticket.ticket_number,
         tier=tier,
         visit_date=day,
-        amount_cents=amount,
+        prices={ticket.ticket_type: amount},
         currency="USD",
         hold_minutes=hold_minutes,
         idempotency_key=idempotency_key or key(),
@@ -404,6 +405,110 @@ async def test_only_active_tickets_are_upgraded(
     assert status in err.value.message
     assert await order_count(db) == 0
     assert (await seats(svc)).held == 0
+
+
+async def hold_for(
+    svc: DataService,
+    ticket: Ticket,
+    *,
+    prices: dict[TicketType, int],
+    owner: str | None = None,
+    visit_from: date | None = None,
+    idempotency_key: str | None = None,
+) -> Order:
+    """A hold on the conditions the ticket server gives (``reserve`` takes none)."""
+    return await svc.reserve_upgrade(
+        ticket_number=ticket.ticket_number,
+        tier="non_stop",
+        visit_date=UPGRADE_DAY,
+        prices=prices,
+        currency="USD",
+        hold_minutes=15,
+        idempotency_key=idempotency_key or key(),
+        caller=CALLER,
+        owner=owner,
+        ticket_visit_from=visit_from,
+    )
+
+
+async def test_a_hold_costs_the_price_of_the_tickets_type(svc: DataService) -> None:
+    prices: dict[TicketType, int] = {"general": 5000, "standard": 2500}
+    general = await hold_for(svc, await new_ticket(svc), prices=prices)
+    standard = await hold_for(svc, await new_ticket(svc, ticket_type="standard"), prices=prices)
+    assert (general.amount_cents, standard.amount_cents) == (5000, 2500)
+
+
+async def test_a_hold_is_refused_unless_the_ticket_meets_its_conditions(
+    svc: DataService, db: Database
+) -> None:
+    """What the ticket server no longer reads the ticket for first: whose it is, its type and
+    its visit, each checked under the ticket's lock, nothing written when refused."""
+    ticket = await new_ticket(svc)
+    owner = ticket.customer_id
+    stranger = "cus_" + "b" * 26
+    prices: dict[TicketType, int] = {"general": 5000}
+    refusals = await refusals_of(
+        hold_for(svc, ticket, prices=prices, owner=stranger),
+        hold_for(svc, ticket, prices={"standard": 2500, "vip": 2500}, owner=owner),
+        hold_for(svc, ticket, prices=prices, owner=owner, visit_from=VISIT + timedelta(days=1)),
+    )
+    assert refusals == [
+        (TICKET_NOT_FOUND, ["no", "ticket"]),  # as a missing one
+        (TICKET_NOT_ELIGIBLE, ["ticket", ticket.ticket_number]),
+        (TICKET_NOT_ELIGIBLE, ["ticket", ticket.ticket_number]),
+    ]
+    assert await order_count(db) == 0
+    assert (await seats(svc)).held == 0
+    held = await hold_for(svc, ticket, prices=prices, owner=owner, visit_from=VISIT)
+    assert (held.customer_id, held.amount_cents) == (owner, 5000)
+
+
+async def test_a_holds_refusals_come_in_the_ticket_servers_order(
+    svc: DataService, db: Database
+) -> None:
+    """No price (no upgrade path) before not active, before too late; an open order only for a
+    ticket that would otherwise be held: the ticket server words the others itself."""
+    ticket = await new_ticket(svc)
+    late = VISIT + timedelta(days=1)
+    await hold_for(svc, ticket, prices={"general": 5000})
+    await set_status(db, ticket, "used")
+    refusals = await refusals_of(
+        hold_for(svc, ticket, prices={"vip": 2500}, visit_from=late),
+        hold_for(svc, ticket, prices={"general": 5000}, visit_from=late),
+    )
+    await set_status(db, ticket, "active")
+    refusals += await refusals_of(
+        hold_for(svc, ticket, prices={"general": 5000}, visit_from=late),
+        hold_for(svc, ticket, prices={"general": 5000}, visit_from=VISIT),
+    )
+    assert [code for code, _ in refusals] == [
+        TICKET_NOT_ELIGIBLE,
+        TICKET_NOT_ACTIVE,
+        TICKET_NOT_ELIGIBLE,
+        ORDER_EXISTS,
+    ]
+
+
+async def test_a_retried_hold_is_the_same_hold_after_its_visit_condition_moved_on(
+    svc: DataService,
+) -> None:
+    """The first visit date that can be upgraded moves on with the clock; a retry that crosses
+    that moment (the same key, prices and owner) is still the first hold, not a mismatch."""
+    ticket = await new_ticket(svc)
+    first = await hold_for(
+        svc, ticket, prices={"general": 5000}, visit_from=VISIT, idempotency_key="hold-0001"
+    )
+    again = await hold_for(
+        svc,
+        ticket,
+        prices={"general": 5000},
+        visit_from=VISIT + timedelta(days=1),
+        idempotency_key="hold-0001",
+    )
+    assert again == first
+    with pytest.raises(DomainError) as err:
+        await hold_for(svc, ticket, prices={"general": 4000}, idempotency_key="hold-0001")
+    assert err.value.code == IDEMPOTENCY_MISMATCH
 
 
 # Seats ---------------------------------------------------------------------------------------

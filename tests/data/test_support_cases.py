@@ -121,7 +121,7 @@ async def test_another_customers_ticket_or_order_is_refused_as_missing(
         ticket_number=theirs.ticket_number,
         tier="non_stop",
         visit_date=date(2030, 6, 21),
-        amount_cents=5000,
+        prices={"general": 5000},
         currency="USD",
         hold_minutes=15,
         idempotency_key=key(),

@@ -247,11 +247,12 @@ async def test_a_hold_whose_payment_was_never_opened_says_to_select_again(
         ticket_number="TKT-JD0001",
         tier="standard",
         visit_date=DAY,
-        amount_cents=3750,
+        prices={"general": 3750},  # the only ticket type with a path to Standard
         currency="USD",
         hold_minutes=15,
         idempotency_key=f"select:{JOHN.customer_id}:select-0013",
         caller=TICKET_SERVER.client_id,  # the journey's own calls, as the stack names them
+        owner=JOHN.customer_id,
     )
     assert held.payment_intent_id is None
     with pytest.raises(DomainError) as refused:

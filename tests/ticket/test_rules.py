@@ -116,6 +116,17 @@ def test_first_bookable_date_is_the_first_more_than_24h_ahead(now: datetime, tz:
     assert visit_start(first, tz) - now <= timedelta(hours=48, minutes=60)
 
 
+@given(moments, zones, st.integers(min_value=-400, max_value=400))
+def test_a_visit_is_bookable_exactly_from_the_first_bookable_date(
+    now: datetime, tz: ZoneInfo, offset: int
+) -> None:
+    """What lets the data server check "more than 24 hours ahead" as a date comparison when
+    it holds a seat (HoldTerms.ticket_visit_from)."""
+    first = first_bookable_date(now, tz)
+    day = first + timedelta(days=offset)
+    assert bookable(day, now, tz) == (day >= first)
+
+
 @given(ticket_types, tiers, moments, zones, st.integers(min_value=-5, max_value=120))
 def test_every_tier_is_available_or_says_why(
     ticket_type: TicketType, tier: Tier, now: datetime, tz: ZoneInfo, days_ahead: int

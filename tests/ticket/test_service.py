@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, timedelta
-from typing import Any
+from itertools import product
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,19 +14,31 @@ from fastmcp import Client, FastMCP
 
 from servers.core.client import ServiceClient
 from servers.core.errors import DomainError
-from servers.data.seed import seed_id
+from servers.data.seed import CUSTOMERS, seed_id
 from servers.data.server import build_server as build_data_server
 from servers.data.service import DataService
 from servers.notify.server import build_server as build_notify_server
 from servers.payment.server import build_server as build_payment_server
+from servers.payment.service import TRUSTED
 from servers.ticket import rules
 from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
 from servers.ticket.journey import Journey
+from servers.ticket.models import Quote, UpgradeOrder
 from servers.ticket.rules import Tier
 from servers.ticket.service import Caller, TicketService
 
 from .conftest import Servers
 from .support import JANE, JOHN, NOW, OPS, TICKET_SERVER, TODAY
+
+Found = TypeVar("Found")
+
+
+async def outcome(call: Awaitable[Found]) -> Found | DomainError:
+    """What ``call`` answers, or its refusal."""
+    try:
+        return await call
+    except DomainError as exc:
+        return exc
 
 
 async def refused(code: str, call: object) -> DomainError:
@@ -160,10 +174,10 @@ async def test_each_step_of_the_journey_makes_the_calls_it_needs_and_no_more(
     log.clear()
     order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", day, "select-hops-01")
     assert order.status == "awaiting_payment"
-    # Not one: the intent's metadata names the order, which must exist first, and the order
-    # records the intent (bench/README.md, "Internal hops").
+    # The data server checks the ticket as it holds the seat (no read first). Not one: the
+    # intent's metadata names the order, which must exist first, and the order records the
+    # intent (bench/README.md, "Internal hops").
     assert log == [
-        "data.get_ticket",
         "data.reserve_upgrade",
         "payment.create_payment_intent",
         "data.attach_payment",
@@ -172,11 +186,12 @@ async def test_each_step_of_the_journey_makes_the_calls_it_needs_and_no_more(
     log.clear()
     paid = await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-hops-0001")
     assert (paid.payment_status, paid.order.status) == ("succeeded", "confirmed")
-    # Answered once confirmed: the confirmation e-mail is queued after the answer, and
-    # confirming answers with the customer to e-mail, so no call looks them up.
-    assert log == ["data.get_order", "payment.confirm_payment_intent", "data.confirm_order"]
+    # This process opened the order, so it knows its payment: no read first. Answered once
+    # confirmed: the confirmation e-mail is queued after the answer, and confirming answers
+    # with the customer to e-mail, so no call looks them up.
+    assert log == ["payment.confirm_payment_intent", "data.confirm_order"]
     await journey.drain()
-    assert log[3:] == ["notify.send_email"]
+    assert log[2:] == ["notify.send_email"]
 
 
 async def test_a_calendar_refuses_a_ticket_before_its_dates(
@@ -309,3 +324,136 @@ async def test_public_prices_are_the_ticket_bound_ones(tickets: TicketService, t
     await refused("DATE_NOT_BOOKABLE", tickets.quote_price("general", tier, TODAY))
     await refused("NO_UPGRADE_PATH", tickets.quote_price("premium", tier, day))
     await refused("NO_UPGRADE_PATH", tickets.get_price_calendar("premium", tier))
+
+
+async def test_selecting_refuses_exactly_as_quoting_before_it_did(servers: Servers) -> None:
+    """select_upgrade holds the seat without quoting first: the data server checks the ticket
+    on the hold's terms, and only a refusal is worded through the quote. Over every seeded
+    customer's tickets, someone else's, a missing one and a loosely written one, every tier,
+    on dates offered or not (too soon, too far), selecting answers as quoting first did: the
+    quote's refusal, the open order's when the quote allows it, or the seat held at the quoted
+    price."""
+    journey, tickets = servers.journey, servers.journey.tickets
+    days = [TODAY + timedelta(days=1), TODAY + timedelta(days=12), TODAY + timedelta(days=120)]
+    seen: Counter[str] = Counter()
+    n = 0
+    for email in CUSTOMERS:
+        caller = Caller(customer_id=seed_id("cus", email))
+        references = [t.ticket_number for t in (await tickets.list_my_tickets(caller)).tickets]
+        references += ["TKT-JD0001" if caller != JOHN else "TKT-JS0001", "TKT-NOSUCH1", "jd0001"]
+        for reference, tier in product(references, rules.TIERS):
+            n += 1
+            day = days[n % len(days)]  # each date in turn: a third of the calls, same coverage
+            where = (email, reference, tier, day)
+            quote = await outcome(
+                tickets.quote_upgrade(caller, reference, tier, day, open_order_allowed=True)
+            )
+            order = await outcome(
+                journey.select_upgrade(caller, reference, tier, day, f"s-{n:04d}")
+            )
+            if isinstance(order, UpgradeOrder):
+                assert isinstance(quote, Quote), (where, quote)
+                assert (order.ticket_number, order.amount_cents) == (
+                    quote.ticket_number,
+                    quote.total_cents,
+                )
+                await journey.cancel_upgrade(caller, order.order_id, f"c-{n:04d}")
+                seen["held"] += 1
+            elif isinstance(quote, DomainError):
+                assert (order.code, order.message) == (quote.code, quote.message), where
+                seen[order.code] += 1
+            else:  # the open order, which the quote allowed: refused by one that does not
+                assert order.code in ("ALREADY_UPGRADED", "HOLD_EXISTS"), (where, order)
+                await refused(order.code, tickets.quote_upgrade(caller, reference, tier, day))
+                seen[order.code] += 1
+    assert set(seen) == {
+        "held",
+        "TICKET_NOT_FOUND",
+        "NO_UPGRADE_PATH",
+        "TICKET_NOT_ACTIVE",
+        "TOO_LATE",
+        "ALREADY_UPGRADED",
+        "DATE_NOT_BOOKABLE",
+    }, seen
+
+
+async def test_selecting_reads_the_ticket_only_when_the_hold_is_refused_or_loosely_asked(
+    recorded: tuple[Journey, list[str]],
+) -> None:
+    journey, log = recorded
+    day = TODAY + timedelta(days=12)
+    # A premium ticket has no upgrade path: refused by the hold's terms, worded by the quote.
+    await refused(
+        "NO_UPGRADE_PATH",
+        journey.select_upgrade(JOHN, "TKT-JD0004", "standard", day, "no-path-0001"),
+    )
+    assert log == ["data.reserve_upgrade", "data.get_ticket"]
+    log.clear()
+    order = await journey.select_upgrade(JOHN, "jd0001", "standard", day, "loose-0001")
+    assert order.ticket_number == "TKT-JD0001"
+    assert log == [
+        "data.list_tickets",
+        "data.get_ticket",
+        "data.reserve_upgrade",
+        "payment.create_payment_intent",
+        "data.attach_payment",
+    ]
+
+
+async def test_paying_an_order_another_process_opened_reads_it_first(
+    servers: Servers, recorded: tuple[Journey, list[str]]
+) -> None:
+    journey, log = recorded
+    day = TODAY + timedelta(days=12)
+    order = await servers.journey.select_upgrade(
+        JOHN, "TKT-JD0001", "standard", day, "elsewhere-01"
+    )
+    paid = await journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "pay-elsewhere-01")
+    assert (paid.payment_status, paid.order.status) == ("succeeded", "confirmed")
+    assert log[:3] == ["data.get_order", "payment.confirm_payment_intent", "data.confirm_order"]
+
+
+async def test_an_order_opened_here_is_paid_as_it_stands_after_another_process_moved_it(
+    servers: Servers, recorded: tuple[Journey, list[str]]
+) -> None:
+    """What this process remembers of an order it opened is only what never changes: an order
+    cancelled or paid since through another process is answered as it is now, and charged at
+    most once."""
+    journey, _ = recorded
+    day = TODAY + timedelta(days=12)
+    cancelled = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", day, "moved-0001")
+    await servers.journey.cancel_upgrade(JOHN, cancelled.order_id, "moved-cancel-01")
+    closed = await refused(
+        "ORDER_CLOSED",
+        journey.pay_upgrade(JOHN, cancelled.order_id, "pm_card_visa", "moved-pay-01"),
+    )
+    assert closed.message == f"order {cancelled.order_id} is cancelled"
+    assert cancelled.payment_intent_id is not None
+    intent = await servers.payments.get_payment_intent(TRUSTED, cancelled.payment_intent_id)
+    assert (intent.status, intent.amount_received_cents) == ("canceled", 0)
+
+    order = await journey.select_upgrade(JOHN, "TKT-JD0001", "standard", day, "moved-0002")
+    first = await servers.journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "moved-pay-02")
+    again = await journey.pay_upgrade(JOHN, order.order_id, "pm_card_mastercard", "moved-pay-03")
+    assert (again.payment_status, again.order.status) == ("succeeded", "confirmed")
+    assert again.order.confirmation_code == first.order.confirmation_code
+    assert order.payment_intent_id is not None
+    intent = await servers.payments.get_payment_intent(TRUSTED, order.payment_intent_id)
+    assert intent.amount_received_cents == order.amount_cents, "charged once"
+    await journey.drain()
+    assert await servers.emails(order.order_id) == ["upgrade_confirmed"]
+
+
+async def test_an_order_opened_here_whose_hold_lapsed_is_asked_for(
+    servers: Servers, recorded: tuple[Journey, list[str]]
+) -> None:
+    journey, log = recorded
+    order = await journey.select_upgrade(
+        JOHN, "TKT-JD0001", "standard", TODAY + timedelta(days=12), "lapsed-0001"
+    )
+    servers.clock.now += timedelta(minutes=16)
+    log.clear()
+    await refused(
+        "HOLD_EXPIRED", journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "lapsed-pay-01")
+    )
+    assert log == ["data.get_order"]
