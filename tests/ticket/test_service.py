@@ -21,7 +21,13 @@ from servers.notify.server import build_server as build_notify_server
 from servers.payment.server import build_server as build_payment_server
 from servers.payment.service import TRUSTED
 from servers.ticket import rules
-from servers.ticket.gateways import DataGateway, NotifyGateway, PaymentGateway
+from servers.ticket.gateways import (
+    DataGateway,
+    NotifyGateway,
+    PaymentGateway,
+    RemoteOrder,
+    TicketRefused,
+)
 from servers.ticket.journey import Journey
 from servers.ticket.models import Quote, UpgradeOrder
 from servers.ticket.rules import Tier
@@ -457,3 +463,26 @@ async def test_an_order_opened_here_whose_hold_lapsed_is_asked_for(
         "HOLD_EXPIRED", journey.pay_upgrade(JOHN, order.order_id, "pm_card_visa", "lapsed-pay-01")
     )
     assert log == ["data.get_order"]
+
+
+class ChangingTicketGateway(DataGateway):
+    """The data server as it answers while the ticket changes under each hold: every hold is
+    refused for the ticket, though each read finds it eligible."""
+
+    async def reserve(self, **arguments: Any) -> RemoteOrder:
+        raise TicketRefused(f"ticket {arguments['ticket_number']} changed")
+
+
+async def test_a_ticket_that_changes_under_every_hold_is_refused_in_so_many_words(
+    recorded: tuple[Journey, list[str]],
+) -> None:
+    journey, log = recorded
+    changing = ChangingTicketGateway(journey.data.client)
+    tickets = TicketService(changing, clock=journey.tickets.clock, venue_tz=ZoneInfo("UTC"))
+    flaky = Journey(tickets, changing, journey.payments, journey.notify)
+    day = TODAY + timedelta(days=12)
+    changed = await refused(
+        "TICKET_CHANGED", flaky.select_upgrade(JOHN, "TKT-JD0001", "standard", day, "flaky-0001")
+    )
+    assert "select the upgrade again" in changed.message
+    assert log == ["data.get_ticket", "data.get_ticket"], "quoted after each refused hold"

@@ -36,6 +36,7 @@ export const MESSAGES: Record<string, string> = {
   HOLD_EXISTS: "This ticket already has an upgrade waiting for payment.",
   SOLD_OUT: "That day is sold out for this tier.",
   DATE_NOT_BOOKABLE: "That date can't be booked for this upgrade.",
+  TICKET_CHANGED: "Your ticket changed while the upgrade was being held; please choose it again.",
   // Orders
   ORDER_NOT_FOUND: "We can't find that order on your account.",
   ORDER_EXISTS: "This ticket already has an upgrade order.",
