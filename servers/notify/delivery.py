@@ -9,11 +9,13 @@ Delivery is at least once, with a stable Message-ID. SMTP and SES acknowledge a 
 taking it, so a crash between the server taking it and ``mark_sent`` committing means a resend, and
 no sender can do better (RFC 1047). The window is kept as short as the protocol allows: the mailer
 returns on the server's answer to DATA (its session stays open for the next e-mail) and ``sent`` is
-recorded at once. What remains is the time the server takes between reading the whole message and
-answering, plus one UPDATE. The resend carries the same Message-ID, so the receiving mailbox drops
-it, as Gmail does and as the local sink (``ticketing/mailsink.py``) does: the customer sees the
-e-mail once. In the kill -9 test (``tests/notify/test_crash.py``) the repeats at the SMTP level
-stay below the number of messages in flight at the kill.
+recorded at once, with the marks of the other sends that finished while the previous marks were
+being written (:class:`SentMarks`, a group commit). What remains is the time the server takes
+between reading the whole message and answering, plus one UPDATE. The resend carries the same
+Message-ID, so the receiving mailbox drops it, as Gmail does and as the local sink
+(``ticketing/mailsink.py``) does: the customer sees the e-mail once. In the kill -9 test
+(``tests/notify/test_crash.py``) the repeats at the SMTP level stay below the number of messages
+in flight at the kill.
 """
 
 from __future__ import annotations
@@ -132,6 +134,52 @@ def _encoded(name: str, value: str) -> str:
     return Header(value, "utf-8", maxlinelen=_LINE_LIMIT, header_name=name).encode()
 
 
+class SentMarks:
+    """Records sends as ``sent`` in groups: a send's mark goes out at once when no write is
+    under way, else with every other mark that arrived meanwhile, in the next write. The
+    database takes one statement per group instead of a transaction per e-mail, and no mark
+    waits for more than the write ahead of it."""
+
+    def __init__(self, db: Database, clock: Clock):
+        self._db = db
+        self._clock = clock
+        self._waiting: list[tuple[str, str, str | None, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def mark(self, message_id: str, token: str, provider_id: str | None) -> bool:
+        """False when the claim was lost (its lease ran out and another worker took it)."""
+        kept: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((message_id, token, provider_id, kept))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        return await kept
+
+    async def _write(self) -> None:
+        group: list[tuple[str, str, str | None, asyncio.Future[bool]]] = []
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                try:
+                    async with self._db.transaction() as tx:
+                        held = await repo.mark_sent(
+                            tx, [(m, t, p) for m, t, p, _ in group], self._clock()
+                        )
+                except Exception as exc:
+                    # Each send hears it and logs its own message (DeliveryWorker.run_once).
+                    for *_, kept in group:
+                        if not kept.done():
+                            kept.set_exception(exc)
+                    continue
+                for message_id, _, _, kept in group:
+                    if not kept.done():  # its send may have been cancelled meanwhile
+                        kept.set_result(message_id in held)
+        finally:
+            self._writer = None
+            # Stopped mid-write (shutting down): no send waits for a mark that cannot come.
+            for *_, kept in [*group, *self._waiting]:
+                kept.cancel()
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -156,6 +204,7 @@ class DeliveryWorker:
         self._poll = poll_seconds
         self._reply_to = reply_to
         self._wake = asyncio.Event()
+        self._sent = SentMarks(db, clock)
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -210,10 +259,7 @@ class DeliveryWorker:
                 log.exception("sending message %s failed unexpectedly", message.message_id)
                 await self._failed(message, token, f"unexpected {type(exc).__name__}", False)
                 return
-            async with self._db.transaction() as tx:
-                kept = await repo.mark_sent(
-                    tx, message.message_id, token, provider_id, self._clock()
-                )
+            kept = await self._sent.mark(message.message_id, token, provider_id)
             if kept:
                 log.info("message %s sent (attempt %d)", message.message_id, message.attempts)
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from servers.core.db import Row, Transaction
+from servers.core.db import Json, Row, Transaction
 
 from .models import Message, MessageSummary
 
@@ -119,16 +119,24 @@ async def exhausted_leases(tx: Transaction, *, now: datetime, limit: int) -> lis
 
 
 async def mark_sent(
-    tx: Transaction, message_id: str, token: str, provider_id: str | None, now: datetime
-) -> bool:
-    """False when the claim was lost (its lease ran out and another worker took it)."""
-    count = await tx.execute(
-        "UPDATE notify.messages SET status = 'sent', sent_at = :now, updated_at = :now, "
-        " provider_message_id = :provider_id, lease_token = NULL, lease_expires_at = NULL "
-        "WHERE message_id = :id AND lease_token = :token",
-        {"id": message_id, "token": token, "provider_id": provider_id, "now": now},
+    tx: Transaction, sent: list[tuple[str, str, str | None]], now: datetime
+) -> set[str]:
+    """Marks each ``(message_id, lease token, provider id)`` sent, in one statement; returns
+    the ids whose claim was still held (for the others the lease ran out and another worker
+    took them)."""
+    rows = await tx.fetch_all(
+        "UPDATE notify.messages m SET status = 'sent', sent_at = :now, updated_at = :now, "
+        " provider_message_id = s.provider_id, lease_token = NULL, lease_expires_at = NULL "
+        "FROM jsonb_to_recordset(CAST(:sent AS jsonb)) "
+        " AS s(message_id text, token text, provider_id text) "
+        "WHERE m.message_id = s.message_id AND m.lease_token = s.token "
+        "RETURNING m.message_id",
+        {
+            "sent": Json([{"message_id": m, "token": t, "provider_id": p} for m, t, p in sent]),
+            "now": now,
+        },
     )
-    return count == 1
+    return {row["message_id"] for row in rows}
 
 
 async def mark_failed(

@@ -1,0 +1,158 @@
+"""SentMarks, the delivery worker's group commit: every send's ``sent`` is written as soon as
+the write ahead of it is done, together with the others that finished meanwhile; a lost claim
+is told apart, and a failed write reaches every send of its group."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import pytest
+
+from servers.core.db import Database, DatabaseUnavailable, Transaction
+from servers.notify import repository as repo
+from servers.notify.delivery import SentMarks
+from servers.notify.models import Message
+from servers.notify.service import NotifyService
+from tests.round_trips import CountingDatabase
+
+from .support import FakeClock, queue, service
+
+LEASE = timedelta(seconds=120)
+TOKEN = "worker-0001"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def svc(db: Database, clock: FakeClock) -> NotifyService:
+    return service(db, clock)
+
+
+async def claimed(db: Database, svc: NotifyService, clock: FakeClock, n: int) -> list[Message]:
+    """``n`` queued e-mails, claimed by one worker as if it were sending them."""
+    for i in range(n):
+        await queue(svc, f"guest{i}@example.com")
+    async with db.transaction() as tx:
+        return await repo.claim_due(
+            tx, now=clock.now, lease_until=clock.now + LEASE, token=TOKEN, limit=n
+        )
+
+
+class GatedDatabase:
+    """The database, counting writes, whose first write waits at a gate until released."""
+
+    def __init__(self, db: Database):
+        self._db = db
+        self.writes = 0
+        self.first_write_started = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        self.writes += 1
+        if self.writes == 1:
+            self.first_write_started.set()
+            await self.gate.wait()
+        async with self._db.transaction() as tx:
+            yield tx
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        async with self._db.read() as tx:
+            yield tx
+
+    async def close(self) -> None:
+        return None
+
+
+class DownOnce:
+    """The database, except that the first transaction fails as if it had gone away."""
+
+    def __init__(self, db: Database):
+        self._db = db
+        self.failed = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        if not self.failed:
+            self.failed = True
+            raise DatabaseUnavailable("server closed the connection unexpectedly")
+        async with self._db.transaction() as tx:
+            yield tx
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        async with self._db.read() as tx:
+            yield tx
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_marks_that_arrive_together_are_one_statement(
+    db: Database, svc: NotifyService, clock: FakeClock
+) -> None:
+    messages = await claimed(db, svc, clock, 10)
+    counting = CountingDatabase(db)
+    marks = SentMarks(counting, clock)
+    kept = await asyncio.gather(
+        *(marks.mark(m.message_id, TOKEN, f"<provider-{i}@relay>") for i, m in enumerate(messages))
+    )
+    assert kept == [True] * 10
+    assert counting.round_trips == 3, "BEGIN, one UPDATE for all ten, COMMIT"
+    async with db.read() as tx:
+        rows = await tx.fetch_all(
+            "SELECT message_id, status, provider_message_id FROM notify.messages"
+        )
+    ids = {m.message_id: i for i, m in enumerate(messages)}
+    assert sorted((ids[r["message_id"]], r["status"], r["provider_message_id"]) for r in rows) == [
+        (i, "sent", f"<provider-{i}@relay>") for i in range(10)
+    ]
+
+
+async def test_marks_that_arrive_during_a_write_go_in_the_next_one(
+    db: Database, svc: NotifyService, clock: FakeClock
+) -> None:
+    first, *later = await claimed(db, svc, clock, 6)
+    gated = GatedDatabase(db)
+    marks = SentMarks(gated, clock)
+    writing = asyncio.create_task(marks.mark(first.message_id, TOKEN, None))
+    await gated.first_write_started.wait()
+    waiting = [asyncio.create_task(marks.mark(m.message_id, TOKEN, None)) for m in later]
+    gated.gate.set()
+    assert await asyncio.gather(writing, *waiting) == [True] * 6
+    assert gated.writes == 2, "the first alone, then the five that came while it was written"
+
+
+async def test_a_lost_claim_is_told_apart_from_the_others(
+    db: Database, svc: NotifyService, clock: FakeClock
+) -> None:
+    mine, lost = await claimed(db, svc, clock, 2)
+    marks = SentMarks(db, clock)
+    kept = await asyncio.gather(
+        marks.mark(mine.message_id, TOKEN, None),
+        marks.mark(lost.message_id, "another-worker", None),
+    )
+    assert list(kept) == [True, False]
+    assert (await svc.get_message(mine.message_id)).status == "sent"
+    assert (await svc.get_message(lost.message_id)).status == "sending"
+
+
+async def test_a_failed_write_reaches_every_send_of_its_group_and_the_next_writes_again(
+    db: Database, svc: NotifyService, clock: FakeClock
+) -> None:
+    messages = await claimed(db, svc, clock, 4)
+    marks = SentMarks(DownOnce(db), clock)
+    outcomes = await asyncio.gather(
+        *(marks.mark(m.message_id, TOKEN, None) for m in messages[:3]), return_exceptions=True
+    )
+    assert all(isinstance(o, DatabaseUnavailable) for o in outcomes), outcomes
+    assert await marks.mark(messages[3].message_id, TOKEN, None)
+    statuses = [(await svc.get_message(m.message_id)).status for m in messages]
+    assert statuses == ["sending", "sending", "sending", "sent"]
