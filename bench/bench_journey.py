@@ -343,19 +343,32 @@ def cpu_by_process(run_pid: int) -> dict[str, float]:
     return {name: value / _TICK for name, value in ticks.items()}
 
 
+PG_SHARED = "postgres: shared memory"
+PG_REST = "postgres: the rest"
+
+
 def memory_by_process(run_pid: int) -> dict[str, int]:
     """Proportional resident bytes (PSS, /proc/<pid>/smaps_rollup) of each part of the stack
     now: shared pages are split between the processes sharing them, so PostgreSQL's figure
-    (the sum over its processes) counts its shared buffers once, not once per backend."""
+    (the sum over its processes) counts its shared buffers once, not once per backend.
+    PostgreSQL's is also given in two parts: its shared memory (``Pss_Shmem``: the shared
+    buffers, a cache of fixed size that fills as the run touches pages) and the rest (its
+    processes' own memory, where a leak would show)."""
     memory: dict[str, int] = {}
+
+    def add(name: str, kib: int) -> None:
+        memory[name] = memory.get(name, 0) + kib * 1024
+
     for pid, name in stack_processes(run_pid):
         try:
             lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
         except OSError:
             continue
-        for line in lines:
-            if line.startswith("Pss:"):
-                memory[name] = memory.get(name, 0) + int(line.split()[1]) * 1024
+        fields = {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in lines[1:])}
+        add(name, fields["Pss"])
+        if name == "postgres":
+            add(PG_SHARED, fields["Pss_Shmem"])
+            add(PG_REST, fields["Pss"] - fields["Pss_Shmem"])
     return memory
 
 

@@ -126,13 +126,28 @@ async def update_intent(
 
 
 async def charge_intent(
-    tx: Transaction, payment_intent_id: str, charge: dict[str, Any], changes: dict[str, Any]
+    tx: Transaction,
+    payment_intent_id: str,
+    charge: dict[str, Any],
+    changes: dict[str, Any],
+    *,
+    new_method: dict[str, Any] | None = None,
 ) -> PaymentIntent:
     """Records a charge of the intent and updates the intent (``changes``, as for
     :func:`update_intent`) in one statement; the intent comes back with the charge as its
-    latest."""
+    latest. ``new_method``, the row of a payment method made for this charge (a test card's
+    token), is stored by the same statement."""
+    store = (
+        "WITH method AS ("
+        f" INSERT INTO payment.payment_methods ({_METHOD_COLS}) VALUES (:method_payment_method_id,"
+        "  :method_owner, :method_brand, :method_last4, :method_exp_month, :method_exp_year,"
+        "  :method_fingerprint, :method_behavior, :method_created_at, :method_detached_at)"
+        " RETURNING payment_method_id), "
+        if new_method is not None
+        else "WITH "
+    )
     row = await tx.fetch_one(
-        "WITH charge AS ("
+        store + "charge AS ("
         " INSERT INTO payment.charges (charge_id, payment_intent_id, payment_method_id, "
         "  amount_cents, currency, status, failure_code, decline_code, failure_message, "
         "  created_at) "
@@ -147,6 +162,7 @@ async def charge_intent(
         {
             **_params(changes),
             **{k if k == "charge_id" else f"charge_{k}": v for k, v in charge.items()},
+            **{f"method_{k}": v for k, v in (new_method or {}).items()},
             "id": payment_intent_id,
         },
     )

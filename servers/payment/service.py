@@ -143,21 +143,25 @@ class PaymentService:
         self, tx: Transaction, owner: str | None, card: Card, now: datetime, *, saved: bool
     ) -> dict[str, Any]:
         """The stored method's row, as :func:`repo.method` reads it."""
-        return await repo.insert_method(
-            tx,
-            {
-                "payment_method_id": new_id("pm"),
-                "owner": owner,
-                "brand": card.brand,
-                "last4": card.last4,
-                "exp_month": card.exp_month,
-                "exp_year": card.exp_year,
-                "fingerprint": card.fingerprint(self.fingerprint_key),
-                "behavior": card.behavior,
-                "created_at": now,
-                "detached_at": None if saved else now,
-            },
-        )
+        return await repo.insert_method(tx, self._method_row(owner, card, now, saved=saved))
+
+    def _method_row(
+        self, owner: str | None, card: Card, now: datetime, *, saved: bool
+    ) -> dict[str, Any]:
+        """The row of a new method of ``card``; a card not ``saved`` is detached at once, so
+        it pays only the payment it was entered for."""
+        return {
+            "payment_method_id": new_id("pm"),
+            "owner": owner,
+            "brand": card.brand,
+            "last4": card.last4,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "fingerprint": card.fingerprint(self.fingerprint_key),
+            "behavior": card.behavior,
+            "created_at": now,
+            "detached_at": None if saved else now,
+        }
 
     async def list_payment_methods(self, caller: Caller) -> PaymentMethodList:
         owner = self._customer_only(caller, "saved payment methods")
@@ -262,7 +266,14 @@ class PaymentService:
                     "requires a payment method or an action can be confirmed",
                 )
             now = self.clock()
-            method = await self._usable_method(tx, caller, intent, payment_method, now)
+            if payment_method.startswith("pm_card_"):
+                # A test token pays this payment only: its method, not saved as one of the
+                # customer's, is stored with the charge.
+                card = card_of_token(payment_method, now)
+                method = self._method_row(caller.customer, card, now, saved=False)
+                method = _usable(caller, intent, method, payment_method)
+                return await self.charge(tx, intent, method, now, new_method=True)
+            method = await self._usable_method(tx, caller, intent, payment_method)
             return await self.charge(tx, intent, method, now)
 
         return await self.idempotency.run_once(
@@ -283,11 +294,14 @@ class PaymentService:
         now: datetime,
         *,
         authenticated: bool = False,
+        new_method: bool = False,
     ) -> PaymentIntent:
         """Charges the locked intent with the method, or asks for 3-D Secure when its card
         needs it and the customer has not passed the challenge (``authenticated``, said only by
-        the hosted page)."""
+        the hosted page). A ``new_method`` is stored here, with the charge when there is one."""
         if method["behavior"] == "authentication_required" and not authenticated:
+            if new_method:
+                await repo.insert_method(tx, method)
             return await self._require_action(tx, intent, method, now)
         # The simulated processor answers inside this transaction, so "processing" is never
         # committed; a real processor's adapter would commit it before calling out.
@@ -339,6 +353,7 @@ class PaymentService:
                 "created_at": now,
             },
             changes,
+            new_method=method if new_method else None,
         )
         kind: EventType = (
             "payment_intent.succeeded" if decline is None else "payment_intent.payment_failed"
@@ -534,29 +549,14 @@ class PaymentService:
         return intent
 
     async def _usable_method(
-        self, tx: Transaction, caller: Caller, intent: PaymentIntent, ref: str, now: datetime
+        self, tx: Transaction, caller: Caller, intent: PaymentIntent, ref: str
     ) -> dict[str, Any]:
-        """The payment method row if this caller may pay this intent with it; a test token
-        becomes a new method of the caller's."""
-        if ref.startswith("pm_card_"):
-            # A test token pays this payment only: it is not saved as one of the customer's.
-            card = card_of_token(ref, now)
-            row: dict[str, Any] | None = await self._insert_method(
-                tx, caller.customer, card, now, saved=False
-            )
-        else:
-            row = await repo.method(tx, ref)
-            # A detached card pays no more, except the payment it is already attached to.
-            if row is not None and row["detached_at"] and ref != intent.payment_method:
-                row = None
-        owner = None if row is None else row["owner"]
-        if (
-            row is None
-            or (caller.customer is not None and owner != caller.customer)
-            or (owner is not None and owner != intent.customer_ref)
-        ):
-            raise DomainError(PAYMENT_METHOD_NOT_FOUND, f"no payment method {ref}")
-        return row
+        """The stored payment method row if this caller may pay this intent with it."""
+        row = await repo.method(tx, ref)
+        # A detached card pays no more, except the payment it is already attached to.
+        if row is not None and row["detached_at"] and ref != intent.payment_method:
+            row = None
+        return _usable(caller, intent, row, ref)
 
     async def _event(
         self,
@@ -577,3 +577,18 @@ class PaymentService:
                 "now": now,
             },
         )
+
+
+def _usable(
+    caller: Caller, intent: PaymentIntent, row: dict[str, Any] | None, ref: str
+) -> dict[str, Any]:
+    """The method's row, if the caller may pay the intent with it: a method that is not there,
+    not the caller's, or not the intent's customer's is refused as a missing one."""
+    owner = None if row is None else row["owner"]
+    if (
+        row is None
+        or (caller.customer is not None and owner != caller.customer)
+        or (owner is not None and owner != intent.customer_ref)
+    ):
+        raise DomainError(PAYMENT_METHOD_NOT_FOUND, f"no payment method {ref}")
+    return row

@@ -43,9 +43,9 @@ async def test_creating_and_confirming_an_intent_keep_their_round_trips(
 
     # BEGIN, the key claimed, the intent from its INSERT, the key's answer, COMMIT.
     assert await round_trips(counting, create) == 5
-    # BEGIN, the key claimed, the intent locked, the test card's method, the charge with the
-    # intent's update, the event with its webhook deliveries, the key's answer, COMMIT.
-    assert await round_trips(counting, confirm) == 8
+    # BEGIN, the key claimed, the intent locked, the charge with the test card's method and
+    # the intent's update, the event with its webhook deliveries, the key's answer, COMMIT.
+    assert await round_trips(counting, confirm) == 7
     created, confirmed = made
     assert created.status == "requires_payment_method"
     assert created.latest_charge is None
