@@ -44,11 +44,26 @@ async def claimed(db: Database, svc: NotifyService, clock: FakeClock, n: int) ->
         )
 
 
-class GatedDatabase:
-    """The database, counting writes, whose first write waits at a gate until released."""
+class Wrapped:
+    """The database, for wrappers that change only how a write begins."""
 
     def __init__(self, db: Database):
         self._db = db
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        async with self._db.read() as tx:
+            yield tx
+
+    async def close(self) -> None:
+        return None
+
+
+class GatedDatabase(Wrapped):
+    """The database, counting writes, whose first write waits at a gate until released."""
+
+    def __init__(self, db: Database):
+        super().__init__(db)
         self.writes = 0
         self.first_write_started = asyncio.Event()
         self.gate = asyncio.Event()
@@ -62,20 +77,12 @@ class GatedDatabase:
         async with self._db.transaction() as tx:
             yield tx
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[Transaction]:
-        async with self._db.read() as tx:
-            yield tx
 
-    async def close(self) -> None:
-        return None
-
-
-class DownOnce:
+class DownOnce(Wrapped):
     """The database, except that the first transaction fails as if it had gone away."""
 
     def __init__(self, db: Database):
-        self._db = db
+        super().__init__(db)
         self.failed = False
 
     @asynccontextmanager
@@ -85,14 +92,6 @@ class DownOnce:
             raise DatabaseUnavailable("server closed the connection unexpectedly")
         async with self._db.transaction() as tx:
             yield tx
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[Transaction]:
-        async with self._db.read() as tx:
-            yield tx
-
-    async def close(self) -> None:
-        return None
 
 
 async def test_marks_that_arrive_together_are_one_statement(
