@@ -24,7 +24,9 @@ DATA_ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
 DATA_HOLD_EXPIRED = "HOLD_EXPIRED"
 DATA_ORDER_EXISTS = "ORDER_EXISTS"
 # The data server's refusals of a hold for the ticket itself (whose, its type, state or visit).
-DATA_TICKET_REFUSALS = frozenset({"TICKET_NOT_FOUND", "TICKET_NOT_ACTIVE", "TICKET_NOT_ELIGIBLE"})
+DATA_TICKET_REFUSALS = frozenset(
+    {DATA_TICKET_NOT_FOUND, "TICKET_NOT_ACTIVE", "TICKET_NOT_ELIGIBLE"}
+)
 # The payment server's refusal of an intent that is past being confirmed (or cancelled).
 PAYMENT_INVALID_STATE = "INVALID_STATE"
 PAYMENT_METHOD_NOT_FOUND = "PAYMENT_METHOD_NOT_FOUND"

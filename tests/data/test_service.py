@@ -78,16 +78,23 @@ async def reserve(
     amount: int = PRICE,
     hold_minutes: int = 15,
     idempotency_key: str | None = None,
+    prices: dict[TicketType, int] | None = None,
+    owner: str | None = None,
+    visit_from: date | None = None,
 ) -> Order:
+    """A hold at ``amount`` for the ticket's own type, or on the conditions the ticket server
+    gives: ``prices`` by type, whose ticket (``owner``) and its earliest visit (``visit_from``)."""
     return await svc.reserve_upgrade(
         ticket_number=ticket.ticket_number,
         tier=tier,
         visit_date=day,
-        prices={ticket.ticket_type: amount},
+        prices={ticket.ticket_type: amount} if prices is None else prices,
         currency="USD",
         hold_minutes=hold_minutes,
         idempotency_key=idempotency_key or key(),
         caller=CALLER,
+        owner=owner,
+        ticket_visit_from=visit_from,
     )
 
 
@@ -407,34 +414,10 @@ async def test_only_active_tickets_are_upgraded(
     assert (await seats(svc)).held == 0
 
 
-async def hold_for(
-    svc: DataService,
-    ticket: Ticket,
-    *,
-    prices: dict[TicketType, int],
-    owner: str | None = None,
-    visit_from: date | None = None,
-    idempotency_key: str | None = None,
-) -> Order:
-    """A hold on the conditions the ticket server gives (``reserve`` takes none)."""
-    return await svc.reserve_upgrade(
-        ticket_number=ticket.ticket_number,
-        tier="non_stop",
-        visit_date=UPGRADE_DAY,
-        prices=prices,
-        currency="USD",
-        hold_minutes=15,
-        idempotency_key=idempotency_key or key(),
-        caller=CALLER,
-        owner=owner,
-        ticket_visit_from=visit_from,
-    )
-
-
 async def test_a_hold_costs_the_price_of_the_tickets_type(svc: DataService) -> None:
     prices: dict[TicketType, int] = {"general": 5000, "standard": 2500}
-    general = await hold_for(svc, await new_ticket(svc), prices=prices)
-    standard = await hold_for(svc, await new_ticket(svc, ticket_type="standard"), prices=prices)
+    general = await reserve(svc, await new_ticket(svc), prices=prices)
+    standard = await reserve(svc, await new_ticket(svc, ticket_type="standard"), prices=prices)
     assert (general.amount_cents, standard.amount_cents) == (5000, 2500)
 
 
@@ -448,9 +431,9 @@ async def test_a_hold_is_refused_unless_the_ticket_meets_its_conditions(
     stranger = "cus_" + "b" * 26
     prices: dict[TicketType, int] = {"general": 5000}
     refusals = await refusals_of(
-        hold_for(svc, ticket, prices=prices, owner=stranger),
-        hold_for(svc, ticket, prices={"standard": 2500, "vip": 2500}, owner=owner),
-        hold_for(svc, ticket, prices=prices, owner=owner, visit_from=VISIT + timedelta(days=1)),
+        reserve(svc, ticket, prices=prices, owner=stranger),
+        reserve(svc, ticket, prices={"standard": 2500, "vip": 2500}, owner=owner),
+        reserve(svc, ticket, prices=prices, owner=owner, visit_from=VISIT + timedelta(days=1)),
     )
     assert refusals == [
         (TICKET_NOT_FOUND, ["no", "ticket"]),  # as a missing one
@@ -459,7 +442,7 @@ async def test_a_hold_is_refused_unless_the_ticket_meets_its_conditions(
     ]
     assert await order_count(db) == 0
     assert (await seats(svc)).held == 0
-    held = await hold_for(svc, ticket, prices=prices, owner=owner, visit_from=VISIT)
+    held = await reserve(svc, ticket, prices=prices, owner=owner, visit_from=VISIT)
     assert (held.customer_id, held.amount_cents) == (owner, 5000)
 
 
@@ -470,16 +453,16 @@ async def test_a_holds_refusals_come_in_the_ticket_servers_order(
     ticket that would otherwise be held: the ticket server words the others itself."""
     ticket = await new_ticket(svc)
     late = VISIT + timedelta(days=1)
-    await hold_for(svc, ticket, prices={"general": 5000})
+    await reserve(svc, ticket, prices={"general": 5000})
     await set_status(db, ticket, "used")
     refusals = await refusals_of(
-        hold_for(svc, ticket, prices={"vip": 2500}, visit_from=late),
-        hold_for(svc, ticket, prices={"general": 5000}, visit_from=late),
+        reserve(svc, ticket, prices={"vip": 2500}, visit_from=late),
+        reserve(svc, ticket, prices={"general": 5000}, visit_from=late),
     )
     await set_status(db, ticket, "active")
     refusals += await refusals_of(
-        hold_for(svc, ticket, prices={"general": 5000}, visit_from=late),
-        hold_for(svc, ticket, prices={"general": 5000}, visit_from=VISIT),
+        reserve(svc, ticket, prices={"general": 5000}, visit_from=late),
+        reserve(svc, ticket, prices={"general": 5000}, visit_from=VISIT),
     )
     assert [code for code, _ in refusals] == [
         TICKET_NOT_ELIGIBLE,
@@ -495,10 +478,10 @@ async def test_a_retried_hold_is_the_same_hold_after_its_visit_condition_moved_o
     """The first visit date that can be upgraded moves on with the clock; a retry that crosses
     that moment (the same key, prices and owner) is still the first hold, not a mismatch."""
     ticket = await new_ticket(svc)
-    first = await hold_for(
+    first = await reserve(
         svc, ticket, prices={"general": 5000}, visit_from=VISIT, idempotency_key="hold-0001"
     )
-    again = await hold_for(
+    again = await reserve(
         svc,
         ticket,
         prices={"general": 5000},
@@ -507,7 +490,7 @@ async def test_a_retried_hold_is_the_same_hold_after_its_visit_condition_moved_o
     )
     assert again == first
     with pytest.raises(DomainError) as err:
-        await hold_for(svc, ticket, prices={"general": 4000}, idempotency_key="hold-0001")
+        await reserve(svc, ticket, prices={"general": 4000}, idempotency_key="hold-0001")
     assert err.value.code == IDEMPOTENCY_MISMATCH
 
 
