@@ -23,14 +23,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from email.charset import QP, Charset
 from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.nonmultipart import MIMENonMultipart
-from email.policy import compat32
+from email.quoprimime import body_encode
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Protocol
 
@@ -76,23 +74,24 @@ class Mailer(Protocol):
         ...
 
 
-# Bodies in quoted-printable: readable in the raw e-mail, safe for any text.
-_UTF8 = Charset("utf-8")
-_UTF8.body_encoding = QP
 _LINE_LIMIT = 998  # RFC 5322 §2.1.1
-# Header values are written as they are built below, never refolded (which would re-split an
-# encoded word at the start of a line).
-_WIRE = compat32.clone(linesep="\r\n", max_line_length=_LINE_LIMIT)
+_CRLF = "\r\n"
+# In a header, CR or LF would start a header of its own; no other ASCII control but the tab
+# belongs there either (RFC 5322 §2.2), and none comes out of a template.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def build_email(message: Message, *, reply_to: str | None = None) -> OutgoingEmail:
-    """The MIME e-mail of a message: text and HTML alternatives, and headers that stay the
-    same on every attempt (Message-ID, Date).
+    """The MIME e-mail of a message: text and HTML alternatives, each in quoted-printable, and
+    headers that stay the same on every attempt (Message-ID, Date).
 
-    Built with the email package's compat32 classes, which take header values as given: the
-    newer ``EmailMessage`` parses and refolds every header through its header registry, which
-    made building an e-mail the largest CPU cost of delivering it (about 4x these classes;
-    bench/README.md, "E-mail")."""
+    Written out here, byte for byte as the email package's compat32 ``MIMEMultipart`` would
+    write it (``tests/notify/test_build_email.py`` holds the two to the same bytes), without what
+    made that the notify server's largest cost per e-mail (bench/README.md, "E-mail"): it
+    refolds every header through ``Header`` and compiles a regex per e-mail to make sure its
+    boundary is in no part. Here a header is written as it is when it fits on a line, and
+    the boundary starts with "=_", which no quoted-printable text can hold (an "=" there is
+    always "=XX" or a soft line break)."""
     headers = {
         "From": message.sender,
         "To": message.to,
@@ -102,36 +101,51 @@ def build_email(message: Message, *, reply_to: str | None = None) -> OutgoingEma
     }
     if reply_to:
         headers["Reply-To"] = reply_to
-    email = MIMEMultipart("alternative")
+    boundary = f"=_{secrets.token_hex(16)}"
+    lines = [
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        "MIME-Version: 1.0",
+    ]
     for name, value in headers.items():
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"line break in the {name} header")
-        email[name] = _encoded(name, value)
-    email.attach(_part("plain", message.text))
-    email.attach(_part("html", message.html))
+        if _CONTROL.search(value):
+            raise ValueError(f"line break or control character in the {name} header")
+        lines.append(_header(name, value))
+    # The headers, a blank line, then each part after its delimiter line, then the last one.
+    wire = (
+        f"{_CRLF.join(lines)}{_CRLF}{_CRLF}--{boundary}{_CRLF}{_part('plain', message.text)}"
+        f"{_CRLF}--{boundary}{_CRLF}{_part('html', message.html)}{_CRLF}--{boundary}--{_CRLF}"
+    )
     return OutgoingEmail(
         sender=message.sender,
         envelope_sender=parseaddr(message.sender)[1],
         to=message.to,
-        data=email.as_bytes(policy=_WIRE),
+        data=wire.encode("ascii"),
     )
 
 
-def _part(subtype: str, text: str) -> MIMENonMultipart:
-    part = MIMENonMultipart("text", subtype)
-    part.set_payload(text, _UTF8)
-    return part
+def _header(name: str, value: str) -> str:
+    """One header line as compat32 writes it: an ASCII value as it is, folded only where it
+    would not fit on a line; otherwise RFC 2047 encoded words (for an address, the display
+    name only)."""
+    if not value.isascii():
+        if name not in {"From", "To", "Reply-To"}:
+            encoded = Header(value, "utf-8", header_name=name)
+            return f"{name}: {encoded.encode(linesep=_CRLF, maxlinelen=_LINE_LIMIT)}"
+        value = formataddr(parseaddr(value), charset="utf-8")
+    if len(name) + 2 + len(value) <= _LINE_LIMIT:
+        return f"{name}: {value}"
+    folded = Header(value, header_name=name).encode(linesep=_CRLF, maxlinelen=_LINE_LIMIT)
+    return f"{name}: {folded}"
 
 
-def _encoded(name: str, value: str) -> str:
-    """A header value as compat32 writes it: as is when ASCII, else RFC 2047 encoded words (for
-    an address, the display name only)."""
-    if value.isascii():
-        return value
-    if name in {"From", "To", "Reply-To"}:
-        return formataddr(parseaddr(value), charset="utf-8")
-    # One line of encoded words (a subject is far below the 998-character line limit).
-    return Header(value, "utf-8", maxlinelen=_LINE_LIMIT, header_name=name).encode()
+def _part(subtype: str, text: str) -> str:
+    # quoprimime reads a str as bytes, one code point per byte (as Charset.body_encode does).
+    body = body_encode(text.encode("utf-8").decode("latin-1"), eol=_CRLF)
+    return (
+        f"MIME-Version: 1.0{_CRLF}"
+        f'Content-Type: text/{subtype}; charset="utf-8"{_CRLF}'
+        f"Content-Transfer-Encoding: quoted-printable{_CRLF}{_CRLF}{body}"
+    )
 
 
 class SentMarks:
