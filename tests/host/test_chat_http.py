@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from datetime import date, timedelta
 
 import httpx
@@ -31,6 +32,8 @@ from ticketing.procs import free_port, wait_healthy
 pytestmark = pytest.mark.http
 
 CARD = "4242 4242 4242 4242"
+# Any two of its groups, spaced or not: "4242" alone turns up in other sessions' timestamps.
+CARD_PART = re.compile(r"4242[ -]?4242")
 
 
 def visit_day(days: int = 9) -> str:
@@ -246,8 +249,8 @@ async def test_a_card_number_is_refused_and_never_stored(full_stack: FullStack) 
         later = await host.chat(token, "ok, what now?", session_id=events[0]["session_id"])
     assert of_type(later, "text")
     seen = json.dumps([m.text for r in model.requests for m in r.messages])
-    assert "4242" not in seen
-    assert "4242" not in json.dumps(events + later)
+    assert not CARD_PART.search(seen)
+    assert not CARD_PART.search(json.dumps(events + later))
     with psycopg.connect(full_stack.database_url) as conn:
         stored = conn.execute(
             "SELECT (SELECT json_agg(t)::text FROM host.turns t)"
@@ -255,7 +258,7 @@ async def test_a_card_number_is_refused_and_never_stored(full_stack: FullStack) 
         ).fetchone()
     assert stored is not None
     assert "card number removed" in stored[0]
-    assert "4242" not in stored[0]
+    assert not CARD_PART.search(stored[0])
 
 
 async def test_the_step_limit_stops_a_looping_model(full_stack: FullStack) -> None:
