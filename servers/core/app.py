@@ -40,7 +40,7 @@ from .errors import (
     split_code,
 )
 from .limits import BodyLimit, RateLimit, http_protocol
-from .listing import ScopedListing, tool_scopes
+from .listing import DereferencedOnce, ScopedListing, tool_scopes
 from .logs import current_request_id, new_request_id, request_id_var
 from .resource_metadata import MCP_PATH, resource_metadata_url
 from .settings import ServerSettings
@@ -150,7 +150,9 @@ def create_mcp(name: str, *, instructions: str, version: str = "0.1.0") -> KitMC
         instructions=instructions,
         version=version,
         mask_error_details=True,
-        middleware=[ErrorMapping(), ScopedListing()],
+        # FastMCP's own would inline every schema's $refs again on each listing.
+        dereference_schemas=False,
+        middleware=[ErrorMapping(), ScopedListing(), DereferencedOnce()],
     )
     # Served stateless with one JSON response per request, so no stream ever carries a
     # notification: advertise neither listChanged nor logging (capabilities follow handlers).

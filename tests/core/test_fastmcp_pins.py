@@ -9,6 +9,10 @@ routes HTTP calls through that server object, rather than letting the cost come 
 ``KitMCP.get_tool`` answers a built server's tools from a dict instead of FastMCP's providers,
 transforms and visibility store (about 220 µs of a call): pinned here that FastMCP still finds
 the tool to call through ``get_tool``, and that the dict answers what FastMCP itself would.
+
+``DereferencedOnce`` (servers/core/listing.py) stands in for FastMCP's own
+``DereferenceRefsMiddleware`` with its private ``_dereference_tool``: pinned here that a kit
+server lists the very schemas plain FastMCP lists, and inlines each tool's once.
 """
 
 from __future__ import annotations
@@ -18,10 +22,14 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import httpx
-from fastmcp import FastMCP
+import pytest
+from fastmcp import Client, FastMCP
+from fastmcp.server.middleware.dereference import _dereference_tool
+from fastmcp.tools.base import Tool
 from mcp.server.lowlevel.server import Server
 from pydantic import BaseModel, Field
 
+from servers.core import listing
 from servers.core.app import READ_ONLY, KitMCP, build_http_app, create_mcp, requires
 from servers.core.client import tool_call_body, tool_call_headers
 from servers.core.settings import ServerSettings
@@ -144,6 +152,64 @@ async def test_a_tool_added_after_the_server_is_built_is_still_found() -> None:
 
     result = await mcp.call_tool("later", {"text": "hi"})
     assert result.structured_content == {"text": "hi"}
+
+
+class Seat(BaseModel):
+    row: str
+    number: int
+
+
+class Booking(BaseModel):
+    seats: list[Seat]
+    note: Echo | None = None
+
+
+def booking_tools(mcp: FastMCP) -> FastMCP:
+    """Tools whose schemas hold ``$defs`` and ``$ref``s, in and out."""
+
+    @mcp.tool(meta=requires("data/read"))
+    async def book(seats: list[Seat], note: Echo | None = None) -> Booking:
+        return Booking(seats=seats, note=note)
+
+    @mcp.tool(meta=requires("data/read"))
+    async def echo(text: str) -> Echo:
+        return Echo(text=text)
+
+    return mcp
+
+
+async def listed(mcp: FastMCP) -> list[dict[str, Any]]:
+    async with Client(mcp) as client:
+        return [tool.model_dump(mode="json") for tool in await client.list_tools()]
+
+
+async def test_a_kit_server_lists_the_schemas_plain_fastmcp_lists() -> None:
+    kit = await listed(booking_tools(create_mcp("kit", instructions="pin")))
+    plain = await listed(booking_tools(FastMCP("plain", instructions="pin")))
+    assert kit == plain
+    [book] = [tool for tool in kit if tool["name"] == "book"]
+    assert "$ref" not in json.dumps(book), "FastMCP no longer inlines, or the kit skipped it"
+
+
+async def test_each_tools_schemas_are_inlined_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[str] = []
+
+    def counted(tool: Tool) -> Tool:
+        made.append(tool.name)
+        return _dereference_tool(tool)
+
+    monkeypatch.setattr(listing, "_dereference_tool", counted)
+    mcp = booking_tools(create_mcp("once", instructions="pin"))
+    first = await listed(mcp)
+    assert await listed(mcp) == first
+    assert sorted(made) == ["book", "echo"]
+
+    @mcp.tool(meta=requires("data/read"))
+    async def later(seat: Seat) -> Seat:
+        return seat
+
+    assert "$ref" not in json.dumps([t for t in await listed(mcp) if t["name"] == "later"])
+    assert sorted(made) == ["book", "echo", "later"]
 
 
 async def _healthy() -> None:
