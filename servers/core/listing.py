@@ -49,14 +49,14 @@ class ScopedListing(Middleware):
         return [t for t in tools if may_call(t, granted)]
 
 
-C = TypeVar("C", Tool, ResourceTemplate)
+Listed = TypeVar("Listed", Tool, ResourceTemplate)
 
 
 class DereferencedOnce(Middleware):
     """FastMCP's ``DereferenceRefsMiddleware`` (schemas with every ``$ref`` inlined, which some
     clients need), each tool's and template's schemas inlined once instead of on every listing.
 
-    FastMCP inlines them again for every ``tools/list``: 15-18 ms of CPU for the data server's
+    FastMCP inlines them again for every ``tools/list``: 15-25 ms of CPU for the data server's
     27 tools, three quarters of the listing (bench/README.md). Our servers' tools are fixed
     once built, so each one's inlined copy is kept, by the tool object it was made from (a
     tool replaced since gets a copy of its own). ``tests/core/test_fastmcp_pins.py`` checks the
@@ -84,7 +84,9 @@ class DereferencedOnce(Middleware):
         ]
 
 
-def _once(made: dict[int, tuple[C, C]], component: C, make: Callable[[C], C]) -> C:
+def _once(
+    made: dict[int, tuple[Listed, Listed]], component: Listed, make: Callable[[Listed], Listed]
+) -> Listed:
     # Keyed by id() with the component kept beside its copy, so an id reused by another
     # object after this one is gone is told apart.
     kept = made.get(id(component))

@@ -20,6 +20,29 @@ DOMAIN = "tickets.example.com"
 START = datetime(2030, 6, 3, 9, 0, tzinfo=UTC)
 
 
+def claimed(**changes: Any) -> Message:
+    """A message as the delivery worker holds it once claimed: sending, first attempt."""
+    return Message(
+        message_id="msg_" + "a" * 26,
+        template="hold_expired",
+        to="jane@example.com",
+        subject="Your held seat was released",
+        status="sending",
+        reference=None,
+        attempts=1,
+        max_attempts=3,
+        next_attempt_at=None,
+        last_error=None,
+        created_at=START,
+        updated_at=START,
+        sent_at=None,
+        sender=SENDER,
+        header_message_id=f"<msg_{'a' * 26}@{DOMAIN}>",
+        text="Hello\n",
+        html="<p>Hello</p>\n",
+    ).model_copy(update=changes)
+
+
 class FakeClock:
     def __init__(self, now: datetime = START) -> None:
         self.now = now

@@ -5,7 +5,6 @@ text, HTML, subject, sender and reply-to address."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from email import message_from_bytes
 from email.charset import QP, Charset
 from email.header import Header
@@ -21,8 +20,8 @@ from hypothesis import strategies as st
 
 from servers.notify.delivery import OutgoingEmail, build_email
 from servers.notify.models import Message
+from tests.notify.support import claimed
 
-NOW = datetime(2030, 6, 3, 9, 0, tzinfo=UTC)
 _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
 _WIRE = compat32.clone(linesep="\r\n", max_line_length=998)
@@ -52,28 +51,6 @@ def compat32_email(message: Message, reply_to: str | None, boundary: str) -> byt
         part.set_payload(text, _UTF8)
         email.attach(part)
     return email.as_bytes(policy=_WIRE)
-
-
-def message(**changes: str) -> Message:
-    return Message(
-        message_id="msg_" + "a" * 26,
-        template="upgrade_confirmed",
-        to="jane@example.com",
-        subject="Your upgrade is confirmed",
-        status="sending",
-        reference=None,
-        attempts=1,
-        max_attempts=3,
-        next_attempt_at=None,
-        last_error=None,
-        created_at=NOW,
-        updated_at=NOW,
-        sent_at=None,
-        sender="Ticket Upgrades <no-reply@tickets.example.com>",
-        header_message_id="<msg_aaaaaaaaaaaaaaaaaaaaaaaaaa@tickets.example.com>",
-        text="Hello\n",
-        html="<p>Hello</p>\n",
-    ).model_copy(update=changes)
 
 
 def boundary_of(email: OutgoingEmail) -> str:
@@ -121,7 +98,7 @@ def test_the_bytes_are_those_of_the_compat32_classes(
         if sender_name
         else ("no-reply@tickets.example.com")
     )
-    wanted = message(text=text, html=html, subject=subject, sender=sender)
+    wanted = claimed(text=text, html=html, subject=subject, sender=sender)
     email = build_email(wanted, reply_to=reply_to)
     assert email.data == compat32_email(wanted, reply_to, boundary_of(email))
     assert email.envelope_sender == "no-reply@tickets.example.com"
@@ -129,21 +106,21 @@ def test_the_bytes_are_those_of_the_compat32_classes(
 
 def test_a_subject_too_long_for_one_line_is_folded_and_reads_back_whole() -> None:
     for subject in (" ".join(["word"] * 300), " ".join(["Zoë"] * 300)):
-        email = build_email(message(subject=subject))
+        email = build_email(claimed(subject=subject))
         assert max(len(line) for line in email.data.split(b"\r\n")) <= 998
         parsed = message_from_bytes(email.data, policy=default)
         assert isinstance(parsed, EmailMessage)
         assert str(parsed["Subject"]) == subject
         if subject.isascii():
-            assert email.data == compat32_email(message(subject=subject), None, boundary_of(email))
+            assert email.data == compat32_email(claimed(subject=subject), None, boundary_of(email))
 
 
 def test_no_boundary_repeats_and_none_can_be_in_a_part() -> None:
     # "=_" is no quoted-printable escape, so the parts, all quoted-printable, cannot hold it.
-    boundaries = {boundary_of(build_email(message(text="=_ --=_ =5F"))) for _ in range(100)}
+    boundaries = {boundary_of(build_email(claimed(text="=_ --=_ =5F"))) for _ in range(100)}
     assert len(boundaries) == 100
     assert all(b.startswith("=_") for b in boundaries)
-    body = build_email(message(text="=_ --=_ =5F")).data.split(b"\r\n\r\n", 2)[2]
+    body = build_email(claimed(text="=_ --=_ =5F")).data.split(b"\r\n\r\n", 2)[2]
     assert b"=3D_ --=3D_ =3D5F" in body
 
 
@@ -153,4 +130,4 @@ def test_a_line_break_or_control_character_in_a_header_is_refused(
     header: str, control: str
 ) -> None:
     with pytest.raises(ValueError, match="line break or control character"):
-        build_email(message(**{header: f"Hi{control}"}))
+        build_email(claimed(**{header: f"Hi{control}"}))
