@@ -19,6 +19,17 @@ _METHOD_COLS = (
     "payment_method_id, owner, brand, last4, exp_month, exp_year, fingerprint, behavior, "
     "created_at, detached_at"
 )
+
+
+def _insert_method(prefix: str) -> str:
+    """The INSERT of one payment method, its values from the parameters ``prefix`` + column."""
+    values = ", ".join(f":{prefix}{column}" for column in _METHOD_COLS.split(", "))
+    return f"INSERT INTO payment.payment_methods ({_METHOD_COLS}) VALUES ({values})"
+
+
+# A method on its own, and one stored by a charge's statement (its parameters prefixed there).
+_INSERT_METHOD = _insert_method("")
+_INSERT_CHARGED_METHOD = _insert_method("method_")
 _REFUND_COLS = (
     "refund_id, payment_intent_id, charge_id, amount_cents, currency, reason, status, created_at"
 )
@@ -47,9 +58,7 @@ def _event(row: Row) -> Event:
 
 async def insert_method(tx: Transaction, values: dict[str, Any]) -> Row:
     row = await tx.fetch_one(
-        f"INSERT INTO payment.payment_methods ({_METHOD_COLS}) VALUES (:payment_method_id, "
-        ":owner, :brand, :last4, :exp_month, :exp_year, :fingerprint, :behavior, :created_at, "
-        f":detached_at) RETURNING {_METHOD_COLS}",
+        f"{_INSERT_METHOD} RETURNING {_METHOD_COLS}",
         {"detached_at": None, **values},
     )
     assert row is not None
@@ -138,11 +147,7 @@ async def charge_intent(
     latest. ``new_method``, the row of a payment method made for this charge (a test card's
     token), is stored by the same statement."""
     store = (
-        "WITH method AS ("
-        f" INSERT INTO payment.payment_methods ({_METHOD_COLS}) VALUES (:method_payment_method_id,"
-        "  :method_owner, :method_brand, :method_last4, :method_exp_month, :method_exp_year,"
-        "  :method_fingerprint, :method_behavior, :method_created_at, :method_detached_at)"
-        " RETURNING payment_method_id), "
+        f"WITH method AS ({_INSERT_CHARGED_METHOD} RETURNING payment_method_id), "
         if new_method is not None
         else "WITH "
     )
