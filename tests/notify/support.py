@@ -20,7 +20,7 @@ DOMAIN = "tickets.example.com"
 START = datetime(2030, 6, 3, 9, 0, tzinfo=UTC)
 
 
-def claimed(**changes: Any) -> Message:
+def claimed_message(**changes: Any) -> Message:
     """A message as the delivery worker holds it once claimed: sending, first attempt."""
     return Message(
         message_id="msg_" + "a" * 26,

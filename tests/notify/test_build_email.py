@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from servers.notify.delivery import OutgoingEmail, build_email
 from servers.notify.models import Message
-from tests.notify.support import claimed
+from tests.notify.support import claimed_message
 
 _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
@@ -98,7 +98,7 @@ def test_the_bytes_are_those_of_the_compat32_classes(
         if sender_name
         else ("no-reply@tickets.example.com")
     )
-    wanted = claimed(text=text, html=html, subject=subject, sender=sender)
+    wanted = claimed_message(text=text, html=html, subject=subject, sender=sender)
     email = build_email(wanted, reply_to=reply_to)
     assert email.data == compat32_email(wanted, reply_to, boundary_of(email))
     assert email.envelope_sender == "no-reply@tickets.example.com"
@@ -106,21 +106,23 @@ def test_the_bytes_are_those_of_the_compat32_classes(
 
 def test_a_subject_too_long_for_one_line_is_folded_and_reads_back_whole() -> None:
     for subject in (" ".join(["word"] * 300), " ".join(["Zoë"] * 300)):
-        email = build_email(claimed(subject=subject))
+        email = build_email(claimed_message(subject=subject))
         assert max(len(line) for line in email.data.split(b"\r\n")) <= 998
         parsed = message_from_bytes(email.data, policy=default)
         assert isinstance(parsed, EmailMessage)
         assert str(parsed["Subject"]) == subject
         if subject.isascii():
-            assert email.data == compat32_email(claimed(subject=subject), None, boundary_of(email))
+            assert email.data == compat32_email(
+                claimed_message(subject=subject), None, boundary_of(email)
+            )
 
 
 def test_no_boundary_repeats_and_none_can_be_in_a_part() -> None:
     # "=_" is no quoted-printable escape, so the parts, all quoted-printable, cannot hold it.
-    boundaries = {boundary_of(build_email(claimed(text="=_ --=_ =5F"))) for _ in range(100)}
+    boundaries = {boundary_of(build_email(claimed_message(text="=_ --=_ =5F"))) for _ in range(100)}
     assert len(boundaries) == 100
     assert all(b.startswith("=_") for b in boundaries)
-    body = build_email(claimed(text="=_ --=_ =5F")).data.split(b"\r\n\r\n", 2)[2]
+    body = build_email(claimed_message(text="=_ --=_ =5F")).data.split(b"\r\n\r\n", 2)[2]
     assert b"=3D_ --=3D_ =3D5F" in body
 
 
@@ -130,4 +132,4 @@ def test_a_line_break_or_control_character_in_a_header_is_refused(
     header: str, control: str
 ) -> None:
     with pytest.raises(ValueError, match="line break or control character"):
-        build_email(claimed(**{header: f"Hi{control}"}))
+        build_email(claimed_message(**{header: f"Hi{control}"}))

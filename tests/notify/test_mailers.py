@@ -30,7 +30,7 @@ from servers.notify.delivery import DeliveryError, OutgoingEmail, build_email
 from servers.notify.mailers import SesMailer, SmtpMailer, build_mailer
 from servers.notify.models import Message
 from servers.notify.settings import NotifySettings
-from tests.notify.support import claimed
+from tests.notify.support import claimed_message
 from ticketing.mailsink import Mailbox, SinkHandler
 from ticketing.procs import free_port
 
@@ -73,10 +73,10 @@ async def test_smtp_logs_in_with_the_configured_credentials(
 ) -> None:
     mailbox, port = guarded
     mailer = SmtpMailer(HOST, port, username="notify", password="s3cret", timeout=5)
-    assert await mailer.send(build_email(claimed())) is None
+    assert await mailer.send(build_email(claimed_message())) is None
     await mailer.aclose()
     [received] = mailbox.messages()
-    assert received.message_id == claimed().header_message_id
+    assert received.message_id == claimed_message().header_message_id
 
 
 class Sessions(SinkHandler):
@@ -119,7 +119,7 @@ def smtp_server(handler: Sessions) -> Iterator[int]:
 
 
 def other(n: int) -> Message:
-    return claimed(header_message_id=f"<msg_{n}@tickets.example.com>")
+    return claimed_message(header_message_id=f"<msg_{n}@tickets.example.com>")
 
 
 async def test_smtp_keeps_one_session_for_e_mail_after_e_mail(tmp_path: Path) -> None:
@@ -172,7 +172,7 @@ async def test_smtp_wrong_credentials_are_permanent(guarded: tuple[Mailbox, int]
     mailbox, port = guarded
     mailer = SmtpMailer(HOST, port, username="notify", password="wrong", timeout=5)
     with pytest.raises(DeliveryError) as caught:
-        await mailer.send(build_email(claimed()))
+        await mailer.send(build_email(claimed_message()))
     assert caught.value.permanent
     assert "535" in str(caught.value)
     assert mailbox.messages() == []
@@ -183,7 +183,7 @@ async def test_smtp_without_login_is_refused_by_a_server_that_wants_one(
 ) -> None:
     mailbox, port = guarded
     with pytest.raises(DeliveryError) as caught:
-        await SmtpMailer(HOST, port, timeout=5).send(build_email(claimed()))
+        await SmtpMailer(HOST, port, timeout=5).send(build_email(claimed_message()))
     assert "530" in str(caught.value)
     assert mailbox.messages() == []
 
@@ -254,13 +254,13 @@ async def test_starttls_encrypts_and_verifies_the_server(
     handler, port, cert = tls_only
     untrusted = SmtpMailer(HOST, port, starttls=True, timeout=5)
     with pytest.raises(DeliveryError) as caught:
-        await untrusted.send(build_email(claimed()))
+        await untrusted.send(build_email(claimed_message()))
     assert not caught.value.permanent
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
     assert handler.mailbox.messages() == []
 
     trusted = SmtpMailer(HOST, port, starttls=True, ca_file=str(cert), timeout=5)
-    await trusted.send(build_email(claimed()))
+    await trusted.send(build_email(claimed_message()))
     assert len(handler.mailbox.messages()) == 1
     assert handler.encrypted == [True]
 
@@ -270,7 +270,7 @@ async def test_plain_smtp_is_refused_by_a_server_that_requires_starttls(
 ) -> None:
     handler, port, _ = tls_only
     with pytest.raises(DeliveryError) as caught:
-        await SmtpMailer(HOST, port, timeout=5).send(build_email(claimed()))
+        await SmtpMailer(HOST, port, timeout=5).send(build_email(claimed_message()))
     assert "530" in str(caught.value)
     assert handler.mailbox.messages() == []
 
@@ -282,13 +282,13 @@ def parsed(email: OutgoingEmail) -> EmailMessage:
 
 
 def test_the_email_carries_reply_to_only_when_configured() -> None:
-    assert parsed(build_email(claimed()))["Reply-To"] is None
-    email = parsed(build_email(claimed(), reply_to="help@tickets.example.com"))
+    assert parsed(build_email(claimed_message()))["Reply-To"] is None
+    email = parsed(build_email(claimed_message(), reply_to="help@tickets.example.com"))
     assert email["Reply-To"] == "help@tickets.example.com"
 
 
 def test_headers_and_bodies_that_are_not_ascii_arrive_intact() -> None:
-    text = claimed().model_copy(
+    text = claimed_message().model_copy(
         update={
             "sender": "Billets Évasion <no-reply@tickets.example.com>",
             "to": "zoe@example.com",
