@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from xdist.scheduler import LoadScopeScheduling
 from servers.core.db import Database
 from servers.core.db.dataapi import DataApiDatabase
 from servers.core.db.postgres import PostgresDatabase
+from tests.http.conftest import FullStack, running_full_stack
 from ticketing.db import migrate_all
 from ticketing.local_aws.dataapi import LOCAL_RESOURCE_ARN, LOCAL_SECRET_ARN, LocalDataApi
 from ticketing.pg import EmbeddedPostgres
@@ -64,6 +65,17 @@ def pg() -> Iterator[EmbeddedPostgres]:
 @pytest.fixture(scope="session")
 def template_db(pg: EmbeddedPostgres) -> str:
     return migrated_template(pg)
+
+
+@pytest.fixture(scope="session")
+def full_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[FullStack, None, None]:
+    """Every server of ``make run`` as a process (tests/http/conftest.py), shared by all the
+    modules a test process runs (tests/http, tests/host, tests/conformance...): starting one
+    costs 10-15 s of a worker's time. So a test makes its own customers and tickets and
+    leaves the stack as it found it (a server it restarts, a process it adds); a module that
+    changes the seeded customers' tickets starts a stack of its own under this name."""
+    with running_full_stack(pg, template_db) as stack:
+        yield stack
 
 
 class ReusedDatabase:

@@ -1,7 +1,7 @@
 """Real MCP clients against every server: the official conformance suite and the MCP Inspector's
 CLI, both on the Node 22 that ``make tools`` installs in tools/node.
 
-The servers are those of tests/http/conftest.py's ``full_stack`` (real processes, real HTTP, real
+The servers are those of tests/conftest.py's ``full_stack`` (real processes, real HTTP, real
 PostgreSQL). Each server gets a token minted for its own scopes.
 """
 
@@ -15,9 +15,7 @@ import psycopg
 import pytest
 
 from servers.core.scopes import ALL_SCOPES, resource_server
-from tests.http.conftest import FullStack, ServerProcess, full_stack
-
-__all__ = ["full_stack"]  # the stack fixture, shared rather than copied
+from tests.http.conftest import FullStack, ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_TOOLS = REPO / "tools" / "node"

@@ -27,7 +27,8 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
-from tests.http.conftest import FullStack
+from tests.http.conftest import FullStack, running_full_stack
+from ticketing.pg import EmbeddedPostgres
 from ticketing.procs import free_port, free_ports
 
 from .conftest import CUSTOMER_EMAIL, INSPECTOR, node
@@ -41,6 +42,14 @@ CLI_TIMEOUT = 60.0
 UI_TIMEOUT_MS = 30_000
 # What the CLI prints on stderr when it needs the person to sign in.
 _SIGN_IN_URL = re.compile(r"Please navigate to: (?P<url>\S+)")
+
+
+@pytest.fixture(scope="module")
+def full_stack(pg: EmbeddedPostgres, template_db: str) -> Iterator[FullStack]:
+    """A stack of this module's own: John upgrades two of his seeded tickets here, which the
+    shared stack's other modules also use (tests/http/test_oauth_clients.py, for one)."""
+    with running_full_stack(pg, template_db) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

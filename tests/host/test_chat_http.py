@@ -323,25 +323,29 @@ def test_the_host_process_starts_and_names_the_model_settings(full_stack: FullSt
         cwd=full_stack.base.workdir,
         port=port,
     )
+    # Stopped here, as the stack serves later modules (it stops the host too if the test fails).
     full_stack.base.servers.append(host)
     host.start()
-    wait_healthy([host], 60)
-    customer = full_stack.customer_token(seed_id("cus", "john.doe@example.com"))
-    answer = httpx.post(
-        f"{host.url}/api/chat",
-        json={"message": "hi"},
-        headers={"authorization": f"Bearer {customer}"},
-        timeout=30,
-        trust_env=False,
-    )
-    assert answer.status_code == 503
-    assert "HOST_MODEL_PROVIDER" in answer.json()["error_description"]
-    # The same port serves the web app's runtime configuration (and the app, once built).
-    config = httpx.get(f"{host.url}/config.json", timeout=30, trust_env=False)
-    assert config.status_code == 200, config.text
-    assert config.json() == {
-        "issuer": issuer,
-        "client_id": "web",
-        "ticket_url": full_stack.mcp_url(full_stack.ticket),
-        "payment_url": full_stack.mcp_url(full_stack.payment),
-    }
+    try:
+        wait_healthy([host], 60)
+        customer = full_stack.customer_token(seed_id("cus", "john.doe@example.com"))
+        answer = httpx.post(
+            f"{host.url}/api/chat",
+            json={"message": "hi"},
+            headers={"authorization": f"Bearer {customer}"},
+            timeout=30,
+            trust_env=False,
+        )
+        assert answer.status_code == 503
+        assert "HOST_MODEL_PROVIDER" in answer.json()["error_description"]
+        # The same port serves the web app's runtime configuration (and the app, once built).
+        config = httpx.get(f"{host.url}/config.json", timeout=30, trust_env=False)
+        assert config.status_code == 200, config.text
+        assert config.json() == {
+            "issuer": issuer,
+            "client_id": "web",
+            "ticket_url": full_stack.mcp_url(full_stack.ticket),
+            "payment_url": full_stack.mcp_url(full_stack.payment),
+        }
+    finally:
+        host.stop()

@@ -1,9 +1,11 @@
 """Real processes over real HTTP: the dev identity provider and the data server, each started
 with ``python -m``, on free ports, against a database cloned from the migrated template.
 
-The stack is started once per test module. Tokens are minted here with the identity provider's
-own signing key (the same key directory), so a test can ask for any client, scopes, subject or
-expiry without going through a grant, and also for tokens the servers must refuse.
+``http_stack`` is started once per test module; the whole stack (``running_full_stack``) once
+per test process, by tests/conftest.py's ``full_stack``. Tokens are minted here with the
+identity provider's own signing key (the same key directory), so a test can ask for any client,
+scopes, subject or expiry without going through a grant, and also for tokens the servers must
+refuse.
 """
 
 from __future__ import annotations
@@ -464,13 +466,6 @@ def running_full_stack(pg: EmbeddedPostgres, template_db: str) -> Iterator[FullS
             ticket=ticket,
             mailbox=Mailbox(mail_dir),
         )
-
-
-@pytest.fixture(scope="module")
-def full_stack(pg: EmbeddedPostgres, template_db: str) -> Generator[FullStack, None, None]:
-    """The whole stack as separate processes on free ports, ready to call."""
-    with running_full_stack(pg, template_db) as stack:
-        yield stack
 
 
 @pytest.hookimpl(wrapper=True)
