@@ -274,11 +274,14 @@ def health_app() -> Starlette:
 async def serve(host: str, smtp_port: int, http_port: int, directory: Path) -> None:
     """Run the sink until SIGINT/SIGTERM."""
     import uvicorn
-    from aiosmtpd.smtp import SMTP
+
+    from ticketing.sink_smtp import SinkSMTP
 
     handler = SinkHandler(Mailbox(directory))
     loop = asyncio.get_running_loop()
-    smtp = await loop.create_server(lambda: SMTP(handler, hostname="mail-sink"), host, smtp_port)
+    smtp = await loop.create_server(
+        lambda: SinkSMTP(handler, hostname="mail-sink"), host, smtp_port
+    )
     config = uvicorn.Config(
         health_app(), host=host, port=http_port, log_config=None, access_log=False
     )
