@@ -152,6 +152,21 @@ def test_the_index_decodes_encoded_and_folded_headers(mailbox: Mailbox) -> None:
     assert [m.subject for m in mailbox.messages()] == [subject]
 
 
+def test_the_index_reads_the_header_block_of_an_email_as_smtp_delivers_it(
+    mailbox: Mailbox,
+) -> None:
+    subject = "Votre surclassement « Non-stop » est confirmé pour le 24 décembre, à bientôt !"
+    raw = email("Zoë Martin <zoe@example.com>", subject, "<d@x>", "Subject: not this one\n")
+    wire = raw.replace(b"\n", b"\r\n")
+    received = mailbox.add(["zoe@example.com"], wire)
+    assert (received.subject, received.to, received.message_id) == (
+        subject,
+        "Zoë Martin <zoe@example.com>",
+        "<d@x>",
+    )
+    assert mailbox.raw(received) == wire
+
+
 def test_each_email_reads_back_as_received_from_the_shared_spool(tmp_path: Path) -> None:
     writer = Mailbox(tmp_path / "mail")
     sent = [email("jane@example.com", f"No. {n}", f"<{n}@x>", "body " * n) for n in range(4)]
