@@ -273,11 +273,12 @@ class DeliveryWorker:
                 log.exception("sending message %s failed unexpectedly", message.message_id)
                 await self._failed(message, token, f"unexpected {type(exc).__name__}", False)
                 return
-            kept = await self._sent.mark(message.message_id, token, provider_id)
-            if kept:
-                log.info("message %s sent (attempt %d)", message.message_id, message.attempts)
-            else:
-                log.warning("message %s sent after its lease ran out", message.message_id)
+        # A slot bounds the SMTP sends: the next one starts while this one's mark is written.
+        kept = await self._sent.mark(message.message_id, token, provider_id)
+        if kept:
+            log.info("message %s sent (attempt %d)", message.message_id, message.attempts)
+        else:
+            log.warning("message %s sent after its lease ran out", message.message_id)
 
     async def _failed(self, message: Message, token: str, error: str, permanent: bool) -> None:
         now = self._clock()

@@ -5,15 +5,17 @@ is told apart, and a failed write reaches every send of its group."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
 
+from servers.core.backoff import Backoff
 from servers.core.db import Database, DatabaseUnavailable, Transaction
 from servers.notify import repository as repo
-from servers.notify.delivery import SentMarks
+from servers.notify.delivery import DeliveryWorker, OutgoingEmail, SentMarks
 from servers.notify.models import Message
 from servers.notify.service import NotifyService
 from tests.round_trips import CountingDatabase
@@ -60,19 +62,21 @@ class Wrapped:
 
 
 class GatedDatabase(Wrapped):
-    """The database, counting writes, whose first write waits at a gate until released."""
+    """The database, counting writes, whose ``gated``-th write (the first unless told)
+    waits at a gate until released."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, gated: int = 1):
         super().__init__(db)
         self.writes = 0
-        self.first_write_started = asyncio.Event()
+        self.gated = gated
+        self.gated_write_started = asyncio.Event()
         self.gate = asyncio.Event()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         self.writes += 1
-        if self.writes == 1:
-            self.first_write_started.set()
+        if self.writes == self.gated:
+            self.gated_write_started.set()
             await self.gate.wait()
         async with self._db.transaction() as tx:
             yield tx
@@ -122,7 +126,7 @@ async def test_marks_that_arrive_during_a_write_go_in_the_next_one(
     gated = GatedDatabase(db)
     marks = SentMarks(gated, clock)
     writing = asyncio.create_task(marks.mark(first.message_id, TOKEN, None))
-    await gated.first_write_started.wait()
+    await gated.gated_write_started.wait()
     waiting = [asyncio.create_task(marks.mark(m.message_id, TOKEN, None)) for m in later]
     gated.gate.set()
     assert await asyncio.gather(writing, *waiting) == [True] * 6
@@ -155,3 +159,49 @@ async def test_a_failed_write_reaches_every_send_of_its_group_and_the_next_write
     assert await marks.mark(messages[3].message_id, TOKEN, None)
     statuses = [(await svc.get_message(m.message_id)).status for m in messages]
     assert statuses == ["sending", "sending", "sending", "sent"]
+
+
+class RecordingMailer:
+    """Accepts every e-mail at once, and tells when it has taken ``expected`` of them."""
+
+    def __init__(self, expected: int):
+        self.sent: list[OutgoingEmail] = []
+        self.expected = expected
+        self.all_sent = asyncio.Event()
+
+    async def send(self, email: OutgoingEmail) -> str | None:
+        self.sent.append(email)
+        if len(self.sent) == self.expected:
+            self.all_sent.set()
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_the_next_send_starts_while_a_mark_is_being_written(
+    db: Database, svc: NotifyService, clock: FakeClock
+) -> None:
+    for i in range(3):
+        await queue(svc, f"guest{i}@example.com")
+    # The round's first write is its claim, the second the first send's mark.
+    gated = GatedDatabase(db, gated=2)
+    mailer = RecordingMailer(expected=3)
+    worker = DeliveryWorker(
+        gated,
+        mailer,
+        backoff=Backoff(30.0, 3600.0, random.Random(7)),
+        clock=clock,
+        lease=LEASE,
+        concurrency=1,
+    )
+    round_ = asyncio.create_task(worker.run_once())
+    await gated.gated_write_started.wait()
+    # One SMTP slot, and the first mark held at the gate: the other two go out meanwhile.
+    await asyncio.wait_for(mailer.all_sent.wait(), timeout=30)
+    gated.gate.set()
+    assert await round_ == 3
+    assert sorted(e.to for e in mailer.sent) == [f"guest{i}@example.com" for i in range(3)]
+    async with db.read() as tx:
+        rows = await tx.fetch_all("SELECT status FROM notify.messages")
+    assert [r["status"] for r in rows] == ["sent"] * 3
