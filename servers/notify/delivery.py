@@ -194,6 +194,21 @@ class SentMarks:
                 kept.cancel()
 
 
+class _Starts:
+    """Tells when every send of a round has taken an SMTP slot."""
+
+    def __init__(self, sends: int):
+        self._left = sends
+        self.all = asyncio.Event()
+        if sends == 0:
+            self.all.set()
+
+    def one(self) -> None:
+        self._left -= 1
+        if self._left == 0:
+            self.all.set()
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -226,6 +241,52 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """One round: claim what is due and deliver it. Returns how many were claimed."""
+        token, claimed = await self._claim()
+        await self._deliver_all(claimed, token, _Starts(len(claimed)))
+        return len(claimed)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; the rounds under way are finished first.
+
+        A full round means more is due: the next is claimed as soon as every send of this one
+        has taken an SMTP slot, so the slots never wait for the last sends of a round and a
+        claim. At most one round waits for slots, so no more than a round plus the slots'
+        worth of messages are claimed and unsent at any time (bench/README.md, "E-mail")."""
+        rounds: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    token, claimed = await self._claim()
+                except Exception:
+                    log.exception("delivery round failed; trying again shortly")
+                    token, claimed = "", []
+                starts = _Starts(len(claimed))
+                if claimed:
+                    round_ = asyncio.create_task(self._deliver_all(claimed, token, starts))
+                    rounds.add(round_)
+                    round_.add_done_callback(rounds.discard)
+                    if len(claimed) >= self._batch and not stop.is_set():
+                        started = asyncio.create_task(starts.all.wait())
+                        try:
+                            await asyncio.wait(
+                                [round_, started], return_when=asyncio.FIRST_COMPLETED
+                            )
+                        finally:
+                            started.cancel()
+                        continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
+        except asyncio.CancelledError:
+            # Told to stop now (the server's shutdown ran out of time): so are the sends.
+            for round_ in rounds:
+                round_.cancel()
+            raise
+        finally:
+            if rounds:
+                await asyncio.gather(*rounds, return_exceptions=True)
+
+    async def _claim(self) -> tuple[str, list[Message]]:
         token = secrets.token_hex(16)
         now = self._clock()
         async with self._db.transaction() as tx:
@@ -234,10 +295,14 @@ class DeliveryWorker:
             claimed = await repo.claim_due(
                 tx, now=now, lease_until=now + self._lease, token=token, limit=self._batch
             )
+        return token, claimed
+
+    async def _deliver_all(self, claimed: list[Message], token: str, starts: _Starts) -> None:
         # Each outcome on its own: one message whose outcome could not be recorded (the
         # database went away) must not abandon the others mid-send.
         outcomes = await asyncio.gather(
-            *(self._deliver(message, token) for message in claimed), return_exceptions=True
+            *(self._deliver(message, token, starts) for message in claimed),
+            return_exceptions=True,
         )
         for message, outcome in zip(claimed, outcomes, strict=True):
             if isinstance(outcome, Exception):
@@ -246,24 +311,10 @@ class DeliveryWorker:
                     message.message_id,
                     exc_info=outcome,
                 )
-        return len(claimed)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set; the round under way is finished first."""
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                claimed = await self.run_once()
-            except Exception:
-                log.exception("delivery round failed; trying again shortly")
-                claimed = 0
-            if claimed >= self._batch or stop.is_set():
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
-
-    async def _deliver(self, message: Message, token: str) -> None:
+    async def _deliver(self, message: Message, token: str, starts: _Starts) -> None:
         async with self._slots:
+            starts.one()
             try:
                 provider_id = await self._mailer.send(build_email(message, reply_to=self._reply_to))
             except DeliveryError as exc:

@@ -205,3 +205,48 @@ async def test_the_next_send_starts_while_a_mark_is_being_written(
     async with db.read() as tx:
         rows = await tx.fetch_all("SELECT status FROM notify.messages")
     assert [r["status"] for r in rows] == ["sent"] * 3
+
+
+class HeldMailer(RecordingMailer):
+    """Takes each e-mail only once released."""
+
+    def __init__(self) -> None:
+        super().__init__(expected=0)
+        self.release = asyncio.Event()
+
+    async def send(self, email: OutgoingEmail) -> str | None:
+        self.sent.append(email)
+        await self.release.wait()
+        return None
+
+
+async def test_a_full_round_is_followed_by_the_next_claim_while_its_sends_are_under_way(
+    db: Database, svc: NotifyService, clock: FakeClock
+) -> None:
+    for i in range(4):
+        await queue(svc, f"guest{i}@example.com")
+    # The first write is the first round's claim; the second, the next round's.
+    gated = GatedDatabase(db, gated=2)
+    mailer = HeldMailer()
+    worker = DeliveryWorker(
+        gated,
+        mailer,
+        backoff=Backoff(30.0, 3600.0, random.Random(7)),
+        clock=clock,
+        lease=LEASE,
+        batch=2,
+        concurrency=2,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    await asyncio.wait_for(gated.gated_write_started.wait(), timeout=30)
+    assert len(mailer.sent) == 2, "the next claim came while the first round's two were sending"
+    gated.gate.set()
+    mailer.release.set()
+    stop.set()
+    worker.wake()
+    await running
+    assert sorted(e.to for e in mailer.sent) == [f"guest{i}@example.com" for i in range(4)]
+    async with db.read() as tx:
+        rows = await tx.fetch_all("SELECT status FROM notify.messages")
+    assert [r["status"] for r in rows] == ["sent"] * 4
