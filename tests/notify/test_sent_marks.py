@@ -36,10 +36,14 @@ def svc(db: Database, clock: FakeClock) -> NotifyService:
     return service(db, clock)
 
 
-async def claimed(db: Database, svc: NotifyService, clock: FakeClock, n: int) -> list[Message]:
-    """``n`` queued e-mails, claimed by one worker as if it were sending them."""
+async def queue_guests(svc: NotifyService, n: int) -> None:
     for i in range(n):
         await queue(svc, f"guest{i}@example.com")
+
+
+async def claimed(db: Database, svc: NotifyService, clock: FakeClock, n: int) -> list[Message]:
+    """``n`` queued e-mails, claimed by one worker as if it were sending them."""
+    await queue_guests(svc, n)
     async with db.transaction() as tx:
         return await repo.claim_due(
             tx, now=clock.now, lease_until=clock.now + LEASE, token=TOKEN, limit=n
@@ -179,32 +183,43 @@ class RecordingMailer:
         return None
 
 
-async def test_the_next_send_starts_while_a_mark_is_being_written(
-    db: Database, svc: NotifyService, clock: FakeClock
-) -> None:
-    for i in range(3):
-        await queue(svc, f"guest{i}@example.com")
-    # The round's first write is its claim, the second the first send's mark.
-    gated = GatedDatabase(db, gated=2)
-    mailer = RecordingMailer(expected=3)
-    worker = DeliveryWorker(
-        gated,
+async def assert_each_sent_once(db: Database, mailer: RecordingMailer, n: int) -> None:
+    """The ``n`` guests' e-mails each went to the mailer once, and all are ``sent``."""
+    assert sorted(e.to for e in mailer.sent) == [f"guest{i}@example.com" for i in range(n)]
+    async with db.read() as tx:
+        rows = await tx.fetch_all("SELECT status FROM notify.messages")
+    assert [r["status"] for r in rows] == ["sent"] * n
+
+
+def worker_on(
+    db: Database, mailer: RecordingMailer, clock: FakeClock, *, batch: int = 20, concurrency: int
+) -> DeliveryWorker:
+    return DeliveryWorker(
+        db,
         mailer,
         backoff=Backoff(30.0, 3600.0, random.Random(7)),
         clock=clock,
         lease=LEASE,
-        concurrency=1,
+        batch=batch,
+        concurrency=concurrency,
     )
+
+
+async def test_the_next_send_starts_while_a_mark_is_being_written(
+    db: Database, svc: NotifyService, clock: FakeClock
+) -> None:
+    await queue_guests(svc, 3)
+    # The round's first write is its claim, the second the first send's mark.
+    gated = GatedDatabase(db, gated=2)
+    mailer = RecordingMailer(expected=3)
+    worker = worker_on(gated, mailer, clock, concurrency=1)
     round_ = asyncio.create_task(worker.run_once())
     await gated.gated_write_started.wait()
     # One SMTP slot, and the first mark held at the gate: the other two go out meanwhile.
     await asyncio.wait_for(mailer.all_sent.wait(), timeout=30)
     gated.gate.set()
     assert await round_ == 3
-    assert sorted(e.to for e in mailer.sent) == [f"guest{i}@example.com" for i in range(3)]
-    async with db.read() as tx:
-        rows = await tx.fetch_all("SELECT status FROM notify.messages")
-    assert [r["status"] for r in rows] == ["sent"] * 3
+    await assert_each_sent_once(db, mailer, 3)
 
 
 class HeldMailer(RecordingMailer):
@@ -223,20 +238,11 @@ class HeldMailer(RecordingMailer):
 async def test_a_full_round_is_followed_by_the_next_claim_while_its_sends_are_under_way(
     db: Database, svc: NotifyService, clock: FakeClock
 ) -> None:
-    for i in range(4):
-        await queue(svc, f"guest{i}@example.com")
+    await queue_guests(svc, 4)
     # The first write is the first round's claim; the second, the next round's.
     gated = GatedDatabase(db, gated=2)
     mailer = HeldMailer()
-    worker = DeliveryWorker(
-        gated,
-        mailer,
-        backoff=Backoff(30.0, 3600.0, random.Random(7)),
-        clock=clock,
-        lease=LEASE,
-        batch=2,
-        concurrency=2,
-    )
+    worker = worker_on(gated, mailer, clock, batch=2, concurrency=2)
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     await asyncio.wait_for(gated.gated_write_started.wait(), timeout=30)
@@ -246,7 +252,4 @@ async def test_a_full_round_is_followed_by_the_next_claim_while_its_sends_are_un
     stop.set()
     worker.wake()
     await running
-    assert sorted(e.to for e in mailer.sent) == [f"guest{i}@example.com" for i in range(4)]
-    async with db.read() as tx:
-        rows = await tx.fetch_all("SELECT status FROM notify.messages")
-    assert [r["status"] for r in rows] == ["sent"] * 4
+    await assert_each_sent_once(db, mailer, 4)
