@@ -261,19 +261,15 @@ class DeliveryWorker:
                 except Exception:
                     log.exception("delivery round failed; trying again shortly")
                     token, claimed = "", []
-                starts = _Starts(len(claimed))
                 if claimed:
+                    starts = _Starts(len(claimed))
                     round_ = asyncio.create_task(self._deliver_all(claimed, token, starts))
                     rounds.add(round_)
                     round_.add_done_callback(rounds.discard)
                     if len(claimed) >= self._batch and not stop.is_set():
-                        started = asyncio.create_task(starts.all.wait())
-                        try:
-                            await asyncio.wait(
-                                [round_, started], return_when=asyncio.FIRST_COMPLETED
-                            )
-                        finally:
-                            started.cancel()
+                        # Every send counts itself first thing in its slot, so this comes
+                        # unless the round is cancelled, and then so is this loop.
+                        await starts.all.wait()
                         continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll)
