@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from servers.core.backoff import Backoff
 from servers.core.db import Database, fetch_value
+from servers.notify.delivery import DeliveryWorker, Mailer
 from servers.notify.models import Message
 from servers.notify.rendering import SPECS
 from servers.notify.service import NotifyService
@@ -18,6 +21,8 @@ CALLER = "tests"
 SENDER = "Ticket Upgrades <no-reply@tickets.example.com>"
 DOMAIN = "tickets.example.com"
 START = datetime(2030, 6, 3, 9, 0, tzinfo=UTC)
+BASE = 30.0
+LEASE = timedelta(seconds=120)
 
 
 def claimed_message(**changes: Any) -> Message:
@@ -92,3 +97,17 @@ async def mail_in(mailbox: Mailbox, count: int, within: float = 20.0) -> list[Re
         if len(found) >= count or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.02)
+
+
+def worker(
+    db: Database, mailer: Mailer, clock: FakeClock, *, seed: int = 7, **options: Any
+) -> DeliveryWorker:
+    """A delivery worker on the fake clock; ``options`` (batch, concurrency) as the server's."""
+    return DeliveryWorker(
+        db,
+        mailer,
+        backoff=Backoff(BASE, 3600.0, random.Random(seed)),
+        clock=clock,
+        lease=LEASE,
+        **options,
+    )

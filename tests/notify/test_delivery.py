@@ -21,18 +21,16 @@ from servers.core.backoff import Backoff
 from servers.core.clock import utc_now
 from servers.core.db import Database, DatabaseUnavailable, Params, Row, Transaction, fetch_value
 from servers.notify import repository as repo
-from servers.notify.delivery import DeliveryWorker, Mailer
+from servers.notify.delivery import DeliveryWorker
 from servers.notify.mailers import SesMailer, SmtpMailer
 from servers.notify.service import NotifyService
 from ticketing.local_aws.ses import LocalSes
 from ticketing.mailsink import Mailbox, SinkHandler
 from ticketing.procs import free_port
 
-from .support import FakeClock, mail_in, queue, service
+from .support import BASE, LEASE, FakeClock, mail_in, queue, service, worker
 
 HOST = "127.0.0.1"
-BASE = 30.0
-LEASE = timedelta(seconds=120)
 
 
 class ScriptedSink(SinkHandler):
@@ -68,16 +66,6 @@ def clock() -> FakeClock:
 @pytest.fixture
 def svc(db: Database, clock: FakeClock) -> NotifyService:
     return service(db, clock, max_attempts=3)
-
-
-def worker(db: Database, mailer: Mailer, clock: FakeClock, *, seed: int = 7) -> DeliveryWorker:
-    return DeliveryWorker(
-        db,
-        mailer,
-        backoff=Backoff(BASE, 3600.0, random.Random(seed)),
-        clock=clock,
-        lease=LEASE,
-    )
 
 
 class LosesOneStatement:

@@ -5,24 +5,20 @@ is told apart, and a failed write reaches every send of its group."""
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 import pytest
 
-from servers.core.backoff import Backoff
 from servers.core.db import Database, DatabaseUnavailable, Transaction
 from servers.notify import repository as repo
-from servers.notify.delivery import DeliveryWorker, OutgoingEmail, SentMarks
+from servers.notify.delivery import OutgoingEmail, SentMarks
 from servers.notify.models import Message
 from servers.notify.service import NotifyService
 from tests.round_trips import CountingDatabase
 
-from .support import FakeClock, queue, service
+from .support import LEASE, FakeClock, queue, service, worker
 
-LEASE = timedelta(seconds=120)
 TOKEN = "worker-0001"
 
 
@@ -191,20 +187,6 @@ async def assert_each_sent_once(db: Database, mailer: RecordingMailer, n: int) -
     assert [r["status"] for r in rows] == ["sent"] * n
 
 
-def worker_on(
-    db: Database, mailer: RecordingMailer, clock: FakeClock, *, batch: int = 20, concurrency: int
-) -> DeliveryWorker:
-    return DeliveryWorker(
-        db,
-        mailer,
-        backoff=Backoff(30.0, 3600.0, random.Random(7)),
-        clock=clock,
-        lease=LEASE,
-        batch=batch,
-        concurrency=concurrency,
-    )
-
-
 async def test_the_next_send_starts_while_a_mark_is_being_written(
     db: Database, svc: NotifyService, clock: FakeClock
 ) -> None:
@@ -212,8 +194,8 @@ async def test_the_next_send_starts_while_a_mark_is_being_written(
     # The round's first write is its claim, the second the first send's mark.
     gated = GatedDatabase(db, gated=2)
     mailer = RecordingMailer(expected=3)
-    worker = worker_on(gated, mailer, clock, concurrency=1)
-    round_ = asyncio.create_task(worker.run_once())
+    deliverer = worker(gated, mailer, clock, concurrency=1)
+    round_ = asyncio.create_task(deliverer.run_once())
     await gated.gated_write_started.wait()
     # One SMTP slot, and the first mark held at the gate: the other two go out meanwhile.
     await asyncio.wait_for(mailer.all_sent.wait(), timeout=30)
@@ -242,14 +224,14 @@ async def test_a_full_round_is_followed_by_the_next_claim_while_its_sends_are_un
     # The first write is the first round's claim; the second, the next round's.
     gated = GatedDatabase(db, gated=2)
     mailer = HeldMailer()
-    worker = worker_on(gated, mailer, clock, batch=2, concurrency=2)
+    deliverer = worker(gated, mailer, clock, batch=2, concurrency=2)
     stop = asyncio.Event()
-    running = asyncio.create_task(worker.run(stop))
+    running = asyncio.create_task(deliverer.run(stop))
     await asyncio.wait_for(gated.gated_write_started.wait(), timeout=30)
     assert len(mailer.sent) == 2, "the next claim came while the first round's two were sending"
     gated.gate.set()
     mailer.release.set()
     stop.set()
-    worker.wake()
+    deliverer.wake()
     await running
     await assert_each_sent_once(db, mailer, 4)
