@@ -10,12 +10,11 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
+from tests.ticketing.support import sink_on
 from ticketing.cli import app
-from ticketing.mailsink import Mailbox, SinkHandler
-from ticketing.procs import free_port
+from ticketing.mailsink import Mailbox
 
 
 def email(to: str, subject: str, message_id: str | None, body: str = "hello") -> bytes:
@@ -37,13 +36,8 @@ def mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Mailbox:
 
 @pytest.fixture
 def smtp_port(mailbox: Mailbox) -> Iterator[int]:
-    port = free_port()
-    controller = Controller(SinkHandler(mailbox), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with sink_on(mailbox) as port:
         yield port
-    finally:
-        controller.stop()
 
 
 def run(*args: str) -> str:

@@ -1,20 +1,24 @@
-"""The sink's SMTP session reads addresses as aiosmtpd does, only cheaper (ticketing/sink_smtp)."""
+"""The sink's SMTP session reads addresses and DATA as aiosmtpd does, only cheaper
+(ticketing/sink_smtp)."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import smtplib
+import socket
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
-from hypothesis import example, given
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
+from tests.ticketing.support import sink_on
 from ticketing.mailsink import Mailbox, SinkHandler
-from ticketing.procs import free_port
-from ticketing.sink_smtp import SinkSMTP
+from ticketing.sink_smtp import TOO_LONG, ConnectionEnded, Refused, SinkSMTP, read_data
 
 ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
 atom = st.text(ATEXT, min_size=1, max_size=5)
@@ -70,21 +74,11 @@ def test_an_address_reads_as_aiosmtpd_reads_it(arg: str, local_part_limit: int) 
     assert outcome(server._getaddr, arg) == expected
 
 
-class SinkController(Controller):
-    def factory(self) -> SMTP:
-        return SinkSMTP(self.handler, **self.SMTP_kwargs)
-
-
 @pytest.fixture
 def sink(tmp_path: Path) -> Iterator[tuple[int, Mailbox]]:
     mailbox = Mailbox(tmp_path / "mail")
-    port = free_port()
-    controller = SinkController(SinkHandler(mailbox), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with sink_on(mailbox) as port:
         yield port, mailbox
-    finally:
-        controller.stop()
 
 
 def test_aiosmtpd_reads_the_sender_and_recipients_through_getaddr(
@@ -114,3 +108,160 @@ def test_aiosmtpd_reads_the_sender_and_recipients_through_getaddr(
     [received] = mailbox.messages()
     assert received.recipients == ["jane@example.com", "john.doe@example.org"]
     assert received.message_id == "<a@x>"
+
+
+# DATA: the sink reads it in whatever pieces arrive; aiosmtpd reads it line by line. Lines of
+# every kind that matters to the rules: dots to remove, bare CR and LF inside a line, non-ASCII,
+# and lengths around the line limit (1,001 bytes with the CRLF).
+LINE_LIMIT = SMTP.line_length_limit
+line = st.one_of(
+    st.binary(max_size=12).filter(lambda text: b"\r\n" not in text and text != b"."),
+    st.sampled_from([b"", b"..", b".x", b"...", b"\r", b"\n", b"a\rb", "é".encode()]),
+    st.integers(LINE_LIMIT - 4, LINE_LIMIT + 3).map(lambda size: b"y" * size),
+)
+
+
+class Recorder:
+    """A handler keeping what each DATA carried."""
+
+    def __init__(self) -> None:
+        self.contents: list[bytes] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.original_content, bytes)
+        assert envelope.content == envelope.original_content
+        self.contents.append(envelope.original_content)
+        return "250 OK"
+
+
+class Writer:
+    """What a session pushes, in order."""
+
+    def __init__(self) -> None:
+        self.written = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    async def drain(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+async def run_data(
+    kind: type[SMTP], pieces: list[bytes], size_limit: int
+) -> tuple[bytes, list[bytes], bytes]:
+    """One DATA command of a session of ``kind``, its stream arriving in ``pieces``: what the
+    session answered, what its handler got, and what it left unread."""
+    handler = Recorder()
+    server = kind(handler, data_size_limit=size_limit, loop=asyncio.get_running_loop())
+    reader = asyncio.StreamReader(limit=server.line_length_limit)
+    writer = Writer()
+    server._reader, server._writer = reader, writer  # type: ignore[assignment]
+    server.transport = server  # type: ignore[assignment]  # only ever compared with None
+    server.session = server._create_session()
+    server.session.host_name = "client.example"
+    server.envelope = server._create_envelope()
+    server.envelope.rcpt_tos = ["jane@example.com"]
+    command = asyncio.ensure_future(server.smtp_DATA(""))
+    for piece in pieces:
+        await asyncio.sleep(0)  # let the session read what has arrived before the next piece
+        reader.feed_data(piece)
+    await command
+    reader.feed_eof()
+    return bytes(writer.written), handler.contents, await reader.read()
+
+
+def stream_pieces(stream: bytes, cuts: list[int]) -> list[bytes]:
+    edges = [0, *sorted({cut % (len(stream) + 1) for cut in cuts}), len(stream)]
+    return [stream[start:end] for start, end in itertools.pairwise(edges) if end > start]
+
+
+def first_too_long_crosses_the_size(lines: list[bytes], size_limit: int) -> bool:
+    start = 0
+    for text in lines:
+        end = start + len(text) + 2
+        if len(text) + 2 > LINE_LIMIT:
+            return start <= size_limit < end and len(text) + 2 <= LINE_LIMIT + 2
+        start = end
+    return False
+
+
+@given(
+    st.lists(line, max_size=12),
+    st.lists(st.integers(0, 20_000), max_size=8),
+    st.sampled_from([b"", b"NOOP\r\n", b"MAIL FROM:<a@b.c>\r\nRSET\r\n"]),
+    st.sampled_from([0, 1_500, 4_000]),
+)
+@example([b".hello", b"..", b"world"], [], b"", 0)
+@example([b"y" * (LINE_LIMIT - 2)], [5, 1_000], b"NOOP\r\n", 0)
+@example([b"y" * (LINE_LIMIT - 1), b"after"], [1_001, 1_002], b"", 0)
+@example([b"a" * 900, b"b" * 900], [3, 1_000, 1_804], b"", 1_500)
+@example([b"end\r"], [4, 5, 6, 7, 8], b"NOOP\r\n", 0)
+@example([b"y" * (LINE_LIMIT - 2)] * 2 + [b"y" * (LINE_LIMIT + 9)], [], b"", 1_500)
+@example([b"y" * (LINE_LIMIT - 4), b"y" * (LINE_LIMIT + 1)], [1_501], b"", 1_500)
+def test_data_reads_as_aiosmtpd_reads_it(
+    lines: list[bytes], cuts: list[int], after: bytes, size_limit: int
+) -> None:
+    # When a line just over the limit is also the one that passes the size limit, aiosmtpd
+    # answers 500 or 552 by how its reader (whose limit is the line length) met it.
+    assume(not (size_limit and first_too_long_crosses_the_size(lines, size_limit)))
+    stream = b"".join(text + b"\r\n" for text in lines) + b".\r\n" + after
+    pieces = stream_pieces(stream, cuts)
+    expected = asyncio.run(run_data(SMTP, pieces, size_limit))
+    assert asyncio.run(run_data(SinkSMTP, pieces, size_limit)) == expected
+
+
+async def test_an_end_of_data_never_sent_ends_the_session() -> None:
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    reader.feed_data(b"Subject: cut\r\n\r\nhalf an e-mail\r\n.")
+    reader.feed_eof()
+    with pytest.raises(ConnectionEnded):
+        await read_data(reader, LINE_LIMIT, 0)
+
+
+async def test_refused_data_is_not_kept_while_it_is_read() -> None:
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    reading = asyncio.ensure_future(read_data(reader, LINE_LIMIT, 1_000_000))
+    tracemalloc.start()
+    try:
+        for _ in range(64):  # 64 MiB of one line, far over both limits
+            await asyncio.sleep(0)
+            reader.feed_data(b"z" * 2**20)
+        reader.feed_data(b"\r\n.\r\n")
+        with pytest.raises(Refused) as refused:
+            await reading
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert refused.value.reply == TOO_LONG
+    assert peak < 8 * 2**20
+
+
+def test_a_sender_may_pipeline_commands_after_the_end_of_data(
+    sink: tuple[int, Mailbox],
+) -> None:
+    port, mailbox = sink
+    # A reply that never comes fails the test instead of waiting for the session's time-out.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        replies = client.makefile("rb")
+        assert replies.readline().startswith(b"220")
+        client.sendall(b"EHLO client\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n")
+        client.sendall(b"DATA\r\n")
+        lines = [replies.readline() for _ in range(9)]
+        assert lines[-1].startswith(b"354"), lines
+        client.sendall(
+            b"Message-ID: <one@x>\r\nSubject: one\r\n\r\n..a dot\r\n.\r\n"
+            b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+        )
+        assert [replies.readline()[:3] for _ in range(4)] == [b"250", b"250", b"250", b"354"]
+        client.sendall(b"Message-ID: <two@x>\r\n\r\n" + b"y" * 1_000 + b"\r\n.\r\nNOOP\r\n")
+        assert replies.readline().startswith(b"500 Line too long")
+        assert replies.readline().startswith(b"250")
+        client.sendall(b"QUIT\r\n")
+        assert replies.readline().startswith(b"221")
+    [received] = mailbox.messages()
+    assert received.message_id == "<one@x>"
+    assert mailbox.email(received).get_payload() == ".a dot\r\n"
