@@ -74,7 +74,8 @@ def _refusal(
     # Its last byte may be the CR of its CRLF.
     unfinished = parts[-1].removesuffix(b"\r")
     # A line's length counts its CRLF.
-    if max(map(len, parts[:-1]), default=0) + 2 <= line_limit >= len(unfinished) + 2:
+    too_long = max(map(len, parts[:-1]), default=0) + 2 > line_limit
+    if not too_long and len(unfinished) + 2 <= line_limit:
         return TOO_MUCH if size_limit and finished > size_limit else None
     start = before
     for part in parts:
@@ -110,8 +111,10 @@ async def read_data(reader: asyncio.StreamReader, line_limit: int, size_limit: i
             # What is refused is not kept: only enough to find the end across reads.
             del kept[:-4]
     after = kept[end + len(_END) :]
+    # `read(_ALL)` emptied the reader and nothing has run since: these bytes go back first. At
+    # the end of the stream the session is being cancelled (aiosmtpd's `eof_received`), and
+    # nothing would read them.
     if after and not reader.at_eof():
-        # `read(_ALL)` emptied the reader and nothing has run since: these bytes go back first.
         reader.feed_data(after)
     if refusal is None:
         refusal = _refusal(kept[checked : end + 2], line_limit, size_limit, checked - 2)
