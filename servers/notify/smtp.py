@@ -20,7 +20,6 @@ from base64 import b64encode
 from dataclasses import dataclass
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 _MAX_REPLY_LINES = 100
 
 
@@ -54,10 +53,15 @@ class SmtpConnectionLost(SmtpError):
 
 def wire_data(data: bytes) -> bytes:
     """The e-mail as DATA carries it: CRLF line ends, leading dots doubled, the final dot."""
-    data = _LINE_END.sub(b"\r\n", data)
+    # The e-mails built here have CRLF line ends already: a regex substitution over every line
+    # end cost more than the rest of this (about 300 us per e-mail against 40, on a busy core).
+    if not data.count(b"\r\n") == data.count(b"\r") == data.count(b"\n"):
+        data = _LINE_END.sub(b"\r\n", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
-    return _LEADING_DOT.sub(b"..", data) + b".\r\n"
+    if data.startswith(b"."):
+        data = b"." + data
+    return data.replace(b"\n.", b"\n..") + b".\r\n"
 
 
 class SmtpSession:

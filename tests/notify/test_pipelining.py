@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from hypothesis import given
+from hypothesis import strategies as st
 
 from servers.core.backoff import Backoff
 from servers.core.db import Database, fetch_value
@@ -96,6 +99,18 @@ async def test_pipelining_can_be_turned_off() -> None:
 
 def test_data_is_dot_stuffed_with_crlf_line_ends() -> None:
     assert wire_data(b"a\n.b\r\n..c\rd") == b"a\r\n..b\r\n...c\r\nd\r\n.\r\n"
+    assert wire_data(b".a\r\n.\r\n") == b"..a\r\n..\r\n.\r\n"
+
+
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"..", b"a", b" "])).map(b"".join))
+def test_data_reads_as_line_by_line_stuffing_writes_it(data: bytes) -> None:
+    # What RFC 5321 4.5.2 asks, written the plain way: each line (ended by CRLF, CR or LF) with
+    # CRLF after it, a dot before any line that starts with one, then the lone dot.
+    lines = re.split(rb"\r\n|\r|\n", data)
+    if len(lines) > 1 and lines[-1] == b"":
+        lines.pop()
+    stuffed = b"".join(b"." * line.startswith(b".") + line + b"\r\n" for line in lines)
+    assert wire_data(data) == stuffed + b".\r\n"
 
 
 class DroppingSink(SinkHandler):
