@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from servers.core.backoff import Backoff
+from servers.core.clock import Clock
 from servers.core.db import Database, fetch_value
 from servers.notify.delivery import DeliveryWorker, Mailer
 from servers.notify.models import Message
@@ -100,9 +101,10 @@ async def mail_in(mailbox: Mailbox, count: int, within: float = 20.0) -> list[Re
 
 
 def worker(
-    db: Database, mailer: Mailer, clock: FakeClock, *, seed: int = 7, **options: Any
+    db: Database, mailer: Mailer, clock: Clock, *, seed: int = 7, **options: Any
 ) -> DeliveryWorker:
-    """A delivery worker on the fake clock; ``options`` (batch, concurrency) as the server's."""
+    """A delivery worker (on the fake clock, mostly); ``options`` (batch, concurrency,
+    poll_seconds) as the server's."""
     return DeliveryWorker(
         db,
         mailer,

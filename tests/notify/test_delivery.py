@@ -5,7 +5,6 @@ permanent refusal or the last attempt, and claims of a dead worker retaken after
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -17,11 +16,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from servers.core.backoff import Backoff
 from servers.core.clock import utc_now
 from servers.core.db import Database, DatabaseUnavailable, Params, Row, Transaction, fetch_value
 from servers.notify import repository as repo
-from servers.notify.delivery import DeliveryWorker
 from servers.notify.mailers import SesMailer, SmtpMailer
 from servers.notify.service import NotifyService
 from ticketing.local_aws.ses import LocalSes
@@ -316,15 +313,8 @@ async def test_the_running_worker_is_woken_by_a_send(
     db: Database, sink: tuple[ScriptedSink, int]
 ) -> None:
     handler, port = sink
-    deliverer = DeliveryWorker(
-        db,
-        smtp(port),
-        backoff=Backoff(BASE, 3600.0, random.Random(1)),
-        clock=utc_now,
-        lease=LEASE,
-        # Far longer than the test's deadline: only the wake-up can deliver in time.
-        poll_seconds=600.0,
-    )
+    # A poll far longer than the test's deadline: only the wake-up can deliver in time.
+    deliverer = worker(db, smtp(port), utc_now, seed=1, poll_seconds=600.0)
     svc = NotifyService(
         db, sender="a@example.com", message_id_domain="example.com", on_queued=deliverer.wake
     )

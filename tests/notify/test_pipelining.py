@@ -7,12 +7,10 @@ holds every e-mail exactly once (real sink, real PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,15 +19,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from hypothesis import given
 from hypothesis import strategies as st
 
-from servers.core.backoff import Backoff
 from servers.core.db import Database, fetch_value
-from servers.notify.delivery import DeliveryError, DeliveryWorker, build_email
+from servers.notify.delivery import DeliveryError, build_email
 from servers.notify.mailers import SmtpMailer
 from servers.notify.smtp import SmtpSession, wire_data
 from ticketing.mailsink import Mailbox, SinkHandler
 from ticketing.procs import free_port
 
-from .support import FakeClock, queue, service
+from .support import FakeClock, queue, service, worker
 from .test_mailers import other
 
 HOST = "127.0.0.1"
@@ -195,15 +192,8 @@ async def test_sessions_dying_mid_burst_lose_and_double_no_email(
     clock = FakeClock()
     svc = service(db, clock, max_attempts=3)
     queued = [await queue(svc, f"guest{i}@example.com") for i in range(30)]
-    deliverer = DeliveryWorker(
-        db,
-        SmtpMailer(HOST, port, timeout=5),
-        backoff=Backoff(30.0, 3600.0, random.Random(3)),
-        clock=clock,
-        lease=timedelta(seconds=120),
-        batch=20,
-        concurrency=8,
-    )
+    mailer = SmtpMailer(HOST, port, timeout=5)
+    deliverer = worker(db, mailer, clock, seed=3, batch=20, concurrency=8)
     while await deliverer.run_once():
         pass
     # The two whose 250 never came wait for their retry, with those hung up on at MAIL on a
