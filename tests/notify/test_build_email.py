@@ -104,6 +104,23 @@ def test_the_bytes_are_those_of_the_compat32_classes(
     assert email.envelope_sender == "no-reply@tickets.example.com"
 
 
+# What the templates write: ASCII, where "=" is the only character to quote (build_email's
+# common case), with spaces and tabs that may end a line and lines around the 76-character limit.
+ascii_body = st.lists(
+    st.text(st.sampled_from("=  \t.ab") | st.characters(codec="ascii"), max_size=160),
+    max_size=8,
+).flatmap(lambda lines: st.sampled_from(["\n", "\r\n", "\r"]).map(lambda end: end.join(lines)))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(text=ascii_body, html=ascii_body)
+@example(text="=" * 75 + "\n" + "a" * 74 + " \n" + "a" * 75 + "\t", html="a" * 76 + "=")
+def test_ascii_bodies_are_the_bytes_of_the_compat32_classes(text: str, html: str) -> None:
+    wanted = claimed_message(text=text, html=html)
+    email = build_email(wanted)
+    assert email.data == compat32_email(wanted, None, boundary_of(email))
+
+
 def test_a_subject_too_long_for_one_line_is_folded_and_reads_back_whole() -> None:
     for subject in (" ".join(["word"] * 300), " ".join(["Zoë"] * 300)):
         email = build_email(claimed_message(subject=subject))
