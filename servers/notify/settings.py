@@ -42,7 +42,11 @@ class NotifySettings(DatabaseSettings, ServerSettings):
     smtp_username: str | None = Field(None, description="SMTP user name, when it needs a login.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     smtp_timeout_seconds: float = Field(
-        30.0, gt=0, le=300, description="Timeout of each SMTP command."
+        30.0,
+        gt=0,
+        le=300,
+        description="Timeout of each SMTP exchange: a command and its reply (MAIL, RCPT and "
+        "DATA together when pipelined), or an e-mail and its reply.",
     )
     smtp_pipelining: bool = Field(
         True,
@@ -83,8 +87,8 @@ class NotifySettings(DatabaseSettings, ServerSettings):
     @model_validator(mode="after")
     def _check_lease(self) -> NotifySettings:
         # A send still under way when its lease runs out is taken and sent again by another
-        # worker. The timeout bounds each SMTP step (connect, EHLO, STARTTLS, MAIL, RCPT, DATA),
-        # so the lease must outlast several of them.
+        # worker. The timeout bounds each SMTP step (connect, EHLO, STARTTLS, MAIL to DATA, the
+        # e-mail), so the lease must outlast several of them.
         if self.lease_seconds < LEASE_PER_TIMEOUT * self.smtp_timeout_seconds:
             raise ValueError(
                 f"lease_seconds ({self.lease_seconds:g}) must be at least {LEASE_PER_TIMEOUT} "

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from servers.core.db import Database, fetch_value
 from servers.notify.delivery import DeliveryError, build_email
 from servers.notify.mailers import SmtpMailer
-from servers.notify.smtp import SmtpSession, wire_data
+from servers.notify.smtp import SmtpConnectionLost, SmtpSession, wire_data
 from ticketing.mailsink import Mailbox, SinkHandler
 from ticketing.procs import free_port
 
@@ -92,6 +92,35 @@ async def test_pipelining_can_be_turned_off() -> None:
         await session.send("a@example.com", "b@example.com", EMAIL)
         await session.quit()
     assert reads == [[b"MAIL", b"RCPT", b"DATA"]]
+
+
+@pytest.mark.parametrize("answered", [b"", b"250 ok\r\n", b"250 ok\r\n250 ok\r\n354 go\r\n"])
+async def test_a_server_that_stops_answering_times_out_and_tells_if_it_has_the_email(
+    answered: bytes,
+) -> None:
+    """Silent after the first replies to MAIL, RCPT and DATA (or none), or after the e-mail."""
+    ended = asyncio.Event()
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 raw\r\n")
+        await reader.readuntil(b"\n")
+        writer.write(b"250-raw\r\n250 PIPELINING\r\n")
+        for _ in range(3):
+            await reader.readuntil(b"\n")
+        writer.write(answered)
+        await reader.read()  # until the client gives up and closes
+        ended.set()
+        writer.close()
+
+    server = await asyncio.start_server(session, HOST, 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        smtp = await SmtpSession.open(HOST, port, command_timeout=0.2)
+        with pytest.raises(SmtpConnectionLost, match=r"^no reply within 0.2 s$") as lost:
+            await smtp.send("a@example.com", "b@example.com", EMAIL)
+        smtp.close()
+        await ended.wait()
+    assert lost.value.before_message is (not answered.endswith(b"354 go\r\n"))
 
 
 def test_data_is_dot_stuffed_with_crlf_line_ends() -> None:
