@@ -39,6 +39,7 @@ from .errors import (
     DomainError,
     split_code,
 )
+from .guard import remember_guard
 from .limits import BodyLimit, RateLimit, http_protocol
 from .listing import DereferencedOnce, ScopedListing, tool_scopes
 from .logs import current_request_id, new_request_id, request_id_var
@@ -326,7 +327,9 @@ async def build_http_app(
         allowed_origins=list(settings.allowed_origins),
     )
     outer: ASGIApp = BodyLimit(
-        app, max_bytes=settings.max_body_bytes, timeout_seconds=settings.body_timeout_seconds
+        remember_guard(app),
+        max_bytes=settings.max_body_bytes,
+        timeout_seconds=settings.body_timeout_seconds,
     )
     if settings.allowed_origins:
         outer = CORSMiddleware(
