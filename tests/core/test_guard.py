@@ -83,7 +83,7 @@ request = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=120, deadline=None, derandomize=True)
 @given(options=options, requests=st.lists(request, min_size=1, max_size=6))
 @example(
     options={"mode": "auto", "allowed_hosts": None, "allowed_origins": []},
