@@ -209,8 +209,13 @@ class SmtpSession:
         try:
             async with asyncio.timeout(self._timeout):
                 if data:
-                    self._writer.write(data)
-                    await self._writer.drain()
+                    try:
+                        self._writer.write(data)
+                        await self._writer.drain()
+                    except RuntimeError as exc:  # the transport was closed already
+                        raise SmtpConnectionLost(
+                            f"connection lost: {exc}", before_message=before
+                        ) from None
                 written = True
                 return [await self._reply(before=before) for _ in range(replies)]
         except TimeoutError:
@@ -222,8 +227,6 @@ class SmtpSession:
             raise SmtpConnectionLost(
                 f"connection lost: {type(exc).__name__}", before_message=before
             ) from None
-        except RuntimeError as exc:  # writing to a transport already closed
-            raise SmtpConnectionLost(f"connection lost: {exc}", before_message=before) from None
 
     async def _reply(self, *, before: bool) -> Reply:
         """One reply, its lines joined with newlines (codes and hyphens taken off)."""
