@@ -1,20 +1,27 @@
 """``ticketing mail ...`` over a sink folder, the sink's inbox (one entry per Message-ID, repeats
-counted), and the sink answering real SMTP."""
+counted), the sink answering real SMTP, and its index reading headers as the email package does."""
 
 from __future__ import annotations
 
 import json
 import smtplib
 from collections.abc import Iterator
+from email.header import decode_header, make_header
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from servers.notify.delivery import build_email
+from tests.notify.support import DOMAIN, claimed_message
 from tests.ticketing.support import sink_on
 from ticketing.cli import app
-from ticketing.mailsink import Mailbox
+from ticketing.mailsink import Mailbox, _plain_fields, indexed_headers
 
 
 def email(to: str, subject: str, message_id: str | None, body: str = "hello") -> bytes:
@@ -181,3 +188,100 @@ def test_a_sink_keeps_its_email_after_another_process_cleared_the_folder(tmp_pat
     [entry] = reader.inbox()
     assert (entry.message_id, reader.email(entry)["Subject"]) == ("<b@x>", "After")
     writer.close()
+
+
+def by_the_email_package(data: bytes) -> tuple[str, str, str]:
+    """What the index held before it read plain headers itself: the compat32 parser over the
+    e-mail, each header's encoded words decoded and its lines unfolded."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(data)
+    return tuple(  # type: ignore[return-value]
+        ""
+        if headers[name] is None
+        else str(make_header(decode_header(headers[name]))).replace("\r\n", "").replace("\n", "")
+        for name in ("Message-ID", "To", "Subject")
+    )
+
+
+_names = st.sampled_from(
+    ["Message-ID", "message-id", "To", "TO", "Subject", "subject", "From", "X-Tag", "Date"]
+) | st.text(
+    st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=":"),
+    min_size=1,
+    max_size=4,
+)
+_values = st.lists(
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
+    | st.sampled_from(
+        [
+            " ",
+            "\t",
+            "=?",
+            "?=",
+            "=?utf-8?q?Zo=C3=AB?=",
+            "=?utf-8?b?w6k=?=",
+            "=?iso-8859-1?q?caf=E9?= ",
+            "<a@b.example>",
+            "Zoë",
+        ]
+    ),
+    max_size=4,
+).map("".join)
+_plain_lines = st.one_of(
+    st.builds(lambda name, value: f"{name}:{value}", _names, _values),
+    st.builds(lambda blank, value: blank + value, st.sampled_from([" ", "\t", "  "]), _values),
+)
+# Anything a sender might put in a header block: fields, folded lines, and what the parser takes
+# as no field at all (a bare line, a leading colon, "From " lines, a lone blank line).
+_any_lines = _plain_lines | st.sampled_from(["no colon", ":value", "From a@b", "", " ", "Subject"])
+_line_ends = st.sampled_from(["\r\n"]) | st.sampled_from(["\n", "\r", "\r\n"])
+
+
+def _block(lines: list[str], ends: list[str], body: str) -> bytes:
+    text = "".join(line + end for line, end in zip(lines, ends, strict=False))
+    return f"{text}\r\n{body}".encode("utf-8", "surrogateescape")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(_plain_lines, max_size=8).filter(lambda ls: not ls or not ls[0][:1].isspace()),
+    body=st.sampled_from(["", "hello\r\n", "Subject: not a header\r\n"]),
+)
+@example(lines=["Subject: =?utf-8?q?caf=C3=A9?=", " =?utf-8?q?cr=C3=A8me?="], body="")
+@example(lines=["To:", "\tjane@example.com", "to: second@example.com"], body="")
+def test_plain_ascii_headers_are_read_as_the_email_package_reads_them(
+    lines: list[str], body: str
+) -> None:
+    data = _block(lines, ["\r\n"] * len(lines), body)
+    if data.isascii() and data.find(b"\r\n\r\n") >= 0:
+        assert _plain_fields(data[: data.find(b"\r\n\r\n") + 2]) is not None  # read here
+    assert indexed_headers(data) == by_the_email_package(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(_any_lines, max_size=8),
+    ends=st.lists(_line_ends, min_size=8, max_size=8),
+    body=st.sampled_from(["", "hello\r\n", "Subject: late\r\n"]),
+)
+@example(lines=[" folded first", "Subject: x"], ends=["\r\n"] * 8, body="")
+@example(lines=["Subject: a\r", "To: b"], ends=["\n"] * 8, body="")
+@example(lines=["Subject: a", ":junk", " more"], ends=["\r\n"] * 8, body="")
+def test_any_header_block_is_read_as_the_email_package_reads_it(
+    lines: list[str], ends: list[str], body: str
+) -> None:
+    data = _block(lines, ends, body)
+    assert indexed_headers(data) == by_the_email_package(data)
+    assert indexed_headers(data + b"\r\n\r\n") == by_the_email_package(data + b"\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    ("to", "subject"),
+    [
+        ("jane@example.com", "Your upgrade to Non-stop is confirmed"),
+        ("Zoë Martin <zoe@example.com>", "Votre surclassement « Non-stop » est confirmé " * 3),
+    ],
+)
+def test_what_notify_sends_is_read_without_the_email_package(to: str, subject: str) -> None:
+    wire = build_email(claimed_message(to=to, subject=subject)).data
+    assert _plain_fields(wire[: wire.find(b"\r\n\r\n") + 2]) is not None
+    assert indexed_headers(wire) == (f"<msg_{'a' * 26}@{DOMAIN}>", to, subject)
