@@ -265,3 +265,110 @@ def test_a_sender_may_pipeline_commands_after_the_end_of_data(
     [received] = mailbox.messages()
     assert received.message_id == "<one@x>"
     assert mailbox.email(received).get_payload() == ".a dot\r\n"
+
+
+# Replies: the sink holds a reply to MAIL or RCPT while the next command is already there, and
+# sends it with the next one. Sessions are driven in memory, through a transport that keeps each
+# send, so that what arrives together is known exactly.
+class Transport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sends: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        # As asyncio's transports do, nothing is sent once closed.
+        if not self.closed:
+            self.sends.append(bytes(data))
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("192.0.2.1", 2525) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
+
+async def settled(server: SMTP) -> None:
+    """Until the session waits for more of the stream, or has ended: in memory, each step of the
+    loop lets it go on, and it never waits on anything else."""
+    assert server._handler_coroutine is not None
+    for _ in range(10_000):
+        if server._handler_coroutine.done() or server._reader._waiter is not None:  # type: ignore[attr-defined]
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the session neither waited for the sender nor ended")
+
+
+async def conversation(kind: type[SMTP], pieces: list[bytes]) -> list[list[bytes]]:
+    """What a session of ``kind`` sent, as sends, once it had answered each piece of the stream."""
+    server = kind(Recorder(), hostname="sink.example", loop=asyncio.get_running_loop())
+    transport = Transport()
+    server.connection_made(transport)
+    answered = []
+    try:
+        for piece in pieces:
+            await settled(server)
+            answered.append(list(transport.sends))
+            server.data_received(piece)
+        await settled(server)
+        answered.append(list(transport.sends))
+    finally:
+        server.connection_lost(None)
+    return answered
+
+
+command = st.sampled_from(
+    [
+        b"MAIL FROM:<a@example.com>\r\n",
+        b"MAIL FROM:a@example.com\r\n",
+        b"RCPT TO:<b@example.com>\r\n",
+        b"RCPT TO:<>\r\n",
+        b"RCPT\r\n",
+        b"DATA\r\nSubject: hi\r\n\r\nhello\r\n.\r\n",
+        b"NOOP\r\n",
+        b"RSET\r\n",
+        b"BOGUS\r\n",
+        b"\r\n",
+    ]
+)
+
+
+@given(
+    st.lists(command, max_size=10),
+    st.lists(st.integers(0, 400), max_size=6),
+    st.sampled_from([b"", b"QUIT\r\n", b"QUIT\r\nNOOP\r\n"]),
+)
+@example([b"MAIL FROM:<a@example.com>\r\n", b"RCPT TO:<b@example.com>\r\n"], [], b"QUIT\r\n")
+def test_pipelined_commands_are_answered_as_aiosmtpd_answers_them(
+    commands: list[bytes], cuts: list[int], end: bytes
+) -> None:
+    stream = b"EHLO client.example\r\n" + b"".join(commands) + end
+    pieces = stream_pieces(stream, cuts)
+    theirs = asyncio.run(conversation(SMTP, pieces))
+    ours = asyncio.run(conversation(SinkSMTP, pieces))
+    # After each piece every command that has arrived whole is answered, in the same words: no
+    # reply is held while the session waits for the sender.
+    assert [b"".join(sends) for sends in ours] == [b"".join(sends) for sends in theirs]
+
+
+def test_a_pipelined_group_is_answered_in_one_send() -> None:
+    group = (
+        b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+        b"RCPT TO:<c@example.com>\r\nDATA\r\n"
+    )
+    pieces = [b"EHLO client.example\r\n", group, b"Subject: hi\r\n\r\nhello\r\n.\r\n"]
+    theirs = asyncio.run(conversation(SMTP, pieces))
+    ours = asyncio.run(conversation(SinkSMTP, pieces))
+    replies = b"250 OK\r\n" * 3 + b"354 End data with <CR><LF>.<CR><LF>\r\n"
+    assert theirs[2][-4:] == [reply + b"\r\n" for reply in replies.split(b"\r\n")[:-1]]
+    assert ours[2][-1] == replies
+    assert ours[3][-1] == b"250 OK\r\n"
