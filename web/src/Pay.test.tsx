@@ -2,6 +2,7 @@ import { cleanup, render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
+import { ToolError } from "./errors";
 import { fakeServers, type Answers } from "./fakeServers";
 import type { SavedCard } from "./orderTypes";
 import { useLiveOrder } from "./live/useLiveOrder";
@@ -182,5 +183,36 @@ describe("the pay step", () => {
     expect((await screen.findByRole("alert")).textContent).toBe("Your card has expired. Please try another card.");
     expect(screen.getByRole("radio", { name: "A new card" })).toBeTruthy();
     expect(onPaid).not.toHaveBeenCalled();
+  });
+});
+
+describe("the pay step while the saved cards load", () => {
+  it("chooses nothing for the customer, and keeps what they chose once the cards arrive", async () => {
+    const user = userEvent.setup();
+    let arrive: (cards: { payment_methods: SavedCard[] }) => void = () => undefined;
+    renderPay({
+      list_payment_methods: () => new Promise((resolve) => (arrive = resolve)),
+      create_payment_method: { payment_method_id: "pm_new", brand: "visa", last4: "4242" },
+      pay_upgrade: pays("succeeded"),
+    });
+    const newCard = (await screen.findByRole("radio", { name: "A new card" })) as HTMLInputElement;
+    expect(newCard.checked).toBe(false);
+    expect(screen.queryByLabelText("Card number")).toBeNull();
+    expect((screen.getByRole("button", { name: "Pay $50.00" }) as HTMLButtonElement).disabled).toBe(true);
+
+    await user.click(newCard);
+    await user.type(screen.getByLabelText("Card number"), "4242424242424242");
+    arrive({ payment_methods: [VISA] });
+
+    const visa = (await screen.findByRole("radio", { name: "Visa ending 4242, expires 03/2031" })) as HTMLInputElement;
+    expect(visa.checked).toBe(false);
+    expect(newCard.checked).toBe(true);
+    expect((screen.getByLabelText("Card number") as HTMLInputElement).value).toBe("4242424242424242");
+  });
+
+  it("offers a new card when the saved cards cannot be read", async () => {
+    renderPay({ list_payment_methods: new ToolError("UNAVAILABLE", "payments are down") });
+    expect(((await screen.findByRole("radio", { name: "A new card" })) as HTMLInputElement).checked).toBe(true);
+    expect(await screen.findByLabelText("Card number")).toBeTruthy();
   });
 });

@@ -11,7 +11,7 @@ import type { Servers } from "./mcp";
 import type { IntentView, PayAnswer, SavedCard, SavedCards } from "./orderTypes";
 import { Show } from "./Screens";
 import type { PaymentMethod, UpgradeOrder } from "./types";
-import { newKey, useLoad } from "./useCall";
+import { newKey, useLoad, type Loaded } from "./useCall";
 
 type Method = { kind: "saved"; id: string } | { kind: "new" } | { kind: "hosted" };
 
@@ -88,6 +88,16 @@ function CardFields({ card, onChange }: { card: CardForm; onChange: (card: CardF
   );
 }
 
+/** The first saved card once the list is known, a new card when there is none or the list could
+ * not be read; null while it loads. */
+function defaultMethod(cards: Loaded<SavedCards>): Method | null {
+  if (cards.state === "loading") {
+    return null;
+  }
+  const first = cards.state === "done" ? cards.value.payment_methods[0] : undefined;
+  return first === undefined ? { kind: "new" } : { kind: "saved", id: first.payment_method_id };
+}
+
 export function PayStep({
   servers,
   order,
@@ -111,8 +121,10 @@ export function PayStep({
   const [problem, setProblem] = useState<string | null>(null);
   const [away, setAway] = useState<Away | null>(null);
 
-  const first = cards.state === "done" ? cards.value.payment_methods[0] : undefined;
-  const method: Method = picked ?? (first === undefined ? { kind: "new" } : { kind: "saved", id: first.payment_method_id });
+  // Until the saved cards are known nothing is chosen for the customer: choosing "a new card"
+  // meanwhile would swap its fields for the first saved card when the list arrived, under the
+  // customer's typing. A choice of theirs is never changed.
+  const method: Method | null = picked ?? defaultMethod(cards);
 
   useDeclineWatch(servers, away, (refused) => {
     setAway(null);
@@ -149,6 +161,9 @@ export function PayStep({
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    if (method === null) {
+      return;
+    }
     setBusy(true);
     setProblem(null);
     try {
@@ -179,7 +194,7 @@ export function PayStep({
     setProblem(null);
     try {
       await servers.payment<PaymentMethod>("detach_payment_method", { payment_method_id: removed.payment_method_id });
-      if (method.kind === "saved" && method.id === removed.payment_method_id) {
+      if (method?.kind === "saved" && method.id === removed.payment_method_id) {
         setPicked(null);
       }
       setCardsVersion((n) => n + 1);
@@ -224,7 +239,7 @@ export function PayStep({
                     <input
                       type="radio"
                       name="method"
-                      checked={method.kind === "saved" && method.id === saved.payment_method_id}
+                      checked={method?.kind === "saved" && method.id === saved.payment_method_id}
                       onChange={() => setPicked({ kind: "saved", id: saved.payment_method_id })}
                     />
                     {cardName(saved)}
@@ -238,20 +253,20 @@ export function PayStep({
           )}
         </Show>
         <label>
-          <input type="radio" name="method" checked={method.kind === "new"} onChange={() => setPicked({ kind: "new" })} />A new card
+          <input type="radio" name="method" checked={method?.kind === "new"} onChange={() => setPicked({ kind: "new" })} />A new card
         </label>
         <label>
-          <input type="radio" name="method" checked={method.kind === "hosted"} onChange={() => setPicked({ kind: "hosted" })} />
+          <input type="radio" name="method" checked={method?.kind === "hosted"} onChange={() => setPicked({ kind: "hosted" })} />
           On the secure payment page
         </label>
       </fieldset>
-      {method.kind === "new" && <CardFields card={card} onChange={setCard} />}
+      {method?.kind === "new" && <CardFields card={card} onChange={setCard} />}
       {problem === null ? null : (
         <p role="alert" className="error">
           {problem}
         </p>
       )}
-      <button type="submit" disabled={busy || expired}>
+      <button type="submit" disabled={busy || expired || method === null}>
         {busy ? "Paying…" : `Pay ${amount}`}
       </button>
     </form>

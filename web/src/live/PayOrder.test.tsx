@@ -43,7 +43,7 @@ describe("the pay step of an order the concierge held", () => {
     expect(await screen.findByRole("heading", { name: "Pay for Non-stop on Thursday 7 January 2027" })).toBeTruthy();
     expect(screen.getByRole("timer")).toBeTruthy();
     const form = screen.getByRole("form", { name: "Pay" });
-    await user.type(within(form).getByLabelText("Card number"), "4242424242424242");
+    await user.type(await within(form).findByLabelText("Card number"), "4242424242424242");
     await user.type(within(form).getByLabelText("Expiry month"), "12");
     await user.type(within(form).getByLabelText("Expiry year"), "2030");
     await user.type(within(form).getByLabelText("Security code"), "123");
