@@ -6,7 +6,7 @@ SYNCED := $(VENV)/.synced
 UV_VERSION := 0.13.9
 
 .PHONY: run test lint typecheck pytest bench bench-smoke test-slow scenarios docs audit clean infra-test synth deploy \
-	web web-check e2e
+	web web-check e2e chromium
 
 run: $(SYNCED) web
 	@$(BIN)/ticketing run
@@ -21,7 +21,7 @@ run: $(SYNCED) web
 # (2026-12-07, idle, warm package caches; three at a time took 179 s).
 TOGETHER := $(MAKE) --no-print-directory -j2 --output-sync=target
 test:
-	@$(TOGETHER) tools infra-test typecheck web-check lint
+	@$(TOGETHER) tools infra-test typecheck web-check lint chromium
 	@$(MAKE) --no-print-directory pytest
 	@$(MAKE) --no-print-directory e2e E2E_SPECS=e2e/upgrade.spec.ts
 
@@ -47,7 +47,7 @@ pytest: $(SYNCED) web
 test-slow: $(SYNCED)
 	@$(BIN)/pytest -m slow
 
-bench: $(SYNCED) web
+bench: $(SYNCED) web chromium
 	@$(BIN)/python -m bench.bench_get_ticket
 	@$(BIN)/python -m bench.bench_payment
 	@$(BIN)/python -m bench.bench_notify_burst
@@ -61,7 +61,7 @@ bench: $(SYNCED) web
 # Every bench once with tiny figures, to its end (each fails on a wrong answer): about 3.5 minutes
 # here, so not in `make test`. Run it after changing a server's tools or the web app's screens;
 # bench_web had stopped at the confirmation for two days before anyone ran `make bench`.
-bench-smoke: $(SYNCED) web
+bench-smoke: $(SYNCED) web chromium
 	@$(BIN)/python -m bench.bench_get_ticket --seconds 1 --warmup 0.2 --rounds 1 --concurrency 2
 	@$(BIN)/python -m bench.bench_payment --confirms 40 --warmup 4 --concurrency 2
 	@$(BIN)/python -m bench.bench_notify_burst --messages 40
@@ -144,13 +144,19 @@ web-check: $(WEB_INSTALLED)
 	@$(WEB_NPM) npm run --silent typecheck
 	@$(WEB_NPM) npm run --silent test
 
+# Debian's chromium for the browser tests and bench_web, installed when missing (as root or with
+# sudo; tools/install-chromium says what to do otherwise): a new machine does not have it, and
+# Playwright cannot download a browser of its own here.
+chromium:
+	@tools/install-chromium
+
 # The browser suite: @playwright/test (web/e2e/*.spec.ts) in Debian's chromium; each spec file
 # starts the real stack (python -m tests.web.stack) with the app on 127.0.0.1:8080 and stops it.
 # One worker, no retries; the run time is printed. Port 8080 must be free: beside a `make run`,
 # `unshare --net --fork bash -c 'ip link set lo up; make e2e'`. E2E_SPECS names spec files to run
 # alone (make test's journey), else all run.
 E2E_SPECS ?=
-e2e: $(SYNCED) web
+e2e: $(SYNCED) web chromium
 	@echo "==> e2e: @playwright/test (web/e2e$(if $(E2E_SPECS),: $(E2E_SPECS))) against the real stack"
 	@start=$$(date +%s); status=0; \
 		$(WEB_NPM) npm run --silent e2e -- $(E2E_SPECS) || status=$$?; \

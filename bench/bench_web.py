@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (DIST / "index.html").is_file():
         raise SystemExit(f"{DIST} is not built: run `make web`")
     if not CHROMIUM.exists():
-        raise SystemExit(f"no chromium at {CHROMIUM}: apt-get install chromium, or set CHROMIUM")
+        raise SystemExit(f"no chromium at {CHROMIUM}: `make chromium` installs it, or set CHROMIUM")
     if port_in_use(PORT):
         raise SystemExit(f"port {PORT} is taken: run it in a network namespace (unshare --net)")
     workdir = Path(tempfile.mkdtemp(prefix="bench-web-"))

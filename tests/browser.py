@@ -24,6 +24,6 @@ CHROMIUM_ARGS = [
 
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),
-    reason=f"no chromium at {CHROMIUM}: apt-get install chromium (CI installs it), "
+    reason=f"no chromium at {CHROMIUM}: `make chromium` installs it (make test does), "
     "or set CHROMIUM to its path",
 )

@@ -37,7 +37,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
         not CHROMIUM.exists(),
-        reason=f"no chromium at {CHROMIUM}: apt-get install chromium (CI installs it), "
+        reason=f"no chromium at {CHROMIUM}: `make chromium` installs it (make test does), "
         "or set CHROMIUM to its path",
     ),
 ]
