@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+from collections.abc import Awaitable
 
 from aiosmtpd.smtp import MISSING, SMTP
 
@@ -149,16 +150,15 @@ class SinkSMTP(SMTP):
         await super().push(held + response)
 
     async def smtp_MAIL(self, arg: str | None) -> None:
-        self._holding = True
-        try:
-            await super().smtp_MAIL(arg)
-        finally:
-            self._holding = False
+        await self._holding_replies(super().smtp_MAIL(arg))
 
     async def smtp_RCPT(self, arg: str | None) -> None:
+        await self._holding_replies(super().smtp_RCPT(arg))
+
+    async def _holding_replies(self, command: Awaitable[None]) -> None:
         self._holding = True
         try:
-            await super().smtp_RCPT(arg)
+            await command
         finally:
             self._holding = False
 
