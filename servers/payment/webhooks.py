@@ -89,22 +89,21 @@ class WebhookWorker:
         # attempt, and SKIP LOCKED lets each take different deliveries.
         async with self.db.transaction() as tx:
             now = self.clock()
+            # The delivery and its event in one round trip, the event joined to the one
+            # delivery taken rather than to every one considered.
             due = await tx.fetch_one(
-                "SELECT d.event_id, d.endpoint_id, d.attempts, e.url, e.secret "
-                "FROM payment.webhook_deliveries d "
-                "JOIN payment.webhook_endpoints e USING (endpoint_id) "
-                "WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND e.enabled "
-                "ORDER BY d.next_attempt_at LIMIT 1 FOR UPDATE OF d SKIP LOCKED",
+                "SELECT due.*, ev.type, ev.data, ev.created_at FROM ("
+                " SELECT d.event_id, d.endpoint_id, d.attempts, e.url, e.secret "
+                " FROM payment.webhook_deliveries d "
+                " JOIN payment.webhook_endpoints e USING (endpoint_id) "
+                " WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND e.enabled "
+                " ORDER BY d.next_attempt_at LIMIT 1 FOR UPDATE OF d SKIP LOCKED) due "
+                "JOIN payment.events ev USING (event_id)",
                 {"now": now},
             )
             if due is None:
                 return False
-            event = await tx.fetch_one(
-                "SELECT event_id, type, data, created_at FROM payment.events WHERE event_id = :id",
-                {"id": due["event_id"]},
-            )
-            assert event is not None
-            body = payload_of(event)
+            body = payload_of(due)
             header = sign_webhook(body, due["secret"], int(now.timestamp()))
             status_code, error = await self._post(due["url"], body, header)
             await self._record(tx, due, now, status_code, error)
@@ -127,12 +126,6 @@ class WebhookWorker:
         self, tx: Transaction, due: Row, now: datetime, status_code: int | None, error: str | None
     ) -> None:
         attempt = due["attempts"] + 1
-        keys = {"event_id": due["event_id"], "endpoint_id": due["endpoint_id"]}
-        await tx.execute(
-            "INSERT INTO payment.webhook_attempts (event_id, endpoint_id, attempt, status_code, "
-            " error, attempted_at) VALUES (:event_id, :endpoint_id, :attempt, :code, :error, :now)",
-            {**keys, "attempt": attempt, "code": status_code, "error": error, "now": now},
-        )
         if error is None:
             status, next_at, delivered = "delivered", now, now
         elif refused(status_code) or attempt >= self.max_attempts:
@@ -146,9 +139,25 @@ class WebhookWorker:
             )
         else:
             status, next_at, delivered = "pending", now + self.backoff.delay(attempt), None
+        # The attempt and the delivery's new state in one statement (PostgreSQL runs a WITH's
+        # INSERT whether or not the UPDATE reads it).
         await tx.execute(
+            "WITH attempt AS ("
+            " INSERT INTO payment.webhook_attempts (event_id, endpoint_id, attempt, status_code, "
+            "  error, attempted_at) "
+            " VALUES (:event_id, :endpoint_id, :attempt, :code, :error, :now)) "
             "UPDATE payment.webhook_deliveries SET status = :status, attempts = :attempt, "
             " next_attempt_at = :next, delivered_at = :delivered "
             "WHERE event_id = :event_id AND endpoint_id = :endpoint_id",
-            {**keys, "status": status, "attempt": attempt, "next": next_at, "delivered": delivered},
+            {
+                "event_id": due["event_id"],
+                "endpoint_id": due["endpoint_id"],
+                "attempt": attempt,
+                "code": status_code,
+                "error": error,
+                "now": now,
+                "status": status,
+                "next": next_at,
+                "delivered": delivered,
+            },
         )

@@ -1,14 +1,20 @@
-"""The database round trips of the payment tools on the journey's hot path, pinned, as the data
-tools' are in ``tests/data/test_round_trips.py``."""
+"""The database round trips of the payment tools on the journey's hot path, and of a webhook
+delivery (one per confirmed payment), pinned, as the data tools' are in
+``tests/data/test_round_trips.py``."""
 
 from __future__ import annotations
+
+import json
+
+import httpx
 
 from servers.core.db import Database
 from servers.payment.models import PaymentIntent
 from servers.payment.service import TRUSTED, PaymentService
+from servers.payment.webhooks import WebhookWorker, configure_endpoints
 from tests.round_trips import CountingDatabase, round_trips
 
-from .support import ALICE, FakeClock, key
+from .support import ALICE, FakeClock, key, new_intent
 
 
 async def test_creating_and_confirming_an_intent_keep_their_round_trips(
@@ -52,3 +58,44 @@ async def test_creating_and_confirming_an_intent_keep_their_round_trips(
     assert confirmed.status == "succeeded"
     assert confirmed.amount_received_cents == 2500
     assert confirmed.latest_charge is not None
+
+
+async def test_a_webhook_delivery_keeps_its_round_trips(
+    service: PaymentService, db: Database, clock: FakeClock
+) -> None:
+    await configure_endpoints(
+        db, ["http://receiver.test/hooks"], "whsec_test_0123456789abcdef", clock()
+    )
+    intent = await new_intent(service)
+    await service.confirm_payment_intent(
+        ALICE, payment_intent_id=intent.id, payment_method="pm_card_visa", idempotency_key=key()
+    )
+    posted: list[httpx.Request] = []
+
+    def acknowledge(request: httpx.Request) -> httpx.Response:
+        posted.append(request)
+        return httpx.Response(200)
+
+    receiver = httpx.MockTransport(acknowledge)
+    counting = CountingDatabase(db)
+    async with httpx.AsyncClient(transport=receiver) as http:
+        worker = WebhookWorker(counting, http, clock=clock)
+        delivered = 0
+
+        async def deliver() -> None:
+            nonlocal delivered
+            delivered = await worker.deliver_due()
+
+        # BEGIN, the due delivery with its event, the attempt and the delivery's new state,
+        # COMMIT; then BEGIN, nothing more due, COMMIT.
+        assert await round_trips(counting, deliver) == 7
+    assert delivered == 1
+    [request] = posted
+    assert json.loads(request.content)["data"]["object"]["id"] == intent.id
+    async with db.read() as tx:
+        attempts = await tx.fetch_all(
+            "SELECT d.status, d.attempts, a.attempt, a.status_code "
+            "FROM payment.webhook_deliveries d JOIN payment.webhook_attempts a "
+            "USING (event_id, endpoint_id)"
+        )
+    assert attempts == [{"status": "delivered", "attempts": 1, "attempt": 1, "status_code": 200}]
