@@ -96,7 +96,7 @@ def _plain_fields(block: bytes) -> dict[str, str] | None:
     name = ""
     lines: list[str] = []
     for line in block.decode("ascii").split("\r\n")[:-1]:
-        if line[:1] in (" ", "\t") and line:
+        if line[:1] in (" ", "\t"):
             # A continuation before any field is kept under no name, as the parser drops it.
             lines.append(line)
             continue
