@@ -1,5 +1,5 @@
 """Counting the database round trips of a call: a :class:`~servers.core.db.Database` wrapper
-for tests that pin how many a hot tool makes."""
+for tests that pin how many a hot tool makes, or how a statement it sends is planned."""
 
 from __future__ import annotations
 
@@ -20,24 +20,30 @@ class Counted:
         self._counter = counter
 
     async def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
-        self._counter.round_trips += 1
+        self._counter.count(sql, params)
         return await self._tx.fetch_all(sql, params)
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
-        self._counter.round_trips += 1
+        self._counter.count(sql, params)
         return await self._tx.fetch_one(sql, params)
 
     async def execute(self, sql: str, params: Params | None = None) -> int:
-        self._counter.round_trips += 1
+        self._counter.count(sql, params)
         return await self._tx.execute(sql, params)
 
 
 class CountingDatabase:
-    """The ``db`` fixture, counting round trips: statements, and BEGIN and COMMIT."""
+    """The ``db`` fixture, counting round trips (statements, and BEGIN and COMMIT) and keeping
+    the statements, for a test that explains one."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self.round_trips = 0
+        self.statements: list[tuple[str, Params | None]] = []
+
+    def count(self, sql: str, params: Params | None) -> None:
+        self.round_trips += 1
+        self.statements.append((sql, params))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:

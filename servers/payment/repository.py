@@ -307,12 +307,21 @@ async def events_after(
 async def ensure_endpoint(
     tx: Transaction, endpoint_id: str, url: str, secret: str, now: datetime
 ) -> None:
+    """The endpoint, enabled with this secret; deliveries paused while it was disabled resume."""
+    # Two statements: the second must see the deliveries paused by a worker that held the
+    # endpoint's share lock while the first waited for it (webhooks.WebhookWorker._pause).
     await tx.execute(
         "INSERT INTO payment.webhook_endpoints (endpoint_id, url, secret, enabled, created_at, "
         " updated_at) VALUES (:id, :url, :secret, true, :now, :now) "
         "ON CONFLICT (url) DO UPDATE SET secret = EXCLUDED.secret, enabled = true, "
         " updated_at = EXCLUDED.updated_at",
         {"id": endpoint_id, "url": url, "secret": secret, "now": now},
+    )
+    await tx.execute(
+        "UPDATE payment.webhook_deliveries SET status = 'pending' "
+        "WHERE status = 'paused' AND endpoint_id = ("
+        " SELECT endpoint_id FROM payment.webhook_endpoints WHERE url = :url)",
+        {"url": url},
     )
 
 

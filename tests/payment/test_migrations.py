@@ -63,6 +63,7 @@ async def test_the_latest_charge_column_is_filled_with_each_intents_newest_charg
                 },
             )
 
-    assert [m.version for m in await migrate(db, "payment", migrations)] == [3]
+    applied = await migrate(db, "payment", [m for m in migrations if m.version == 3])
+    assert [m.version for m in applied] == [3]
     assert (await service.get_payment_intent(TRUSTED, paid)).latest_charge == succeeded
     assert (await service.get_payment_intent(TRUSTED, unpaid)).latest_charge is None
