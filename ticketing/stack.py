@@ -79,6 +79,9 @@ class StackEnv:
     """The ticket server's client secret, derived from the dev identity provider's key."""
     webhook_secret: str
     """What the payment server signs its webhooks to the ticket server with."""
+    fingerprint_key: str
+    """The payment server's key of card fingerprints: the same across restarts, so that a card
+    saved again is known for the one already saved."""
     host_secret: str
     """The concierge host's client secret (``host-agent``: public prices, for visitors)."""
 
@@ -95,6 +98,7 @@ class StackEnv:
             issuer=issuer,
             ticket_secret=ticket_secret,
             webhook_secret=key.derive_secret("payment-webhook"),
+            fingerprint_key=key.derive_secret("payment-fingerprint"),
             host_secret=host_secret,
         )
 
@@ -158,6 +162,7 @@ def services() -> list[Service]:
                 **payment_env(s),
                 "PAYMENT_WEBHOOK_URLS": f"http://127.0.0.1:{ticket_port}/webhooks/payment",
                 "PAYMENT_WEBHOOK_SECRET": s.webhook_secret,
+                "PAYMENT_FINGERPRINT_KEY": s.fingerprint_key,
             },
         ),
         Service(

@@ -57,8 +57,13 @@ def _event(row: Row) -> Event:
 
 
 async def insert_method(tx: Transaction, values: dict[str, Any]) -> Row:
+    """The new method; for a card its owner has saved already (the same fingerprint and
+    expiry), the saved one instead."""
+    # The update changes nothing: it is what makes the conflicting row come back.
     row = await tx.fetch_one(
-        f"{_INSERT_METHOD} RETURNING {_METHOD_COLS}",
+        f"{_INSERT_METHOD} ON CONFLICT (owner, fingerprint, exp_month, exp_year) "
+        "WHERE detached_at IS NULL DO UPDATE SET owner = EXCLUDED.owner "
+        f"RETURNING {_METHOD_COLS}",
         {"detached_at": None, **values},
     )
     assert row is not None

@@ -109,7 +109,8 @@ def build_server(service: PaymentService) -> KitMCP:
 
         INCORRECT_NUMBER, INVALID_EXPIRY_MONTH, INVALID_EXPIRY_YEAR or INVALID_CVC when the card
         is not valid. The method belongs to the calling customer (to no one when a service
-        makes it)."""
+        makes it); a card the customer has saved already (the same number and expiry) answers
+        with the saved method rather than a copy."""
         return await service.create_payment_method(
             _caller(), card_number=card_number, exp_month=exp_month, exp_year=exp_year, cvc=cvc
         )

@@ -14,7 +14,7 @@ class PaymentSettings(DatabaseSettings, ServerSettings):
     fingerprint_key: SecretStr | None = Field(
         None,
         description="Key of the card fingerprints; unset, a random one per start (fingerprints "
-        "then differ across restarts).",
+        "then differ across restarts, so a card saved before one is saved again as another).",
     )
     webhook_urls: CommaList = Field(
         default_factory=list, description="Comma-separated URLs that receive signed events."

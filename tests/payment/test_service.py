@@ -22,6 +22,7 @@ from servers.payment.service import (
     PERMISSION_DENIED,
     REFUND_EXCEEDS_CHARGE,
     TRUSTED,
+    Caller,
     Faults,
     PaymentService,
 )
@@ -85,6 +86,75 @@ async def test_a_payment_method_keeps_only_brand_last4_expiry_and_fingerprint(
         BOB, card_number="4242424242424242", exp_month=1, exp_year=2032, cvc="999"
     )
     assert again.fingerprint == method.fingerprint
+
+
+SAVED_CARDS = ["4242 4242 4242 4242", "5555555555554444", "4000000000000002"]
+SAVED_EXPIRIES = [(12, 2031), (1, 2032)]
+
+
+async def test_a_card_is_saved_once_whatever_sequence_of_saves_and_detaches(
+    service: PaymentService,
+) -> None:
+    """A customer's list holds each card (its number and expiry) saved since it was last
+    detached, once: saving it again answers with the saved one, not another copy."""
+    steps = st.lists(
+        st.tuples(
+            st.sampled_from(["save", "detach"]),
+            st.integers(0, len(SAVED_CARDS) - 1),
+            st.integers(0, len(SAVED_EXPIRIES) - 1),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+    for n, sequence in enumerate(examples(steps, n=15)):
+        customer = Caller("web", f"cus_saving_{n}")
+        saved: dict[tuple[int, int], str] = {}
+        for action, card, expiry in sequence:
+            if action == "save":
+                month, year = SAVED_EXPIRIES[expiry]
+                method = await service.create_payment_method(
+                    customer,
+                    card_number=SAVED_CARDS[card],
+                    exp_month=month,
+                    exp_year=year,
+                    cvc=str(100 + len(saved)),
+                )
+                if (card, expiry) in saved:
+                    assert method.payment_method_id == saved[(card, expiry)], sequence
+                saved[(card, expiry)] = method.payment_method_id
+            elif (card, expiry) in saved:
+                await service.detach_payment_method(customer, saved.pop((card, expiry)))
+            listed = await service.list_payment_methods(customer)
+            assert sorted(m.payment_method_id for m in listed.payment_methods) == sorted(
+                saved.values()
+            ), sequence
+
+
+async def test_a_card_saved_at_once_many_times_is_saved_once(service: PaymentService) -> None:
+    saves = await asyncio.gather(
+        *(
+            service.create_payment_method(
+                ALICE, card_number="4242424242424242", exp_month=12, exp_year=2031, cvc="123"
+            )
+            for _ in range(10)
+        )
+    )
+    assert len({m.payment_method_id for m in saves}) == 1
+    listed = await service.list_payment_methods(ALICE)
+    assert [m.payment_method_id for m in listed.payment_methods] == [saves[0].payment_method_id]
+    others = await asyncio.gather(
+        service.create_payment_method(
+            BOB, card_number="4242424242424242", exp_month=12, exp_year=2031, cvc="123"
+        ),
+        *(
+            service.create_payment_method(
+                SERVICE, card_number="4242424242424242", exp_month=12, exp_year=2031, cvc="123"
+            )
+            for _ in range(2)
+        ),
+    )
+    ids = {m.payment_method_id for m in [*saves, *others]}
+    assert len(ids) == 4, "another customer's, and each of a service's, are its own"
 
 
 async def test_bad_cards_and_missing_fields_are_refused(service: PaymentService) -> None:
