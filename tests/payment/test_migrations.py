@@ -6,20 +6,26 @@ from datetime import timedelta
 
 from servers.core.db import Database, Json
 from servers.core.ids import new_id
-from servers.core.migrate import load_migrations, migrate
+from servers.core.migrate import Migration, load_migrations, migrate
 from servers.payment.service import TRUSTED, PaymentService
 
 from .support import ALICE, BOB, START
 
 
-async def test_the_latest_charge_column_is_filled_with_each_intents_newest_charge(
-    db: Database, service: PaymentService
-) -> None:
+async def migrated_before(db: Database, version: int) -> list[Migration]:
+    """The payment schema anew, as the migrations before ``version`` left it; returns them all."""
     migrations = load_migrations("servers.payment")
     async with db.transaction() as tx:
         await tx.execute("DROP SCHEMA payment CASCADE")
         await tx.execute("DELETE FROM public.schema_migrations WHERE component = 'payment'")
-    await migrate(db, "payment", [m for m in migrations if m.version < 3])
+    await migrate(db, "payment", [m for m in migrations if m.version < version])
+    return migrations
+
+
+async def test_the_latest_charge_column_is_filled_with_each_intents_newest_charge(
+    db: Database, service: PaymentService
+) -> None:
+    migrations = await migrated_before(db, 3)
 
     method, paid, unpaid = new_id("pm"), new_id("pi"), new_id("pi")
     declined, succeeded = new_id("ch"), new_id("ch")
@@ -72,11 +78,7 @@ async def test_the_latest_charge_column_is_filled_with_each_intents_newest_charg
 async def test_copies_of_a_saved_card_are_detached_but_the_newest(
     db: Database, service: PaymentService
 ) -> None:
-    migrations = load_migrations("servers.payment")
-    async with db.transaction() as tx:
-        await tx.execute("DROP SCHEMA payment CASCADE")
-        await tx.execute("DELETE FROM public.schema_migrations WHERE component = 'payment'")
-    await migrate(db, "payment", [m for m in migrations if m.version < 5])
+    migrations = await migrated_before(db, 5)
     # Alice's card three times and once with another expiry, Bob's copy of it, a service's two.
     rows = [
         (ALICE.customer, 12, 0),
