@@ -370,14 +370,16 @@ def _days(
         reason = _text(refusal) or (
             None if left > 0 else f"{SOLD_OUT}: no {CATALOGUE[tier].name} seats left"
         )
-        priced = _priced(ticket_type, tier, day)
+        band = rules.band(day)
+        total = rules.price(ticket_type, tier, day)
+        assert total is not None, "callers refuse a missing upgrade path first"
         days.append(
             CalendarDay(
                 date=day,
-                price_cents=priced.total_cents,
+                price_cents=total,
                 currency=CURRENCY,
-                band=priced.band,
-                multiplier=priced.multiplier,
+                band=band,
+                multiplier=str(rules.MULTIPLIERS[band]),
                 seats_left=left,
                 available=reason is None,
                 reason=reason,
@@ -387,9 +389,11 @@ def _days(
 
 
 def _priced(ticket_type: TicketType, tier: Tier, day: date) -> PriceQuote:
-    """The price of the upgrade on ``day``: the one place a date's price is worked out."""
+    """The price of the upgrade on ``day``, with how it was worked out (rules.price)."""
     base = rules.base_price(ticket_type, tier)
+    total = rules.price(ticket_type, tier, day)
     assert base is not None, "callers refuse a missing upgrade path first"
+    assert total is not None
     band = rules.band(day)
     return PriceQuote(
         ticket_type=ticket_type,
@@ -398,7 +402,7 @@ def _priced(ticket_type: TicketType, tier: Tier, day: date) -> PriceQuote:
         base_cents=base,
         band=band,
         multiplier=str(rules.MULTIPLIERS[band]),
-        total_cents=rules.apply_multiplier(base, rules.MULTIPLIERS[band]),
+        total_cents=total,
         currency=CURRENCY,
     )
 
