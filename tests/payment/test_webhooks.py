@@ -103,7 +103,9 @@ class Receiver:
         self.received.append(json.loads(body))
         status = self.failure_status if len(self.received) <= self.failures else 200
         self.statuses.append(status)
-        return Response(status_code=status)
+        # A redirect back here: followed, it would be seen again.
+        headers = {"Location": self.url} if 300 <= status < 400 else None
+        return Response(status_code=status, headers=headers)
 
 
 @pytest.fixture
@@ -186,7 +188,7 @@ async def test_delivery_stops_at_the_cap_and_every_event_has_its_own_id(
 
 @pytest.mark.parametrize(
     ("status", "attempts"),
-    [(400, 1), (404, 1), (422, 1), (408, 3), (429, 3), (500, 3), (503, 3)],
+    [(400, 1), (404, 1), (422, 1), (408, 3), (429, 3), (500, 3), (503, 3), (307, 3)],
 )
 async def test_a_refusal_is_not_retried_but_a_failure_is(
     service: PaymentService,
@@ -197,7 +199,8 @@ async def test_a_refusal_is_not_retried_but_a_failure_is(
     attempts: int,
 ) -> None:
     """A 4xx says the event will never be accepted: retrying it ten times only adds load.
-    Time-outs, throttling and server errors may pass: they are retried."""
+    Time-outs, throttling and server errors may pass: they are retried. A redirect is not
+    followed (the endpoint is the URL configured) and counts as a failure."""
     receiver.failures, receiver.failure_status = 1000, status
     await configure_endpoints(db, [receiver.url], SECRET, clock())
     intent = await new_intent(service)
@@ -211,6 +214,25 @@ async def test_a_refusal_is_not_retried_but_a_failure_is(
             clock.advance(seconds=60)
     assert receiver.statuses == [status] * attempts
     assert await deliveries(db) == [{"status": "failed", "attempts": attempts, "logged": attempts}]
+
+
+async def test_an_unreachable_endpoint_is_retried_with_why(
+    service: PaymentService, db: Database, clock: FakeClock
+) -> None:
+    await configure_endpoints(db, [f"http://127.0.0.1:{free_port()}/hooks"], SECRET, clock())
+    intent = await new_intent(service)
+    await service.cancel_payment_intent(ALICE, payment_intent_id=intent.id, idempotency_key=key())
+    async with httpx.AsyncClient(timeout=5) as http:
+        worker = WebhookWorker(db, http, clock=clock, backoff=Backoff(1, 10, jitter=0))
+        assert await worker.deliver_due() == 1
+    async with db.read() as tx:
+        attempts = await tx.fetch_all(
+            "SELECT d.status, a.status_code, a.error FROM payment.webhook_deliveries d "
+            "JOIN payment.webhook_attempts a USING (event_id, endpoint_id)"
+        )
+    [attempt] = attempts
+    assert (attempt["status"], attempt["status_code"]) == ("pending", None)
+    assert attempt["error"].startswith("ConnectError: "), attempt["error"]
 
 
 async def test_endpoints_follow_the_settings(
