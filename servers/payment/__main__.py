@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import secrets
 
-import httpx
+import aiohttp
 
 from servers.core.app import build_http_app, run, serve
 from servers.core.auth import SubjectResolver
@@ -63,7 +63,9 @@ async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
             if data_client is not None:
                 await stack.enter_async_context(data_client)
-            http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
+            http = await stack.enter_async_context(
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10.0), trust_env=False)
+            )
             worker = WebhookWorker(
                 db,
                 http,

@@ -1,14 +1,25 @@
-"""Helpers of the payment tests: callers, a clock the test moves, keys, intents, examples."""
+"""Helpers of the payment tests: callers, a clock the test moves, keys, intents, examples, a
+webhook receiver."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import aiohttp
+from starlette.requests import Request
+from starlette.responses import Response
+
+from servers.core.webhooks import SIGNATURE_HEADER, WebhookSignatureError, verify_webhook
 from servers.payment.models import PaymentIntent
 from servers.payment.service import TRUSTED, Caller, PaymentService
+from ticketing.procs import free_port
 
 START = datetime(2030, 6, 3, 9, 0, tzinfo=UTC)
+WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
 ALICE = Caller("web", "cus_" + "a" * 26)
 BOB = Caller("web", "cus_" + "b" * 26)
 SERVICE = Caller("ticket-server")
@@ -43,3 +54,44 @@ async def new_intent(
         metadata={"order_id": "ord_1"},
         idempotency_key=key(),
     )
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint over real HTTP (the ``receiver`` fixture serves it) that fails its
+    first ``failures`` requests, with ``failure_status``."""
+
+    clock: FakeClock
+    failures: int
+    failure_status: int = 500
+    port: int = field(default_factory=free_port)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        try:
+            verify_webhook(
+                body,
+                request.headers[SIGNATURE_HEADER],
+                WEBHOOK_SECRET,
+                now=self.clock().timestamp(),
+            )
+        except WebhookSignatureError:
+            self.statuses.append(400)
+            return Response(status_code=400)
+        self.received.append(json.loads(body))
+        status = self.failure_status if len(self.received) <= self.failures else 200
+        self.statuses.append(status)
+        # A redirect back here: followed, it would be seen again.
+        headers = {"Location": self.url} if 300 <= status < 400 else None
+        return Response(status_code=status, headers=headers)
+
+
+def webhook_http() -> aiohttp.ClientSession:
+    """The webhook worker's HTTP client, as the payment server makes it."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5), trust_env=False)

@@ -4,17 +4,13 @@ delivery (one per confirmed payment), pinned, as the data tools' are in
 
 from __future__ import annotations
 
-import json
-
-import httpx
-
 from servers.core.db import Database
 from servers.payment.models import PaymentIntent
 from servers.payment.service import TRUSTED, PaymentService
 from servers.payment.webhooks import WebhookWorker, configure_endpoints
 from tests.round_trips import CountingDatabase, round_trips
 
-from .support import ALICE, FakeClock, key, new_intent
+from .support import ALICE, WEBHOOK_SECRET, FakeClock, Receiver, key, new_intent, webhook_http
 
 
 async def test_creating_and_confirming_an_intent_keep_their_round_trips(
@@ -61,24 +57,16 @@ async def test_creating_and_confirming_an_intent_keep_their_round_trips(
 
 
 async def test_a_webhook_delivery_keeps_its_round_trips(
-    service: PaymentService, db: Database, clock: FakeClock
+    service: PaymentService, db: Database, clock: FakeClock, receiver: Receiver
 ) -> None:
-    await configure_endpoints(
-        db, ["http://receiver.test/hooks"], "whsec_test_0123456789abcdef", clock()
-    )
+    receiver.failures = 0
+    await configure_endpoints(db, [receiver.url], WEBHOOK_SECRET, clock())
     intent = await new_intent(service)
     await service.confirm_payment_intent(
         ALICE, payment_intent_id=intent.id, payment_method="pm_card_visa", idempotency_key=key()
     )
-    posted: list[httpx.Request] = []
-
-    def acknowledge(request: httpx.Request) -> httpx.Response:
-        posted.append(request)
-        return httpx.Response(200)
-
-    receiver = httpx.MockTransport(acknowledge)
     counting = CountingDatabase(db)
-    async with httpx.AsyncClient(transport=receiver) as http:
+    async with webhook_http() as http:
         worker = WebhookWorker(counting, http, clock=clock)
         delivered = 0
 
@@ -90,8 +78,8 @@ async def test_a_webhook_delivery_keeps_its_round_trips(
         # COMMIT; then BEGIN, nothing more due, COMMIT.
         assert await round_trips(counting, deliver) == 7
     assert delivered == 1
-    [request] = posted
-    assert json.loads(request.content)["data"]["object"]["id"] == intent.id
+    [event] = receiver.received
+    assert event["data"]["object"]["id"] == intent.id
     async with db.read() as tx:
         attempts = await tx.fetch_all(
             "SELECT d.status, d.attempts, a.attempt, a.status_code "

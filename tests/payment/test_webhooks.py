@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from servers.core.backoff import Backoff
 from servers.core.db import Database
 from servers.core.ids import new_id
 from servers.core.webhooks import (
-    SIGNATURE_HEADER,
     WebhookSignatureError,
     sign_webhook,
     verify_webhook,
@@ -33,9 +24,9 @@ from servers.payment.webhooks import WebhookWorker, configure_endpoints
 from tests.round_trips import CountingDatabase
 from ticketing.procs import free_port
 
-from .support import ALICE, FakeClock, key, new_intent
+from .support import ALICE, FakeClock, Receiver, key, new_intent, webhook_http
+from .support import WEBHOOK_SECRET as SECRET
 
-SECRET = "whsec_test_0123456789abcdef"
 BODY = b'{"id":"evt_1","type":"payment_intent.succeeded"}'
 NOW = 1_900_000_000
 
@@ -72,58 +63,6 @@ def test_any_of_several_signatures_may_match() -> None:
     verify_webhook(BODY, f"t={NOW}, {good} , v0=ignored", SECRET, now=NOW)
 
 
-@dataclass
-class Receiver:
-    """A webhook endpoint over real HTTP that fails its first ``failures`` requests, with
-    ``failure_status``."""
-
-    clock: FakeClock
-    failures: int
-    failure_status: int = 500
-    port: int = field(default_factory=free_port)
-    received: list[dict[str, Any]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
-
-    async def handle(self, request: Request) -> Response:
-        body = await request.body()
-        try:
-            verify_webhook(
-                body,
-                request.headers[SIGNATURE_HEADER],
-                SECRET,
-                now=self.clock().timestamp(),
-            )
-        except WebhookSignatureError:
-            self.statuses.append(400)
-            return Response(status_code=400)
-        self.received.append(json.loads(body))
-        status = self.failure_status if len(self.received) <= self.failures else 200
-        self.statuses.append(status)
-        # A redirect back here: followed, it would be seen again.
-        headers = {"Location": self.url} if 300 <= status < 400 else None
-        return Response(status_code=status, headers=headers)
-
-
-@pytest.fixture
-async def receiver(clock: FakeClock) -> AsyncIterator[Receiver]:
-    receiver = Receiver(clock, failures=2)
-    app = Starlette(routes=[Route("/hooks", receiver.handle, methods=["POST"])])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=receiver.port, log_config=None, lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    # uvicorn sets a flag, not an event, once it listens.
-    while not server.started:  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
-    yield receiver
-    server.should_exit = True
-    await task
-
-
 async def deliveries(db: Database) -> list[dict[str, Any]]:
     async with db.transaction() as tx:
         return await tx.fetch_all(
@@ -142,7 +81,7 @@ async def test_a_receiver_failing_twice_gets_the_event_on_the_third_try(
     paid = await service.confirm_payment_intent(
         ALICE, payment_intent_id=intent.id, payment_method="pm_card_visa", idempotency_key=key()
     )
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with webhook_http() as http:
         worker = WebhookWorker(
             db, http, clock=clock, backoff=Backoff(2, 3600, jitter=0), max_attempts=5
         )
@@ -174,7 +113,7 @@ async def test_delivery_stops_at_the_cap_and_every_event_has_its_own_id(
         await service.cancel_payment_intent(
             ALICE, payment_intent_id=intent.id, idempotency_key=key()
         )
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with webhook_http() as http:
         worker = WebhookWorker(
             db, http, clock=clock, backoff=Backoff(1, 10, jitter=0), max_attempts=3
         )
@@ -205,7 +144,7 @@ async def test_a_refusal_is_not_retried_but_a_failure_is(
     await configure_endpoints(db, [receiver.url], SECRET, clock())
     intent = await new_intent(service)
     await service.cancel_payment_intent(ALICE, payment_intent_id=intent.id, idempotency_key=key())
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with webhook_http() as http:
         worker = WebhookWorker(
             db, http, clock=clock, backoff=Backoff(1, 10, jitter=0), max_attempts=3
         )
@@ -222,7 +161,7 @@ async def test_an_unreachable_endpoint_is_retried_with_why(
     await configure_endpoints(db, [f"http://127.0.0.1:{free_port()}/hooks"], SECRET, clock())
     intent = await new_intent(service)
     await service.cancel_payment_intent(ALICE, payment_intent_id=intent.id, idempotency_key=key())
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with webhook_http() as http:
         worker = WebhookWorker(db, http, clock=clock, backoff=Backoff(1, 10, jitter=0))
         assert await worker.deliver_due() == 1
     async with db.read() as tx:
@@ -232,7 +171,7 @@ async def test_an_unreachable_endpoint_is_retried_with_why(
         )
     [attempt] = attempts
     assert (attempt["status"], attempt["status_code"]) == ("pending", None)
-    assert attempt["error"].startswith("ConnectError: "), attempt["error"]
+    assert attempt["error"].startswith("ClientConnectorError: "), attempt["error"]
 
 
 async def test_endpoints_follow_the_settings(
@@ -281,7 +220,7 @@ async def test_a_disabled_endpoints_deliveries_wait_without_holding_up_the_other
     clock.advance(seconds=1)
     await configure_endpoints(db, [second], SECRET, clock())
     late = await canceled_intent(service)
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with webhook_http() as http:
         worker = WebhookWorker(db, http, clock=clock, batch=1)
         assert await worker.deliver_due() == 1, "a paused delivery is not an attempt"
         assert await worker.deliver_due() == 0
@@ -304,7 +243,7 @@ async def test_an_endpoint_enabled_while_its_delivery_is_being_paused_gets_it(
     await configure_endpoints(db, [receiver.url], SECRET, clock())
     intent = await canceled_intent(service)
     await configure_endpoints(db, [], SECRET, clock())
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with webhook_http() as http:
         worker = WebhookWorker(db, http, clock=clock)
         async with db.transaction() as enabling:
             await repo.ensure_endpoint(enabling, new_id("we"), receiver.url, SECRET, clock())
@@ -334,12 +273,13 @@ def rows_read(plan: dict[str, Any], relation: str) -> int:
 
 
 async def test_a_claim_reads_one_delivery_however_large_the_backlog_since_the_statistics(
-    service: PaymentService, db: Database, clock: FakeClock
+    service: PaymentService, db: Database, clock: FakeClock, receiver: Receiver
 ) -> None:
     """A backlog that built up since the planner's statistics were taken (on a young table,
     the receiver down for an hour) is claimed one delivery at a time, not read and sorted
     whole for each one, which made delivering it quadratic."""
-    await configure_endpoints(db, ["http://receiver.test/hooks"], SECRET, clock())
+    receiver.failures = 0
+    await configure_endpoints(db, [receiver.url], SECRET, clock())
     intent = await new_intent(service)
     async with db.transaction() as tx:
         # Statistics as on a table never analyzed yet (PostgreSQL 16 has no function to clear
@@ -369,8 +309,7 @@ async def test_a_claim_reads_one_delivery_however_large_the_backlog_since_the_st
             {"intent": intent.id, "now": clock()},
         )
     counting = CountingDatabase(db)
-    receiver = httpx.MockTransport(lambda request: httpx.Response(200))
-    async with httpx.AsyncClient(transport=receiver) as http:
+    async with webhook_http() as http:
         assert await WebhookWorker(counting, http, clock=clock, batch=1).deliver_due() == 1
     claim, params = counting.statements[0]
     async with db.transaction() as tx:
