@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import secrets
 
-import aiohttp
-
 from servers.core.app import build_http_app, run, serve
 from servers.core.auth import SubjectResolver
 from servers.core.backoff import Backoff
@@ -22,7 +20,7 @@ from servers.core.subjects import CustomerSubjects, DataSignIns
 from .server import RESOURCE, SCOPES, build_server
 from .service import Faults, PaymentService
 from .settings import PaymentSettings
-from .webhooks import WebhookWorker, configure_endpoints
+from .webhooks import WebhookWorker, configure_endpoints, http_session
 
 
 async def main() -> None:
@@ -63,9 +61,7 @@ async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
             if data_client is not None:
                 await stack.enter_async_context(data_client)
-            http = await stack.enter_async_context(
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10.0), trust_env=False)
-            )
+            http = await stack.enter_async_context(http_session())
             worker = WebhookWorker(
                 db,
                 http,

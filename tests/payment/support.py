@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -90,8 +89,3 @@ class Receiver:
         # A redirect back here: followed, it would be seen again.
         headers = {"Location": self.url} if 300 <= status < 400 else None
         return Response(status_code=status, headers=headers)
-
-
-def webhook_http() -> aiohttp.ClientSession:
-    """The webhook worker's HTTP client, as the payment server makes it."""
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5), trust_env=False)

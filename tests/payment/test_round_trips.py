@@ -7,10 +7,10 @@ from __future__ import annotations
 from servers.core.db import Database
 from servers.payment.models import PaymentIntent
 from servers.payment.service import TRUSTED, PaymentService
-from servers.payment.webhooks import WebhookWorker, configure_endpoints
+from servers.payment.webhooks import WebhookWorker, configure_endpoints, http_session
 from tests.round_trips import CountingDatabase, round_trips
 
-from .support import ALICE, WEBHOOK_SECRET, FakeClock, Receiver, key, new_intent, webhook_http
+from .support import ALICE, WEBHOOK_SECRET, FakeClock, Receiver, key, new_intent
 
 
 async def test_creating_and_confirming_an_intent_keep_their_round_trips(
@@ -66,7 +66,7 @@ async def test_a_webhook_delivery_keeps_its_round_trips(
         ALICE, payment_intent_id=intent.id, payment_method="pm_card_visa", idempotency_key=key()
     )
     counting = CountingDatabase(db)
-    async with webhook_http() as http:
+    async with http_session(timeout_seconds=5) as http:
         worker = WebhookWorker(counting, http, clock=clock)
         delivered = 0
 

@@ -5,7 +5,9 @@ exponential backoff until it is acknowledged or out of attempts."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import re
 from typing import Any
 
 import pytest
@@ -20,11 +22,11 @@ from servers.core.webhooks import (
 )
 from servers.payment import repository as repo
 from servers.payment.service import PaymentService
-from servers.payment.webhooks import WebhookWorker, configure_endpoints
+from servers.payment.webhooks import WebhookWorker, configure_endpoints, http_session
 from tests.round_trips import CountingDatabase
 from ticketing.procs import free_port
 
-from .support import ALICE, FakeClock, Receiver, key, new_intent, webhook_http
+from .support import ALICE, FakeClock, Receiver, key, new_intent
 from .support import WEBHOOK_SECRET as SECRET
 
 BODY = b'{"id":"evt_1","type":"payment_intent.succeeded"}'
@@ -81,7 +83,7 @@ async def test_a_receiver_failing_twice_gets_the_event_on_the_third_try(
     paid = await service.confirm_payment_intent(
         ALICE, payment_intent_id=intent.id, payment_method="pm_card_visa", idempotency_key=key()
     )
-    async with webhook_http() as http:
+    async with http_session(timeout_seconds=5) as http:
         worker = WebhookWorker(
             db, http, clock=clock, backoff=Backoff(2, 3600, jitter=0), max_attempts=5
         )
@@ -113,7 +115,7 @@ async def test_delivery_stops_at_the_cap_and_every_event_has_its_own_id(
         await service.cancel_payment_intent(
             ALICE, payment_intent_id=intent.id, idempotency_key=key()
         )
-    async with webhook_http() as http:
+    async with http_session(timeout_seconds=5) as http:
         worker = WebhookWorker(
             db, http, clock=clock, backoff=Backoff(1, 10, jitter=0), max_attempts=3
         )
@@ -144,7 +146,7 @@ async def test_a_refusal_is_not_retried_but_a_failure_is(
     await configure_endpoints(db, [receiver.url], SECRET, clock())
     intent = await new_intent(service)
     await service.cancel_payment_intent(ALICE, payment_intent_id=intent.id, idempotency_key=key())
-    async with webhook_http() as http:
+    async with http_session(timeout_seconds=5) as http:
         worker = WebhookWorker(
             db, http, clock=clock, backoff=Backoff(1, 10, jitter=0), max_attempts=3
         )
@@ -161,7 +163,7 @@ async def test_an_unreachable_endpoint_is_retried_with_why(
     await configure_endpoints(db, [f"http://127.0.0.1:{free_port()}/hooks"], SECRET, clock())
     intent = await new_intent(service)
     await service.cancel_payment_intent(ALICE, payment_intent_id=intent.id, idempotency_key=key())
-    async with webhook_http() as http:
+    async with http_session(timeout_seconds=5) as http:
         worker = WebhookWorker(db, http, clock=clock, backoff=Backoff(1, 10, jitter=0))
         assert await worker.deliver_due() == 1
     async with db.read() as tx:
@@ -172,6 +174,47 @@ async def test_an_unreachable_endpoint_is_retried_with_why(
     [attempt] = attempts
     assert (attempt["status"], attempt["status_code"]) == ("pending", None)
     assert attempt["error"].startswith("ClientConnectorError: "), attempt["error"]
+
+
+async def test_a_connection_the_endpoint_closed_as_the_post_went_out_is_not_a_failure(
+    service: PaymentService, db: Database, clock: FakeClock
+) -> None:
+    """The worker keeps its connections open between deliveries; an endpoint whose keep-alive
+    ran out closes one as the next request arrives. That request goes again on a new
+    connection rather than counting as a failed attempt (and waiting out a backoff)."""
+    answered = 0
+
+    async def answer_one_per_connection(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        nonlocal answered
+        for n in itertools.count():
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break  # the worker closed its connection
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            assert length is not None
+            await reader.readexactly(int(length[1]))
+            if n > 0:
+                break  # closed, unanswered: the keep-alive ran out as the request came
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            answered += 1
+        writer.close()
+
+    server = await asyncio.start_server(answer_one_per_connection, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    await configure_endpoints(db, [f"http://127.0.0.1:{port}/hooks"], SECRET, clock())
+    for _ in range(2):
+        intent = await new_intent(service)
+        await service.cancel_payment_intent(
+            ALICE, payment_intent_id=intent.id, idempotency_key=key()
+        )
+    async with server, http_session(timeout_seconds=5) as http:
+        assert await WebhookWorker(db, http, clock=clock).deliver_due() == 2
+    assert answered == 2
+    assert await deliveries(db) == [{"status": "delivered", "attempts": 1, "logged": 1}] * 2
 
 
 async def test_endpoints_follow_the_settings(
@@ -220,7 +263,7 @@ async def test_a_disabled_endpoints_deliveries_wait_without_holding_up_the_other
     clock.advance(seconds=1)
     await configure_endpoints(db, [second], SECRET, clock())
     late = await canceled_intent(service)
-    async with webhook_http() as http:
+    async with http_session(timeout_seconds=5) as http:
         worker = WebhookWorker(db, http, clock=clock, batch=1)
         assert await worker.deliver_due() == 1, "a paused delivery is not an attempt"
         assert await worker.deliver_due() == 0
@@ -243,7 +286,7 @@ async def test_an_endpoint_enabled_while_its_delivery_is_being_paused_gets_it(
     await configure_endpoints(db, [receiver.url], SECRET, clock())
     intent = await canceled_intent(service)
     await configure_endpoints(db, [], SECRET, clock())
-    async with webhook_http() as http:
+    async with http_session(timeout_seconds=5) as http:
         worker = WebhookWorker(db, http, clock=clock)
         async with db.transaction() as enabling:
             await repo.ensure_endpoint(enabling, new_id("we"), receiver.url, SECRET, clock())
@@ -309,7 +352,7 @@ async def test_a_claim_reads_one_delivery_however_large_the_backlog_since_the_st
             {"intent": intent.id, "now": clock()},
         )
     counting = CountingDatabase(db)
-    async with webhook_http() as http:
+    async with http_session(timeout_seconds=5) as http:
         assert await WebhookWorker(counting, http, clock=clock, batch=1).deliver_due() == 1
     claim, params = counting.statements[0]
     async with db.transaction() as tx:
