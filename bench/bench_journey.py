@@ -655,7 +655,10 @@ async def measure(stack: Stack, args: argparse.Namespace, customers: list[Custom
         after_step: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         if not waiting:
-            raise JourneyFailed("the customers made in setup ran out before the end")
+            raise JourneyFailed(
+                "the customers made in setup ran out before the end: the journeys ran faster "
+                f"than --max-rate {args.max_rate:g} a second; run again with a higher one"
+            )
         customer = waiting.pop()
         mcp.token = customer.token
         await journey(mcp, customer.tickets[0], dates, results, after_step)
