@@ -18,7 +18,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from servers.core.ids import id_pattern
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.http.test_ticket_http import (
     Base,
     FullStack,
@@ -32,15 +32,7 @@ from tests.http.test_ticket_http import (
 )
 from ticketing.pg import find_pg_bin
 
-pytestmark = [
-    pytest.mark.http,
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"no chromium at {CHROMIUM}: `make chromium` installs it (make test does), "
-        "or set CHROMIUM to its path",
-    ),
-]
+pytestmark = [pytest.mark.http, pytest.mark.browser, needs_chromium]
 
 GOOD = "4242 4242 4242 4242"
 DECLINED = "4000 0000 0000 0002"
