@@ -124,6 +124,18 @@ class _Answer:
     body: bytes
 
 
+def pooled_session(timeout_seconds: float, *, connections: int = 100) -> aiohttp.ClientSession:
+    """A keep-alive aiohttp session, as our servers call each other (and the payment server its
+    webhook endpoints); made inside the event loop that will use it. Without ``trust_env``: with
+    it, aiohttp looks for proxies and a .netrc on a thread for every request, and costs as much
+    CPU as httpx. Idle connections are dropped before uvicorn's 5 s keep-alive closes them."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+        connector=aiohttp.TCPConnector(limit=connections, keepalive_timeout=KEEPALIVE_SECONDS),
+        trust_env=False,
+    )
+
+
 async def _send(
     http: aiohttp.ClientSession,
     method: str,
@@ -132,11 +144,37 @@ async def _send(
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
     form: dict[str, str] | None = None,
+    allow_redirects: bool = True,
 ) -> _Answer:
     async with http.request(
-        method, url, headers=headers, data=body if form is None else form
+        method,
+        url,
+        headers=headers,
+        data=body if form is None else form,
+        allow_redirects=allow_redirects,
     ) as response:
         return _Answer(response.status, await response.read())
+
+
+async def send_once_more_if_closed(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    body: bytes,
+    allow_redirects: bool = True,
+) -> _Answer:
+    """The request, sent again on a new connection when the server closed the pooled one as it
+    went out (a restart, its keep-alive running out): only for a request safe to repeat."""
+    try:
+        return await _send(
+            http, method, url, headers=headers, body=body, allow_redirects=allow_redirects
+        )
+    except aiohttp.ServerDisconnectedError:
+        return await _send(
+            http, method, url, headers=headers, body=body, allow_redirects=allow_redirects
+        )
 
 
 class ClientCredentials:
@@ -225,7 +263,7 @@ class HttpServiceClient:
         self.url = url
         self.credentials = credentials
         self._name = name
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._connections = connections
         self._ids = itertools.count(1)
         self._session: aiohttp.ClientSession | None = None
@@ -233,14 +271,7 @@ class HttpServiceClient:
     def _http(self) -> aiohttp.ClientSession:
         # Made on first use, inside the event loop that will run every call.
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout,
-                # Idle connections are dropped before uvicorn's 5 s keep-alive closes them.
-                connector=aiohttp.TCPConnector(
-                    limit=self._connections, keepalive_timeout=KEEPALIVE_SECONDS
-                ),
-                trust_env=False,
-            )
+            self._session = pooled_session(self._timeout, connections=self._connections)
         return self._session
 
     async def __aenter__(self) -> Self:
@@ -280,13 +311,9 @@ class HttpServiceClient:
         self, http: aiohttp.ClientSession, headers: dict[str, str], token: str, body: bytes
     ) -> _Answer:
         headers = {**headers, "Authorization": f"Bearer {token}"}
-        try:
-            return await _send(http, "POST", self.url, headers=headers, body=body)
-        except aiohttp.ServerDisconnectedError:
-            # A pooled connection the server closed as the request went out (a restart, its
-            # keep-alive running out): once more, on a new connection. Safe because every tool
-            # call between our servers is a read or carries an idempotency key.
-            return await _send(http, "POST", self.url, headers=headers, body=body)
+        # Safe to send twice: every tool call between our servers is a read or carries an
+        # idempotency key.
+        return await send_once_more_if_closed(http, "POST", self.url, headers=headers, body=body)
 
 
 def tool_call_body(

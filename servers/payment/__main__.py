@@ -9,7 +9,7 @@ import secrets
 from servers.core.app import build_http_app, run, serve
 from servers.core.auth import SubjectResolver
 from servers.core.backoff import Backoff
-from servers.core.client import ClientCredentials, HttpServiceClient
+from servers.core.client import ClientCredentials, HttpServiceClient, pooled_session
 from servers.core.clock import utc_now
 from servers.core.db.connect import open_database, ping
 from servers.core.logs import configure_logging
@@ -20,7 +20,7 @@ from servers.core.subjects import CustomerSubjects, DataSignIns
 from .server import RESOURCE, SCOPES, build_server
 from .service import Faults, PaymentService
 from .settings import PaymentSettings
-from .webhooks import WebhookWorker, configure_endpoints, http_session
+from .webhooks import WebhookWorker, configure_endpoints
 
 
 async def main() -> None:
@@ -61,7 +61,7 @@ async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
             if data_client is not None:
                 await stack.enter_async_context(data_client)
-            http = await stack.enter_async_context(http_session())
+            http = await stack.enter_async_context(pooled_session(10.0))
             worker = WebhookWorker(
                 db,
                 http,

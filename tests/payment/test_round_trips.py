@@ -4,10 +4,11 @@ delivery (one per confirmed payment), pinned, as the data tools' are in
 
 from __future__ import annotations
 
+from servers.core.client import pooled_session
 from servers.core.db import Database
 from servers.payment.models import PaymentIntent
 from servers.payment.service import TRUSTED, PaymentService
-from servers.payment.webhooks import WebhookWorker, configure_endpoints, http_session
+from servers.payment.webhooks import WebhookWorker, configure_endpoints
 from tests.round_trips import CountingDatabase, round_trips
 
 from .support import ALICE, WEBHOOK_SECRET, FakeClock, Receiver, key, new_intent
@@ -66,7 +67,7 @@ async def test_a_webhook_delivery_keeps_its_round_trips(
         ALICE, payment_intent_id=intent.id, payment_method="pm_card_visa", idempotency_key=key()
     )
     counting = CountingDatabase(db)
-    async with http_session(timeout_seconds=5) as http:
+    async with pooled_session(5) as http:
         worker = WebhookWorker(counting, http, clock=clock)
         delivered = 0
 

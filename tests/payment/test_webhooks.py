@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from servers.core.backoff import Backoff
+from servers.core.client import pooled_session
 from servers.core.db import Database
 from servers.core.ids import new_id
 from servers.core.webhooks import (
@@ -22,7 +23,7 @@ from servers.core.webhooks import (
 )
 from servers.payment import repository as repo
 from servers.payment.service import PaymentService
-from servers.payment.webhooks import WebhookWorker, configure_endpoints, http_session
+from servers.payment.webhooks import WebhookWorker, configure_endpoints
 from tests.round_trips import CountingDatabase
 from ticketing.procs import free_port
 
@@ -83,7 +84,7 @@ async def test_a_receiver_failing_twice_gets_the_event_on_the_third_try(
     paid = await service.confirm_payment_intent(
         ALICE, payment_intent_id=intent.id, payment_method="pm_card_visa", idempotency_key=key()
     )
-    async with http_session(timeout_seconds=5) as http:
+    async with pooled_session(5) as http:
         worker = WebhookWorker(
             db, http, clock=clock, backoff=Backoff(2, 3600, jitter=0), max_attempts=5
         )
@@ -115,7 +116,7 @@ async def test_delivery_stops_at_the_cap_and_every_event_has_its_own_id(
         await service.cancel_payment_intent(
             ALICE, payment_intent_id=intent.id, idempotency_key=key()
         )
-    async with http_session(timeout_seconds=5) as http:
+    async with pooled_session(5) as http:
         worker = WebhookWorker(
             db, http, clock=clock, backoff=Backoff(1, 10, jitter=0), max_attempts=3
         )
@@ -146,7 +147,7 @@ async def test_a_refusal_is_not_retried_but_a_failure_is(
     await configure_endpoints(db, [receiver.url], SECRET, clock())
     intent = await new_intent(service)
     await service.cancel_payment_intent(ALICE, payment_intent_id=intent.id, idempotency_key=key())
-    async with http_session(timeout_seconds=5) as http:
+    async with pooled_session(5) as http:
         worker = WebhookWorker(
             db, http, clock=clock, backoff=Backoff(1, 10, jitter=0), max_attempts=3
         )
@@ -163,7 +164,7 @@ async def test_an_unreachable_endpoint_is_retried_with_why(
     await configure_endpoints(db, [f"http://127.0.0.1:{free_port()}/hooks"], SECRET, clock())
     intent = await new_intent(service)
     await service.cancel_payment_intent(ALICE, payment_intent_id=intent.id, idempotency_key=key())
-    async with http_session(timeout_seconds=5) as http:
+    async with pooled_session(5) as http:
         worker = WebhookWorker(db, http, clock=clock, backoff=Backoff(1, 10, jitter=0))
         assert await worker.deliver_due() == 1
     async with db.read() as tx:
@@ -211,7 +212,7 @@ async def test_a_connection_the_endpoint_closed_as_the_post_went_out_is_not_a_fa
         await service.cancel_payment_intent(
             ALICE, payment_intent_id=intent.id, idempotency_key=key()
         )
-    async with server, http_session(timeout_seconds=5) as http:
+    async with server, pooled_session(5) as http:
         assert await WebhookWorker(db, http, clock=clock).deliver_due() == 2
     assert answered == 2
     assert await deliveries(db) == [{"status": "delivered", "attempts": 1, "logged": 1}] * 2
@@ -263,7 +264,7 @@ async def test_a_disabled_endpoints_deliveries_wait_without_holding_up_the_other
     clock.advance(seconds=1)
     await configure_endpoints(db, [second], SECRET, clock())
     late = await canceled_intent(service)
-    async with http_session(timeout_seconds=5) as http:
+    async with pooled_session(5) as http:
         worker = WebhookWorker(db, http, clock=clock, batch=1)
         assert await worker.deliver_due() == 1, "a paused delivery is not an attempt"
         assert await worker.deliver_due() == 0
@@ -286,7 +287,7 @@ async def test_an_endpoint_enabled_while_its_delivery_is_being_paused_gets_it(
     await configure_endpoints(db, [receiver.url], SECRET, clock())
     intent = await canceled_intent(service)
     await configure_endpoints(db, [], SECRET, clock())
-    async with http_session(timeout_seconds=5) as http:
+    async with pooled_session(5) as http:
         worker = WebhookWorker(db, http, clock=clock)
         async with db.transaction() as enabling:
             await repo.ensure_endpoint(enabling, new_id("we"), receiver.url, SECRET, clock())
@@ -352,7 +353,7 @@ async def test_a_claim_reads_one_delivery_however_large_the_backlog_since_the_st
             {"intent": intent.id, "now": clock()},
         )
     counting = CountingDatabase(db)
-    async with http_session(timeout_seconds=5) as http:
+    async with pooled_session(5) as http:
         assert await WebhookWorker(counting, http, clock=clock, batch=1).deliver_due() == 1
     claim, params = counting.statements[0]
     async with db.transaction() as tx:
