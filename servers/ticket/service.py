@@ -370,16 +370,14 @@ def _days(
         reason = _text(refusal) or (
             None if left > 0 else f"{SOLD_OUT}: no {CATALOGUE[tier].name} seats left"
         )
-        band = rules.band(day)
-        total = rules.price(ticket_type, tier, day)
-        assert total is not None, "callers refuse a missing upgrade path first"
+        band, multiplier, total = _price_of(ticket_type, tier, day)
         days.append(
             CalendarDay(
                 date=day,
                 price_cents=total,
                 currency=CURRENCY,
                 band=band,
-                multiplier=str(rules.MULTIPLIERS[band]),
+                multiplier=multiplier,
                 seats_left=left,
                 available=reason is None,
                 reason=reason,
@@ -388,20 +386,27 @@ def _days(
     return days
 
 
-def _priced(ticket_type: TicketType, tier: Tier, day: date) -> PriceQuote:
-    """The price of the upgrade on ``day``, with how it was worked out (rules.price)."""
-    base = rules.base_price(ticket_type, tier)
-    total = rules.price(ticket_type, tier, day)
-    assert base is not None, "callers refuse a missing upgrade path first"
-    assert total is not None
+def _price_of(ticket_type: TicketType, tier: Tier, day: date) -> tuple[rules.Band, str, int]:
+    """The date's band, its multiplier as exact decimal text, and the upgrade's price in cents
+    (rules.price): what a quote and a calendar day show."""
     band = rules.band(day)
+    total = rules.price(ticket_type, tier, day)
+    assert total is not None, "callers refuse a missing upgrade path first"
+    return band, str(rules.MULTIPLIERS[band]), total
+
+
+def _priced(ticket_type: TicketType, tier: Tier, day: date) -> PriceQuote:
+    """The price of the upgrade on ``day``, with how it was worked out."""
+    base = rules.base_price(ticket_type, tier)
+    assert base is not None, "callers refuse a missing upgrade path first"
+    band, multiplier, total = _price_of(ticket_type, tier, day)
     return PriceQuote(
         ticket_type=ticket_type,
         tier=tier,
         date=day,
         base_cents=base,
         band=band,
-        multiplier=str(rules.MULTIPLIERS[band]),
+        multiplier=multiplier,
         total_cents=total,
         currency=CURRENCY,
     )
