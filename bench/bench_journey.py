@@ -347,14 +347,30 @@ PG_SHARED = "postgres: shared memory"
 PG_REST = "postgres: the rest"
 
 
-def memory_by_process(run_pid: int) -> dict[str, int]:
+@dataclass
+class MemorySample:
+    """The stack's memory at one moment of the window."""
+
+    at: float
+    """Seconds into the window."""
+    by_part: dict[str, int]
+    """Proportional resident bytes (PSS) of each part of the stack (:func:`memory_by_process`)."""
+    postgres: dict[int, tuple[str, int]]
+    """Each PostgreSQL process: what it is (:func:`postgres_kind`) and its own memory, the
+    anonymous pages only it maps (``Pss_Anon``)."""
+
+
+def memory_by_process(run_pid: int, at: float) -> MemorySample:
     """Proportional resident bytes (PSS, /proc/<pid>/smaps_rollup) of each part of the stack
     now: shared pages are split between the processes sharing them, so PostgreSQL's figure
     (the sum over its processes) counts its shared buffers once, not once per backend.
     PostgreSQL's is also given in two parts: its shared memory (``Pss_Shmem``: the shared
     buffers, a cache of fixed size that fills as the run touches pages) and the rest (its
-    processes' own memory, where a leak would show)."""
+    processes' own memory, where a leak would show); and process by process, since its sum
+    also moves with how many processes there are (the pools' connections, autovacuum's
+    workers)."""
     memory: dict[str, int] = {}
+    postgres: dict[int, tuple[str, int]] = {}
 
     def add(name: str, kib: int) -> None:
         memory[name] = memory.get(name, 0) + kib * 1024
@@ -369,7 +385,18 @@ def memory_by_process(run_pid: int) -> dict[str, int]:
         if name == "postgres":
             add(PG_SHARED, fields["Pss_Shmem"])
             add(PG_REST, fields["Pss"] - fields["Pss_Shmem"])
-    return memory
+            postgres[pid] = (postgres_kind(_cmdline(pid)), fields["Pss_Anon"] * 1024)
+    return MemorySample(at, memory, postgres)
+
+
+def postgres_kind(argv: list[str]) -> str:
+    """What a PostgreSQL process is, from the title it sets itself ("postgres: checkpointer",
+    "postgres: <user> <database> [local] idle"): a connection's title ends in what it is
+    doing, which says nothing of what it is."""
+    title = " ".join(argv).strip()
+    if "[local]" in title or "(" in title:
+        return "connection"
+    return title.removeprefix("postgres: ").split(" ticketing")[0] or "postmaster"
 
 
 # --------------------------------------------------------------------------------------------
@@ -630,8 +657,8 @@ class Measured:
     machine_cpu: float
     hops: int
     """Internal calls the ticket server made in the window (webhooks and hold sweeps too)."""
-    memory: list[tuple[float, dict[str, int]]] = field(default_factory=list)
-    """(seconds into the window, PSS bytes by process), every ``--memory-every`` s."""
+    memory: list[MemorySample] = field(default_factory=list)
+    """Every ``--memory-every`` s."""
 
 
 @dataclass
@@ -677,7 +704,7 @@ async def measure(stack: Stack, args: argparse.Namespace, customers: list[Custom
         t0 = time.perf_counter()
         end = t0 + args.seconds
 
-        memory: list[tuple[float, dict[str, int]]] = []
+        memory: list[MemorySample] = []
 
         async def connection(mcp: Mcp) -> None:
             while time.perf_counter() < end:
@@ -686,7 +713,7 @@ async def measure(stack: Stack, args: argparse.Namespace, customers: list[Custom
         async def sample_memory() -> None:
             while (at := time.perf_counter() + args.memory_every) <= end:
                 await asyncio.sleep(at - time.perf_counter())
-                memory.append((at - t0, memory_by_process(run_pid)))
+                memory.append(memory_by_process(run_pid, at - t0))
 
         sampler = asyncio.create_task(sample_memory())
         try:
@@ -828,23 +855,61 @@ def report_memory(measured: Measured) -> None:
     samples = measured.memory
     if len(samples) < 2:
         return
-    (t_first, first), (t_mid, mid), (t_last, last) = (
-        samples[0],
-        samples[len(samples) // 2],
-        samples[-1],
-    )
+    first, mid, last = samples[0], samples[len(samples) // 2], samples[-1]
     say()
     say(
-        f"    Memory by process (PSS), {t_first:.0f} s into the run against {t_last:.0f} s "
-        f"(aim: within {SOAK_GROWTH:.0%}), and {t_mid:.0f} s against {t_last:.0f} s:"
+        f"    Memory by process (PSS), {first.at:.0f} s into the run against {last.at:.0f} s "
+        f"(aim: within {SOAK_GROWTH:.0%}), and {mid.at:.0f} s against {last.at:.0f} s:"
     )
-    for name in sorted(first, key=lambda n: -first[n]):
-        if name not in last or name not in mid:
+    for name in sorted(first.by_part, key=lambda n: -first.by_part[n]):
+        if name not in last.by_part or name not in mid.by_part:
             continue
-        growth, late = last[name] / first[name] - 1, last[name] / mid[name] - 1
-        verdict = "flat" if abs(growth) <= SOAK_GROWTH else "GROWING" if growth > 0 else "shrank"
-        trend = " ".join(f"{sample.get(name, 0) / 2**20:.0f}" for _, sample in samples)
-        say(f"    {name:<28}{growth:+8.1%} {verdict:<8}{late:+8.1%}   MiB: {trend}")
+        growth = last.by_part[name] / first.by_part[name] - 1
+        late = last.by_part[name] / mid.by_part[name] - 1
+        trend = " ".join(f"{sample.by_part.get(name, 0) / 2**20:.0f}" for sample in samples)
+        say(f"    {name:<28}{growth:+8.1%} {_verdict(growth):<8}{late:+8.1%}   MiB: {trend}")
+    report_postgres_processes(first, last)
+
+
+def _verdict(growth: float) -> str:
+    return "flat" if abs(growth) <= SOAK_GROWTH else "GROWING" if growth > 0 else "shrank"
+
+
+def report_postgres_processes(first: MemorySample, last: MemorySample) -> None:
+    """PostgreSQL process by process: its sum above also moves with how many processes there
+    are, so the processes alive at both samples are compared on their own, and the ones that
+    started or ended in between are named."""
+    both = first.postgres.keys() & last.postgres.keys()
+    if not both:
+        return
+    before = sum(first.postgres[pid][1] for pid in both)
+    after = sum(last.postgres[pid][1] for pid in both)
+    growth = after / before - 1
+    biggest = max(both, key=lambda pid: last.postgres[pid][1] - first.postgres[pid][1])
+    kind, grown = last.postgres[biggest][0], last.postgres[biggest][1] - first.postgres[biggest][1]
+    say(
+        f"    postgres, the {len(both)} processes alive at both: their own memory (Pss_Anon) "
+        f"{before / 2**20:.1f} -> {after / 2**20:.1f} MiB, {growth:+.1%} {_verdict(growth)}; "
+        f"the most one grew: {grown / 2**20:+.1f} MiB ({kind})"
+    )
+    say(
+        f"    postgres, started since {first.at:.0f} s: {_processes(last, both)}; "
+        f"ended: {_processes(first, both)}"
+    )
+
+
+def _processes(sample: MemorySample, but: set[int]) -> str:
+    """The PostgreSQL processes of ``sample`` not in ``but``, counted by kind with their
+    memory: "2 connection (5.0 MiB), 1 autovacuum worker (20.1 MiB)"."""
+    kinds: dict[str, list[int]] = {}
+    for pid, (kind, own) in sample.postgres.items():
+        if pid not in but:
+            kinds.setdefault(kind, []).append(own)
+    if not kinds:
+        return "none"
+    return ", ".join(
+        f"{len(owns)} {kind} ({sum(owns) / 2**20:.1f} MiB)" for kind, owns in sorted(kinds.items())
+    )
 
 
 def report_hops(run: Run, args: argparse.Namespace) -> None:
