@@ -218,6 +218,44 @@ async def test_a_connection_the_endpoint_closed_as_the_post_went_out_is_not_a_fa
     assert await deliveries(db) == [{"status": "delivered", "attempts": 1, "logged": 1}] * 2
 
 
+async def test_two_workers_deliver_side_by_side_each_a_different_event(
+    service: PaymentService, db: Database, clock: FakeClock
+) -> None:
+    """Two payment server processes share one backlog: while the first holds its delivery's
+    row for the POST in flight, the second skips that row and delivers the next event."""
+    in_flight: list[str] = []
+    both_in_flight = asyncio.Event()
+
+    async def answer_when_both_arrived(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?i)content-length: *(\d+)", head)
+        assert length is not None
+        in_flight.append(json.loads(await reader.readexactly(int(length[1])))["id"])
+        if len(in_flight) == 2:
+            both_in_flight.set()
+        await both_in_flight.wait()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer_when_both_arrived, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    await configure_endpoints(db, [f"http://127.0.0.1:{port}/hooks"], SECRET, clock())
+    for _ in range(2):
+        await canceled_intent(service)
+    async with server, pooled_session(5) as first, pooled_session(5) as second:
+        workers = [WebhookWorker(db, http, clock=clock, batch=1) for http in (first, second)]
+        # Waiting on the other's row instead, the second would never send, nor the first
+        # hear back: the timeout turns that into a failure.
+        async with asyncio.timeout(30):
+            done = await asyncio.gather(*(worker.deliver_due() for worker in workers))
+    assert done == [1, 1]
+    assert len(set(in_flight)) == 2, "each worker sent a different event"
+    assert await deliveries(db) == [{"status": "delivered", "attempts": 1, "logged": 1}] * 2
+
+
 async def test_endpoints_follow_the_settings(
     service: PaymentService, db: Database, clock: FakeClock
 ) -> None:
