@@ -56,6 +56,11 @@ class CountingDatabase:
         async with self._db.read() as tx:
             yield Counted(tx, self)
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Transaction]:
+        async with self._db.autocommit() as tx:
+            yield Counted(tx, self)
+
     async def close(self) -> None:
         await self._db.close()
 

@@ -63,6 +63,11 @@ class _NoDatabase:
         raise RuntimeError("documentation must not query the database")
         yield  # pragma: no cover
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Transaction]:
+        raise RuntimeError("documentation must not query the database")
+        yield  # pragma: no cover
+
     async def close(self) -> None:
         return None
 

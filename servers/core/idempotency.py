@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from .db import Database, Json, Transaction
+from .db import Database, Json, Params, Row, Transaction
 from .errors import IDEMPOTENCY_MISMATCH, DomainError
 
 
@@ -50,20 +50,45 @@ class IdempotencyStore:
         A ``response`` known before the work (an id the caller made up) is stored with the
         claim, which spares :meth:`store`'s round trip: it commits or rolls back with the work
         all the same."""
-        fingerprint = request_fingerprint(arguments)
         inserted = await tx.fetch_one(
-            f"INSERT INTO {self._table} (caller, tool, key, request_hash, response) "
-            "VALUES (:caller, :tool, :key, :hash, :response) ON CONFLICT DO NOTHING RETURNING key",
-            {
-                "caller": caller,
-                "tool": tool,
-                "key": key,
-                "hash": fingerprint,
-                "response": None if response is None else Json(response),
-            },
+            f"{self._claim} SELECT key FROM claim",
+            self._claim_params(caller, tool, key, arguments, response),
         )
         if inserted is not None:
             return None
+        return await self.stored(tx, caller=caller, tool=tool, key=key, arguments=arguments)
+
+    async def claim_and_write(
+        self,
+        tx: Transaction,
+        *,
+        caller: str,
+        tool: str,
+        key: str,
+        arguments: dict[str, Any],
+        response: dict[str, Any],
+        write: str,
+        params: Params,
+    ) -> Row | None:
+        """Claims the key and does the work in one statement: ``write`` reads ``claim``, which
+        holds one row when this call owns the key and none otherwise (``INSERT ... SELECT ...
+        FROM claim RETURNING ...``). The row ``write`` returns, or None when the key was
+        claimed before; :meth:`stored` then gives the earlier result.
+
+        One statement makes the claim and the work whole on its own, so it needs no
+        transaction around it (``Database.autocommit()``): a concurrent call with the same key
+        waits for it to end, as for a transaction's claim. ``response`` is known before the
+        work; ``params`` may not use the claim's names (``claim_*``)."""
+        claim = self._claim_params(caller, tool, key, arguments, response)
+        if claim.keys() & params.keys():
+            raise ValueError(f"parameters {sorted(claim.keys() & params.keys())} are the claim's")
+        return await tx.fetch_one(f"{self._claim} {write}", {**params, **claim})
+
+    async def stored(
+        self, tx: Transaction, *, caller: str, tool: str, key: str, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The result stored for a key claimed before, or ``IDEMPOTENCY_MISMATCH`` when the
+        key was claimed for other arguments."""
         row = await tx.fetch_one(
             f"SELECT request_hash, response FROM {self._table} "
             "WHERE caller = :caller AND tool = :tool AND key = :key",
@@ -71,7 +96,7 @@ class IdempotencyStore:
         )
         if row is None or row["response"] is None:
             raise RuntimeError("idempotency row vanished or was committed without a response")
-        if row["request_hash"] != fingerprint:
+        if row["request_hash"] != request_fingerprint(arguments):
             raise DomainError(
                 IDEMPOTENCY_MISMATCH,
                 f"idempotency key {key!r} was already used for {tool} with different arguments; "
@@ -79,6 +104,30 @@ class IdempotencyStore:
             )
         earlier: dict[str, Any] = row["response"]
         return earlier
+
+    @property
+    def _claim(self) -> str:
+        return (
+            f"WITH claim AS (INSERT INTO {self._table} (caller, tool, key, request_hash, response) "
+            "VALUES (:claim_caller, :claim_tool, :claim_key, "
+            ":claim_hash, :claim_response) ON CONFLICT DO NOTHING RETURNING key)"
+        )
+
+    @staticmethod
+    def _claim_params(
+        caller: str,
+        tool: str,
+        key: str,
+        arguments: dict[str, Any],
+        response: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        return {
+            "claim_caller": caller,
+            "claim_tool": tool,
+            "claim_key": key,
+            "claim_hash": request_fingerprint(arguments),
+            "claim_response": None if response is None else Json(response),
+        }
 
     async def run_once(
         self,

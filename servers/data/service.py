@@ -338,7 +338,9 @@ class DataService:
             )
 
     async def attach_payment(self, order_id: str, payment_intent_id: str) -> Order:
-        async with self.db.transaction() as tx:
+        # One conditional UPDATE makes the change; the read after it, only when it changed
+        # nothing, takes a snapshot of its own inside a transaction too. So no transaction.
+        async with self.db.autocommit() as tx:
             attached = await repo.attach_payment(tx, order_id, payment_intent_id, self.clock())
             if attached is not None:
                 return attached

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from servers.core.db import Json, Row, Transaction
 
@@ -17,22 +16,21 @@ _MESSAGE_COLS = f"{_SUMMARY_COLS}, sender, header_message_id, body_text AS text,
 _MAX_ERROR = 1000
 
 
-def _message(row: Row) -> Message:
+def message_of(row: Row) -> Message:
     return Message.model_validate(row)
 
 
-async def insert_message(tx: Transaction, values: dict[str, Any]) -> Message:
-    row = await tx.fetch_one(
-        "INSERT INTO notify.messages (message_id, caller, idempotency_key, template, sender, "
-        " recipient, subject, body_text, body_html, reference, header_message_id, status, "
-        " attempts, max_attempts, next_attempt_at, created_at, updated_at) "
-        "VALUES (:message_id, :caller, :idempotency_key, :template, :sender, :recipient, "
-        " :subject, :body_text, :body_html, :reference, :header_message_id, 'queued', 0, "
-        f" :max_attempts, :now, :now, :now) RETURNING {_MESSAGE_COLS}",
-        values,
-    )
-    assert row is not None
-    return _message(row)
+QUEUE_IF_CLAIMED = (
+    "INSERT INTO notify.messages (message_id, caller, idempotency_key, template, sender, "
+    " recipient, subject, body_text, body_html, reference, header_message_id, status, "
+    " attempts, max_attempts, next_attempt_at, created_at, updated_at) "
+    "SELECT :message_id, :caller, :idempotency_key, :template, :sender, :recipient, "
+    " :subject, :body_text, :body_html, :reference, :header_message_id, 'queued', 0, "
+    f" :max_attempts, :now, :now, :now FROM claim RETURNING {_MESSAGE_COLS}"
+)
+"""Queues a message in the statement that claims its idempotency key
+(:meth:`~servers.core.idempotency.IdempotencyStore.claim_and_write`): ``claim`` holds a row
+only when the key was free."""
 
 
 async def message(tx: Transaction, message_id: str, *, lock: bool = False) -> Message | None:
@@ -41,7 +39,7 @@ async def message(tx: Transaction, message_id: str, *, lock: bool = False) -> Me
         + (" FOR UPDATE" if lock else ""),
         {"id": message_id},
     )
-    return None if row is None else _message(row)
+    return None if row is None else message_of(row)
 
 
 async def messages(
@@ -73,7 +71,7 @@ async def requeue_dead(
         {"id": message_id, "extra": extra_attempts, "now": now},
     )
     assert row is not None
-    return _message(row)
+    return message_of(row)
 
 
 # Delivery -------------------------------------------------------------------------------------
@@ -110,7 +108,7 @@ async def claim_due(
         f"RETURNING {_MESSAGE_COLS}",
         {"now": now, "lease_until": lease_until, "token": token, "limit": limit},
     )
-    return [_message(r) for r in rows]
+    return [message_of(r) for r in rows]
 
 
 async def exhausted_leases(tx: Transaction, *, now: datetime, limit: int) -> list[str]:

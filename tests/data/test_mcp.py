@@ -91,6 +91,9 @@ class NoDatabase:
     def read(self) -> AbstractAsyncContextManager[Transaction]:
         raise AssertionError("this call should never have reached the database")
 
+    def autocommit(self) -> AbstractAsyncContextManager[Transaction]:
+        raise AssertionError("this call should never have reached the database")
+
     async def close(self) -> None:
         return None
 

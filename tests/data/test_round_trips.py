@@ -74,8 +74,8 @@ async def test_the_journeys_data_tools_keep_their_round_trips(
         # and the unlocked sold-out check (one statement), the capacity locked, the seats
         # counted, the order, the key's answer, COMMIT.
         "reserve_upgrade": 9,
-        # BEGIN, one conditional UPDATE, COMMIT.
-        "attach_payment": 3,
+        # One conditional UPDATE, committed on its own (no BEGIN and COMMIT around it).
+        "attach_payment": 1,
         "get_order": 1,
         # BEGIN, the ticket locked through its order, the order locked, the order confirmed
         # with its ticket upgraded (one statement), COMMIT; then the customer.

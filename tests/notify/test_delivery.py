@@ -84,6 +84,11 @@ class LosesOneStatement:
         async with self._db.read() as tx:
             yield _Losing(tx, self)
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Transaction]:
+        async with self._db.autocommit() as tx:
+            yield _Losing(tx, self)
+
     async def close(self) -> None:
         return None
 

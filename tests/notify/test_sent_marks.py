@@ -57,6 +57,11 @@ class Wrapped:
         async with self._db.read() as tx:
             yield tx
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Transaction]:
+        async with self._db.autocommit() as tx:
+            yield tx
+
     async def close(self) -> None:
         return None
 

@@ -44,11 +44,19 @@ class Database(Protocol):
     them: under PostgreSQL's READ COMMITTED every statement takes its own snapshot anyway, so a
     transaction gives reads nothing, and costs two more round trips (BEGIN, COMMIT) or, on the
     Data API, two more calls (BeginTransaction, CommitTransaction). Never write in ``read()``.
+
+    ``autocommit()`` runs statements the same way, each committed as it ends, for a change one
+    statement makes whole (a ``WITH`` can hold several writes, all or none of which happen):
+    the same two round trips fewer. Statements in it are not atomic together; a change that
+    needs two statements, or a read and then a write that depends on it, needs
+    ``transaction()``.
     """
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
 
     def read(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    def autocommit(self) -> AbstractAsyncContextManager[Transaction]: ...
 
     async def close(self) -> None: ...
 

@@ -27,7 +27,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -386,8 +386,11 @@ class DataApiDatabase:
             ),
         )
 
+    def read(self) -> AbstractAsyncContextManager[DataApiTransaction]:
+        return self.autocommit()
+
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[DataApiTransaction]:
+    async def autocommit(self) -> AsyncIterator[DataApiTransaction]:
         yield DataApiTransaction(self, None)
 
     async def close(self) -> None:

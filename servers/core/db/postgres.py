@@ -6,7 +6,7 @@ import logging
 import re
 import select
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -180,8 +180,12 @@ class PostgresDatabase:
         except PoolTimeout as exc:
             raise DatabaseUnavailable(f"no database connection available: {exc}") from exc
 
+    def read(self) -> AbstractAsyncContextManager[PostgresTransaction]:
+        return self.autocommit()
+
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[PostgresTransaction]:
+    async def autocommit(self) -> AsyncIterator[PostgresTransaction]:
+        # The pool's connections are in autocommit mode: each statement commits as it ends.
         try:
             async with self._pool.connection() as conn:
                 yield PostgresTransaction(conn)
