@@ -235,7 +235,7 @@ class SentMarks:
             while self._waiting:
                 group, self._waiting = self._waiting, []
                 try:
-                    async with self._db.transaction() as tx:
+                    async with self._db.autocommit() as tx:  # one statement
                         held = await repo.mark_sent(
                             tx, [(m, t, p) for m, t, p, _ in group], self._clock()
                         )
@@ -346,7 +346,9 @@ class DeliveryWorker:
     async def _claim(self) -> tuple[str, list[Message]]:
         token = secrets.token_hex(16)
         now = self._clock()
-        async with self._db.transaction() as tx:
+        # Two statements, each whole on its own: a claim lapsed for good is dead whether or not
+        # this worker then claims anything.
+        async with self._db.autocommit() as tx:
             for message_id in await repo.exhausted_leases(tx, now=now, limit=self._batch):
                 log.warning("message %s is dead: its last attempt never finished", message_id)
             claimed = await repo.claim_due(
@@ -393,7 +395,7 @@ class DeliveryWorker:
         retry_at = None
         if not permanent and message.attempts < message.max_attempts:
             retry_at = now + self._backoff.delay(message.attempts)
-        async with self._db.transaction() as tx:
+        async with self._db.autocommit() as tx:  # one statement
             await repo.mark_failed(tx, message.message_id, token, error, retry_at, now)
         if retry_at is None:
             log.warning("message %s is dead: %s", message.message_id, error)

@@ -1,4 +1,5 @@
-"""SQL of the notify server. Every function runs inside a transaction it is given."""
+"""SQL of the notify server. Every function runs in what it is given: a transaction, or
+autocommit (``Database.autocommit()``) where one statement is the whole change."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ async def claim_due(
     # earliest ``limit`` of both: the same messages as ordering every due one, without reading
     # the whole backlog on every claim (one ORDER BY over both kinds cannot use an index, so it
     # read and sorted every queued message: bench/README.md, "E-mail"). The rows of the first
-    # two that are not claimed stay locked only until this transaction ends.
+    # two that are not claimed stay locked only until the transaction around it ends (in
+    # autocommit, the statement's own).
     rows = await tx.fetch_all(
         "WITH waiting AS ("
         " SELECT message_id, next_attempt_at AS due FROM notify.messages"

@@ -21,6 +21,7 @@ from servers.core.db import Database, DatabaseUnavailable, Params, Row, Transact
 from servers.notify import repository as repo
 from servers.notify.mailers import SesMailer, SmtpMailer
 from servers.notify.service import NotifyService
+from tests.round_trips import CountingDatabase, round_trips
 from ticketing.local_aws.ses import LocalSes
 from ticketing.mailsink import Mailbox, SinkHandler
 from ticketing.procs import free_port
@@ -151,6 +152,20 @@ async def test_a_message_is_delivered_once_with_both_parts_and_stable_headers(
     assert sent.attempts == 1
     assert sent.sent_at == clock.now
     assert sent.next_attempt_at is None
+
+
+async def test_delivering_a_message_is_three_round_trips(
+    db: Database, svc: NotifyService, clock: FakeClock, sink: tuple[ScriptedSink, int]
+) -> None:
+    """Claims whose lease ran out with no attempt left made dead, the due messages claimed,
+    the sent one marked: one statement each, each committed on its own (with BEGIN and COMMIT
+    around the two claims and around the mark, they were seven)."""
+    _, port = sink
+    await queue(svc, "jane@example.com")
+    counting = CountingDatabase(db)
+    deliverer = worker(counting, smtp(port), clock)
+    assert await round_trips(counting, deliverer.run_once) == 3
+    assert await round_trips(counting, deliverer.run_once) == 2, "nothing due: the claims"
 
 
 async def test_failing_twice_then_accepting_delivers_exactly_one(
