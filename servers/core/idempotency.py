@@ -34,6 +34,12 @@ class IdempotencyStore:
         if not schema.isidentifier():
             raise ValueError(f"bad schema name {schema!r}")
         self._table = f"{schema}.idempotency_keys"
+        self._claim = (
+            f"WITH claim AS (INSERT INTO {self._table} (caller, tool, key, request_hash, response) "
+            "VALUES (:claim_caller, :claim_tool, :claim_key, :claim_hash, :claim_response) "
+            "ON CONFLICT DO NOTHING RETURNING key)"
+        )
+        """The key claimed, as a ``WITH``: ``claim`` holds the key when this call owns it."""
 
     async def claim(
         self,
@@ -104,14 +110,6 @@ class IdempotencyStore:
             )
         earlier: dict[str, Any] = row["response"]
         return earlier
-
-    @property
-    def _claim(self) -> str:
-        return (
-            f"WITH claim AS (INSERT INTO {self._table} (caller, tool, key, request_hash, response) "
-            "VALUES (:claim_caller, :claim_tool, :claim_key, "
-            ":claim_hash, :claim_response) ON CONFLICT DO NOTHING RETURNING key)"
-        )
 
     @staticmethod
     def _claim_params(

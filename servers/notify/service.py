@@ -72,7 +72,8 @@ class NotifyService:
         arguments = {"template": template, "to": to, "context": context, "reference": reference}
         message_id = new_id("msg")
         # One statement claims the key and queues the message, both or neither: no BEGIN and
-        # COMMIT around it, a third of send_email's CPU (bench/README.md, "Round trips").
+        # COMMIT around it, a third of send_email's CPU (bench/README.md, "Round trips to
+        # PostgreSQL").
         async with self.db.autocommit() as tx:
             queued = await self.idempotency.claim_and_write(
                 tx,
