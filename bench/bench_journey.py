@@ -75,6 +75,7 @@ from servers.core.scopes import CUSTOMER_SCOPES, OPS_SCOPES
 from servers.core.settings import canonical_issuer
 from servers.devidp.keys import SigningKey, load_or_create_signing_key
 from servers.devidp.tokens import mint_access_token
+from ticketing.layout import DATABASE_NAME
 from ticketing.procs import descendants, free_ports, tail
 
 REPO = Path(__file__).resolve().parents[1]
@@ -391,12 +392,15 @@ def memory_by_process(run_pid: int, at: float) -> MemorySample:
 
 def postgres_kind(argv: list[str]) -> str:
     """What a PostgreSQL process is, from the title it sets itself ("postgres: checkpointer",
-    "postgres: <user> <database> [local] idle"): a connection's title ends in what it is
-    doing, which says nothing of what it is."""
+    "postgres: autovacuum worker <database>", "postgres: <user> <database> [local] idle"): a
+    connection's title ends in what it is doing, which says nothing of what it is. The
+    postmaster keeps its command line."""
     title = " ".join(argv).strip()
+    if not title.startswith("postgres: "):
+        return "postmaster"
     if "[local]" in title or "(" in title:
         return "connection"
-    return title.removeprefix("postgres: ").split(" ticketing")[0] or "postmaster"
+    return title.removeprefix("postgres: ").removesuffix(f" {DATABASE_NAME}")
 
 
 # --------------------------------------------------------------------------------------------
