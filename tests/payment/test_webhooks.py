@@ -177,6 +177,15 @@ async def test_an_unreachable_endpoint_is_retried_with_why(
     assert attempt["error"].startswith("ClientConnectorError: "), attempt["error"]
 
 
+async def request_body(reader: asyncio.StreamReader) -> bytes:
+    """The body of the next HTTP request on a connection of a raw endpoint (the worker always
+    sends Content-Length); ``IncompleteReadError`` when the connection closed instead."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = re.search(rb"(?i)content-length: *(\d+)", head)
+    assert length is not None
+    return await reader.readexactly(int(length[1]))
+
+
 async def test_a_connection_the_endpoint_closed_as_the_post_went_out_is_not_a_failure(
     service: PaymentService, db: Database, clock: FakeClock
 ) -> None:
@@ -191,12 +200,9 @@ async def test_a_connection_the_endpoint_closed_as_the_post_went_out_is_not_a_fa
         nonlocal answered
         for n in itertools.count():
             try:
-                head = await reader.readuntil(b"\r\n\r\n")
+                await request_body(reader)
             except asyncio.IncompleteReadError:
                 break  # the worker closed its connection
-            length = re.search(rb"(?i)content-length: *(\d+)", head)
-            assert length is not None
-            await reader.readexactly(int(length[1]))
             if n > 0:
                 break  # closed, unanswered: the keep-alive ran out as the request came
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
@@ -229,10 +235,7 @@ async def test_two_workers_deliver_side_by_side_each_a_different_event(
     async def answer_when_both_arrived(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = re.search(rb"(?i)content-length: *(\d+)", head)
-        assert length is not None
-        in_flight.append(json.loads(await reader.readexactly(int(length[1])))["id"])
+        in_flight.append(json.loads(await request_body(reader))["id"])
         if len(in_flight) == 2:
             both_in_flight.set()
         await both_in_flight.wait()
