@@ -15,6 +15,7 @@ from fastmcp import Client, FastMCP
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
+from host.settings import HostSettings
 from servers.core.auth import Principal
 from servers.core.client import ServiceClient
 from servers.core.db import Transaction
@@ -141,6 +142,8 @@ def _settings_rows(settings: type[BaseSettings], skip: set[str]) -> Iterator[str
         default = field.get_default(call_default_factory=True)
         if isinstance(default, list):
             default = ",".join(default)
+        if isinstance(default, Path) and default.is_relative_to(ROOT):
+            default = default.relative_to(ROOT)  # the same in every checkout
         shown = "" if default in (None, "") else f"`{default}`"
         yield f"| {_env_names(settings, name, field)} | {shown} | {field.description or ''} |"
 
@@ -162,12 +165,15 @@ def config_table() -> str:
     rows += _settings_rows(NotifySettings, skip=shared)
     rows += _settings_rows(PaymentSettings, skip=shared)
     rows += _settings_rows(TicketSettings, skip=shared)
+    # The host's own fields, and the shared ones it gives another meaning (port, AWS region).
+    rows += _settings_rows(HostSettings, skip=shared - set(HostSettings.__annotations__))
     rows.append("")
     rows.append(
         "Every MCP server reads the same fields as the data server with its own prefix "
         f"({', '.join(sorted(_server_prefixes()))}), except that the ticket server keeps no "
-        "data and has no database fields (`DB_BACKEND` to `AWS_REGION`); `make run` sets ports, "
-        "URLs, the issuer and `DEV_MODE=1`."
+        "data and has no database fields (`DB_BACKEND` to `AWS_REGION`); so does the concierge "
+        "host (`HOST_`), with the rows of its own above. `make run` sets ports, URLs, the issuer "
+        "and `DEV_MODE=1`."
     )
     return "\n".join(rows)
 
