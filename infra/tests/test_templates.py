@@ -20,6 +20,8 @@ from servers.registration.settings import RegistrationSettings
 
 from tests.conftest import INFRA, Synth
 from ticketing_infra.edge import (
+    REGISTER_THROTTLE_BURST,
+    REGISTER_THROTTLE_RATE,
     REGISTRATION_HANDLER,
     REGISTRATION_ROUTES,
     THROTTLE_BURST,
@@ -389,6 +391,25 @@ def test_the_registration_edge_serves_the_handlers_routes_throttled_and_logged(
     [stage] = [p for _, _, p in synth.resources("AWS::ApiGatewayV2::Stage")]
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == THROTTLE_RATE
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == THROTTLE_BURST
+    # Registrations, which cost app clients of the pool's quota, have a tighter bound.
+    assert stage["RouteSettings"] == {
+        "POST /register": {
+            "ThrottlingRateLimit": REGISTER_THROTTLE_RATE,
+            "ThrottlingBurstLimit": REGISTER_THROTTLE_BURST,
+        }
+    }
+    assert REGISTER_THROTTLE_RATE < THROTTLE_RATE
+    # API Gateway refuses settings for a route it does not have yet.
+    [(stage_id, template)] = [
+        (logical, synth.templates[s])
+        for s, logical, _ in synth.resources("AWS::ApiGatewayV2::Stage")
+    ]
+    [register] = [
+        logical
+        for _, logical, p in synth.resources("AWS::ApiGatewayV2::Route")
+        if p["RouteKey"] == "POST /register"
+    ]
+    assert register in template["Resources"][stage_id]["DependsOn"]
     assert "DestinationArn" in stage["AccessLogSettings"]
     [function] = [
         p

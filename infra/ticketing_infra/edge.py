@@ -41,6 +41,11 @@ THROTTLE_RATE = 20
 """Requests per second across the API: registrations are rare, and every code exchange and
 refresh passes here, ~2 per sign-in hour per user."""
 THROTTLE_BURST = 40
+REGISTER_THROTTLE_RATE = 2
+"""Requests per second to POST /register: each registration costs an app client of the user
+pool's quota (1,000 by default), so registrations get a bound of their own, far below the
+sign-ins' (servers/registration/README.md, "Limits, and why these")."""
+REGISTER_THROTTLE_BURST = 10
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)
@@ -135,9 +140,13 @@ class EdgeStack(Stack):
             payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
         )
         self.routes: list[apigwv2.HttpRoute] = []
+        register: list[apigwv2.HttpRoute] = []
         for method, path in REGISTRATION_ROUTES:
             methods = [method] if path == "/authorize" else [method, apigwv2.HttpMethod.OPTIONS]
-            self.routes += self.api.add_routes(path=path, methods=methods, integration=integration)
+            routes = self.api.add_routes(path=path, methods=methods, integration=integration)
+            self.routes += routes
+            if path == "/register":
+                register = routes
         self.stage = apigwv2.HttpStage(
             self,
             "Stage",
@@ -149,6 +158,19 @@ class EdgeStack(Stack):
                 apigwv2.LogGroupLogDestination(access_logs), access_log_format()
             ),
         )
+        # The construct library sets only the stage's default route settings. RouteSettings is
+        # untyped JSON in CloudFormation, so its keys are written as CloudFormation spells them,
+        # and API Gateway refuses settings for a route that does not exist yet: the stage waits
+        # for it.
+        stage = self.stage.node.default_child
+        assert isinstance(stage, apigwv2.CfnStage)
+        stage.route_settings = {
+            "POST /register": {
+                "ThrottlingRateLimit": REGISTER_THROTTLE_RATE,
+                "ThrottlingBurstLimit": REGISTER_THROTTLE_BURST,
+            }
+        }
+        self.stage.node.add_dependency(*register)
         host = urlsplit(issuer).hostname
         if host is None:
             raise ValueError(f"ticketing:registrationIssuer has no host name: {issuer!r}")
