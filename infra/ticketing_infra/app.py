@@ -112,14 +112,13 @@ def build(app: App) -> App:
         app,
         "TicketingWeb",
         config={
-            # What the browser app needs to sign in and call the servers; nothing secret.
-            "region": REGION,
-            "userPoolId": identity.user_pool.user_pool_id,
-            "clientId": identity.web_client.user_pool_client_id,
-            "authDomain": identity.domain.base_url(),
-            "ticketUrl": invocation_url(runtimes, runtimes.runtimes["ticket"]),
-            "paymentUrl": invocation_url(runtimes, runtimes.runtimes["payment"]),
-            "chatUrl": rest_edge.api.url_for_path("/chat"),
+            # The web app's config.json (web/src/config.ts): what it needs to sign in and call
+            # the servers, nothing secret.
+            "issuer": identity.issuer,
+            "client_id": identity.web_client.user_pool_client_id,
+            "ticket_url": invocation_url(runtimes, runtimes.runtimes["ticket"]),
+            "payment_url": invocation_url(runtimes, runtimes.runtimes["payment"]),
+            "chat_url": rest_edge.api.url_for_path("/chat"),
         },
         env=env,
     )

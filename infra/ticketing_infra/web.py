@@ -10,6 +10,8 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from .webconfig import output_key
+
 
 class WebStack(Stack):
     def __init__(
@@ -92,13 +94,9 @@ class WebStack(Stack):
         # config.json is made from these outputs after deploy (webconfig.py, `make deploy`):
         # the values exist only once the other stacks are deployed, and writing the file from
         # here would take CDK's bucket-deployment Lambda with its wildcard S3 permissions.
-        for key, value in config.items():
-            CfnOutput(
-                self,
-                f"Config{key[0].upper()}{key[1:]}",
-                value=value,
-                key=f"config{key[0].upper()}{key[1:]}",
-            )
+        for name, value in config.items():
+            key = output_key(name)
+            CfnOutput(self, key[0].upper() + key[1:], value=value, key=key)
         CfnOutput(self, "SiteBucket", value=self.bucket.bucket_name)
         CfnOutput(self, "DistributionId", value=self.distribution.distribution_id)
         CfnOutput(self, "SiteUrl", value=f"https://{self.distribution.distribution_domain_name}")
