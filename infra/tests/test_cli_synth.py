@@ -51,5 +51,6 @@ def test_cdk_synth_lists_every_stack_offline(tmp_path_factory: pytest.TempPathFa
         "TicketingRestEdge",
         "TicketingRuntimes",
         "TicketingWeb",
+        "TicketingWebGlobal",
     ]
     assert (out / "TicketingRuntimes.template.json").exists()

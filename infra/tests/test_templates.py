@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk import Stack
 from host.memory.namespaces import (
     FACTS_NAMESPACE,
     PREFERENCES_NAMESPACE,
@@ -49,6 +50,7 @@ def test_every_stack_is_synthesized(synth: Synth) -> None:
         "TicketingRestEdge",
         "TicketingRuntimes",
         "TicketingWeb",
+        "TicketingWebGlobal",
     }
 
 
@@ -285,6 +287,55 @@ def test_the_site_is_served_through_cloudfront_with_oac_headers_and_spa_fallback
     assert security["FrameOptions"]["FrameOption"] == "DENY"
     assert "frame-ancestors 'none'" in security["ContentSecurityPolicy"]["ContentSecurityPolicy"]
     assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31_536_000
+
+
+def test_the_site_is_served_at_its_own_name_with_a_certificate_and_web_acl_of_us_east_1(
+    synth: Synth,
+) -> None:
+    """The name Cognito's callback and the APIs' CORS allow: without it the app could not sign
+    in. CloudFront takes a certificate and a web ACL from us-east-1 only."""
+    domain = "tickets.example.com"  # cdk.json's ticketing:domain
+    global_stack = synth.app.node.find_child("TicketingWebGlobal")
+    assert isinstance(global_stack, Stack)
+    assert global_stack.region == "us-east-1"
+    web = synth.app.node.find_child("TicketingWeb")
+    assert isinstance(web, Stack)
+    assert web.region == "us-west-2"
+    [(stack, _, certificate)] = [
+        r
+        for r in synth.resources("AWS::CertificateManager::Certificate")
+        if r[2]["DomainName"] == domain
+    ]
+    assert (stack, certificate["ValidationMethod"]) == ("TicketingWebGlobal", "DNS")
+    [(stack, _, acl)] = [
+        r for r in synth.resources("AWS::WAFv2::WebACL") if r[2]["Scope"] == "CLOUDFRONT"
+    ]
+    [rest_acl] = [
+        p for s, _, p in synth.resources("AWS::WAFv2::WebACL") if s == "TicketingRestEdge"
+    ]
+    assert stack == "TicketingWebGlobal"
+    assert acl["Rules"] == rest_acl["Rules"]
+    [(_, _, cdn)] = synth.resources("AWS::CloudFront::Distribution")
+    config = cdn["DistributionConfig"]
+    assert config["Aliases"] == [domain]
+    assert config["ViewerCertificate"]["MinimumProtocolVersion"] == "TLSv1.2_2021"
+    assert config["ViewerCertificate"]["SslSupportMethod"] == "sni-only"
+    # Both ARNs come from us-east-1 through CDK's cross-region reader.
+    for arn in (config["ViewerCertificate"]["AcmCertificateArn"], config["WebACLId"]):
+        assert "/cdk/exports/TicketingWeb/TicketingWebGlobal" in json.dumps(arn)
+    records = {
+        p["Type"]: p
+        for s, _, p in synth.resources("AWS::Route53::RecordSet")
+        if s == "TicketingWeb"
+    }
+    assert set(records) == {"A", "AAAA"}
+    for record in records.values():
+        assert record["Name"] == f"{domain}."
+        assert "cloudfront" in json.dumps(record["AliasTarget"]).lower()
+    [(_, _, client)] = [
+        r for r in synth.resources("AWS::Cognito::UserPoolClient") if r[2].get("CallbackURLs")
+    ]
+    assert client["CallbackURLs"] == [f"https://{domain}/callback"]
 
 
 def test_every_runtime_alarms_on_system_errors_and_throttles(synth: Synth) -> None:

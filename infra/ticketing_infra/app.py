@@ -1,4 +1,5 @@
-"""The app: every stack in us-west-2, cdk-nag's AWS Solutions checks over all of them."""
+"""The app: every stack in us-west-2 but what CloudFront takes from us-east-1 (the web app's
+certificate and web ACL), cdk-nag's AWS Solutions checks over all of them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .rest_edge import RestEdgeStack, webhook_url
 from .runtimes import RuntimesStack, invocation_url
 from .servers import MCP_SERVERS
 from .web import WebStack
+from .web_global import CLOUDFRONT_REGION, WebGlobalStack
 
 REGION = "us-west-2"
 PLACEHOLDER_ACCOUNT = "111111111111"
@@ -108,9 +110,22 @@ def build(app: App) -> App:
         },
         env=env,
     )
+    web_global = WebGlobalStack(
+        app,
+        "TicketingWebGlobal",
+        domain=domain,
+        hosted_zone_id=hosted_zone_id,
+        env=Environment(account=str(account), region=CLOUDFRONT_REGION),
+        cross_region_references=True,
+    )
     web = WebStack(
         app,
         "TicketingWeb",
+        domain=domain,
+        hosted_zone_id=hosted_zone_id,
+        certificate=web_global.certificate,
+        web_acl_arn=web_global.web_acl.attr_arn,
+        cross_region_references=True,
         config={
             # The web app's config.json (web/src/config.ts): what it needs to sign in and call
             # the servers, nothing secret.

@@ -1,9 +1,11 @@
 """What every API Gateway REST API of ours has (the REST edge, the MCP servers' own names): a
 stage throttled, with execution logs of errors (never bodies: they carry tokens), X-Ray tracing
-and JSON access logs; and a regional WAF web ACL of AWS's managed common and known-bad-input
-rule groups and a rate limit per source address."""
+and JSON access logs; and a WAF web ACL of AWS's managed common and known-bad-input rule groups
+and a rate limit per source address (regional for the APIs, CloudFront's for the web app)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_logs as logs
@@ -47,12 +49,20 @@ def access_log_format() -> apigw.AccessLogFormat:
     )
 
 
-def regional_web_acl(scope: Construct, construct_id: str, *, metric_name: str) -> wafv2.CfnWebACL:
-    """A web ACL for API Gateway stages in this region (one ``CfnWebACLAssociation`` each)."""
+def web_acl(
+    scope: Construct,
+    construct_id: str,
+    *,
+    metric_name: str,
+    kind: Literal["REGIONAL", "CLOUDFRONT"],
+) -> wafv2.CfnWebACL:
+    """A web ACL for API Gateway stages in this region (``REGIONAL``, one
+    ``CfnWebACLAssociation`` each) or for a CloudFront distribution (``CLOUDFRONT``, made in
+    us-east-1 and named by the distribution)."""
     return wafv2.CfnWebACL(
         scope,
         construct_id,
-        scope="REGIONAL",
+        scope=kind,
         default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
         visibility_config=_visibility(metric_name),
         rules=[

@@ -74,7 +74,7 @@ from servers.core.resource_metadata import (
 from .checkout import CheckoutPage
 from .data import DataStack
 from .domains import alias_record, zone_and_certificate
-from .gateway import regional_web_acl, stage_options
+from .gateway import stage_options, web_acl
 from .identity import IdentityStack
 from .log_groups import kept_log_group
 from .rest_edge import RestEdgeStack
@@ -347,7 +347,7 @@ class McpDomainsStack(Stack):
         # Execution logs need API Gateway's account-wide CloudWatch role, set by the REST
         # edge's API: its stack goes first.
         self.add_stack_dependency(rest_edge)
-        self.web_acl = regional_web_acl(self, "Firewall", metric_name="ticketing-mcp")
+        self.web_acl = web_acl(self, "Firewall", metric_name="ticketing-mcp", kind="REGIONAL")
         self.domains: dict[str, McpDomain] = {}
         for server in servers:
             title = server.name.capitalize()

@@ -219,19 +219,6 @@ def acknowledge(
         "The customer app is for visitors from anywhere; the venue sells to every country, so "
         "there is no country to block.",
     )
-    _ack(
-        cdn,
-        "AwsSolutions-CFR2",
-        "Not yet: a CloudFront web ACL must live in us-east-1, which needs a cross-region "
-        "stack (infra/README.md, what is left). The bucket behind it is private and static.",
-    )
-    _ack(
-        cdn,
-        "AwsSolutions-CFR4",
-        "The distribution still uses its cloudfront.net name, whose certificate CloudFront "
-        "serves with its default policy; TLSv1.2_2021 applies once the custom domain's "
-        "certificate is attached (infra/README.md, what is left).",
-    )
     for role in runtimes.roles.values():
         policy = role.node.find_child("DefaultPolicy")
         for rule, reason in _runtime_role_findings(runtimes).items():

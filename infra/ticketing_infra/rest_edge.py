@@ -36,7 +36,7 @@ from servers.edge.rest import WEBHOOK_PATH
 
 from .domains import alias_record, zone_and_certificate
 from .functions import function_logs_and_role
-from .gateway import regional_web_acl, stage_options
+from .gateway import stage_options, web_acl
 from .identity import PRE_TOKEN_RUNTIME, IdentityStack
 from .images import python_zip
 from .log_groups import kept_log_group
@@ -235,7 +235,7 @@ class RestEdgeStack(Stack):
             quota=apigw.QuotaSettings(limit=MONTHLY_QUOTA, period=apigw.Period.MONTH),
             api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
         )
-        self.web_acl = regional_web_acl(self, "Firewall", metric_name="ticketing-edge")
+        self.web_acl = web_acl(self, "Firewall", metric_name="ticketing-edge", kind="REGIONAL")
         wafv2.CfnWebACLAssociation(
             self,
             "FirewallOnStage",

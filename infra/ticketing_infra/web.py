@@ -1,12 +1,17 @@
 """Web: the customer app's files in a private bucket, served only through CloudFront with Origin
-Access Control, security headers and an SPA fallback; the values of its runtime ``config.json``
-as stack outputs (webconfig.py writes the file from them)."""
+Access Control, security headers and an SPA fallback, at the app's own name (``ticketing:domain``,
+the origin Cognito's callback and the APIs' CORS name; its certificate and web ACL come from
+us-east-1, web_global.py); the values of its runtime ``config.json`` as stack outputs (webconfig.py
+writes the file from them)."""
 
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -15,7 +20,16 @@ from .webconfig import output_key
 
 class WebStack(Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: dict[str, str], **kwargs: object
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: dict[str, str],
+        domain: str,
+        hosted_zone_id: str,
+        certificate: acm.ICertificate,
+        web_acl_arn: str,
+        **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         logs = s3.Bucket(
@@ -76,6 +90,9 @@ class WebStack(Stack):
                 response_headers_policy=headers,
             ),
             default_root_object="index.html",
+            domain_names=[domain],
+            certificate=certificate,
+            web_acl_id=web_acl_arn,
             # The app routes in the browser: a deep link is index.html's to resolve.
             error_responses=[
                 cloudfront.ErrorResponse(
@@ -99,4 +116,10 @@ class WebStack(Stack):
             CfnOutput(self, key[0].upper() + key[1:], value=value, key=key)
         CfnOutput(self, "SiteBucket", value=self.bucket.bucket_name)
         CfnOutput(self, "DistributionId", value=self.distribution.distribution_id)
-        CfnOutput(self, "SiteUrl", value=f"https://{self.distribution.distribution_domain_name}")
+        zone = route53.HostedZone.from_hosted_zone_attributes(
+            self, "Zone", hosted_zone_id=hosted_zone_id, zone_name=domain
+        )
+        site = route53.RecordTarget.from_alias(targets.CloudFrontTarget(self.distribution))
+        route53.ARecord(self, "Alias", zone=zone, target=site)
+        route53.AaaaRecord(self, "AliasIpv6", zone=zone, target=site)
+        CfnOutput(self, "SiteUrl", value=f"https://{domain}")
