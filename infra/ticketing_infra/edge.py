@@ -140,13 +140,9 @@ class EdgeStack(Stack):
             payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
         )
         self.routes: list[apigwv2.HttpRoute] = []
-        register: list[apigwv2.HttpRoute] = []
         for method, path in REGISTRATION_ROUTES:
             methods = [method] if path == "/authorize" else [method, apigwv2.HttpMethod.OPTIONS]
-            routes = self.api.add_routes(path=path, methods=methods, integration=integration)
-            self.routes += routes
-            if path == "/register":
-                register = routes
+            self.routes += self.api.add_routes(path=path, methods=methods, integration=integration)
         self.stage = apigwv2.HttpStage(
             self,
             "Stage",
@@ -161,7 +157,7 @@ class EdgeStack(Stack):
         # The construct library sets only the stage's default route settings. RouteSettings is
         # untyped JSON in CloudFormation, so its keys are written as CloudFormation spells them,
         # and API Gateway refuses settings for a route that does not exist yet: the stage waits
-        # for it.
+        # for the API's routes.
         stage = self.stage.node.default_child
         assert isinstance(stage, apigwv2.CfnStage)
         stage.route_settings = {
@@ -170,7 +166,7 @@ class EdgeStack(Stack):
                 "ThrottlingBurstLimit": REGISTER_THROTTLE_BURST,
             }
         }
-        self.stage.node.add_dependency(*register)
+        self.stage.node.add_dependency(*self.routes)
         host = urlsplit(issuer).hostname
         if host is None:
             raise ValueError(f"ticketing:registrationIssuer has no host name: {issuer!r}")
